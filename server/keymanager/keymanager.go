@@ -1,0 +1,40 @@
+// Package keymanager holds the server's private signing keys (X.509 CA and JWT keys)
+// behind a small interface: on disk (files 0600, survive restarts) or in memory.
+package keymanager
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+)
+
+// KeyType names a key algorithm.
+type KeyType string
+
+const (
+	ECP256  KeyType = "ec-p256"
+	ECP384  KeyType = "ec-p384"
+	RSA2048 KeyType = "rsa-2048"
+	RSA4096 KeyType = "rsa-4096"
+)
+
+// ParseKeyType validates a configured key type.
+func ParseKeyType(s string) (KeyType, error) {
+	switch t := KeyType(s); t {
+	case ECP256, ECP384, RSA2048, RSA4096:
+		return t, nil
+	}
+	return "", fmt.Errorf("unknown key type %q (use ec-p256, ec-p384, rsa-2048 or rsa-4096)", s)
+}
+
+// ErrNotFound is returned by GetKey for an unknown key ID.
+var ErrNotFound = errors.New("key not found")
+
+// KeyManager creates and holds private keys. Keys never leave it except as crypto.Signer.
+//
+// Implementations are safe for concurrent use. GenerateKey replaces any key with the same ID.
+type KeyManager interface {
+	GenerateKey(ctx context.Context, id string, keyType KeyType) (crypto.Signer, error)
+	GetKey(ctx context.Context, id string) (crypto.Signer, error)
+}
