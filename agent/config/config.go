@@ -1,0 +1,162 @@
+// Package config is lanyard-agent's configuration file: YAML with documented defaults,
+// validated at start with errors that name the field to fix.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the agent configuration.
+type Config struct {
+	// TrustDomain the agent belongs to. Required.
+	TrustDomain string `yaml:"trust_domain"`
+	// ServerAddress and ServerPort locate lanyard-server. Default 127.0.0.1:8081.
+	ServerAddress string `yaml:"server_address"`
+	ServerPort    int    `yaml:"server_port"`
+	// DataDir keeps the agent SVID, its key (0600) and the last bundle across restarts. Default .lanyard/agent.
+	DataDir string `yaml:"data_dir"`
+	// SocketPath is the Workload API unix socket. Default /tmp/lanyard-agent/public/api.sock.
+	SocketPath string `yaml:"socket_path"`
+	// HealthAddress serves /healthz, /readyz and /metrics over HTTP. Default 127.0.0.1:8083; "" disables it.
+	HealthAddress *string `yaml:"health_address"`
+	// JoinToken attests the agent with the join_token method (single use).
+	JoinToken string `yaml:"join_token"`
+	// TrustBundlePath is a PEM file with the server's CA certificates, used to verify the server
+	// before the agent has a bundle of its own.
+	TrustBundlePath string `yaml:"trust_bundle_path"`
+	// InsecureBootstrap skips verifying the server on the very first connection. Only for trying
+	// things out: an attacker in the middle could hand the agent a bundle of its choosing.
+	InsecureBootstrap bool `yaml:"insecure_bootstrap"`
+	// WorkloadAttestors configures the workload attestors.
+	WorkloadAttestors WorkloadAttestors `yaml:"workload_attestors"`
+	// LogLevel is debug, info (default), warn or error; LogFormat text (default) or json.
+	LogLevel  string `yaml:"log_level"`
+	LogFormat string `yaml:"log_format"`
+}
+
+// WorkloadAttestors configures each workload attestor.
+type WorkloadAttestors struct {
+	Unix UnixAttestor `yaml:"unix"`
+}
+
+// UnixAttestor configures the unix workload attestor.
+type UnixAttestor struct {
+	// DiscoverWorkloadPath adds unix:path and unix:sha256 selectors. Default true.
+	DiscoverWorkloadPath *bool `yaml:"discover_workload_path"`
+}
+
+// Default returns the configuration with every default filled in.
+func Default() Config {
+	health := "127.0.0.1:8083"
+	return Config{
+		ServerAddress: "127.0.0.1",
+		ServerPort:    8081,
+		DataDir:       ".lanyard/agent",
+		SocketPath:    "/tmp/lanyard-agent/public/api.sock",
+		HealthAddress: &health,
+		LogLevel:      "info",
+		LogFormat:     "text",
+	}
+}
+
+// ParseWithOverrides reads YAML documents (the file, then e.g. flags) over the defaults and validates.
+func ParseWithOverrides(docs ...[]byte) (Config, error) {
+	cfg := Default()
+	for _, doc := range docs {
+		dec := yaml.NewDecoder(bytes.NewReader(doc))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+// Load reads a YAML file over the defaults and validates it.
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("reading config: %w", err)
+	}
+	return ParseWithOverrides(data)
+}
+
+// Validate checks every field.
+func (c *Config) Validate() error {
+	if c.TrustDomain == "" {
+		return fieldErr("trust_domain", "is required, e.g. trust_domain: example.org")
+	}
+	if _, err := spiffeid.TrustDomainFromString(c.TrustDomain); err != nil {
+		return fieldErr("trust_domain", fmt.Sprintf("%q is not a valid trust domain name: %v", c.TrustDomain, err))
+	}
+	if c.ServerAddress == "" {
+		return fieldErr("server_address", "is required (host name or IP of lanyard-server)")
+	}
+	if c.ServerPort <= 0 || c.ServerPort > 65535 {
+		return fieldErr("server_port", fmt.Sprintf("%d is not a port (1-65535)", c.ServerPort))
+	}
+	if c.DataDir == "" {
+		return fieldErr("data_dir", "must not be empty")
+	}
+	if !filepath.IsAbs(c.SocketPath) {
+		return fieldErr("socket_path", fmt.Sprintf("%q must be an absolute path", c.SocketPath))
+	}
+	if len(c.SocketPath) > 100 {
+		return fieldErr("socket_path", "is longer than the 100 bytes a unix socket path may have here")
+	}
+	if c.HealthAddress != nil && *c.HealthAddress != "" {
+		if _, _, err := net.SplitHostPort(*c.HealthAddress); err != nil {
+			return fieldErr("health_address", fmt.Sprintf("%q must be host:port, or \"\" to disable", *c.HealthAddress))
+		}
+	}
+	if c.TrustBundlePath != "" && c.InsecureBootstrap {
+		return fieldErr("insecure_bootstrap", "cannot be combined with trust_bundle_path: pick one")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fieldErr("log_level", fmt.Sprintf("%q: use debug, info, warn or error", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fieldErr("log_format", fmt.Sprintf("%q: use text or json", c.LogFormat))
+	}
+	return nil
+}
+
+// TD returns the parsed trust domain (Validate must have passed).
+func (c *Config) TD() spiffeid.TrustDomain {
+	return spiffeid.RequireTrustDomainFromString(c.TrustDomain)
+}
+
+// ServerAddr is host:port of the server.
+func (c *Config) ServerAddr() string {
+	return net.JoinHostPort(c.ServerAddress, strconv.Itoa(c.ServerPort))
+}
+
+// HealthAddr returns the health listener address, "" when disabled.
+func (c *Config) HealthAddr() string {
+	if c.HealthAddress == nil {
+		return ""
+	}
+	return *c.HealthAddress
+}
+
+// DiscoverWorkloadPath reports whether unix:path/unix:sha256 selectors are produced.
+func (c *Config) DiscoverWorkloadPath() bool {
+	p := c.WorkloadAttestors.Unix.DiscoverWorkloadPath
+	return p == nil || *p
+}
+
+func fieldErr(field, msg string) error { return fmt.Errorf("config: %s %s", field, msg) }

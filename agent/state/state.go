@@ -1,0 +1,168 @@
+// Package state persists what an agent must keep across restarts: its agent SVID and
+// private key (a join token works only once, so losing them means re-provisioning) and
+// the last trust bundle. Files are written atomically with mode 0600.
+package state
+
+import (
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+)
+
+const (
+	svidFile   = "agent_svid.pem"
+	keyFile    = "agent_svid.key"
+	bundleFile = "bundle.pem"
+)
+
+// Dir is an agent data directory.
+type Dir struct {
+	Path string
+}
+
+// ErrNone means nothing was saved yet.
+var ErrNone = errors.New("no saved state")
+
+// SaveSVID writes the agent SVID chain and its key.
+func (d Dir) SaveSVID(chain []*x509.Certificate, key crypto.Signer) error {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return fmt.Errorf("encoding agent key: %w", err)
+	}
+	if err := d.write(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+		return err
+	}
+	return d.write(svidFile, encodeCerts(chain))
+}
+
+// LoadSVID reads the agent SVID chain and key; ErrNone when absent.
+func (d Dir) LoadSVID() ([]*x509.Certificate, crypto.Signer, error) {
+	certPEM, err := os.ReadFile(filepath.Join(d.Path, svidFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil, ErrNone
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading agent SVID: %w", err)
+	}
+	keyPEM, err := os.ReadFile(filepath.Join(d.Path, keyFile))
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading agent key: %w", err)
+	}
+	chain, err := decodeCerts(certPEM)
+	if err != nil || len(chain) == 0 {
+		return nil, nil, fmt.Errorf("agent SVID file %s is corrupt (delete it to attest again): %v", svidFile, err)
+	}
+	block, _ := pem.Decode(keyPEM)
+	if block == nil {
+		return nil, nil, fmt.Errorf("agent key file %s is not PEM", keyFile)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("agent key file %s: %w", keyFile, err)
+	}
+	signer, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, nil, fmt.Errorf("agent key file %s holds no signing key", keyFile)
+	}
+	return chain, signer, nil
+}
+
+// SaveBundle writes the trust bundle's X.509 authorities.
+func (d Dir) SaveBundle(b *x509bundle.Bundle) error {
+	return d.write(bundleFile, encodeCerts(b.X509Authorities()))
+}
+
+// LoadBundle reads the saved bundle; ErrNone when absent.
+func (d Dir) LoadBundle(td spiffeid.TrustDomain) (*x509bundle.Bundle, error) {
+	return LoadBundleFile(td, filepath.Join(d.Path, bundleFile))
+}
+
+// LoadBundleFile reads PEM CA certificates as the bundle of td; ErrNone when the file is absent.
+func LoadBundleFile(td spiffeid.TrustDomain, path string) (*x509bundle.Bundle, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNone
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading bundle: %w", err)
+	}
+	certs, err := decodeCerts(data)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", path, err)
+	}
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("bundle %s holds no PEM certificates", path)
+	}
+	return x509bundle.FromX509Authorities(td, certs), nil
+}
+
+// Clear removes the saved agent SVID, e.g. after the server evicted the agent.
+func (d Dir) Clear() error {
+	for _, f := range []string{svidFile, keyFile} {
+		if err := os.Remove(filepath.Join(d.Path, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d Dir) write(name string, data []byte) error {
+	if err := os.MkdirAll(d.Path, 0o700); err != nil {
+		return fmt.Errorf("creating data_dir: %w", err)
+	}
+	tmp, err := os.CreateTemp(d.Path, "."+name+".*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), filepath.Join(d.Path, name))
+}
+
+func encodeCerts(certs []*x509.Certificate) []byte {
+	var out []byte
+	for _, c := range certs {
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	return out
+}
+
+func decodeCerts(data []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			return certs, nil
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		certs = append(certs, c)
+	}
+}

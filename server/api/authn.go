@@ -1,0 +1,111 @@
+package api
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"github.com/lanyard-dev/lanyard/server/datastore"
+)
+
+// AgentStore is what authentication needs of the datastore.
+type AgentStore interface {
+	GetAgent(ctx context.Context, id string) (*datastore.Agent, error)
+	UpdateAgent(ctx context.Context, agent *datastore.Agent) (*datastore.Agent, error)
+}
+
+// Authenticator identifies callers of the TCP endpoint from their TLS client certificate.
+// The certificate chain itself was verified against the trust bundle during the handshake.
+type Authenticator struct {
+	TrustDomain spiffeid.TrustDomain
+	Agents      AgentStore
+	// IsAdminID reports whether an admin entry exists for the SPIFFE ID.
+	IsAdminID func(id spiffeid.ID) bool
+}
+
+// Authenticate returns the caller of ctx's RPC.
+func (a *Authenticator) Authenticate(ctx context.Context) (*Caller, error) {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return &Caller{Kind: Anonymous}, nil
+	}
+	tlsInfo, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(tlsInfo.State.PeerCertificates) == 0 {
+		return &Caller{Kind: Anonymous}, nil
+	}
+	leaf := tlsInfo.State.PeerCertificates[0]
+	id, err := x509svid.IDFromCert(leaf)
+	if err != nil {
+		return nil, status.Errorf(codes.Unauthenticated, "client certificate is not an X.509-SVID: %v", err)
+	}
+	if IsAgentID(a.TrustDomain, id) {
+		agent, err := a.checkAgent(ctx, id, leaf)
+		if err != nil {
+			return nil, err
+		}
+		return &Caller{Kind: AgentCaller, ID: id, Cert: leaf, Agent: agent}, nil
+	}
+	if a.IsAdminID != nil && a.IsAdminID(id) {
+		return &Caller{Kind: Admin, ID: id, Cert: leaf}, nil
+	}
+	// A valid SVID that is neither an agent nor an admin: treat like any other anonymous caller.
+	return &Caller{Kind: Anonymous, ID: id, Cert: leaf}, nil
+}
+
+// checkAgent makes sure the SVID is the agent's current one and the agent is allowed in.
+// An SVID issued by RenewAgent becomes current on its first use, which retires the old one.
+func (a *Authenticator) checkAgent(ctx context.Context, id spiffeid.ID, leaf *x509.Certificate) (*datastore.Agent, error) {
+	agent, err := a.Agents.GetAgent(ctx, id.String())
+	switch {
+	case errors.Is(err, datastore.ErrNotFound):
+		return nil, PermissionDenied(types.PermissionDeniedDetails_AGENT_NOT_ATTESTED, "agent %s is not attested (evicted?): attest again", id)
+	case err != nil:
+		return nil, status.Errorf(codes.Internal, "looking up agent: %v", err)
+	}
+	if agent.Banned {
+		return nil, PermissionDenied(types.PermissionDeniedDetails_AGENT_BANNED, "agent %s is banned", id)
+	}
+	serial := leaf.SerialNumber.String()
+	switch serial {
+	case agent.SerialNumber:
+	case agent.NewSerialNumber:
+		agent.SerialNumber, agent.ExpiresAt = agent.NewSerialNumber, agent.NewExpiresAt
+		agent.NewSerialNumber, agent.NewExpiresAt = "", 0
+		if agent, err = a.Agents.UpdateAgent(ctx, agent); err != nil {
+			return nil, status.Errorf(codes.Internal, "activating renewed agent SVID: %v", err)
+		}
+	default:
+		return nil, PermissionDenied(types.PermissionDeniedDetails_AGENT_NOT_ACTIVE, "agent %s presented an SVID that is no longer active (serial %s)", id, serial)
+	}
+	return agent, nil
+}
+
+// PermissionDenied builds a PermissionDenied status carrying SPIRE's reason details,
+// which agents use to decide whether to re-attest.
+func PermissionDenied(reason types.PermissionDeniedDetails_Reason, format string, args ...any) error {
+	st := status.New(codes.PermissionDenied, fmt.Sprintf(format, args...))
+	if withDetails, err := st.WithDetails(&types.PermissionDeniedDetails{Reason: reason}); err == nil {
+		st = withDetails
+	}
+	return st.Err()
+}
+
+// IsAgentID reports whether id is an agent ID of the trust domain (spiffe://TD/spire/agent/...).
+func IsAgentID(td spiffeid.TrustDomain, id spiffeid.ID) bool {
+	return id.MemberOf(td) && strings.HasPrefix(id.Path(), "/spire/agent/")
+}
+
+// ServerID is the SPIFFE ID servers of the trust domain present: spiffe://TD/spire/server.
+func ServerID(td spiffeid.TrustDomain) spiffeid.ID {
+	return spiffeid.RequireFromPath(td, "/spire/server")
+}

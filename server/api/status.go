@@ -1,0 +1,66 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/lanyard-dev/lanyard/server/datastore"
+)
+
+// Code maps an internal error to the gRPC code the API answers with.
+func Code(err error) codes.Code {
+	switch {
+	case err == nil:
+		return codes.OK
+	case errors.Is(err, ErrInvalid):
+		return codes.InvalidArgument
+	case errors.Is(err, datastore.ErrNotFound):
+		return codes.NotFound
+	case errors.Is(err, datastore.ErrAlreadyExists):
+		return codes.AlreadyExists
+	case errors.Is(err, datastore.ErrConflict):
+		return codes.FailedPrecondition
+	case errors.Is(err, context.Canceled):
+		return codes.Canceled
+	case errors.Is(err, context.DeadlineExceeded):
+		return codes.DeadlineExceeded
+	}
+	if st, ok := status.FromError(err); ok {
+		return st.Code()
+	}
+	return codes.Internal
+}
+
+// Error converts err to a gRPC status error prefixed with what failed.
+func Error(what string, err error) error {
+	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
+		return status.Error(st.Code(), what+": "+st.Message())
+	}
+	return status.Error(Code(err), fmt.Sprintf("%s: %v", what, err))
+}
+
+// Invalid returns an InvalidArgument status error.
+func Invalid(format string, args ...any) error {
+	return status.Errorf(codes.InvalidArgument, format, args...)
+}
+
+// BatchStatus converts a per-item error to the API's status message.
+func BatchStatus(what string, err error) *types.Status {
+	if err == nil {
+		return &types.Status{Code: int32(codes.OK), Message: "OK"}
+	}
+	return &types.Status{Code: int32(Code(err)), Message: fmt.Sprintf("%s: %v", what, err)}
+}
+
+// CheckBatchSize refuses batches larger than MaxBatchSize so one request cannot hold the datastore for long.
+func CheckBatchSize(n int) error {
+	if n > MaxBatchSize {
+		return Invalid("batch has %d items; at most %d are allowed per request (split it; the CLI does this for you)", n, MaxBatchSize)
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
+)
+
+const (
+	formatPEM    = "pem"
+	formatSPIFFE = "spiffe"
+)
+
+func checkFormat(f string) error {
+	if f != formatPEM && f != formatSPIFFE {
+		return fmt.Errorf("-format must be pem or spiffe, not %q", f)
+	}
+	return nil
+}
+
+// encodeBundle renders a bundle as PEM (X.509 authorities only) or as a SPIFFE bundle
+// (a JWKS document with X.509 and JWT authorities, refresh hint and sequence number).
+func encodeBundle(b *types.Bundle, format string) ([]byte, error) {
+	if format == formatPEM {
+		var buf bytes.Buffer
+		for _, a := range b.X509Authorities {
+			if err := pem.Encode(&buf, &pem.Block{Type: "CERTIFICATE", Bytes: a.Asn1}); err != nil {
+				return nil, fmt.Errorf("encoding bundle of %s as PEM: %w", b.TrustDomain, err)
+			}
+		}
+		return buf.Bytes(), nil
+	}
+	sb, err := toSPIFFEBundle(b)
+	if err != nil {
+		return nil, fmt.Errorf("encoding bundle of %s as a SPIFFE bundle: %w", b.TrustDomain, err)
+	}
+	doc, err := sb.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("encoding bundle of %s as a SPIFFE bundle: %w", b.TrustDomain, err)
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, doc, "", "    "); err != nil {
+		return nil, fmt.Errorf("encoding bundle of %s as a SPIFFE bundle: %w", b.TrustDomain, err)
+	}
+	buf.WriteByte('\n')
+	return buf.Bytes(), nil
+}
+
+func toSPIFFEBundle(b *types.Bundle) (*spiffebundle.Bundle, error) {
+	td, err := spiffeid.TrustDomainFromString(b.TrustDomain)
+	if err != nil {
+		return nil, fmt.Errorf("trust domain %q: %w", b.TrustDomain, err)
+	}
+	sb := spiffebundle.New(td)
+	for i, a := range b.X509Authorities {
+		cert, err := x509.ParseCertificate(a.Asn1)
+		if err != nil {
+			return nil, fmt.Errorf("X.509 authority %d: %w", i+1, err)
+		}
+		sb.AddX509Authority(cert)
+	}
+	for _, k := range b.JwtAuthorities {
+		key, err := x509.ParsePKIXPublicKey(k.PublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("JWT authority %q: %w", k.KeyId, err)
+		}
+		if err := sb.AddJWTAuthority(k.KeyId, key); err != nil {
+			return nil, fmt.Errorf("JWT authority %q: %w", k.KeyId, err)
+		}
+	}
+	for _, k := range b.WitAuthorities {
+		key, err := x509.ParsePKIXPublicKey(k.PublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("WIT authority %q: %w", k.KeyId, err)
+		}
+		if err := sb.AddWITAuthority(k.KeyId, key); err != nil {
+			return nil, fmt.Errorf("WIT authority %q: %w", k.KeyId, err)
+		}
+	}
+	if b.RefreshHint > 0 {
+		sb.SetRefreshHint(time.Duration(b.RefreshHint) * time.Second)
+	}
+	sb.SetSequenceNumber(b.SequenceNumber)
+	return sb, nil
+}
+
+// decodeBundle parses bundle data for trust domain td given as PEM certificates or as a
+// SPIFFE bundle document.
+func decodeBundle(td string, data []byte, format string) (*types.Bundle, error) {
+	if format == formatPEM {
+		return decodePEMBundle(td, data)
+	}
+	trustDomain, err := spiffeid.TrustDomainFromString(td)
+	if err != nil {
+		return nil, err
+	}
+	sb, err := spiffebundle.Parse(trustDomain, data)
+	if err != nil {
+		return nil, fmt.Errorf("not a SPIFFE bundle (JWKS) document: %w", err)
+	}
+	out := &types.Bundle{TrustDomain: td}
+	for _, cert := range sb.X509Authorities() {
+		out.X509Authorities = append(out.X509Authorities, &types.X509Certificate{Asn1: cert.Raw})
+	}
+	for keyID, key := range sb.JWTAuthorities() {
+		der, err := x509.MarshalPKIXPublicKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("JWT authority %q: %w", keyID, err)
+		}
+		out.JwtAuthorities = append(out.JwtAuthorities, &types.JWTKey{KeyId: keyID, PublicKey: der})
+	}
+	for keyID, key := range sb.WITAuthorities() {
+		der, err := x509.MarshalPKIXPublicKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("WIT authority %q: %w", keyID, err)
+		}
+		out.WitAuthorities = append(out.WitAuthorities, &types.WITKey{KeyId: keyID, PublicKey: der})
+	}
+	if hint, ok := sb.RefreshHint(); ok {
+		out.RefreshHint = int64(hint / time.Second)
+	}
+	if seq, ok := sb.SequenceNumber(); ok {
+		out.SequenceNumber = seq
+	}
+	return out, nil
+}
+
+func decodePEMBundle(td string, data []byte) (*types.Bundle, error) {
+	out := &types.Bundle{TrustDomain: td}
+	for n := 1; ; n++ {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("PEM block %d is a %q, want only CERTIFICATE blocks", n, block.Type)
+		}
+		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+			return nil, fmt.Errorf("PEM block %d: %w", n, err)
+		}
+		out.X509Authorities = append(out.X509Authorities, &types.X509Certificate{Asn1: block.Bytes})
+	}
+	if len(out.X509Authorities) == 0 {
+		return nil, fmt.Errorf("no PEM certificates found (use -format spiffe for a JWKS document)")
+	}
+	return out, nil
+}

@@ -1,0 +1,172 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// harness runs the CLI against a fake admin server.
+type harness struct {
+	t    *testing.T
+	srv  *fakeAdminServer
+	sock string
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func newHarness(t *testing.T) *harness {
+	srv, sock := startFakeAdminServer(t)
+	return &harness{t: t, srv: srv, sock: sock}
+}
+
+// run executes the CLI with -socketPath pointing at the fake, inserted right after the
+// command words so the rest of args reads like what a user types.
+func (h *harness) run(args ...string) result {
+	return h.runStdin("", args...)
+}
+
+func (h *harness) runStdin(stdin string, args ...string) result {
+	h.t.Helper()
+	if _, rest, ok := lookup(args); ok {
+		at := len(args) - len(rest)
+		args = append(append(append([]string{}, args[:at]...), "-socketPath", h.sock), args[at:]...)
+	}
+	return runCLI(stdin, args...)
+}
+
+func runCLI(stdin string, args ...string) result {
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), &env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut}, args)
+	return result{stdout: out.String(), stderr: errOut.String(), code: code}
+}
+
+// wantOK fails the test unless the command succeeded without writing to stderr.
+func (r result) wantOK(t *testing.T) result {
+	t.Helper()
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("exit %d, stderr %q, stdout %q; want success", r.code, r.stderr, r.stdout)
+	}
+	return r
+}
+
+// wantError fails the test unless the command exited 1 with exactly one stderr line that
+// starts with "Error: " and contains want.
+func (r result) wantError(t *testing.T, want string) {
+	t.Helper()
+	if r.code != 1 {
+		t.Fatalf("exit %d, stderr %q; want exit 1", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "Error: ") || !strings.HasSuffix(r.stderr, "\n") {
+		t.Fatalf("stderr %q; want one line starting with \"Error: \"", r.stderr)
+	}
+	if !strings.Contains(lines[0], want) {
+		t.Fatalf("stderr %q; want it to contain %q", lines[0], want)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	t.Run("help lists every command on stdout", func(t *testing.T) {
+		r := runCLI("", "help").wantOK(t)
+		for _, c := range commands {
+			if !strings.Contains(r.stdout, c.name) {
+				t.Errorf("usage lacks %q:\n%s", c.name, r.stdout)
+			}
+		}
+	})
+	t.Run("an unknown command prints usage on stderr and exits 1", func(t *testing.T) {
+		r := runCLI("", "entry", "frobnicate")
+		if r.code != 1 || !strings.HasPrefix(r.stderr, `Error: unknown command "entry frobnicate"`) || !strings.Contains(r.stderr, "healthcheck") {
+			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+		}
+	})
+	t.Run("no command at all prints usage on stderr and exits 1", func(t *testing.T) {
+		r := runCLI("")
+		if r.code != 1 || !strings.Contains(r.stderr, "entry create") {
+			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+		}
+	})
+	t.Run("-h on a command prints its flags on stdout", func(t *testing.T) {
+		r := runCLI("", "entry", "create", "-h").wantOK(t)
+		for _, flag := range []string{"-spiffeID", "-parentID", "-selector", "-x509SVIDTTL", "-socketPath", "-data"} {
+			if !strings.Contains(r.stdout, flag) {
+				t.Errorf("entry create -h lacks %s:\n%s", flag, r.stdout)
+			}
+		}
+	})
+}
+
+func TestBadFlagsFailBeforeCallingTheServer(t *testing.T) {
+	h := newHarness(t)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"entry create without -spiffeID", []string{"entry", "create", "-parentID", "spiffe://example.org/a", "-selector", "unix:uid:1"}, "Error: -spiffeID is required"},
+		{"entry create with a selector lacking a value", []string{"entry", "create", "-spiffeID", "spiffe://example.org/w", "-parentID", "spiffe://example.org/a", "-selector", "unix"}, `-selector "unix" must look like type:value`},
+		{"entry create without a parent", []string{"entry", "create", "-spiffeID", "spiffe://example.org/w", "-selector", "unix:uid:1"}, "-parentID is required"},
+		{"entry create with both -node and -parentID", []string{"entry", "create", "-spiffeID", "spiffe://example.org/w", "-node", "-parentID", "spiffe://example.org/a", "-selector", "k8s_psat:cluster:c1"}, "not both"},
+		{"entry create without selectors", []string{"entry", "create", "-spiffeID", "spiffe://example.org/w", "-parentID", "spiffe://example.org/a"}, "at least one -selector is required"},
+		{"entry create with a malformed SPIFFE ID", []string{"entry", "create", "-spiffeID", "example.org/w", "-parentID", "spiffe://example.org/a", "-selector", "unix:uid:1"}, `-spiffeID "example.org/w" is not a SPIFFE ID`},
+		{"entry create with a negative TTL", []string{"entry", "create", "-spiffeID", "spiffe://example.org/w", "-parentID", "spiffe://example.org/a", "-selector", "unix:uid:1", "-x509SVIDTTL", "-5"}, "-x509SVIDTTL must be a number of seconds"},
+		{"entry create with -data and entry flags", []string{"entry", "create", "-data", "x.json", "-spiffeID", "spiffe://example.org/w"}, "-data cannot be combined with -spiffeID"},
+		{"entry create with a missing -data file", []string{"entry", "create", "-data", "/nonexistent/entries.json"}, "reading -data"},
+		{"entry show with an unknown -output", []string{"entry", "show", "-output", "xml"}, `-output must be pretty or json, not "xml"`},
+		{"entry show with an unknown match mode", []string{"entry", "show", "-selector", "unix:uid:1", "-matchSelectorsOn", "most"}, `-matchSelectorsOn must be exact, subset, superset or any, not "most"`},
+		{"entry show with -entryID and a filter", []string{"entry", "show", "-entryID", "e1", "-spiffeID", "spiffe://example.org/w"}, "-entryID cannot be combined with -spiffeID"},
+		{"entry show with an undefined flag", []string{"entry", "show", "-colour"}, "entry show: flag provided but not defined: -colour"},
+		{"entry show with a stray argument", []string{"entry", "show", "spiffe://example.org/w"}, `unexpected argument "spiffe://example.org/w"`},
+		{"entry update without -entryID", []string{"entry", "update", "-spiffeID", "spiffe://example.org/w", "-parentID", "spiffe://example.org/a", "-selector", "unix:uid:1"}, "-entryID is required"},
+		{"entry delete without an ID", []string{"entry", "delete"}, "-entryID is required"},
+		{"agent show without -spiffeID", []string{"agent", "show"}, "-spiffeID is required"},
+		{"agent list with a malformed selector", []string{"agent", "list", "-selector", ":x"}, `-selector ":x" must look like type:value`},
+		{"token generate with a zero TTL", []string{"token", "generate", "-ttl", "0"}, "-ttl must be a positive number of seconds"},
+		{"token generate with a non-numeric TTL", []string{"token", "generate", "-ttl", "10m"}, `invalid value "10m" for flag -ttl`},
+		{"bundle show with an unknown format", []string{"bundle", "show", "-format", "der"}, `-format must be pem or spiffe, not "der"`},
+		{"bundle set without -id", []string{"bundle", "set", "-path", "b.pem"}, "-id is required"},
+		{"bundle set with a bad trust domain", []string{"bundle", "set", "-id", "Not A Domain", "-path", "b.pem"}, `-id "Not A Domain" is not a trust domain`},
+		{"bundle delete with an unknown mode", []string{"bundle", "delete", "-id", "other.org", "-mode", "force"}, `-mode must be restrict, delete or dissociate, not "force"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h.run(tt.args...).wantError(t, tt.want)
+		})
+	}
+	if n := h.srv.callCount(); n != 0 {
+		t.Errorf("the server got %d calls; bad flags must be caught before any call", n)
+	}
+}
+
+func TestUnreachableSocket(t *testing.T) {
+	dir, err := os.MkdirTemp("", "lanyard-cli-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	stale := filepath.Join(dir, "stale.sock")
+	if err := os.WriteFile(stale, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.sock")
+	tests := []struct {
+		name string
+		path string
+	}{
+		{"no socket file at the path", missing},
+		{"a file nobody listens on", stale},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCLI("", "entry", "show", "-socketPath", tt.path)
+			r.wantError(t, "cannot reach server admin socket at "+tt.path+": is lanyard-server running?")
+		})
+	}
+}

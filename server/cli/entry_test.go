@@ -1,0 +1,404 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
+	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+func id(td, path string) *types.SPIFFEID { return &types.SPIFFEID{TrustDomain: td, Path: path} }
+
+func sel(t, v string) *types.Selector { return &types.Selector{Type: t, Value: v} }
+
+// diffProto compares two messages or two slices of entries and describes a mismatch.
+func diffProto[M proto.Message](want, got M) string {
+	if proto.Equal(want, got) {
+		return ""
+	}
+	return fmt.Sprintf("want %v\n got %v", want, got)
+}
+
+func diffEntries(want, got []*types.Entry) string {
+	return diffProto(&entryv1.ListEntriesResponse{Entries: want}, &entryv1.ListEntriesResponse{Entries: got})
+}
+
+func TestEntryCreateMapsFlagsToTheRequest(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want *types.Entry
+	}{
+		{
+			name: "every flag ends up in the entry",
+			args: []string{
+				"-spiffeID", "spiffe://example.org/web", "-parentID", "spiffe://example.org/spire/agent/join_token/t1",
+				"-selector", "unix:uid:1000", "-selector", "k8s:ns:default", "-x509SVIDTTL", "3600", "-jwtSVIDTTL", "300",
+				"-federatesWith", "spiffe://other.org", "-federatesWith", "third.org", "-admin", "-downstream",
+				"-entryExpiry", "1900000000", "-dns", "web.example.org", "-dns", "web", "-storeSVID", "-hint", "blue",
+				"-entryID", "my-entry",
+			},
+			want: &types.Entry{
+				Id: "my-entry", SpiffeId: id("example.org", "/web"), ParentId: id("example.org", "/spire/agent/join_token/t1"),
+				Selectors:   []*types.Selector{sel("unix", "uid:1000"), sel("k8s", "ns:default")},
+				X509SvidTtl: 3600, JwtSvidTtl: 300, FederatesWith: []string{"other.org", "third.org"},
+				Admin: true, Downstream: true, ExpiresAt: 1900000000, DnsNames: []string{"web.example.org", "web"},
+				StoreSvid: true, Hint: "blue",
+			},
+		},
+		{
+			name: "-node makes the server of the entry's trust domain the parent",
+			args: []string{"-spiffeID", "spiffe://example.org/nodes/c1", "-node", "-selector", "k8s_psat:cluster:c1"},
+			want: &types.Entry{
+				SpiffeId: id("example.org", "/nodes/c1"), ParentId: id("example.org", "/spire/server"),
+				Selectors: []*types.Selector{sel("k8s_psat", "cluster:c1")},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.run(append([]string{"entry", "create"}, tt.args...)...).wantOK(t)
+			reqs := h.srv.requests("BatchCreateEntry")
+			if len(reqs) != 1 {
+				t.Fatalf("%d BatchCreateEntry calls, want 1", len(reqs))
+			}
+			got := reqs[0].(*entryv1.BatchCreateEntryRequest).Entries
+			if d := diffEntries([]*types.Entry{tt.want}, got); d != "" {
+				t.Errorf("request entries (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestEntryCreateOutput(t *testing.T) {
+	args := []string{"entry", "create", "-spiffeID", "spiffe://example.org/web", "-parentID", "spiffe://example.org/agent",
+		"-selector", "unix:uid:1000", "-x509SVIDTTL", "60", "-dns", "web.example.org"}
+
+	t.Run("pretty output shows the created entry as a block", func(t *testing.T) {
+		h := newHarness(t)
+		r := h.run(args...).wantOK(t)
+		want := "Entry ID         : entry-0001\n" +
+			"SPIFFE ID        : spiffe://example.org/web\n" +
+			"Parent ID        : spiffe://example.org/agent\n" +
+			"Revision         : 0\n" +
+			"X509-SVID TTL    : 60\n" +
+			"JWT-SVID TTL     : default\n" +
+			"Selector         : unix:uid:1000\n" +
+			"DNS name         : web.example.org\n"
+		if r.stdout != want {
+			t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, want)
+		}
+	})
+	t.Run("json output is the response in the API's JSON form on one line", func(t *testing.T) {
+		h := newHarness(t)
+		r := h.run(append(args, "-output", "json")...).wantOK(t)
+		if strings.Count(r.stdout, "\n") != 1 {
+			t.Errorf("json output spans several lines: %q", r.stdout)
+		}
+		var resp entryv1.BatchCreateEntryResponse
+		if err := protojson.Unmarshal([]byte(r.stdout), &resp); err != nil {
+			t.Fatalf("stdout is not a BatchCreateEntryResponse: %v\n%s", err, r.stdout)
+		}
+		if len(resp.Results) != 1 || resp.Results[0].Entry.GetId() != "entry-0001" || resp.Results[0].Entry.X509SvidTtl != 60 {
+			t.Errorf("response %v", &resp)
+		}
+		// Scripts read snake_case keys, the same spelling -data files use.
+		var raw map[string][]map[string]map[string]any
+		if err := json.Unmarshal([]byte(r.stdout), &raw); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := raw["results"][0]["entry"]["x509_svid_ttl"]; !ok {
+			t.Errorf("json output lacks the x509_svid_ttl key: %s", r.stdout)
+		}
+	})
+}
+
+// entryData writes n entries in the -data format and returns the JSON.
+func entryData(t *testing.T, n int) string {
+	t.Helper()
+	req := &entryv1.BatchCreateEntryRequest{}
+	for i := range n {
+		req.Entries = append(req.Entries, &types.Entry{
+			SpiffeId: id("example.org", fmt.Sprintf("/w/%d", i)), ParentId: id("example.org", "/agent"),
+			Selectors: []*types.Selector{sel("unix", fmt.Sprintf("uid:%d", i))},
+		})
+	}
+	data, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestEntryCreateFromData(t *testing.T) {
+	t.Run("1201 entries go to the server in calls of at most 500", func(t *testing.T) {
+		h := newHarness(t)
+		path := writeFile(t, "entries.json", entryData(t, 1201))
+		r := h.run("entry", "create", "-data", path).wantOK(t)
+		var sizes []int
+		for _, req := range h.srv.requests("BatchCreateEntry") {
+			sizes = append(sizes, len(req.(*entryv1.BatchCreateEntryRequest).Entries))
+		}
+		if fmt.Sprint(sizes) != "[500 500 201]" {
+			t.Errorf("batch sizes %v, want [500 500 201]", sizes)
+		}
+		if n := len(h.srv.storedEntries()); n != 1201 {
+			t.Errorf("server holds %d entries, want 1201", n)
+		}
+		if n := strings.Count(r.stdout, "Entry ID"); n != 1201 {
+			t.Errorf("stdout shows %d entries, want 1201", n)
+		}
+	})
+	t.Run("-data - reads the entries from standard input", func(t *testing.T) {
+		h := newHarness(t)
+		h.runStdin(entryData(t, 3), "entry", "create", "-data", "-").wantOK(t)
+		if n := len(h.srv.storedEntries()); n != 3 {
+			t.Errorf("server holds %d entries, want 3", n)
+		}
+	})
+	t.Run("a file that is not the entries JSON is rejected before any call", func(t *testing.T) {
+		h := newHarness(t)
+		path := writeFile(t, "entries.json", `[{"spiffe_id": "spiffe://example.org/w"}]`)
+		h.run("entry", "create", "-data", path).wantError(t, "is not {\"entries\": [...]}")
+		if h.srv.callCount() != 0 {
+			t.Error("the server was called")
+		}
+	})
+	t.Run("a file with no entries is rejected", func(t *testing.T) {
+		h := newHarness(t)
+		path := writeFile(t, "entries.json", `{"entries": []}`)
+		h.run("entry", "create", "-data", path).wantError(t, "has no entries")
+	})
+}
+
+func TestEntryCreatePerItemFailures(t *testing.T) {
+	h := newHarness(t)
+	h.srv.addEntry(&types.Entry{SpiffeId: id("example.org", "/w/1"), ParentId: id("example.org", "/agent"),
+		Selectors: []*types.Selector{sel("unix", "uid:1")}})
+	path := writeFile(t, "entries.json", entryData(t, 3)) // /w/1 already exists
+
+	r := h.run("entry", "create", "-data", path)
+	r.wantError(t, "Error: entry create: spiffe://example.org/w/1: AlreadyExists: similar entry already exists")
+	if n := strings.Count(r.stdout, "Entry ID"); n != 2 {
+		t.Errorf("stdout shows %d created entries, want the 2 that succeeded:\n%s", n, r.stdout)
+	}
+	if n := len(h.srv.storedEntries()); n != 3 {
+		t.Errorf("server holds %d entries, want 3", n)
+	}
+}
+
+func TestEntryShow(t *testing.T) {
+	h := newHarness(t)
+	for i := range 5 {
+		h.srv.addEntry(&types.Entry{SpiffeId: id("example.org", fmt.Sprintf("/w/%d", 4-i)), ParentId: id("example.org", "/agent"),
+			Selectors: []*types.Selector{sel("unix", "uid:1")}})
+	}
+
+	t.Run("pages through every entry and prints them sorted by SPIFFE ID", func(t *testing.T) {
+		r := h.run("entry", "show").wantOK(t)
+		if !strings.HasPrefix(r.stdout, "Found 5 entries\n\nEntry ID") {
+			t.Errorf("stdout starts %q", r.stdout[:min(40, len(r.stdout))])
+		}
+		last := -1
+		for i := range 5 {
+			at := strings.Index(r.stdout, fmt.Sprintf("spiffe://example.org/w/%d\n", i))
+			if at < last {
+				t.Fatalf("entries not in SPIFFE ID order:\n%s", r.stdout)
+			}
+			last = at
+		}
+		if n := len(h.srv.requests("ListEntries")); n != 3 {
+			t.Errorf("%d ListEntries calls, want 3 pages of at most 2", n)
+		}
+	})
+	t.Run("json output holds every entry of every page", func(t *testing.T) {
+		r := h.run("entry", "show", "-output", "json").wantOK(t)
+		var resp entryv1.ListEntriesResponse
+		if err := protojson.Unmarshal([]byte(r.stdout), &resp); err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Entries) != 5 || resp.NextPageToken != "" {
+			t.Errorf("json has %d entries, next token %q", len(resp.Entries), resp.NextPageToken)
+		}
+	})
+	t.Run("-entryID fetches that one entry", func(t *testing.T) {
+		r := h.run("entry", "show", "-entryID", "entry-0002").wantOK(t)
+		if !strings.Contains(r.stdout, "Found 1 entry\n") || !strings.Contains(r.stdout, "spiffe://example.org/w/3") {
+			t.Errorf("stdout:\n%s", r.stdout)
+		}
+	})
+	t.Run("an unknown -entryID shows the server's status", func(t *testing.T) {
+		h.run("entry", "show", "-entryID", "nope").wantError(t, `Error: entry show nope: NotFound: entry "nope" not found`)
+	})
+}
+
+func TestEntryShowFilters(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want *entryv1.ListEntriesRequest_Filter
+	}{
+		{"no flags means no filter", nil, &entryv1.ListEntriesRequest_Filter{}},
+		{
+			"selectors match as a superset unless told otherwise",
+			[]string{"-selector", "unix:uid:1000", "-selector", "unix:gid:0"},
+			&entryv1.ListEntriesRequest_Filter{BySelectors: &types.SelectorMatch{
+				Selectors: []*types.Selector{sel("unix", "uid:1000"), sel("unix", "gid:0")}, Match: types.SelectorMatch_MATCH_SUPERSET}},
+		},
+		{
+			"-matchSelectorsOn exact asks for an exact match",
+			[]string{"-selector", "unix:uid:1000", "-matchSelectorsOn", "exact"},
+			&entryv1.ListEntriesRequest_Filter{BySelectors: &types.SelectorMatch{
+				Selectors: []*types.Selector{sel("unix", "uid:1000")}, Match: types.SelectorMatch_MATCH_EXACT}},
+		},
+		{
+			"IDs, trust domains, hint and downstream become filters",
+			[]string{"-spiffeID", "spiffe://example.org/w", "-parentID", "spiffe://example.org/a", "-federatesWith", "spiffe://other.org",
+				"-matchFederatesWithOn", "any", "-hint", "blue", "-downstream=false"},
+			&entryv1.ListEntriesRequest_Filter{
+				BySpiffeId: id("example.org", "/w"), ByParentId: id("example.org", "/a"),
+				ByFederatesWith: &types.FederatesWithMatch{TrustDomains: []string{"other.org"}, Match: types.FederatesWithMatch_MATCH_ANY},
+				ByHint:          wrapperspb.String("blue"), ByDownstream: wrapperspb.Bool(false),
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.run(append([]string{"entry", "show"}, tt.args...)...).wantOK(t)
+			reqs := h.srv.requests("ListEntries")
+			if len(reqs) != 1 {
+				t.Fatalf("%d ListEntries calls", len(reqs))
+			}
+			if d := diffProto(tt.want, reqs[0].(*entryv1.ListEntriesRequest).Filter); d != "" {
+				t.Errorf("filter (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestEntryUpdate(t *testing.T) {
+	t.Run("flags replace the whole entry", func(t *testing.T) {
+		h := newHarness(t)
+		old := h.srv.addEntry(&types.Entry{SpiffeId: id("example.org", "/w"), ParentId: id("example.org", "/a"),
+			Selectors: []*types.Selector{sel("unix", "uid:1")}, DnsNames: []string{"old.example.org"}, Admin: true})
+		r := h.run("entry", "update", "-entryID", old.Id, "-spiffeID", "spiffe://example.org/w2", "-parentID", "spiffe://example.org/a",
+			"-selector", "unix:uid:2").wantOK(t)
+		want := &types.Entry{Id: old.Id, SpiffeId: id("example.org", "/w2"), ParentId: id("example.org", "/a"),
+			Selectors: []*types.Selector{sel("unix", "uid:2")}, RevisionNumber: 1}
+		if d := diffEntries([]*types.Entry{want}, h.srv.storedEntries()); d != "" {
+			t.Errorf("stored entry (-want +got):\n%s", d)
+		}
+		req := h.srv.requests("BatchUpdateEntry")[0].(*entryv1.BatchUpdateEntryRequest)
+		if req.InputMask != nil {
+			t.Errorf("input mask %v; want none so every field is replaced", req.InputMask)
+		}
+		if !strings.Contains(r.stdout, "SPIFFE ID        : spiffe://example.org/w2") {
+			t.Errorf("stdout:\n%s", r.stdout)
+		}
+	})
+	t.Run("an unknown entry ID fails with the server's message", func(t *testing.T) {
+		h := newHarness(t)
+		h.run("entry", "update", "-entryID", "ghost", "-spiffeID", "spiffe://example.org/w", "-parentID", "spiffe://example.org/a",
+			"-selector", "unix:uid:2").wantError(t, "Error: entry update: ghost (spiffe://example.org/w): NotFound: entry not found")
+	})
+	t.Run("-data entries without an id are rejected before any call", func(t *testing.T) {
+		h := newHarness(t)
+		path := writeFile(t, "entries.json", entryData(t, 1))
+		h.run("entry", "update", "-data", path).wantError(t, `entry 1 has no "id"`)
+		if h.srv.callCount() != 0 {
+			t.Error("the server was called")
+		}
+	})
+}
+
+func TestEntryDelete(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  func(t *testing.T) []string
+		stdin string
+	}{
+		{"-entryID deletes one entry", func(*testing.T) []string { return []string{"-entryID", "entry-0001"} }, ""},
+		{"-file with one ID per line", func(t *testing.T) []string {
+			return []string{"-file", writeFile(t, "ids.txt", "# old entries\nentry-0001\n\nentry-0002\n")}
+		}, ""},
+		{"-file in the API's JSON form", func(t *testing.T) []string {
+			return []string{"-file", writeFile(t, "ids.json", `{"ids": ["entry-0001", "entry-0002"]}`)}
+		}, ""},
+		{"-file - reads IDs from standard input", func(*testing.T) []string { return []string{"-file", "-"} }, "entry-0002\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			for i := range 3 {
+				h.srv.addEntry(&types.Entry{SpiffeId: id("example.org", fmt.Sprintf("/w/%d", i)), ParentId: id("example.org", "/a"),
+					Selectors: []*types.Selector{sel("unix", "uid:1")}})
+			}
+			r := h.runStdin(tt.stdin, append([]string{"entry", "delete"}, tt.args(t)...)...).wantOK(t)
+			var ids []string
+			for _, req := range h.srv.requests("BatchDeleteEntry") {
+				ids = append(ids, req.(*entryv1.BatchDeleteEntryRequest).Ids...)
+			}
+			for _, deleted := range ids {
+				if !strings.Contains(r.stdout, "Deleted entry ID "+deleted+"\n") {
+					t.Errorf("stdout does not confirm %s:\n%s", deleted, r.stdout)
+				}
+			}
+			if n := len(h.srv.storedEntries()); n != 3-len(ids) {
+				t.Errorf("server holds %d entries after deleting %v", n, ids)
+			}
+		})
+	}
+	t.Run("an unknown ID is reported and the others are still deleted", func(t *testing.T) {
+		h := newHarness(t)
+		h.srv.addEntry(&types.Entry{SpiffeId: id("example.org", "/w"), ParentId: id("example.org", "/a"), Selectors: []*types.Selector{sel("unix", "uid:1")}})
+		r := h.runStdin("ghost\nentry-0001\n", "entry", "delete", "-file", "-")
+		r.wantError(t, "Error: entry delete: ghost: NotFound: entry not found")
+		if len(h.srv.storedEntries()) != 0 {
+			t.Error("entry-0001 was not deleted")
+		}
+	})
+}
+
+func TestEntryCount(t *testing.T) {
+	h := newHarness(t)
+	h.run("entry", "count").wantOK(t)
+	h.srv.addEntry(&types.Entry{SpiffeId: id("example.org", "/w"), ParentId: id("example.org", "/a"), Selectors: []*types.Selector{sel("unix", "uid:1")}})
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"pretty output says how many entries", nil, "1 registration entry\n"},
+		{"json output is the count response", []string{"-output", "json"}, `{"count":1}` + "\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.run(append([]string{"entry", "count"}, tt.args...)...).wantOK(t)
+			if r.stdout != tt.want {
+				t.Errorf("stdout %q, want %q", r.stdout, tt.want)
+			}
+		})
+	}
+	if !proto.Equal(h.srv.requests("CountEntries")[0], &entryv1.CountEntriesRequest{Filter: &entryv1.CountEntriesRequest_Filter{}}) {
+		t.Errorf("count request %v", h.srv.requests("CountEntries")[0])
+	}
+}

@@ -1,0 +1,271 @@
+// Package config is lanyard-server's configuration file: a YAML document with
+// documented defaults, validated at start with errors that name the field to fix.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"gopkg.in/yaml.v3"
+
+	"github.com/lanyard-dev/lanyard/server/keymanager"
+)
+
+// Config is the server configuration. Every field has a default (see Default).
+type Config struct {
+	// TrustDomain is the trust domain this server signs for, e.g. "example.org". Required.
+	TrustDomain string `yaml:"trust_domain"`
+	// DataDir holds the SQLite database and the CA keys. Default ".lanyard/server".
+	DataDir string `yaml:"data_dir"`
+	// BindAddress and BindPort are where agents reach the server API (TLS). Default 127.0.0.1:8081.
+	BindAddress string `yaml:"bind_address"`
+	BindPort    int    `yaml:"bind_port"`
+	// AdminSocketPath is the unix socket of the admin API used by the CLI. Default /tmp/lanyard-server/admin.sock.
+	AdminSocketPath string `yaml:"admin_socket_path"`
+	// HealthAddress serves /healthz, /readyz and /metrics over HTTP. Default 127.0.0.1:8082; "" disables it.
+	HealthAddress *string `yaml:"health_address"`
+	// CAKeyType is the X.509 CA key: ec-p256 (default), ec-p384, rsa-2048, rsa-4096.
+	CAKeyType string `yaml:"ca_key_type"`
+	// JWTKeyType is the JWT signing key: ec-p256 (default, ES256), ec-p384 (ES384), rsa-2048/rsa-4096 (RS256).
+	JWTKeyType string `yaml:"jwt_key_type"`
+	// CATTL is the lifetime of each CA certificate and JWT key. Default 24h.
+	CATTL Duration `yaml:"ca_ttl"`
+	// DefaultX509SVIDTTL is used when an entry sets none. Default 1h.
+	DefaultX509SVIDTTL Duration `yaml:"default_x509_svid_ttl"`
+	// DefaultJWTSVIDTTL is used when an entry sets none. Default 5m.
+	DefaultJWTSVIDTTL Duration `yaml:"default_jwt_svid_ttl"`
+	// AgentTTL is the lifetime of agent SVIDs. Default 1h.
+	AgentTTL Duration `yaml:"agent_ttl"`
+	// JWTIssuer is the "iss" claim of JWT-SVIDs (the OIDC issuer URL). Default none.
+	JWTIssuer string `yaml:"jwt_issuer"`
+	// KeyManager is "disk" (default: keys in DataDir/keys, 0600) or "memory".
+	KeyManager string `yaml:"key_manager"`
+	// Datastore selects the backend. Default sqlite at DataDir/datastore.sqlite3.
+	Datastore DatastoreConfig `yaml:"datastore"`
+	// LogLevel is debug, info (default), warn or error.
+	LogLevel string `yaml:"log_level"`
+	// LogFormat is text (default) or json.
+	LogFormat string `yaml:"log_format"`
+}
+
+// DatastoreConfig selects the datastore backend.
+type DatastoreConfig struct {
+	// Type is "sqlite" (default).
+	Type string `yaml:"type"`
+	// ConnectionString is the SQLite file path. Default DataDir/datastore.sqlite3.
+	ConnectionString string `yaml:"connection_string"`
+}
+
+// Duration is a time.Duration written like "1h30m" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		if secs, convErr := strconv.Atoi(n.Value); convErr == nil {
+			*d = Duration(time.Duration(secs) * time.Second)
+			return nil
+		}
+		return &lineError{line: n.Line, msg: fmt.Sprintf("%q is not a duration (write e.g. 30s, 5m, 24h)", n.Value)}
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Default returns the configuration with every default filled in (TrustDomain stays empty).
+func Default() Config {
+	health := "127.0.0.1:8082"
+	return Config{
+		DataDir:            ".lanyard/server",
+		BindAddress:        "127.0.0.1",
+		BindPort:           8081,
+		AdminSocketPath:    "/tmp/lanyard-server/admin.sock",
+		HealthAddress:      &health,
+		CAKeyType:          string(keymanager.ECP256),
+		JWTKeyType:         string(keymanager.ECP256),
+		CATTL:              Duration(24 * time.Hour),
+		DefaultX509SVIDTTL: Duration(time.Hour),
+		DefaultJWTSVIDTTL:  Duration(5 * time.Minute),
+		AgentTTL:           Duration(time.Hour),
+		KeyManager:         "disk",
+		Datastore:          DatastoreConfig{Type: "sqlite"},
+		LogLevel:           "info",
+		LogFormat:          "text",
+	}
+}
+
+// Load reads a YAML file over the defaults and validates the result.
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("reading config: %w", err)
+	}
+	return Parse(data)
+}
+
+// Parse reads YAML over the defaults and validates the result. Unknown fields are errors,
+// so a typo does not silently fall back to a default.
+func Parse(data []byte) (Config, error) {
+	return ParseWithOverrides(data, nil)
+}
+
+// ParseWithOverrides is Parse with a second YAML document (e.g. from command-line flags)
+// applied over the first.
+func ParseWithOverrides(data, overrides []byte) (Config, error) {
+	cfg := Default()
+	for _, doc := range [][]byte{data, overrides} {
+		dec := yaml.NewDecoder(bytes.NewReader(doc))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			var le *lineError
+			if errors.As(err, &le) {
+				return Config{}, fieldErr(keyAtLine(doc, le.line), le.msg)
+			}
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// Validate checks every field and fills derived defaults.
+func (c *Config) Validate() error {
+	if c.TrustDomain == "" {
+		return fieldErr("trust_domain", "is required, e.g. trust_domain: example.org")
+	}
+	if _, err := spiffeid.TrustDomainFromString(c.TrustDomain); err != nil {
+		return fieldErr("trust_domain", fmt.Sprintf("%q is not a valid trust domain name (lowercase letters, digits, '.', '-', '_'): %v", c.TrustDomain, err))
+	}
+	if c.DataDir == "" {
+		return fieldErr("data_dir", "must not be empty")
+	}
+	if ip := net.ParseIP(c.BindAddress); ip == nil {
+		return fieldErr("bind_address", fmt.Sprintf("%q is not an IP address (e.g. 127.0.0.1 or 0.0.0.0)", c.BindAddress))
+	}
+	if c.BindPort < 0 || c.BindPort > 65535 {
+		return fieldErr("bind_port", fmt.Sprintf("%d is not a port (0-65535; 0 picks a free one)", c.BindPort))
+	}
+	if c.AdminSocketPath == "" || !filepath.IsAbs(c.AdminSocketPath) {
+		return fieldErr("admin_socket_path", fmt.Sprintf("%q must be an absolute path", c.AdminSocketPath))
+	}
+	if len(c.AdminSocketPath) > 100 {
+		return fieldErr("admin_socket_path", "is longer than the 100 bytes a unix socket path may have here")
+	}
+	if c.HealthAddress != nil && *c.HealthAddress != "" {
+		if _, _, err := net.SplitHostPort(*c.HealthAddress); err != nil {
+			return fieldErr("health_address", fmt.Sprintf("%q must be host:port, or \"\" to disable", *c.HealthAddress))
+		}
+	}
+	if _, err := keymanager.ParseKeyType(c.CAKeyType); err != nil {
+		return fieldErr("ca_key_type", err.Error())
+	}
+	if _, err := keymanager.ParseKeyType(c.JWTKeyType); err != nil {
+		return fieldErr("jwt_key_type", err.Error())
+	}
+	if c.CATTL.D() < time.Minute {
+		return fieldErr("ca_ttl", "must be at least 1m")
+	}
+	for _, f := range []struct {
+		name string
+		d    Duration
+	}{{"default_x509_svid_ttl", c.DefaultX509SVIDTTL}, {"default_jwt_svid_ttl", c.DefaultJWTSVIDTTL}, {"agent_ttl", c.AgentTTL}} {
+		if f.d.D() < 10*time.Second {
+			return fieldErr(f.name, "must be at least 10s")
+		}
+		if f.d.D() > c.CATTL.D() {
+			return fieldErr(f.name, fmt.Sprintf("(%s) must not exceed ca_ttl (%s): SVIDs cannot outlive their CA", f.d.D(), c.CATTL.D()))
+		}
+	}
+	switch c.KeyManager {
+	case "disk", "memory":
+	default:
+		return fieldErr("key_manager", fmt.Sprintf("%q: use disk or memory", c.KeyManager))
+	}
+	switch c.Datastore.Type {
+	case "sqlite":
+		if c.Datastore.ConnectionString == "" {
+			c.Datastore.ConnectionString = filepath.Join(c.DataDir, "datastore.sqlite3")
+		}
+	default:
+		return fieldErr("datastore.type", fmt.Sprintf("%q: use sqlite", c.Datastore.Type))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fieldErr("log_level", fmt.Sprintf("%q: use debug, info, warn or error", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fieldErr("log_format", fmt.Sprintf("%q: use text or json", c.LogFormat))
+	}
+	return nil
+}
+
+// TD returns the parsed trust domain (Validate must have passed).
+func (c *Config) TD() spiffeid.TrustDomain { return spiffeid.RequireTrustDomainFromString(c.TrustDomain) }
+
+// HealthAddr returns the health listener address, "" when disabled.
+func (c *Config) HealthAddr() string {
+	if c.HealthAddress == nil {
+		return ""
+	}
+	return *c.HealthAddress
+}
+
+func fieldErr(field, msg string) error { return fmt.Errorf("config: %s %s", field, msg) }
+
+// lineError is a value error that knows its line, so Parse can name the key.
+type lineError struct {
+	line int
+	msg  string
+}
+
+func (e *lineError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
+
+// keyAtLine returns the dotted key whose value starts on line, or "line N".
+func keyAtLine(doc []byte, line int) string {
+	var root yaml.Node
+	if err := yaml.Unmarshal(doc, &root); err == nil {
+		if k := findKey(&root, line, ""); k != "" {
+			return k
+		}
+	}
+	return fmt.Sprintf("line %d", line)
+}
+
+func findKey(n *yaml.Node, line int, prefix string) string {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if k := findKey(c, line, prefix); k != "" {
+				return k
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := prefix + n.Content[i].Value
+			if n.Content[i+1].Line == line && n.Content[i+1].Kind == yaml.ScalarNode {
+				return key
+			}
+			if k := findKey(n.Content[i+1], line, key+"."); k != "" {
+				return k
+			}
+		}
+	}
+	return ""
+}

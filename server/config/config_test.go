@@ -1,0 +1,58 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseDefaults(t *testing.T) {
+	cfg, err := Parse([]byte("trust_domain: example.org\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CATTL.D() != 24*time.Hour || cfg.DefaultX509SVIDTTL.D() != time.Hour || cfg.DefaultJWTSVIDTTL.D() != 5*time.Minute {
+		t.Fatalf("documented TTL defaults not applied: %+v", cfg)
+	}
+	if cfg.CAKeyType != "ec-p256" || cfg.KeyManager != "disk" || cfg.Datastore.Type != "sqlite" {
+		t.Fatalf("documented defaults not applied: %+v", cfg)
+	}
+	if !strings.HasSuffix(cfg.Datastore.ConnectionString, "datastore.sqlite3") {
+		t.Fatalf("sqlite path default = %q", cfg.Datastore.ConnectionString)
+	}
+}
+
+func TestParseErrorsNameTheField(t *testing.T) {
+	tests := []struct {
+		name, yaml, field string
+	}{
+		{"a missing trust domain", "", "trust_domain"},
+		{"an invalid trust domain", "trust_domain: Bad Domain", "trust_domain"},
+		{"an unknown key (typo)", "trust_domain: a.org\nca_tll: 1h", "ca_tll"},
+		{"an unknown key type", "trust_domain: a.org\nca_key_type: dsa", "ca_key_type"},
+		{"an unparsable duration", "trust_domain: a.org\nca_ttl: forever", "ca_ttl"},
+		{"an SVID TTL beyond the CA TTL", "trust_domain: a.org\nca_ttl: 1h\ndefault_x509_svid_ttl: 2h", "default_x509_svid_ttl"},
+		{"a relative admin socket", "trust_domain: a.org\nadmin_socket_path: admin.sock", "admin_socket_path"},
+		{"a bad bind address", "trust_domain: a.org\nbind_address: localhost:1", "bind_address"},
+		{"an unknown datastore", "trust_domain: a.org\ndatastore:\n  type: mongo", "datastore.type"},
+		{"an unknown log level", "trust_domain: a.org\nlog_level: loud", "log_level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.field) {
+				t.Fatalf("error = %v, want it to name %q", err, tt.field)
+			}
+		})
+	}
+}
+
+func TestOverridesApplyOverFile(t *testing.T) {
+	cfg, err := ParseWithOverrides([]byte("trust_domain: a.org\ndata_dir: /x\n"), []byte("data_dir: /y\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != "/y" || cfg.TrustDomain != "a.org" {
+		t.Fatalf("got %+v", cfg)
+	}
+}

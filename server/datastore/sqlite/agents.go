@@ -1,0 +1,245 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/lanyard-dev/lanyard/server/datastore"
+)
+
+const agentColumns = `id, attestation_type, serial_number, expires_at, new_serial_number, new_expires_at,
+	selectors, banned, can_reattest, created_at, updated_at`
+
+func agentArgs(a *datastore.Agent) []any {
+	return []any{a.ID, a.AttestationType, a.SerialNumber, a.ExpiresAt, a.NewSerialNumber, a.NewExpiresAt,
+		encodeSelectors(a.Selectors), boolInt(a.Banned), boolInt(a.CanReattest), a.CreatedAt, a.UpdatedAt}
+}
+
+func scanAgent(sc scanner) (*datastore.Agent, error) {
+	var a datastore.Agent
+	var sels string
+	var banned, canReattest int
+	if err := sc.Scan(&a.ID, &a.AttestationType, &a.SerialNumber, &a.ExpiresAt, &a.NewSerialNumber,
+		&a.NewExpiresAt, &sels, &banned, &canReattest, &a.CreatedAt, &a.UpdatedAt); err != nil {
+		return nil, err
+	}
+	a.Banned, a.CanReattest = banned != 0, canReattest != 0
+	var err error
+	if a.Selectors, err = decodeSelectors(sels); err != nil {
+		return nil, fmt.Errorf("agent %s: %w", a.ID, err)
+	}
+	return &a, nil
+}
+
+// normalAgent validates in and returns a copy with sorted, distinct selectors.
+func normalAgent(in *datastore.Agent) (*datastore.Agent, error) {
+	if in == nil {
+		return nil, errors.New("the agent is nil")
+	}
+	if in.ID == "" {
+		return nil, errors.New("agent ID is empty")
+	}
+	if err := validSelectors(in.Selectors); err != nil {
+		return nil, fmt.Errorf("agent %s: %w", in.ID, err)
+	}
+	a := *in
+	a.Selectors = datastore.SortSelectors(in.Selectors)
+	if len(a.Selectors) == 0 {
+		a.Selectors = nil
+	}
+	return &a, nil
+}
+
+func insertAgentSelectors(ctx context.Context, q querier, a *datastore.Agent) error {
+	for _, sel := range a.Selectors {
+		if _, err := q.ExecContext(ctx, `INSERT INTO agent_selectors (agent_id, type, value) VALUES (?, ?, ?)`,
+			a.ID, sel.Type, sel.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CreateAgent implements datastore.AgentStore. CreatedAt and UpdatedAt are kept when set and
+// default to now: the API layer stamps them with its own clock.
+func (s *Store) CreateAgent(ctx context.Context, agent *datastore.Agent) (*datastore.Agent, error) {
+	a, err := normalAgent(agent)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: create agent: %w", err)
+	}
+	now := s.now().Unix()
+	if a.CreatedAt == 0 {
+		a.CreatedAt = now
+	}
+	if a.UpdatedAt == 0 {
+		a.UpdatedAt = now
+	}
+	err = s.write(ctx, func(t *txn) error {
+		res, err := t.ExecContext(ctx, `INSERT INTO agents (`+agentColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`, agentArgs(a)...)
+		if err != nil {
+			return err
+		}
+		if ok, err := changedOne(res); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("agent %q: %w", a.ID, datastore.ErrAlreadyExists)
+		}
+		return insertAgentSelectors(ctx, t, a)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: create agent: %w", err)
+	}
+	return a, nil
+}
+
+// UpdateAgent implements datastore.AgentStore. A zero CreatedAt keeps the stored one and a zero
+// UpdatedAt becomes now.
+func (s *Store) UpdateAgent(ctx context.Context, agent *datastore.Agent) (*datastore.Agent, error) {
+	a, err := normalAgent(agent)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: update agent: %w", err)
+	}
+	if a.UpdatedAt == 0 {
+		a.UpdatedAt = s.now().Unix()
+	}
+	err = s.write(ctx, func(t *txn) error {
+		cur, err := getAgent(ctx, t, a.ID)
+		if err != nil {
+			return err
+		}
+		if a.CreatedAt == 0 {
+			a.CreatedAt = cur.CreatedAt
+		}
+		if _, err := t.ExecContext(ctx, `UPDATE agents SET (`+agentColumns+`) =
+			(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?`, append(agentArgs(a), a.ID)...); err != nil {
+			return err
+		}
+		if encodeSelectors(cur.Selectors) == encodeSelectors(a.Selectors) {
+			return nil
+		}
+		if _, err := t.ExecContext(ctx, `DELETE FROM agent_selectors WHERE agent_id = ?`, a.ID); err != nil {
+			return err
+		}
+		return insertAgentSelectors(ctx, t, a)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: update agent: %w", err)
+	}
+	return a, nil
+}
+
+// GetAgent implements datastore.AgentStore.
+func (s *Store) GetAgent(ctx context.Context, id string) (*datastore.Agent, error) {
+	a, err := getAgent(ctx, s.reader, id)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get agent: %w", err)
+	}
+	return a, nil
+}
+
+func getAgent(ctx context.Context, q querier, id string) (*datastore.Agent, error) {
+	a, err := scanAgent(q.QueryRowContext(ctx, `SELECT `+agentColumns+` FROM agents WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("agent %q: %w", id, datastore.ErrNotFound)
+	}
+	return a, err
+}
+
+// DeleteAgent implements datastore.AgentStore.
+func (s *Store) DeleteAgent(ctx context.Context, id string) error {
+	err := s.write(ctx, func(t *txn) error {
+		res, err := t.ExecContext(ctx, `DELETE FROM agents WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if ok, err := changedOne(res); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("agent %q: %w", id, datastore.ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: delete agent: %w", err)
+	}
+	return nil
+}
+
+func agentWhere(f datastore.AgentFilter) ([]string, []any, error) {
+	var terms []string
+	var args []any
+	if f.ByAttestationType != "" {
+		terms, args = append(terms, "a.attestation_type = ?"), append(args, f.ByAttestationType)
+	}
+	if f.BySelectors != nil && len(f.BySelectors.Selectors) > 0 {
+		if err := validSelectors(f.BySelectors.Selectors); err != nil {
+			return nil, nil, fmt.Errorf("filter by selectors: %w", err)
+		}
+		term, a, err := setFilter("a", "agent_selectors", "agent_id", []string{"type", "value"},
+			selectorTuples(f.BySelectors.Selectors), f.BySelectors.Match)
+		if err != nil {
+			return nil, nil, fmt.Errorf("filter by selectors: %w", err)
+		}
+		terms, args = append(terms, term), append(args, a...)
+	}
+	if f.ByBanned != nil {
+		terms, args = append(terms, "a.banned = ?"), append(args, boolInt(*f.ByBanned))
+	}
+	if f.ByCanReattest != nil {
+		terms, args = append(terms, "a.can_reattest = ?"), append(args, boolInt(*f.ByCanReattest))
+	}
+	if f.ByExpiresBefore != 0 {
+		terms, args = append(terms, "a.expires_at < ?"), append(args, f.ByExpiresBefore)
+	}
+	return terms, args, nil
+}
+
+// ListAgents implements datastore.AgentStore: agents ordered by ID.
+func (s *Store) ListAgents(ctx context.Context, filter datastore.AgentFilter, page datastore.Page) ([]*datastore.Agent, string, error) {
+	terms, args, err := agentWhere(filter)
+	if err != nil {
+		return nil, "", fmt.Errorf("sqlite: list agents: %w", err)
+	}
+	pageTerm, pageArgs, limit, err := pageQuery("a.id", page)
+	if err != nil {
+		return nil, "", fmt.Errorf("sqlite: list agents: %w", err)
+	}
+	if pageTerm != "" {
+		terms, args = append(terms, pageTerm), append(args, pageArgs...)
+	}
+	q := `SELECT ` + agentColumns + ` FROM agents a` + whereClause(terms) + ` ORDER BY a.id LIMIT ?`
+	rows, err := s.reader.QueryContext(ctx, q, append(args, limit)...)
+	if err != nil {
+		return nil, "", fmt.Errorf("sqlite: list agents: %w", err)
+	}
+	defer rows.Close()
+	var out []*datastore.Agent
+	for rows.Next() {
+		a, err := scanAgent(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("sqlite: list agents: %w", err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("sqlite: list agents: %w", err)
+	}
+	out, next := nextToken(out, page, func(a *datastore.Agent) string { return a.ID })
+	return out, next, nil
+}
+
+// CountAgents implements datastore.AgentStore.
+func (s *Store) CountAgents(ctx context.Context, filter datastore.AgentFilter) (int, error) {
+	terms, args, err := agentWhere(filter)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: count agents: %w", err)
+	}
+	var n int
+	if err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM agents a`+whereClause(terms), args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: count agents: %w", err)
+	}
+	return n, nil
+}
