@@ -1,0 +1,282 @@
+package agent
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
+	"github.com/lanyard-dev/lanyard/agent/attest"
+	"github.com/lanyard-dev/lanyard/agent/cache"
+	"github.com/lanyard-dev/lanyard/agent/client"
+	"github.com/lanyard-dev/lanyard/agent/config"
+	"github.com/lanyard-dev/lanyard/agent/manager"
+	"github.com/lanyard-dev/lanyard/agent/state"
+	"github.com/lanyard-dev/lanyard/agent/workloadapi"
+	"github.com/lanyard-dev/lanyard/attestors"
+	"github.com/lanyard-dev/lanyard/attestors/jointoken"
+	"github.com/lanyard-dev/lanyard/attestors/unix"
+)
+
+// Agent is a running lanyard-agent.
+type Agent struct {
+	cfg      config.Config
+	log      *slog.Logger
+	td       spiffeid.TrustDomain
+	state    state.Dir
+	identity *client.Identity
+	agentID  spiffeid.ID
+	client   atomic.Pointer[client.Client]
+	cache    *cache.Cache
+	reg      *prometheus.Registry
+}
+
+// Run attests (unless a saved agent SVID is still valid), then serves the Workload API
+// until ctx ends or the server rejects the agent.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	a := &Agent{cfg: cfg, log: log, td: cfg.TD(), state: state.Dir{Path: cfg.DataDir}, reg: prometheus.NewRegistry()}
+	a.identity = client.NewIdentity(a.td)
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := a.bootstrap(ctx); err != nil {
+		return err
+	}
+	defer func() { a.client.Load().Close() }()
+
+	a.cache = cache.New(a.td, log.With("component", "cache"))
+	if b := a.identity.Bundle(); b != nil {
+		a.cache.SetBundle(spiffebundle.FromX509Authorities(a.td, b.X509Authorities()))
+	}
+	mgr := manager.New(manager.Config{
+		TrustDomain: a.td, Client: a.client.Load, Cache: a.cache, Log: log.With("component", "manager"),
+		OnBundle: a.onBundle,
+	})
+	wl := workloadapi.New(workloadapi.Config{
+		Cache: a.cache, JWT: mgr.JWTCache(), Log: log.With("component", "workloadapi"), Registerer: a.reg,
+		Attestors: []attestors.WorkloadAttestor{unix.New(unix.Config{DiscoverWorkloadPath: cfg.DiscoverWorkloadPath()})},
+	})
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	run := func(name string, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+	run("manager", func() error { return mgr.Run(ctx) })
+	run("workload API", func() error { return wl.Serve(ctx, cfg.SocketPath) })
+	run("agent SVID renewal", func() error { return a.renewLoop(ctx) })
+	if addr := cfg.HealthAddr(); addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listening on health_address %s: %w", addr, err)
+		}
+		run("health", func() error { return a.serveHealth(ctx, ln) })
+	}
+	log.Info("lanyard-agent started", "agent_id", a.agentID.String(), "socket", cfg.SocketPath, "server", cfg.ServerAddr())
+	<-ctx.Done()
+	wg.Wait()
+	select {
+	case err := <-errc:
+		if errors.Is(err, manager.ErrRejected) {
+			// The saved SVID is worthless now; without it the next start attests afresh.
+			if cerr := a.state.Clear(); cerr != nil {
+				a.log.Error("clearing saved agent SVID", "error", cerr)
+			}
+			return fmt.Errorf("the server evicted or banned this agent; attest again with a new join token: %w", err)
+		}
+		return err
+	default:
+		return nil
+	}
+}
+
+// bootstrap loads trust and the agent SVID, attesting when there is no valid saved SVID.
+func (a *Agent) bootstrap(ctx context.Context) error {
+	b, err := a.state.LoadBundle(a.td)
+	switch {
+	case err == nil:
+		a.identity.SetBundle(b)
+	case !errors.Is(err, state.ErrNone):
+		return err
+	case a.cfg.TrustBundlePath != "":
+		if b, err = state.LoadBundleFile(a.td, a.cfg.TrustBundlePath); err != nil {
+			return fmt.Errorf("trust_bundle_path: %w", err)
+		}
+		a.identity.SetBundle(b)
+	case a.cfg.InsecureBootstrap:
+		a.log.Warn("insecure_bootstrap: the server is not verified on the first connection")
+		a.identity.SetInsecureBootstrap(true)
+	default:
+		return errors.New("no trust bundle: set trust_bundle_path to the server's CA (lanyard-server bundle show) or insecure_bootstrap: true")
+	}
+
+	chain, key, err := a.state.LoadSVID()
+	if err == nil && time.Now().Before(chain[0].NotAfter) {
+		return a.useSVID(chain, key)
+	}
+	if err != nil && !errors.Is(err, state.ErrNone) {
+		return err
+	}
+	return a.attest(ctx)
+}
+
+func (a *Agent) attest(ctx context.Context) error {
+	if a.cfg.JoinToken == "" {
+		return errors.New("no valid agent SVID saved and no join_token configured: generate one with `lanyard-server token generate`")
+	}
+	c, err := client.Dial(a.cfg.ServerAddr(), a.identity)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	res, err := attest.Attest(actx, c.Agent, jointoken.Prover{Token: a.cfg.JoinToken})
+	if err != nil {
+		return fmt.Errorf("node attestation failed: %w", err)
+	}
+	if a.identity.Bundle() == nil {
+		if err := a.fetchBootstrapBundle(actx, c, res.Chain); err != nil {
+			return err
+		}
+	}
+	if err := a.state.SaveSVID(res.Chain, res.Key); err != nil {
+		return fmt.Errorf("saving agent SVID: %w", err)
+	}
+	a.log.Info("node attested", "agent_id", res.ID.String())
+	return a.useSVID(res.Chain, res.Key)
+}
+
+// fetchBootstrapBundle trusts the server's bundle after an insecure first connection, as
+// long as the SVID it just issued chains to it.
+func (a *Agent) fetchBootstrapBundle(ctx context.Context, c *client.Client, chain []*x509.Certificate) error {
+	pb, err := c.Bundle.GetBundle(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("fetching trust bundle: %w", err)
+	}
+	var certs []*x509.Certificate
+	for _, auth := range pb.X509Authorities {
+		cert, err := x509.ParseCertificate(auth.Asn1)
+		if err != nil {
+			return fmt.Errorf("server bundle holds an unparsable certificate: %w", err)
+		}
+		certs = append(certs, cert)
+	}
+	b := x509bundle.FromX509Authorities(a.td, certs)
+	if _, _, err := x509svid.Verify(chain, b); err != nil {
+		return fmt.Errorf("agent SVID does not verify against the server's bundle: %w", err)
+	}
+	a.identity.SetBundle(b)
+	a.identity.SetInsecureBootstrap(false)
+	return a.state.SaveBundle(b)
+}
+
+func (a *Agent) useSVID(chain []*x509.Certificate, key crypto.Signer) error {
+	id, err := x509svid.IDFromCert(chain[0])
+	if err != nil {
+		return fmt.Errorf("agent SVID: %w", err)
+	}
+	if !id.MemberOf(a.td) {
+		return fmt.Errorf("agent SVID %s is not in trust domain %q", id, a.td.Name())
+	}
+	a.agentID = id
+	a.identity.SetSVID(chain, key)
+	c, err := client.Dial(a.cfg.ServerAddr(), a.identity)
+	if err != nil {
+		return err
+	}
+	if old := a.client.Swap(c); old != nil {
+		// Streams on the old connection end; the manager reconnects on the new one,
+		// which presents the renewed SVID and so retires the old one on the server.
+		old.Close()
+	}
+	return nil
+}
+
+// renewLoop renews the agent SVID at half its lifetime.
+func (a *Agent) renewLoop(ctx context.Context) error {
+	for {
+		leaf := a.identity.SVID()
+		at := leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) / 2)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(max(time.Until(at), 0)):
+		}
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		res, err := attest.Renew(rctx, a.client.Load().Agent, a.agentID)
+		cancel()
+		if err != nil {
+			if time.Now().After(leaf.NotAfter) {
+				return fmt.Errorf("agent SVID expired and could not be renewed: %w", err)
+			}
+			a.log.Warn("renewing agent SVID failed; retrying in 5s", "error", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(5 * time.Second):
+			}
+			continue
+		}
+		if err := a.state.SaveSVID(res.Chain, res.Key); err != nil {
+			a.log.Error("saving renewed agent SVID", "error", err)
+		}
+		if err := a.useSVID(res.Chain, res.Key); err != nil {
+			return err
+		}
+		a.log.Info("agent SVID renewed", "expires_at", res.Chain[0].NotAfter)
+	}
+}
+
+// onBundle trusts a new bundle for server connections and saves it for restarts.
+func (a *Agent) onBundle(b *spiffebundle.Bundle) {
+	xb := b.X509Bundle()
+	a.identity.SetBundle(xb)
+	if err := a.state.SaveBundle(xb); err != nil {
+		a.log.Warn("saving trust bundle", "error", err)
+	}
+}
+
+func (a *Agent) serveHealth(ctx context.Context, ln net.Listener) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if leaf := a.identity.SVID(); leaf == nil || time.Now().After(leaf.NotAfter) {
+			http.Error(w, "not ready: agent SVID expired", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,152 @@
+// Package client connects an agent to lanyard-server: TLS that verifies the server as
+// spiffe://TD/spire/server against the agent's current trust bundle and presents the
+// agent's current SVID, plus the API clients over that connection.
+package client
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	agentv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/agent/v1"
+	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
+	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
+	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+
+	syncv1 "github.com/lanyard-dev/lanyard/proto/lanyard/agent/v1"
+)
+
+// Identity is what the agent presents and trusts; it changes on renewal and bundle updates.
+type Identity struct {
+	td     spiffeid.TrustDomain
+	svid   atomic.Pointer[tls.Certificate]
+	bundle atomic.Pointer[x509bundle.Bundle]
+	// insecure accepts any server certificate while no bundle is known (bootstrap only).
+	insecure atomic.Bool
+}
+
+// NewIdentity returns an identity for td with no SVID and no bundle yet.
+func NewIdentity(td spiffeid.TrustDomain) *Identity { return &Identity{td: td} }
+
+// SetSVID sets the agent SVID presented on new connections.
+func (i *Identity) SetSVID(chain []*x509.Certificate, key crypto.Signer) {
+	c := &tls.Certificate{PrivateKey: key, Leaf: chain[0]}
+	for _, x := range chain {
+		c.Certificate = append(c.Certificate, x.Raw)
+	}
+	i.svid.Store(c)
+}
+
+// SVID returns the current agent SVID leaf, or nil.
+func (i *Identity) SVID() *x509.Certificate {
+	if c := i.svid.Load(); c != nil {
+		return c.Leaf
+	}
+	return nil
+}
+
+// SetBundle sets the authorities the server must chain to.
+func (i *Identity) SetBundle(b *x509bundle.Bundle) { i.bundle.Store(b) }
+
+// Bundle returns the current bundle, or nil.
+func (i *Identity) Bundle() *x509bundle.Bundle { return i.bundle.Load() }
+
+// SetInsecureBootstrap makes the agent accept an unverified server until a bundle is set.
+func (i *Identity) SetInsecureBootstrap(v bool) { i.insecure.Store(v) }
+
+// TrustDomain is the agent's trust domain.
+func (i *Identity) TrustDomain() spiffeid.TrustDomain { return i.td }
+
+func (i *Identity) tlsConfig() *tls.Config {
+	serverID := spiffeid.RequireFromPath(i.td, "/spire/server")
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// Verification is done below against the SPIFFE bundle, not the system roots.
+		InsecureSkipVerify: true, //nolint:gosec // replaced by VerifyPeerCertificate
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			if c := i.svid.Load(); c != nil {
+				return c, nil
+			}
+			return &tls.Certificate{}, nil
+		},
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			b := i.bundle.Load()
+			if b == nil {
+				if i.insecure.Load() {
+					return nil
+				}
+				return errors.New("no trust bundle to verify the server with (set trust_bundle_path or insecure_bootstrap)")
+			}
+			certs := make([]*x509.Certificate, 0, len(raw))
+			for _, r := range raw {
+				c, err := x509.ParseCertificate(r)
+				if err != nil {
+					return fmt.Errorf("server certificate does not parse: %w", err)
+				}
+				certs = append(certs, c)
+			}
+			id, _, err := x509svid.Verify(certs, b)
+			if err != nil {
+				return fmt.Errorf("server certificate does not verify against the trust bundle: %w", err)
+			}
+			if id != serverID {
+				return fmt.Errorf("server presented %s, want %s", id, serverID)
+			}
+			return nil
+		},
+	}
+}
+
+// Client is a connection to the server with its API clients.
+type Client struct {
+	conn   *grpc.ClientConn
+	Agent  agentv1.AgentClient
+	Bundle bundlev1.BundleClient
+	Entry  entryv1.EntryClient
+	SVID   svidv1.SVIDClient
+	Sync   syncv1.EntrySyncClient
+}
+
+// Dial connects lazily to addr (host:port); the handshake uses the identity's state at that time.
+func Dial(addr string, id *Identity) (*Client, error) {
+	conn, err := grpc.NewClient("passthrough:///"+addr,
+		grpc.WithTransportCredentials(credentials.NewTLS(id.tlsConfig())),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to server %s: %w", addr, err)
+	}
+	return &Client{
+		conn: conn, Agent: agentv1.NewAgentClient(conn), Bundle: bundlev1.NewBundleClient(conn),
+		Entry: entryv1.NewEntryClient(conn), SVID: svidv1.NewSVIDClient(conn), Sync: syncv1.NewEntrySyncClient(conn),
+	}, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// Ping waits until the connection is ready or ctx ends.
+func (c *Client) Ping(ctx context.Context) error {
+	c.conn.Connect()
+	for {
+		s := c.conn.GetState()
+		if s.String() == "READY" {
+			return nil
+		}
+		if !c.conn.WaitForStateChange(ctx, s) {
+			return ctx.Err()
+		}
+	}
+}

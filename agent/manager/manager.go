@@ -1,0 +1,321 @@
+// Package manager keeps an agent's cache current: it follows the server's push stream of
+// authorized entries and bundles, mints X.509-SVIDs for new and changed entries in
+// batches, and renews each SVID at half its lifetime. While the server is unreachable the
+// cache keeps serving what it has; the manager reconnects with backoff.
+package manager
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
+	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/lanyard-dev/lanyard/agent/cache"
+	"github.com/lanyard-dev/lanyard/agent/client"
+	syncv1 "github.com/lanyard-dev/lanyard/proto/lanyard/agent/v1"
+)
+
+// ErrRejected is returned by Run when the server refuses the agent itself (evicted or
+// banned): carrying on would only serve identities that are about to expire.
+var ErrRejected = errors.New("server rejected this agent")
+
+// Config configures a Manager.
+type Config struct {
+	TrustDomain spiffeid.TrustDomain
+	// Client returns the current server connection; it changes when the agent SVID is renewed.
+	Client func() *client.Client
+	Cache  *cache.Cache
+	// OnBundle is called with every new own-trust-domain bundle (to trust it for TLS and save it).
+	OnBundle func(*spiffebundle.Bundle)
+	Log      *slog.Logger
+	Now      func() time.Time
+	// PollInterval is the GetAuthorizedEntries interval used only against servers without
+	// the push stream (SPIRE). Default 5s.
+	PollInterval time.Duration
+}
+
+// Manager keeps the cache in sync with the server.
+type Manager struct {
+	cfg    Config
+	minter *minter
+	jwt    *cache.JWTCache
+
+	mu       sync.Mutex
+	minted   map[string]mintedSVID // entry ID → what we minted for it
+	entries  map[string]*cache.Entry
+	serverID string
+}
+
+type mintedSVID struct {
+	revision            int64
+	notBefore, notAfter time.Time
+}
+
+// New returns a manager.
+func New(cfg Config) *Manager {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 5 * time.Second
+	}
+	m := &Manager{cfg: cfg, minted: map[string]mintedSVID{}, entries: map[string]*cache.Entry{},
+		serverID: spiffeid.RequireFromPath(cfg.TrustDomain, "/spire/server").String()}
+	m.minter = newMinter(cfg.Client, cfg.Log, m.minted1)
+	m.minter.cache = cfg.Cache
+	m.jwt = cache.NewJWTCache(m.mintJWT, cfg.Now)
+	return m
+}
+
+// JWTCache serves JWT-SVIDs to the Workload API, minting through the server on demand.
+func (m *Manager) JWTCache() *cache.JWTCache { return m.jwt }
+
+// Run follows the server until ctx ends or the server rejects the agent.
+func (m *Manager) Run(ctx context.Context) error {
+	errc := make(chan error, 3)
+	go func() { errc <- m.minter.run(ctx) }()
+	go func() { m.rotateLoop(ctx); errc <- nil }()
+	go func() { errc <- m.syncLoop(ctx) }()
+	for i := 0; i < 3; i++ {
+		if err := <-errc; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Manager) syncLoop(ctx context.Context) error {
+	backoff := newBackoff()
+	for ctx.Err() == nil {
+		err := m.watch(ctx, backoff)
+		if status.Code(err) == codes.Unimplemented {
+			err = m.poll(ctx, backoff)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if rejected(err) {
+			return errors.Join(ErrRejected, err)
+		}
+		d := backoff.next()
+		m.cfg.Log.Warn("lost the server's entry stream; serving cached SVIDs and retrying", "error", err, "retry_in", d.String())
+		select {
+		case <-ctx.Done():
+		case <-time.After(d):
+		}
+	}
+	return nil
+}
+
+// watch follows the push stream until it fails.
+func (m *Manager) watch(ctx context.Context, backoff *backoff) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := m.cfg.Client().Sync.Watch(ctx, &syncv1.WatchRequest{})
+	if err != nil {
+		return err
+	}
+	var full []*types.Entry
+	inFull := false
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		backoff.reset()
+		if resp.Bundle != nil {
+			m.setBundle(resp.Bundle)
+		}
+		if resp.FederatedBundlesSet {
+			m.setFederated(resp.FederatedBundles)
+		}
+		switch {
+		case resp.Full:
+			full, inFull = append([]*types.Entry(nil), resp.Upserted...), resp.More
+		case inFull:
+			full, inFull = append(full, resp.Upserted...), resp.More
+		default:
+			m.apply(resp.Upserted, resp.DeletedIds, false)
+			continue
+		}
+		if !inFull {
+			m.apply(full, nil, true)
+			full = nil
+		}
+	}
+}
+
+// poll is the fallback for servers without the push stream.
+func (m *Manager) poll(ctx context.Context, backoff *backoff) error {
+	m.cfg.Log.Info("server has no entry push stream; polling authorized entries", "interval", m.cfg.PollInterval.String())
+	for {
+		c := m.cfg.Client()
+		b, err := c.Bundle.GetBundle(ctx, nil)
+		if err != nil {
+			return err
+		}
+		m.setBundle(b)
+		resp, err := c.Entry.GetAuthorizedEntries(ctx, nil)
+		if err != nil {
+			return err
+		}
+		backoff.reset()
+		m.apply(resp.Entries, nil, true)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(m.cfg.PollInterval):
+		}
+	}
+}
+
+// apply updates the cache and queues minting for entries whose SVID is missing or stale.
+func (m *Manager) apply(upserted []*types.Entry, deleted []string, full bool) {
+	entries := make([]*cache.Entry, 0, len(upserted))
+	for _, pe := range upserted {
+		e, err := entryFromProto(pe)
+		if err != nil {
+			m.cfg.Log.Warn("skipping unusable entry from server", "error", err)
+			continue
+		}
+		entries = append(entries, e)
+	}
+	m.cfg.Cache.UpdateEntries(entries, deleted, full)
+
+	var toMint []*cache.Entry
+	m.mu.Lock()
+	if full {
+		keep := make(map[string]bool, len(entries))
+		for _, e := range entries {
+			keep[e.ID] = true
+		}
+		for id := range m.entries {
+			if !keep[id] {
+				delete(m.entries, id)
+				delete(m.minted, id)
+			}
+		}
+	}
+	for _, id := range deleted {
+		delete(m.entries, id)
+		delete(m.minted, id)
+	}
+	for _, e := range entries {
+		if e.ParentID == m.serverID {
+			continue // node aliases name agents, not workloads: nothing to mint
+		}
+		m.entries[e.ID] = e
+		if got, ok := m.minted[e.ID]; !ok || got.revision != e.RevisionNumber {
+			toMint = append(toMint, e)
+		}
+	}
+	m.mu.Unlock()
+	m.minter.enqueue(toMint...)
+}
+
+// minted1 records an SVID the minter delivered, unless its entry changed meanwhile.
+func (m *Manager) minted1(e *cache.Entry, svid *cache.X509SVID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur, ok := m.entries[e.ID]
+	if !ok || cur.RevisionNumber != e.RevisionNumber {
+		return false
+	}
+	leaf := svid.Certificates[0]
+	m.minted[e.ID] = mintedSVID{revision: e.RevisionNumber, notBefore: leaf.NotBefore, notAfter: leaf.NotAfter}
+	return true
+}
+
+// rotateLoop queues SVIDs past half their lifetime for renewal.
+func (m *Manager) rotateLoop(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		m.minter.enqueue(m.due(m.cfg.Now())...)
+	}
+}
+
+// due returns the entries whose SVIDs reached half their lifetime at now.
+func (m *Manager) due(now time.Time) []*cache.Entry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*cache.Entry
+	for id, s := range m.minted {
+		if now.After(s.notBefore.Add(s.notAfter.Sub(s.notBefore) / 2)) {
+			if e, ok := m.entries[id]; ok {
+				out = append(out, e)
+				delete(m.minted, id) // re-added when the new SVID arrives
+			}
+		}
+	}
+	return out
+}
+
+func (m *Manager) setBundle(pb *types.Bundle) {
+	b, err := bundleFromProto(pb)
+	if err != nil {
+		m.cfg.Log.Error("server sent an unusable bundle; keeping the previous one", "error", err)
+		return
+	}
+	if b.TrustDomain() != m.cfg.TrustDomain {
+		m.cfg.Log.Error("server sent a bundle for another trust domain; ignoring it", "trust_domain", b.TrustDomain().Name())
+		return
+	}
+	m.cfg.Cache.SetBundle(b)
+	if m.cfg.OnBundle != nil {
+		m.cfg.OnBundle(b)
+	}
+}
+
+func (m *Manager) setFederated(pbs []*types.Bundle) {
+	out := make(map[spiffeid.TrustDomain]*spiffebundle.Bundle, len(pbs))
+	for _, pb := range pbs {
+		b, err := bundleFromProto(pb)
+		if err != nil {
+			m.cfg.Log.Warn("skipping unusable federated bundle", "error", err)
+			continue
+		}
+		out[b.TrustDomain()] = b
+	}
+	m.cfg.Cache.SetFederatedBundles(out)
+}
+
+func (m *Manager) mintJWT(ctx context.Context, entryID string, audience []string) (string, time.Time, error) {
+	resp, err := m.cfg.Client().SVID.NewJWTSVID(ctx, &svidv1.NewJWTSVIDRequest{EntryId: entryID, Audience: audience})
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return resp.Svid.Token, time.Unix(resp.Svid.ExpiresAt, 0), nil
+}
+
+// rejected reports whether err says the agent itself is no longer welcome.
+func rejected(err error) bool {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.PermissionDenied {
+		return false
+	}
+	for _, d := range st.Details() {
+		if pd, ok := d.(*types.PermissionDeniedDetails); ok {
+			switch pd.Reason {
+			case types.PermissionDeniedDetails_AGENT_BANNED, types.PermissionDeniedDetails_AGENT_NOT_ATTESTED,
+				types.PermissionDeniedDetails_AGENT_NOT_ACTIVE, types.PermissionDeniedDetails_AGENT_EXPIRED,
+				types.PermissionDeniedDetails_AGENT_MUST_REATTEST:
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,162 @@
+package workloadapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spiffe/go-spiffe/v2/proto/spiffe/workload"
+	"google.golang.org/grpc"
+
+	"github.com/lanyard-dev/lanyard/agent/cache"
+	"github.com/lanyard-dev/lanyard/agent/peer"
+	"github.com/lanyard-dev/lanyard/attestors"
+)
+
+// Config configures the Workload API server.
+type Config struct {
+	// Cache is where identities and bundles come from. Required.
+	Cache *cache.Cache
+	// JWT mints and caches JWT-SVIDs. Without it FetchJWTSVID answers Unavailable.
+	JWT *cache.JWTCache
+	// Attestors describe each caller; their selectors are combined. Required (at least one).
+	Attestors []attestors.WorkloadAttestor
+	// AllowUnauthenticatedVerifiers lets callers without any identity fetch the bundles
+	// (to verify others' SVIDs). Default false: they get PermissionDenied, as in SPIRE.
+	AllowUnauthenticatedVerifiers bool
+	// AttestTimeout bounds attesting one caller. Default 10s.
+	AttestTimeout time.Duration
+	// Log receives per-call debug logs and warnings. Default: discarded.
+	Log *slog.Logger
+	// Registerer, when set, receives the server's Prometheus metrics.
+	Registerer prometheus.Registerer
+}
+
+// Server implements the SPIFFE Workload API.
+type Server struct {
+	// WIT-SVIDs (experimental in the spec) answer Unimplemented, which clients treat as "not offered".
+	workload.UnimplementedSpiffeWorkloadAPIServer
+
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+
+	// base ends when Serve stops, ending every open stream.
+	base     context.Context
+	stopBase context.CancelFunc
+}
+
+var _ workload.SpiffeWorkloadAPIServer = (*Server)(nil)
+
+// New returns a server; Serve starts it. It panics if Cache or Attestors are missing,
+// which is a wiring mistake rather than bad input.
+func New(cfg Config) *Server {
+	if cfg.Cache == nil || len(cfg.Attestors) == 0 {
+		panic("workloadapi: Config.Cache and Config.Attestors are required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.AttestTimeout <= 0 {
+		cfg.AttestTimeout = 10 * time.Second
+	}
+	s := &Server{cfg: cfg, log: cfg.Log, metrics: newMetrics(cfg.Registerer)}
+	s.base, s.stopBase = context.WithCancel(context.Background())
+	return s
+}
+
+// Serve listens on the unix socket at socketPath (e.g. /tmp/lanyard-agent/public/api.sock,
+// which clients address as SPIFFE_ENDPOINT_SOCKET=unix:///tmp/lanyard-agent/public/api.sock)
+// until ctx ends, then stops: open streams end with Unavailable and in-flight calls get a
+// few seconds to finish. The directory is created if needed; a stale socket left by a
+// previous run is replaced, but a live one or any other file is an error. Call Serve once.
+func (s *Server) Serve(ctx context.Context, socketPath string) error {
+	ln, err := listen(socketPath)
+	if err != nil {
+		return err
+	}
+	gs := grpc.NewServer(
+		grpc.Creds(peer.NewCredentials()),
+		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
+		grpc.ChainStreamInterceptor(s.streamInterceptor),
+	)
+	workload.RegisterSpiffeWorkloadAPIServer(gs, s)
+
+	errc := make(chan error, 1)
+	go func() { errc <- gs.Serve(ln) }()
+	s.log.Info("Workload API listening", "socket", socketPath)
+	select {
+	case err := <-errc:
+		s.stopBase()
+		return fmt.Errorf("workload API: serving %s: %w", socketPath, err)
+	case <-ctx.Done():
+	}
+	s.stopBase()
+	done := make(chan struct{})
+	go func() { gs.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		gs.Stop() // a JWT mint stuck on the server must not hold up shutdown
+	}
+	<-errc
+	return nil
+}
+
+// listen prepares the socket: 0777 so every local process can reach it (callers are
+// told apart by attestation, not by file permissions).
+func listen(path string) (net.Listener, error) {
+	if path == "" || !filepath.IsAbs(path) {
+		return nil, fmt.Errorf("workload API: socket path %q must be absolute", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("workload API: creating socket directory: %w", err)
+	}
+	if err := removeStaleSocket(path); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("workload API: listening on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o777); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("workload API: making %s reachable by workloads: %w", path, err)
+	}
+	return ln, nil
+}
+
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("workload API: checking %s: %w", path, err)
+	}
+	if fi.Mode().Type() != fs.ModeSocket {
+		return fmt.Errorf("workload API: %s exists and is not a socket; remove it or choose another socket_path", path)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return fmt.Errorf("workload API: another process is serving on %s; stop it or choose another socket_path", path)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("workload API: removing stale socket %s: %w", path, err)
+	}
+	return nil
+}
+
+// streamContext ends with the client's call or with the server.
+func (s *Server) streamContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.base, cancel)
+	return ctx, func() { stop(); cancel() }
+}

@@ -1,0 +1,4 @@
+// Package jointoken is the join_token node attestor: an operator generates a
+// single-use, expiring token on the server and hands it to one agent, which
+// becomes spiffe://TD/spire/agent/join_token/<token>. Both halves live here.
+package jointoken

@@ -1,0 +1,72 @@
+// Command lanyard-agent runs the Lanyard agent (`lanyard-agent run -config FILE`) and
+// offers workload-side helpers against a Workload API socket (`lanyard-agent api fetch`).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/lanyard-dev/lanyard/agent"
+	"github.com/lanyard-dev/lanyard/agent/cli"
+	"github.com/lanyard-dev/lanyard/agent/config"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "run" {
+		return runAgent(ctx, args[1:], stderr)
+	}
+	return cli.Run(ctx, args, stdout, stderr)
+}
+
+func runAgent(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "path to the YAML configuration file")
+	joinToken := fs.String("joinToken", "", "join token; overrides the config file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var docs [][]byte
+	if *configPath != "" {
+		data, err := os.ReadFile(*configPath)
+		if err != nil {
+			fmt.Fprintln(stderr, "Error: reading -config:", err)
+			return 1
+		}
+		docs = append(docs, data)
+	}
+	if *joinToken != "" {
+		docs = append(docs, []byte(fmt.Sprintf("join_token: %q\n", *joinToken)))
+	}
+	cfg, err := config.ParseWithOverrides(docs...)
+	if err != nil {
+		fmt.Fprintln(stderr, "Error:", err)
+		return 1
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	var log *slog.Logger
+	if cfg.LogFormat == "json" {
+		log = slog.New(slog.NewJSONHandler(stderr, opts))
+	} else {
+		log = slog.New(slog.NewTextHandler(stderr, opts))
+	}
+	if err := agent.Run(ctx, cfg, log); err != nil {
+		fmt.Fprintln(stderr, "Error:", err)
+		return 1
+	}
+	return 0
+}

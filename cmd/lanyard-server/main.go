@@ -1,0 +1,90 @@
+// Command lanyard-server runs the Lanyard server (`lanyard-server run -config FILE`)
+// and is also the admin CLI that talks to a running server over its admin socket
+// (`lanyard-server entry create ...`, `lanyard-server healthcheck`, ...).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/lanyard-dev/lanyard/server"
+	"github.com/lanyard-dev/lanyard/server/cli"
+	"github.com/lanyard-dev/lanyard/server/config"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "run" {
+		return runServer(ctx, args[1:], stderr)
+	}
+	return cli.Run(ctx, args, stdout, stderr)
+}
+
+func runServer(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "path to the YAML configuration file (required unless -trustDomain is given)")
+	trustDomain := fs.String("trustDomain", "", "trust domain; overrides the config file")
+	dataDir := fs.String("dataDir", "", "data directory; overrides the config file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := loadConfig(*configPath, *trustDomain, *dataDir)
+	if err != nil {
+		fmt.Fprintln(stderr, "Error:", err)
+		return 1
+	}
+	log := newLogger(cfg, stderr)
+	srv, err := server.Start(ctx, cfg, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "Error:", err)
+		return 1
+	}
+	<-ctx.Done()
+	if err := srv.Wait(); err != nil {
+		fmt.Fprintln(stderr, "Error:", err)
+		return 1
+	}
+	return 0
+}
+
+func loadConfig(path, trustDomain, dataDir string) (config.Config, error) {
+	var data []byte
+	if path != "" {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			return config.Config{}, fmt.Errorf("reading -config: %w", err)
+		}
+	} else if trustDomain == "" {
+		return config.Config{}, fmt.Errorf("give -config FILE or at least -trustDomain NAME")
+	}
+	overrides := ""
+	if trustDomain != "" {
+		overrides += fmt.Sprintf("trust_domain: %q\n", trustDomain)
+	}
+	if dataDir != "" {
+		overrides += fmt.Sprintf("data_dir: %q\n", dataDir)
+	}
+	return config.ParseWithOverrides(data, []byte(overrides))
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// domain is one trust domain's server and agent, all real processes.
+type domain struct {
+	t          *testing.T
+	td         string
+	dir        string
+	adminSock  string
+	serverPort int
+	server     *proc
+	agent      *proc
+	agentID    string
+	socket     string // Workload API socket
+}
+
+func newDomain(t *testing.T, td string) *domain {
+	d := &domain{t: t, td: td, dir: sharedDir(t), serverPort: freePort(t)}
+	d.adminSock = filepath.Join(d.dir, "admin.sock")
+	d.socket = filepath.Join(d.dir, "agent", "api.sock")
+	cfg := fmt.Sprintf("trust_domain: %s\ndata_dir: %s\nbind_port: %d\nadmin_socket_path: %s\nhealth_address: \"\"\nlog_level: debug\n",
+		td, filepath.Join(d.dir, "server"), d.serverPort, d.adminSock)
+	writeFile(t, filepath.Join(d.dir, "server.yaml"), cfg)
+	return d
+}
+
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (d *domain) startServer() {
+	d.t.Helper()
+	d.server = start(d.t, "lanyard-server", 0, nil, "run", "-config", filepath.Join(d.dir, "server.yaml"))
+	eventually(d.t, 30*time.Second, "server healthy", func() bool {
+		_, err := run(d.t, "lanyard-server", 0, nil, "healthcheck", "-socketPath", d.adminSock)
+		return err == nil
+	})
+}
+
+// cli runs an admin command against the server and fails the test if it fails.
+func (d *domain) cli(args ...string) string {
+	d.t.Helper()
+	out, err := run(d.t, "lanyard-server", 0, nil, append(args, "-socketPath", d.adminSock)...)
+	if err != nil {
+		d.t.Fatalf("lanyard-server %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+func (d *domain) startAgent() {
+	d.t.Helper()
+	out := d.cli("token", "generate", "-ttl", "600")
+	token := strings.TrimSpace(strings.TrimPrefix(lines(out, "Token:")[0], "Token:"))
+	d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/join_token/%s", d.td, token)
+	bundle := d.cli("bundle", "show")
+	writeFile(d.t, filepath.Join(d.dir, "bundle.pem"), bundle)
+	cfg := fmt.Sprintf("trust_domain: %s\nserver_port: %d\ndata_dir: %s\nsocket_path: %s\nhealth_address: \"\"\ntrust_bundle_path: %s\njoin_token: %s\nlog_level: debug\n",
+		d.td, d.serverPort, filepath.Join(d.dir, "agent-data"), d.socket, filepath.Join(d.dir, "bundle.pem"), token)
+	writeFile(d.t, filepath.Join(d.dir, "agent.yaml"), cfg)
+	d.agent = start(d.t, "lanyard-agent", 0, nil, "run", "-config", filepath.Join(d.dir, "agent.yaml"))
+	eventually(d.t, 30*time.Second, "agent socket", func() bool {
+		_, err := os.Stat(d.socket)
+		return err == nil
+	})
+}
+
+// entry registers spiffe://TD/<name> for workloads running as uid, parented to the agent.
+func (d *domain) entry(name string, uid int, extra ...string) string {
+	d.t.Helper()
+	out := d.cli(append([]string{"entry", "create", "-parentID", d.agentID, "-spiffeID", d.id(name),
+		"-selector", fmt.Sprintf("unix:uid:%d", uid)}, extra...)...)
+	ids := lines(out, "Entry ID")
+	if len(ids) == 0 {
+		d.t.Fatalf("entry create printed no entry ID:\n%s", out)
+	}
+	parts := strings.SplitN(ids[0], ":", 2)
+	return strings.TrimSpace(parts[1])
+}
+
+func (d *domain) id(name string) string { return fmt.Sprintf("spiffe://%s/%s", d.td, name) }
+
+func (d *domain) env() []string { return []string{"SPIFFE_ENDPOINT_SOCKET=unix://" + d.socket} }
+
+// workload starts the workload binary as uid.
+func (d *domain) workload(uid int, args ...string) *proc {
+	return start(d.t, "workload", uid, d.env(), args...)
+}
+
+// runWorkload runs the workload binary to completion as uid.
+func (d *domain) runWorkload(uid int, args ...string) (string, error) {
+	return run(d.t, "workload", uid, d.env(), args...)
+}

@@ -1,0 +1,178 @@
+// Command workload is a demo and test workload built on the go-spiffe SDK. It gets its
+// identity only from the Workload API (SPIFFE_ENDPOINT_SOCKET) and does mTLS with spiffetls.
+//
+//	workload serve -addr 127.0.0.1:9443 -allow spiffe://example.org/client
+//	workload dial  -addr 127.0.0.1:9443 -expect spiffe://example.org/server -message hello
+//	workload watch                      # prints one line per X.509 update (SPIFFE IDs and serials)
+//	workload jwt -audience A            # prints a JWT-SVID
+//	workload validate -audience A -token T
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/spiffetls"
+	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
+	"github.com/spiffe/go-spiffe/v2/svid/jwtsvid"
+	"github.com/spiffe/go-spiffe/v2/workloadapi"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: workload serve|dial|watch|jwt|validate [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(ctx, os.Args[2:])
+	case "dial":
+		err = dial(ctx, os.Args[2:])
+	case "watch":
+		err = watch(ctx)
+	case "jwt":
+		err = fetchJWT(ctx, os.Args[2:])
+	case "validate":
+		err = validate(ctx, os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		os.Exit(1)
+	}
+}
+
+func serve(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:9443", "listen address")
+	allow := fs.String("allow", "", "SPIFFE ID of the only client to accept")
+	_ = fs.Parse(args)
+	id, err := spiffeid.FromString(*allow)
+	if err != nil {
+		return fmt.Errorf("-allow: %w", err)
+	}
+	ln, err := spiffetls.Listen(ctx, "tcp", *addr, tlsconfig.AuthorizeID(id))
+	if err != nil {
+		return err
+	}
+	go func() { <-ctx.Done(); ln.Close() }()
+	fmt.Println("listening on", ln.Addr())
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		go handle(conn)
+	}
+}
+
+func handle(conn net.Conn) {
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		fmt.Println("handshake or read failed:", err)
+		return
+	}
+	peer, _ := spiffetls.PeerIDFromConn(conn)
+	fmt.Printf("request from %s: %s\n", peer, strings.TrimSpace(line))
+	fmt.Fprintf(conn, "hello %s, this is the server\n", peer)
+}
+
+func dial(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("dial", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:9443", "server address")
+	expect := fs.String("expect", "", "SPIFFE ID the server must present")
+	msg := fs.String("message", "hello", "message to send")
+	_ = fs.Parse(args)
+	id, err := spiffeid.FromString(*expect)
+	if err != nil {
+		return fmt.Errorf("-expect: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	conn, err := spiffetls.Dial(ctx, "tcp", *addr, tlsconfig.AuthorizeID(id))
+	if err != nil {
+		return fmt.Errorf("mTLS dial: %w", err)
+	}
+	defer conn.Close()
+	fmt.Fprintln(conn, *msg)
+	reply, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("reading reply: %w", err)
+	}
+	fmt.Print("reply: ", reply)
+	return nil
+}
+
+// watch prints every X.509 update as "update <id>=<serial> ..." or "lost <error>".
+func watch(ctx context.Context) error {
+	c, err := workloadapi.New(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.WatchX509Context(ctx, printer{})
+}
+
+type printer struct{}
+
+func (printer) OnX509ContextUpdate(x *workloadapi.X509Context) {
+	parts := []string{"update"}
+	for _, s := range x.SVIDs {
+		parts = append(parts, fmt.Sprintf("%s=%s", s.ID, s.Certificates[0].SerialNumber))
+	}
+	fmt.Println(strings.Join(parts, " "))
+}
+
+func (printer) OnX509ContextWatchError(err error) {
+	if !errors.Is(err, context.Canceled) {
+		fmt.Println("lost", err)
+	}
+}
+
+func fetchJWT(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("jwt", flag.ExitOnError)
+	aud := fs.String("audience", "", "audience")
+	_ = fs.Parse(args)
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	svid, err := workloadapi.FetchJWTSVID(ctx, jwtsvid.Params{Audience: *aud})
+	if err != nil {
+		return err
+	}
+	fmt.Println(svid.Marshal())
+	return nil
+}
+
+func validate(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("validate", flag.ExitOnError)
+	aud := fs.String("audience", "", "audience")
+	token := fs.String("token", "", "JWT-SVID")
+	_ = fs.Parse(args)
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	svid, err := workloadapi.ValidateJWTSVID(ctx, *token, *aud)
+	if err != nil {
+		return err
+	}
+	fmt.Println("valid", svid.ID)
+	return nil
+}

@@ -1,0 +1,258 @@
+// Package agent implements spire-api-sdk's agent/v1 service: node attestation and
+// agent SVID renewal for agents, and agent management and join tokens for administrators.
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	agentv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/agent/v1"
+	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/lanyard-dev/lanyard/attestors"
+	"github.com/lanyard-dev/lanyard/attestors/jointoken"
+	"github.com/lanyard-dev/lanyard/server/api"
+	"github.com/lanyard-dev/lanyard/server/ca"
+	"github.com/lanyard-dev/lanyard/server/datastore"
+)
+
+// Store is what the service needs of the datastore.
+type Store interface {
+	datastore.AgentStore
+	datastore.JoinTokenStore
+	CreateEntries(ctx context.Context, entries []*datastore.Entry) ([]datastore.EntryResult, error)
+}
+
+// Signer issues agent X.509-SVIDs.
+type Signer interface {
+	SignX509SVID(ctx context.Context, p ca.X509SVIDParams) ([]*x509.Certificate, error)
+}
+
+// Config configures the service.
+type Config struct {
+	TrustDomain spiffeid.TrustDomain
+	Store       Store
+	Signer      Signer
+	// Verifiers are the server halves of node attestors, by attestation type.
+	Verifiers map[string]attestors.NodeVerifier
+	AgentTTL  time.Duration
+	Now       func() time.Time
+	Log       *slog.Logger
+	// OnChange is called after an agent is attested, renewed, banned or deleted (may be nil).
+	OnChange func()
+}
+
+// Service implements agentv1.AgentServer.
+type Service struct {
+	agentv1.UnimplementedAgentServer
+	cfg Config
+}
+
+// New returns the service.
+func New(cfg Config) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.OnChange == nil {
+		cfg.OnChange = func() {}
+	}
+	return &Service{cfg: cfg}
+}
+
+// CountAgents implements agentv1.AgentServer.
+func (s *Service) CountAgents(ctx context.Context, req *agentv1.CountAgentsRequest) (*agentv1.CountAgentsResponse, error) {
+	f := req.GetFilter()
+	filter, err := agentFilter(f.GetByAttestationType(), f.GetBySelectorMatch(), f.GetByBanned(), f.GetByCanReattest(), f.GetByExpiresBefore())
+	if err != nil {
+		return nil, err
+	}
+	n, err := s.cfg.Store.CountAgents(ctx, filter)
+	if err != nil {
+		return nil, api.Error("counting agents", err)
+	}
+	return &agentv1.CountAgentsResponse{Count: int32(n)}, nil
+}
+
+// ListAgents implements agentv1.AgentServer.
+func (s *Service) ListAgents(ctx context.Context, req *agentv1.ListAgentsRequest) (*agentv1.ListAgentsResponse, error) {
+	f := req.GetFilter()
+	filter, err := agentFilter(f.GetByAttestationType(), f.GetBySelectorMatch(), f.GetByBanned(), f.GetByCanReattest(), f.GetByExpiresBefore())
+	if err != nil {
+		return nil, err
+	}
+	if req.PageSize < 0 {
+		return nil, api.Invalid("page_size %d: must not be negative", req.PageSize)
+	}
+	agents, next, err := s.cfg.Store.ListAgents(ctx, filter, datastore.Page{Size: int(req.PageSize), Token: req.PageToken})
+	if err != nil {
+		return nil, api.Error("listing agents", err)
+	}
+	resp := &agentv1.ListAgentsResponse{NextPageToken: next, Agents: make([]*types.Agent, len(agents))}
+	for i, a := range agents {
+		resp.Agents[i] = api.AgentToProto(a, req.OutputMask)
+	}
+	return resp, nil
+}
+
+// GetAgent implements agentv1.AgentServer.
+func (s *Service) GetAgent(ctx context.Context, req *agentv1.GetAgentRequest) (*types.Agent, error) {
+	id, err := s.agentID(req.Id)
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.cfg.Store.GetAgent(ctx, id.String())
+	if err != nil {
+		return nil, api.Error("agent "+id.String(), err)
+	}
+	return api.AgentToProto(a, req.OutputMask), nil
+}
+
+// DeleteAgent implements agentv1.AgentServer (evict): the agent must attest again.
+func (s *Service) DeleteAgent(ctx context.Context, req *agentv1.DeleteAgentRequest) (*emptypb.Empty, error) {
+	id, err := s.agentID(req.Id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Store.DeleteAgent(ctx, id.String()); err != nil {
+		return nil, api.Error("evicting agent "+id.String(), err)
+	}
+	s.cfg.Log.Info("agent evicted", "agent_id", id.String())
+	s.cfg.OnChange()
+	return &emptypb.Empty{}, nil
+}
+
+// BanAgent implements agentv1.AgentServer: the agent's SVIDs stop working and it may
+// not attest again until the record is deleted.
+func (s *Service) BanAgent(ctx context.Context, req *agentv1.BanAgentRequest) (*emptypb.Empty, error) {
+	id, err := s.agentID(req.Id)
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.cfg.Store.GetAgent(ctx, id.String())
+	if err != nil {
+		return nil, api.Error("banning agent "+id.String(), err)
+	}
+	a.Banned = true
+	a.SerialNumber, a.NewSerialNumber = "", ""
+	if _, err := s.cfg.Store.UpdateAgent(ctx, a); err != nil {
+		return nil, api.Error("banning agent "+id.String(), err)
+	}
+	s.cfg.Log.Info("agent banned", "agent_id", id.String())
+	s.cfg.OnChange()
+	return &emptypb.Empty{}, nil
+}
+
+// CreateJoinToken implements agentv1.AgentServer. With agent_id, it also registers a node
+// alias so that the agent attested with the token holds that ID too.
+func (s *Service) CreateJoinToken(ctx context.Context, req *agentv1.CreateJoinTokenRequest) (*types.JoinToken, error) {
+	if req.Ttl <= 0 {
+		return nil, api.Invalid("ttl is required: the token's lifetime in seconds (e.g. 600)")
+	}
+	if req.Ttl > api.MaxTTLSeconds {
+		return nil, api.Invalid("ttl %d: at most %d seconds", req.Ttl, api.MaxTTLSeconds)
+	}
+	token := req.Token
+	if token == "" {
+		token = randomToken()
+	} else if err := jointoken.ValidateToken(token); err != nil {
+		return nil, api.Invalid("token: %v", err)
+	}
+	tokenAgentID, err := jointoken.AgentID(s.cfg.TrustDomain, token)
+	if err != nil {
+		return nil, api.Invalid("token: %v", err)
+	}
+	var alias *datastore.Entry
+	if req.AgentId != nil {
+		id, err := api.ProtoToID(req.AgentId)
+		if err != nil {
+			return nil, api.Invalid("agent_id: %v", err)
+		}
+		if !id.MemberOf(s.cfg.TrustDomain) {
+			return nil, api.Invalid("agent_id %s: not in trust domain %q", id, s.cfg.TrustDomain.Name())
+		}
+		alias = &datastore.Entry{
+			SPIFFEID:  id.String(),
+			ParentID:  tokenAgentID.String(),
+			Selectors: []datastore.Selector{{Type: "spiffe_id", Value: tokenAgentID.String()}},
+		}
+	}
+	expires := s.cfg.Now().Add(time.Duration(req.Ttl) * time.Second)
+	if err := s.cfg.Store.CreateJoinToken(ctx, &datastore.JoinToken{Token: token, ExpiresAt: expires}); err != nil {
+		return nil, api.Error("creating join token", err)
+	}
+	if alias != nil {
+		res, err := s.cfg.Store.CreateEntries(ctx, []*datastore.Entry{alias})
+		if err == nil && res[0].Err != nil && !errors.Is(res[0].Err, datastore.ErrAlreadyExists) {
+			err = res[0].Err
+		}
+		if err != nil {
+			return nil, api.Error("registering agent_id for join token", err)
+		}
+	}
+	return &types.JoinToken{Value: token, ExpiresAt: expires.Unix()}, nil
+}
+
+// PostStatus implements agentv1.AgentServer; Lanyard pushes bundles, so it only acknowledges.
+func (s *Service) PostStatus(ctx context.Context, _ *agentv1.PostStatusRequest) (*agentv1.PostStatusResponse, error) {
+	return &agentv1.PostStatusResponse{}, nil
+}
+
+func (s *Service) agentID(p *types.SPIFFEID) (spiffeid.ID, error) {
+	id, err := api.ProtoToID(p)
+	if err != nil {
+		return spiffeid.ID{}, api.Invalid("id: %v", err)
+	}
+	if !api.IsAgentID(s.cfg.TrustDomain, id) {
+		return spiffeid.ID{}, api.Invalid("id %s: not an agent ID of trust domain %q (spiffe://%s/spire/agent/...)", id, s.cfg.TrustDomain.Name(), s.cfg.TrustDomain.Name())
+	}
+	return id, nil
+}
+
+func randomToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:4]) + "-" + hex.EncodeToString(b[4:6]) + "-" + hex.EncodeToString(b[6:8]) + "-" + hex.EncodeToString(b[8:10]) + "-" + hex.EncodeToString(b[10:])
+}
+
+func agentFilter(attType string, sel *types.SelectorMatch, banned, canReattest *wrapperspb.BoolValue, expiresBefore string) (datastore.AgentFilter, error) {
+	f := datastore.AgentFilter{ByAttestationType: attType}
+	if sel != nil {
+		sels, err := api.ValidateSelectors(sel.Selectors)
+		if err != nil {
+			return f, api.Invalid("filter by_selector_match: %v", err)
+		}
+		m := datastore.MatchBehavior(sel.Match)
+		if m < datastore.MatchExact || m > datastore.MatchAny {
+			return f, api.Invalid("filter by_selector_match: unknown match behavior %d", sel.Match)
+		}
+		f.BySelectors = &datastore.SelectorMatch{Selectors: sels, Match: m}
+	}
+	if banned != nil {
+		b := banned.GetValue()
+		f.ByBanned = &b
+	}
+	if canReattest != nil {
+		b := canReattest.GetValue()
+		f.ByCanReattest = &b
+	}
+	if expiresBefore != "" {
+		t, err := time.Parse(time.RFC3339, expiresBefore)
+		if err != nil {
+			return f, api.Invalid("filter by_expires_before %q: use RFC 3339, e.g. 2026-01-02T15:04:05Z", expiresBefore)
+		}
+		f.ByExpiresBefore = t.Unix()
+	}
+	return f, nil
+}
+
+var errNotAgent = status.Error(codes.PermissionDenied, "only attested agents may renew agent SVIDs")

@@ -1,0 +1,225 @@
+// Package svid implements spire-api-sdk's svid/v1 service: agents obtain SVIDs for
+// the entries they are authorized for; administrators mint SVIDs directly.
+package svid
+
+import (
+	"context"
+	"crypto/x509"
+	"log/slog"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
+	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/lanyard-dev/lanyard/server/api"
+	"github.com/lanyard-dev/lanyard/server/ca"
+	"github.com/lanyard-dev/lanyard/server/datastore"
+)
+
+// Signer issues SVIDs.
+type Signer interface {
+	SignX509SVID(ctx context.Context, p ca.X509SVIDParams) ([]*x509.Certificate, error)
+	SignJWTSVID(ctx context.Context, p ca.JWTSVIDParams) (string, time.Time, error)
+}
+
+// Authorized answers which entries an agent may obtain SVIDs for.
+type Authorized interface {
+	AuthorizedEntries(agentID string, agentSelectors []datastore.Selector) []*datastore.Entry
+}
+
+// Config configures the service.
+type Config struct {
+	TrustDomain spiffeid.TrustDomain
+	Signer      Signer
+	Authorized  Authorized
+	X509TTL     time.Duration // default X.509-SVID TTL
+	JWTTTL      time.Duration // default JWT-SVID TTL
+	Log         *slog.Logger
+}
+
+// Service implements svidv1.SVIDServer.
+type Service struct {
+	svidv1.UnimplementedSVIDServer
+	cfg Config
+}
+
+// New returns the service.
+func New(cfg Config) *Service { return &Service{cfg: cfg} }
+
+// MaxAudiences bounds the audience list of a JWT-SVID request.
+const MaxAudiences = 32
+
+// MintX509SVID implements svidv1.SVIDServer (administrators only).
+func (s *Service) MintX509SVID(ctx context.Context, req *svidv1.MintX509SVIDRequest) (*svidv1.MintX509SVIDResponse, error) {
+	csr, err := api.ParseCSR(req.Csr, spiffeid.ID{})
+	if err != nil {
+		return nil, api.Error("mint X.509-SVID", err)
+	}
+	id, err := api.CSRID(csr)
+	if err != nil {
+		return nil, api.Error("mint X.509-SVID", err)
+	}
+	if !id.MemberOf(s.cfg.TrustDomain) {
+		return nil, api.Invalid("mint X.509-SVID: %s is not in trust domain %q", id, s.cfg.TrustDomain.Name())
+	}
+	for _, name := range csr.DNSNames {
+		if err := api.ValidateDNSName(name); err != nil {
+			return nil, api.Error("mint X.509-SVID", err)
+		}
+	}
+	ttl, err := ttlOr(req.Ttl, s.cfg.X509TTL)
+	if err != nil {
+		return nil, err
+	}
+	chain, err := s.cfg.Signer.SignX509SVID(ctx, ca.X509SVIDParams{ID: id, PublicKey: csr.PublicKey, TTL: ttl, DNSNames: csr.DNSNames})
+	if err != nil {
+		return nil, api.Error("signing X.509-SVID", err)
+	}
+	return &svidv1.MintX509SVIDResponse{Svid: api.X509SVIDToProto(id, chain, "")}, nil
+}
+
+// MintJWTSVID implements svidv1.SVIDServer (administrators only).
+func (s *Service) MintJWTSVID(ctx context.Context, req *svidv1.MintJWTSVIDRequest) (*svidv1.MintJWTSVIDResponse, error) {
+	id, err := api.ProtoToID(req.Id)
+	if err != nil {
+		return nil, api.Invalid("mint JWT-SVID: id: %v", err)
+	}
+	if !id.MemberOf(s.cfg.TrustDomain) {
+		return nil, api.Invalid("mint JWT-SVID: %s is not in trust domain %q", id, s.cfg.TrustDomain.Name())
+	}
+	ttl, err := ttlOr(req.Ttl, s.cfg.JWTTTL)
+	if err != nil {
+		return nil, err
+	}
+	svid, err := s.jwt(ctx, id, req.Audience, ttl, "")
+	if err != nil {
+		return nil, err
+	}
+	return &svidv1.MintJWTSVIDResponse{Svid: svid}, nil
+}
+
+// BatchNewX509SVID implements svidv1.SVIDServer for agents: each item names an entry the
+// calling agent must be authorized for, and a CSR carrying the workload's public key.
+func (s *Service) BatchNewX509SVID(ctx context.Context, req *svidv1.BatchNewX509SVIDRequest) (*svidv1.BatchNewX509SVIDResponse, error) {
+	if err := api.CheckBatchSize(len(req.Params)); err != nil {
+		return nil, err
+	}
+	authorized, err := s.authorizedSet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp := &svidv1.BatchNewX509SVIDResponse{Results: make([]*svidv1.BatchNewX509SVIDResponse_Result, len(req.Params))}
+	for i, p := range req.Params {
+		svid, err := s.newX509SVID(ctx, authorized, p)
+		resp.Results[i] = &svidv1.BatchNewX509SVIDResponse_Result{Status: batchStatus(err), Svid: svid}
+	}
+	return resp, nil
+}
+
+func (s *Service) newX509SVID(ctx context.Context, authorized map[string]*datastore.Entry, p *svidv1.NewX509SVIDParams) (*types.X509SVID, error) {
+	if p == nil || p.EntryId == "" {
+		return nil, api.Invalid("entry_id is required")
+	}
+	e, ok := authorized[p.EntryId]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "entry %s does not exist or is not authorized for this agent", p.EntryId)
+	}
+	id, err := spiffeid.FromString(e.SPIFFEID)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "entry %s has an invalid SPIFFE ID: %v", e.ID, err)
+	}
+	csr, err := api.ParseCSR(p.Csr, id)
+	if err != nil {
+		return nil, api.Error("entry "+e.ID, err)
+	}
+	ttl := s.cfg.X509TTL
+	if e.X509SVIDTTL > 0 {
+		ttl = time.Duration(e.X509SVIDTTL) * time.Second
+	}
+	chain, err := s.cfg.Signer.SignX509SVID(ctx, ca.X509SVIDParams{ID: id, PublicKey: csr.PublicKey, TTL: ttl, DNSNames: e.DNSNames})
+	if err != nil {
+		return nil, api.Error("signing X.509-SVID for entry "+e.ID, err)
+	}
+	return api.X509SVIDToProto(id, chain, e.Hint), nil
+}
+
+// NewJWTSVID implements svidv1.SVIDServer for agents.
+func (s *Service) NewJWTSVID(ctx context.Context, req *svidv1.NewJWTSVIDRequest) (*svidv1.NewJWTSVIDResponse, error) {
+	if req.EntryId == "" {
+		return nil, api.Invalid("entry_id is required")
+	}
+	authorized, err := s.authorizedSet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e, ok := authorized[req.EntryId]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "entry %s does not exist or is not authorized for this agent", req.EntryId)
+	}
+	id, err := spiffeid.FromString(e.SPIFFEID)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "entry %s has an invalid SPIFFE ID: %v", e.ID, err)
+	}
+	ttl := s.cfg.JWTTTL
+	if e.JWTSVIDTTL > 0 {
+		ttl = time.Duration(e.JWTSVIDTTL) * time.Second
+	}
+	svid, err := s.jwt(ctx, id, req.Audience, ttl, e.Hint)
+	if err != nil {
+		return nil, err
+	}
+	return &svidv1.NewJWTSVIDResponse{Svid: svid}, nil
+}
+
+func (s *Service) jwt(ctx context.Context, id spiffeid.ID, audience []string, ttl time.Duration, hint string) (*types.JWTSVID, error) {
+	if len(audience) == 0 {
+		return nil, api.Invalid("audience is required (at least one)")
+	}
+	if len(audience) > MaxAudiences {
+		return nil, api.Invalid("audience has %d values; at most %d allowed", len(audience), MaxAudiences)
+	}
+	for _, a := range audience {
+		if a == "" || len(a) > 1024 {
+			return nil, api.Invalid("audience values must be 1 to 1024 characters")
+		}
+	}
+	token, exp, err := s.cfg.Signer.SignJWTSVID(ctx, ca.JWTSVIDParams{ID: id, Audience: audience, TTL: ttl})
+	if err != nil {
+		return nil, api.Error("signing JWT-SVID", err)
+	}
+	return &types.JWTSVID{Token: token, Id: api.IDToProto(id), ExpiresAt: exp.Unix(), IssuedAt: time.Now().Unix(), Hint: hint}, nil
+}
+
+func (s *Service) authorizedSet(ctx context.Context) (map[string]*datastore.Entry, error) {
+	c := api.CallerFrom(ctx)
+	if c.Kind != api.AgentCaller || c.Agent == nil {
+		return nil, status.Error(codes.PermissionDenied, "only attested agents may ask for entry SVIDs")
+	}
+	entries := s.cfg.Authorized.AuthorizedEntries(c.Agent.ID, c.Agent.Selectors)
+	m := make(map[string]*datastore.Entry, len(entries))
+	for _, e := range entries {
+		m[e.ID] = e
+	}
+	return m, nil
+}
+
+func ttlOr(seconds int32, def time.Duration) (time.Duration, error) {
+	switch {
+	case seconds < 0 || seconds > api.MaxTTLSeconds:
+		return 0, api.Invalid("ttl %d: must be between 0 (server default) and %d seconds", seconds, api.MaxTTLSeconds)
+	case seconds == 0:
+		return def, nil
+	}
+	return time.Duration(seconds) * time.Second, nil
+}
+
+func batchStatus(err error) *types.Status {
+	if err == nil {
+		return &types.Status{Code: int32(codes.OK), Message: "OK"}
+	}
+	st, _ := status.FromError(api.Error("X.509-SVID", err))
+	return &types.Status{Code: int32(st.Code()), Message: st.Message()}
+}

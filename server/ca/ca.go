@@ -1,0 +1,186 @@
+package ca
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/lanyard-dev/lanyard/server/datastore"
+	"github.com/lanyard-dev/lanyard/server/keymanager"
+)
+
+// Store is what the CA needs of the datastore.
+type Store interface {
+	datastore.BundleStore
+	datastore.CAJournalStore
+}
+
+// Config configures a CA. Zero values take the documented defaults.
+type Config struct {
+	TrustDomain spiffeid.TrustDomain
+	// ServerID keys this server's journal; servers sharing a datastore each have their own.
+	ServerID    string
+	KeyManager  keymanager.KeyManager
+	Store       Store
+	X509KeyType keymanager.KeyType // default ec-p256
+	JWTKeyType  keymanager.KeyType // default ec-p256
+	CATTL       time.Duration      // default 24h
+	JWTKeyTTL   time.Duration      // default CATTL
+	JWTIssuer   string             // "iss" of JWT-SVIDs; empty omits it
+	Subject     pkix.Name          // default O=Lanyard
+	RefreshHint time.Duration      // bundle refresh hint; default 5m
+	Now         func() time.Time
+	Log         *slog.Logger
+	// RotateEvery is how often Run checks for rotation; default 10s.
+	RotateEvery time.Duration
+}
+
+// CA signs SVIDs with its active slots and rotates them.
+type CA struct {
+	cfg Config
+
+	mu      sync.Mutex // guards the journal and rotation
+	journal *journal
+	signing atomic.Pointer[signingState]
+}
+
+// New loads this server's journal or creates the first CA and JWT key, and makes sure
+// the bundle holds their public material.
+func New(ctx context.Context, cfg Config) (*CA, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	c := &CA{cfg: cfg, journal: &journal{}}
+	data, err := cfg.Store.FetchCAJournal(ctx, cfg.ServerID)
+	switch {
+	case errors.Is(err, datastore.ErrNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("loading CA journal: %w", err)
+	default:
+		j, err := decodeJournal(data)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.loadKeys(ctx, j); err != nil {
+			cfg.Log.Warn("CA journal names keys the key manager does not hold (memory key manager after a restart?); starting a new CA", "error", err)
+		} else {
+			c.journal = j
+		}
+	}
+	if err := c.Rotate(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (cfg *Config) setDefaults() error {
+	switch {
+	case cfg.TrustDomain.IsZero():
+		return errors.New("ca: trust domain is required")
+	case cfg.KeyManager == nil || cfg.Store == nil:
+		return errors.New("ca: key manager and store are required")
+	case cfg.ServerID == "":
+		return errors.New("ca: server ID is required")
+	}
+	if cfg.X509KeyType == "" {
+		cfg.X509KeyType = keymanager.ECP256
+	}
+	if cfg.JWTKeyType == "" {
+		cfg.JWTKeyType = keymanager.ECP256
+	}
+	if cfg.CATTL == 0 {
+		cfg.CATTL = 24 * time.Hour
+	}
+	if cfg.JWTKeyTTL == 0 {
+		cfg.JWTKeyTTL = cfg.CATTL
+	}
+	if len(cfg.Subject.Organization) == 0 && cfg.Subject.CommonName == "" {
+		cfg.Subject = pkix.Name{Organization: []string{"Lanyard"}}
+	}
+	if cfg.RefreshHint == 0 {
+		cfg.RefreshHint = 5 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RotateEvery == 0 {
+		cfg.RotateEvery = 10 * time.Second
+	}
+	return nil
+}
+
+func (c *CA) loadKeys(ctx context.Context, j *journal) error {
+	for _, s := range j.X509 {
+		k, err := c.cfg.KeyManager.GetKey(ctx, s.KeyID)
+		if err != nil {
+			return err
+		}
+		s.signer = k
+	}
+	for _, s := range j.JWT {
+		k, err := c.cfg.KeyManager.GetKey(ctx, s.KeyID)
+		if err != nil {
+			return err
+		}
+		s.signer = k
+	}
+	return nil
+}
+
+// Run rotates until ctx ends.
+func (c *CA) Run(ctx context.Context) error {
+	t := time.NewTicker(c.cfg.RotateEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if err := c.Rotate(ctx); err != nil && ctx.Err() == nil {
+			c.cfg.Log.Error("CA rotation failed; will retry", "error", err)
+		}
+	}
+}
+
+// X509Authorities returns this server's CA certificates that are prepared or active.
+func (c *CA) X509Authorities() []*x509.Certificate {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*x509.Certificate
+	for _, s := range c.journal.X509 {
+		if s.Status != old {
+			out = append(out, s.cert)
+		}
+	}
+	return out
+}
+
+func randomSerial() (*big.Int, error) {
+	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+}
+
+func randomID(prefix string) string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read does not fail on supported platforms
+	return prefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+func publicKeyDER(s crypto.Signer) ([]byte, error) {
+	return x509.MarshalPKIXPublicKey(s.Public())
+}

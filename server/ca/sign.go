@@ -1,0 +1,169 @@
+package ca
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+)
+
+// X509SVIDParams describes an X.509-SVID to sign.
+type X509SVIDParams struct {
+	ID        spiffeid.ID
+	PublicKey crypto.PublicKey
+	TTL       time.Duration
+	DNSNames  []string
+}
+
+// JWTSVIDParams describes a JWT-SVID to sign.
+type JWTSVIDParams struct {
+	ID       spiffeid.ID
+	Audience []string
+	TTL      time.Duration
+}
+
+// signingState is the active CA and JWT key, swapped atomically on rotation so signing
+// never waits for rotation.
+type signingState struct {
+	caCert   *x509.Certificate
+	caSigner crypto.Signer
+	jwtKid   string
+	jwt      jose.Signer
+}
+
+func (c *CA) newSigningState() (*signingState, error) {
+	st := &signingState{}
+	for _, s := range c.journal.X509 {
+		if s.Status == active {
+			st.caCert, st.caSigner = s.cert, s.signer
+		}
+	}
+	for _, s := range c.journal.JWT {
+		if s.Status != active {
+			continue
+		}
+		alg, err := jwtAlgorithm(s.signer)
+		if err != nil {
+			return nil, err
+		}
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: s.signer, KeyID: s.Kid}},
+			(&jose.SignerOptions{}).WithType("JWT"))
+		if err != nil {
+			return nil, fmt.Errorf("JWT signer: %w", err)
+		}
+		st.jwtKid, st.jwt = s.Kid, signer
+	}
+	if st.caCert == nil || st.jwt == nil {
+		return nil, errors.New("ca: no active CA or JWT key")
+	}
+	return st, nil
+}
+
+func jwtAlgorithm(s crypto.Signer) (jose.SignatureAlgorithm, error) {
+	switch k := s.Public().(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return jose.ES256, nil
+		case elliptic.P384():
+			return jose.ES384, nil
+		}
+	case *rsa.PublicKey:
+		return jose.RS256, nil
+	}
+	return "", fmt.Errorf("ca: no JWT algorithm for key type %T", s.Public())
+}
+
+// SignX509SVID signs an X.509-SVID per the SPIFFE X509-SVID spec with the active CA: one
+// URI SAN, not a CA, digitalSignature, serverAuth+clientAuth, never outliving the CA.
+func (c *CA) SignX509SVID(_ context.Context, p X509SVIDParams) ([]*x509.Certificate, error) {
+	st := c.signing.Load()
+	if err := c.checkParams(p.ID, p.TTL); err != nil {
+		return nil, err
+	}
+	switch k := p.PublicKey.(type) {
+	case *ecdsa.PublicKey, *rsa.PublicKey:
+	default:
+		return nil, fmt.Errorf("ca: unsupported public key type %T", k)
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
+	now := c.cfg.Now()
+	notAfter := now.Add(p.TTL)
+	if notAfter.After(st.caCert.NotAfter) {
+		notAfter = st.caCert.NotAfter
+	}
+	u := p.ID.URL()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{Organization: []string{"SPIFFE"}},
+		URIs:                  []*url.URL{u},
+		DNSNames:              p.DNSNames,
+		NotBefore:             now.Add(-backdate),
+		NotAfter:              notAfter,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	if len(p.DNSNames) > 0 {
+		tmpl.Subject.CommonName = p.DNSNames[0]
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, st.caCert, p.PublicKey, st.caSigner)
+	if err != nil {
+		return nil, fmt.Errorf("ca: signing X.509-SVID: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	return []*x509.Certificate{leaf}, nil
+}
+
+// SignJWTSVID signs a JWT-SVID per the SPIFFE JWT-SVID spec with the active JWT key.
+func (c *CA) SignJWTSVID(_ context.Context, p JWTSVIDParams) (string, time.Time, error) {
+	st := c.signing.Load()
+	if err := c.checkParams(p.ID, p.TTL); err != nil {
+		return "", time.Time{}, err
+	}
+	if len(p.Audience) == 0 {
+		return "", time.Time{}, errors.New("ca: a JWT-SVID needs at least one audience")
+	}
+	now := c.cfg.Now()
+	exp := now.Add(p.TTL).Truncate(time.Second)
+	claims := jwt.Claims{
+		Subject:  p.ID.String(),
+		Audience: jwt.Audience(p.Audience),
+		Expiry:   jwt.NewNumericDate(exp),
+		IssuedAt: jwt.NewNumericDate(now),
+		Issuer:   c.cfg.JWTIssuer,
+	}
+	token, err := jwt.Signed(st.jwt).Claims(claims).Serialize()
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("ca: signing JWT-SVID: %w", err)
+	}
+	return token, exp, nil
+}
+
+func (c *CA) checkParams(id spiffeid.ID, ttl time.Duration) error {
+	if id.IsZero() || !id.MemberOf(c.cfg.TrustDomain) {
+		return fmt.Errorf("ca: %q is not an ID in trust domain %q", id, c.cfg.TrustDomain.Name())
+	}
+	if ttl <= 0 {
+		return errors.New("ca: TTL must be positive")
+	}
+	return nil
+}

@@ -1,0 +1,112 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	agentv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/agent/v1"
+	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
+	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
+	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
+
+	"github.com/lanyard-dev/lanyard/attestors"
+	"github.com/lanyard-dev/lanyard/attestors/jointoken"
+	syncv1 "github.com/lanyard-dev/lanyard/proto/lanyard/agent/v1"
+	"github.com/lanyard-dev/lanyard/server/api"
+	agentapi "github.com/lanyard-dev/lanyard/server/api/agent"
+	bundleapi "github.com/lanyard-dev/lanyard/server/api/bundle"
+	entryapi "github.com/lanyard-dev/lanyard/server/api/entry"
+	svidapi "github.com/lanyard-dev/lanyard/server/api/svid"
+	"github.com/lanyard-dev/lanyard/server/datastore"
+	"github.com/lanyard-dev/lanyard/server/entrycache"
+)
+
+// grpcServers builds the agent-facing TLS server and the local admin server. Both serve
+// the same services; the interceptors decide who may call what.
+func (s *Server) grpcServers() (tcp, admin *grpc.Server) {
+	agents := agentapi.New(agentapi.Config{
+		TrustDomain: s.td, Store: s.store, Signer: s.ca, AgentTTL: s.cfg.AgentTTL.D(), Log: s.log.With("api", "agent"),
+		Verifiers: map[string]attestors.NodeVerifier{
+			jointoken.Type: &jointoken.Verifier{TrustDomain: s.td, Tokens: s.store},
+		},
+	})
+	bundles := bundleapi.New(bundleapi.Config{TrustDomain: s.td, Store: s.store, Log: s.log.With("api", "bundle"), OnChange: s.bundles.Notify})
+	entries := entryapi.New(entryapi.Config{TrustDomain: s.td, Store: s.store, Authorized: s.entries, Log: s.log.With("api", "entry")})
+	svids := svidapi.New(svidapi.Config{
+		TrustDomain: s.td, Signer: s.ca, Authorized: s.entries, Log: s.log.With("api", "svid"),
+		X509TTL: s.cfg.DefaultX509SVIDTTL.D(), JWTTTL: s.cfg.DefaultJWTSVIDTTL.D(),
+	})
+	watch := entrycache.NewWatchService(s.entries, watchLookup, s.bundles, s.log.With("api", "entrysync"))
+	healthSrv := health.NewServer()
+
+	register := func(g *grpc.Server) {
+		agentv1.RegisterAgentServer(g, agents)
+		bundlev1.RegisterBundleServer(g, bundles)
+		entryv1.RegisterEntryServer(g, entries)
+		svidv1.RegisterSVIDServer(g, svids)
+		syncv1.RegisterEntrySyncServer(g, watch)
+		grpc_health_v1.RegisterHealthServer(g, healthSrv)
+	}
+	authn := &api.Authenticator{TrustDomain: s.td, Agents: s.store, IsAdminID: s.isAdminID}
+	tcpUnary, tcpStream := api.Interceptors(authn.Authenticate, policies, s.log)
+	tcpMetrics := newRPCMetrics(s.reg, "tcp")
+	tcp = grpc.NewServer(
+		grpc.Creds(credentials.NewTLS(s.tls.config())),
+		grpc.ChainUnaryInterceptor(tcpMetrics.unary, tcpUnary),
+		grpc.ChainStreamInterceptor(tcpMetrics.stream, tcpStream),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.MaxRecvMsgSize(8<<20),
+	)
+	register(tcp)
+	adminUnary, adminStream := api.Interceptors(api.LocalCaller, policies, s.log)
+	adminMetrics := newRPCMetrics(s.reg, "admin")
+	admin = grpc.NewServer(
+		grpc.ChainUnaryInterceptor(adminMetrics.unary, adminUnary),
+		grpc.ChainStreamInterceptor(adminMetrics.stream, adminStream),
+		grpc.MaxRecvMsgSize(32<<20),
+	)
+	register(admin)
+	return tcp, admin
+}
+
+// isAdminID reports whether an admin entry has this SPIFFE ID.
+func (s *Server) isAdminID(id spiffeid.ID) bool {
+	entries, _, err := s.store.ListEntries(context.Background(), datastore.EntryFilter{BySPIFFEID: id.String()}, datastore.Page{})
+	if err != nil {
+		s.log.Warn("looking up admin entries", "error", err)
+		return false
+	}
+	for _, e := range entries {
+		if e.Admin {
+			return true
+		}
+	}
+	return false
+}
+
+// watchLookup identifies the agent of an EntrySync stream from the authenticated caller.
+func watchLookup(ctx context.Context) (string, []datastore.Selector, error) {
+	c := api.CallerFrom(ctx)
+	if c.Kind != api.AgentCaller || c.Agent == nil {
+		return "", nil, status.Error(codes.PermissionDenied, "only attested agents may watch entries")
+	}
+	return c.Agent.ID, c.Agent.Selectors, nil
+}
+
+func stopGRPC(g *grpc.Server, grace time.Duration) {
+	done := make(chan struct{})
+	go func() { g.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		g.Stop()
+	}
+}

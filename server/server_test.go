@@ -1,0 +1,332 @@
+package server
+
+import (
+	"context"
+	"crypto/x509"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	agentv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/agent/v1"
+	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
+	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
+	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
+	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/lanyard-dev/lanyard/agent/attest"
+	"github.com/lanyard-dev/lanyard/agent/client"
+	"github.com/lanyard-dev/lanyard/attestors/jointoken"
+	"github.com/lanyard-dev/lanyard/server/config"
+)
+
+var testTD = spiffeid.RequireTrustDomainFromString("example.org")
+
+type testServer struct {
+	t     testing.TB
+	cfg   config.Config
+	srv   *Server
+	admin *grpc.ClientConn
+}
+
+func newConfig(t testing.TB) config.Config {
+	t.Helper()
+	dir := t.TempDir()
+	// unix socket paths are short; t.TempDir() paths can be too long.
+	sockDir, err := os.MkdirTemp("", "lanyard-srv-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	cfg, err := config.Parse([]byte("trust_domain: example.org\nbind_port: 0\nhealth_address: \"\"\n" +
+		"data_dir: " + dir + "\nadmin_socket_path: " + filepath.Join(sockDir, "admin.sock") + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func startServer(t testing.TB, cfg config.Config) *testServer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := Start(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		cancel()
+		t.Fatalf("starting server: %v", err)
+	}
+	admin, err := grpc.NewClient("unix://"+cfg.AdminSocketPath, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{t: t, cfg: cfg, srv: srv, admin: admin}
+	t.Cleanup(func() { ts.stop(); cancel() })
+	return ts
+}
+
+func (ts *testServer) stop() {
+	ts.admin.Close()
+	ts.srv.Stop()
+	if err := ts.srv.Wait(); err != nil {
+		ts.t.Errorf("server stopped with error: %v", err)
+	}
+}
+
+func (ts *testServer) bundle() *x509bundle.Bundle {
+	ts.t.Helper()
+	b, err := bundlev1.NewBundleClient(ts.admin).GetBundle(context.Background(), &bundlev1.GetBundleRequest{})
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	var certs []*x509.Certificate
+	for _, a := range b.X509Authorities {
+		c, err := x509.ParseCertificate(a.Asn1)
+		if err != nil {
+			ts.t.Fatal(err)
+		}
+		certs = append(certs, c)
+	}
+	return x509bundle.FromX509Authorities(testTD, certs)
+}
+
+func (ts *testServer) token() string {
+	ts.t.Helper()
+	tok, err := agentv1.NewAgentClient(ts.admin).CreateJoinToken(context.Background(), &agentv1.CreateJoinTokenRequest{Ttl: 600})
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	return tok.Value
+}
+
+// attestedAgent attests over TCP with a fresh join token and returns a client using the agent SVID.
+func (ts *testServer) attestedAgent() (*client.Client, spiffeid.ID) {
+	ts.t.Helper()
+	id := client.NewIdentity(testTD)
+	id.SetBundle(ts.bundle())
+	boot, err := client.Dial(ts.srv.Addr().String(), id)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	defer boot.Close()
+	res, err := attest.Attest(context.Background(), boot.Agent, jointoken.Prover{Token: ts.token()})
+	if err != nil {
+		ts.t.Fatalf("attesting: %v", err)
+	}
+	id.SetSVID(res.Chain, res.Key)
+	c, err := client.Dial(ts.srv.Addr().String(), id)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	ts.t.Cleanup(func() { c.Close() })
+	return c, res.ID
+}
+
+func (ts *testServer) createEntries(entries ...*types.Entry) []*entryv1.BatchCreateEntryResponse_Result {
+	ts.t.Helper()
+	resp, err := entryv1.NewEntryClient(ts.admin).BatchCreateEntry(context.Background(), &entryv1.BatchCreateEntryRequest{Entries: entries})
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	return resp.Results
+}
+
+func entry(path string, parent spiffeid.ID, sel string) *types.Entry {
+	typ, val, _ := strings.Cut(sel, ":")
+	return &types.Entry{
+		SpiffeId:  &types.SPIFFEID{TrustDomain: testTD.Name(), Path: path},
+		ParentId:  &types.SPIFFEID{TrustDomain: parent.TrustDomain().Name(), Path: parent.Path()},
+		Selectors: []*types.Selector{{Type: typ, Value: val}},
+	}
+}
+
+func csrFor(t testing.TB, id string) []byte {
+	t.Helper()
+	var sid spiffeid.ID
+	if id != "" {
+		sid = spiffeid.RequireFromString(id)
+	}
+	_, csr, err := attest.NewKeyAndCSR(sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return csr
+}
+
+func TestJoinTokenAttestationIssuesAgentSVID(t *testing.T) {
+	ts := startServer(t, newConfig(t))
+	id := client.NewIdentity(testTD)
+	id.SetBundle(ts.bundle())
+	c, err := client.Dial(ts.srv.Addr().String(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	token := ts.token()
+	res, err := attest.Attest(context.Background(), c.Agent, jointoken.Prover{Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "spiffe://example.org/spire/agent/join_token/" + token; res.ID.String() != want {
+		t.Fatalf("agent ID = %s, want %s", res.ID, want)
+	}
+	if _, _, err := x509svid.Verify(res.Chain, ts.bundle()); err != nil {
+		t.Fatalf("agent SVID does not chain to the bundle: %v", err)
+	}
+
+	t.Run("a join token works only once", func(t *testing.T) {
+		_, err := attest.Attest(context.Background(), c.Agent, jointoken.Prover{Token: token})
+		if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "already been used") {
+			t.Fatalf("reusing the token: %v", err)
+		}
+	})
+	t.Run("an unknown token is refused", func(t *testing.T) {
+		_, err := attest.Attest(context.Background(), c.Agent, jointoken.Prover{Token: "never-issued"})
+		if status.Code(err) != codes.PermissionDenied {
+			t.Fatalf("unknown token: %v", err)
+		}
+	})
+	t.Run("the agent is listed", func(t *testing.T) {
+		a, err := agentv1.NewAgentClient(ts.admin).GetAgent(context.Background(), &agentv1.GetAgentRequest{Id: &types.SPIFFEID{TrustDomain: testTD.Name(), Path: res.ID.Path()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.AttestationType != "join_token" || a.X509SvidSerialNumber != res.Chain[0].SerialNumber.String() {
+			t.Fatalf("stored agent = %v", a)
+		}
+	})
+}
+
+func TestAgentsGetSVIDsOnlyForAuthorizedEntries(t *testing.T) {
+	ts := startServer(t, newConfig(t))
+	agentA, idA := ts.attestedAgent()
+	_, idB := ts.attestedAgent()
+	res := ts.createEntries(entry("/web", idA, "unix:uid:1000"), entry("/db", idB, "unix:uid:1001"))
+	for _, r := range res {
+		if codes.Code(r.Status.Code) != codes.OK {
+			t.Fatalf("creating entries: %v", r.Status)
+		}
+	}
+	webID, dbID := res[0].Entry.Id, res[1].Entry.Id
+
+	mint := func(entryID string, csr []byte) *svidv1.BatchNewX509SVIDResponse_Result {
+		t.Helper()
+		resp, err := agentA.SVID.BatchNewX509SVID(context.Background(), &svidv1.BatchNewX509SVIDRequest{
+			Params: []*svidv1.NewX509SVIDParams{{EntryId: entryID, Csr: csr}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Results[0]
+	}
+	t.Run("an entry parented to the agent is minted", func(t *testing.T) {
+		r := mint(webID, csrFor(t, ""))
+		if codes.Code(r.Status.Code) != codes.OK {
+			t.Fatalf("status %v", r.Status)
+		}
+		cert, err := x509.ParseCertificate(r.Svid.CertChain[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cert.URIs) != 1 || cert.URIs[0].String() != "spiffe://example.org/web" {
+			t.Fatalf("URIs = %v", cert.URIs)
+		}
+	})
+	t.Run("another agent's entry is refused", func(t *testing.T) {
+		if r := mint(dbID, csrFor(t, "")); codes.Code(r.Status.Code) != codes.NotFound {
+			t.Fatalf("status %v, want NotFound", r.Status)
+		}
+	})
+	t.Run("a CSR naming another SPIFFE ID is refused", func(t *testing.T) {
+		if r := mint(webID, csrFor(t, "spiffe://example.org/db")); codes.Code(r.Status.Code) != codes.InvalidArgument {
+			t.Fatalf("status %v, want InvalidArgument", r.Status)
+		}
+	})
+	t.Run("an agent cannot use admin methods", func(t *testing.T) {
+		_, err := agentA.Entry.ListEntries(context.Background(), &entryv1.ListEntriesRequest{})
+		if status.Code(err) != codes.PermissionDenied {
+			t.Fatalf("ListEntries as agent: %v", err)
+		}
+	})
+	t.Run("authorized entries are exactly the agent's", func(t *testing.T) {
+		resp, err := agentA.Entry.GetAuthorizedEntries(context.Background(), &entryv1.GetAuthorizedEntriesRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Entries) != 1 || resp.Entries[0].Id != webID {
+			t.Fatalf("authorized = %v", resp.Entries)
+		}
+	})
+	t.Run("a banned agent is shut out", func(t *testing.T) {
+		_, err := agentv1.NewAgentClient(ts.admin).BanAgent(context.Background(), &agentv1.BanAgentRequest{Id: &types.SPIFFEID{TrustDomain: testTD.Name(), Path: idA.Path()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = agentA.SVID.BatchNewX509SVID(context.Background(), &svidv1.BatchNewX509SVIDRequest{Params: []*svidv1.NewX509SVIDParams{{EntryId: webID, Csr: csrFor(t, "")}}})
+		if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "banned") {
+			t.Fatalf("banned agent minting: %v", err)
+		}
+	})
+}
+
+func TestBatchCreateReportsBadItemsAndKeepsGoodOnes(t *testing.T) {
+	ts := startServer(t, newConfig(t))
+	parent := spiffeid.RequireFromString("spiffe://example.org/spire/agent/join_token/x")
+	bad := entry("/elsewhere", parent, "unix:uid:1")
+	bad.SpiffeId.TrustDomain = "evil.org"
+	noSel := entry("/noselector", parent, "unix:uid:1")
+	noSel.Selectors = nil
+	res := ts.createEntries(entry("/ok", parent, "unix:uid:1"), bad, entry("/ok", parent, "unix:uid:1"), noSel, entry("/ok2", parent, "unix:uid:1"))
+	if codes.Code(res[0].Status.Code) != codes.OK {
+		t.Fatalf("good entry: %v", res[0].Status)
+	}
+	if codes.Code(res[1].Status.Code) != codes.InvalidArgument || !strings.Contains(res[1].Status.Message, "trust domain") {
+		t.Fatalf("foreign trust domain: %v", res[1].Status)
+	}
+	if codes.Code(res[2].Status.Code) != codes.AlreadyExists {
+		t.Fatalf("duplicate: %v", res[2].Status)
+	}
+	if codes.Code(res[3].Status.Code) != codes.InvalidArgument || !strings.Contains(res[3].Status.Message, "selector") {
+		t.Fatalf("no selectors: %v", res[3].Status)
+	}
+	n, err := entryv1.NewEntryClient(ts.admin).CountEntries(context.Background(), &entryv1.CountEntriesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Count != 2 {
+		t.Fatalf("count = %d, want 2 (the good ones)", n.Count)
+	}
+	_, err = entryv1.NewEntryClient(ts.admin).BatchCreateEntry(context.Background(), &entryv1.BatchCreateEntryRequest{Entries: make([]*types.Entry, 501)})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("oversized batch: %v", err)
+	}
+}
+
+func TestStateSurvivesRestart(t *testing.T) {
+	cfg := newConfig(t)
+	ts := startServer(t, cfg)
+	_, agentID := ts.attestedAgent()
+	ts.createEntries(entry("/web", agentID, "unix:uid:1000"))
+	before := ts.bundle().X509Authorities()
+	ts.stop()
+
+	ts2 := startServer(t, cfg)
+	after := ts2.bundle().X509Authorities()
+	if len(after) == 0 || !after[0].Equal(before[0]) {
+		t.Fatal("the CA changed across a restart")
+	}
+	n, err := entryv1.NewEntryClient(ts2.admin).CountEntries(context.Background(), &entryv1.CountEntriesRequest{})
+	if err != nil || n.Count != 1 {
+		t.Fatalf("entries after restart: %v, %v", n, err)
+	}
+	if _, err := agentv1.NewAgentClient(ts2.admin).GetAgent(context.Background(), &agentv1.GetAgentRequest{Id: &types.SPIFFEID{TrustDomain: testTD.Name(), Path: agentID.Path()}}); err != nil {
+		t.Fatalf("agent after restart: %v", err)
+	}
+}
