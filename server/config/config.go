@@ -217,7 +217,9 @@ func (c *Config) Validate() error {
 }
 
 // TD returns the parsed trust domain (Validate must have passed).
-func (c *Config) TD() spiffeid.TrustDomain { return spiffeid.RequireTrustDomainFromString(c.TrustDomain) }
+func (c *Config) TD() spiffeid.TrustDomain {
+	return spiffeid.RequireTrustDomainFromString(c.TrustDomain)
+}
 
 // HealthAddr returns the health listener address, "" when disabled.
 func (c *Config) HealthAddr() string {
