@@ -136,3 +136,26 @@ func TestRotationAndServerOutage(t *testing.T) {
 		})
 	})
 }
+
+// TestEvictedAgentStopsAndSaysWhy checks an agent the server evicts does not linger:
+// its open streams are cut and it exits with a message an operator can act on.
+func TestEvictedAgentStopsAndSaysWhy(t *testing.T) {
+	requireRoot(t)
+	d := newDomain(t, "evict.example")
+	d.startServer()
+	d.startAgent()
+	d.entry("svc", uidRotating)
+	eventually(t, 30*time.Second, "the agent to serve svc", func() bool {
+		out, err := run(t, "lanyard-agent", uidRotating, nil, "api", "fetch", "x509", "-socketPath", d.socket, "-timeout", "2s")
+		return err == nil && strings.Contains(out, d.id("svc"))
+	})
+	d.cli("agent", "evict", "-spiffeID", d.agentID)
+	select {
+	case <-d.agent.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the evicted agent kept running")
+	}
+	if !strings.Contains(d.agent.Output(), "evicted or banned") {
+		t.Fatalf("the agent did not say why it stopped:\n%s", d.agent.Output())
+	}
+}

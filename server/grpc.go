@@ -32,8 +32,10 @@ import (
 // grpcServers builds the agent-facing TLS server and the local admin server. Both serve
 // the same services; the interceptors decide who may call what.
 func (s *Server) grpcServers() (tcp, admin *grpc.Server) {
+	authn := &api.Authenticator{TrustDomain: s.td, Agents: s.store, IsAdminID: s.isAdminID}
+	guard := newStreamGuard(authn)
 	agents := agentapi.New(agentapi.Config{
-		TrustDomain: s.td, Store: s.store, Signer: s.ca, AgentTTL: s.cfg.AgentTTL.D(), Log: s.log.With("api", "agent"),
+		TrustDomain: s.td, OnChange: guard.AgentsChanged, Store: s.store, Signer: s.ca, AgentTTL: s.cfg.AgentTTL.D(), Log: s.log.With("api", "agent"),
 		Verifiers: map[string]attestors.NodeVerifier{
 			jointoken.Type: &jointoken.Verifier{TrustDomain: s.td, Tokens: s.store},
 		},
@@ -55,13 +57,12 @@ func (s *Server) grpcServers() (tcp, admin *grpc.Server) {
 		syncv1.RegisterEntrySyncServer(g, watch)
 		grpc_health_v1.RegisterHealthServer(g, healthSrv)
 	}
-	authn := &api.Authenticator{TrustDomain: s.td, Agents: s.store, IsAdminID: s.isAdminID}
 	tcpUnary, tcpStream := api.Interceptors(authn.Authenticate, policies, s.log)
 	tcpMetrics := newRPCMetrics(s.reg, "tcp")
 	tcp = grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(s.tls.config())),
 		grpc.ChainUnaryInterceptor(tcpMetrics.unary, tcpUnary),
-		grpc.ChainStreamInterceptor(tcpMetrics.stream, tcpStream),
+		grpc.ChainStreamInterceptor(tcpMetrics.stream, tcpStream, guard.interceptor),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxRecvMsgSize(8<<20),
 	)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -26,6 +27,7 @@ import (
 	"github.com/lanyard-dev/lanyard/agent/attest"
 	"github.com/lanyard-dev/lanyard/agent/client"
 	"github.com/lanyard-dev/lanyard/attestors/jointoken"
+	syncv1 "github.com/lanyard-dev/lanyard/proto/lanyard/agent/v1"
 	"github.com/lanyard-dev/lanyard/server/config"
 )
 
@@ -328,5 +330,33 @@ func TestStateSurvivesRestart(t *testing.T) {
 	}
 	if _, err := agentv1.NewAgentClient(ts2.admin).GetAgent(context.Background(), &agentv1.GetAgentRequest{Id: &types.SPIFFEID{TrustDomain: testTD.Name(), Path: agentID.Path()}}); err != nil {
 		t.Fatalf("agent after restart: %v", err)
+	}
+}
+
+func TestEvictionEndsTheAgentsOpenPushStream(t *testing.T) {
+	ts := startServer(t, newConfig(t))
+	agent, agentID := ts.attestedAgent()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stream, err := agent.Sync.Watch(ctx, &syncv1.WatchRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatalf("first push: %v", err)
+	}
+	_, err = agentv1.NewAgentClient(ts.admin).DeleteAgent(ctx, &agentv1.DeleteAgentRequest{Id: &types.SPIFFEID{TrustDomain: testTD.Name(), Path: agentID.Path()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, err := stream.Recv()
+		if err == nil {
+			continue
+		}
+		if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "not attested") {
+			t.Fatalf("stream ended with %v, want PermissionDenied naming the eviction", err)
+		}
+		return
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -17,6 +18,9 @@ import (
 type Cache struct {
 	td  spiffeid.TrustDomain
 	log *slog.Logger
+	// now decides which SVIDs have expired; an expired SVID is never served, even if the
+	// server has been unreachable too long to renew it.
+	now func() time.Time
 
 	mu        sync.RWMutex
 	records   map[string]*record // by entry ID
@@ -43,7 +47,7 @@ func New(td spiffeid.TrustDomain, log *slog.Logger) *Cache {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Cache{
-		td: td, log: log,
+		td: td, log: log, now: time.Now,
 		records:   map[string]*record{},
 		index:     selectorIndex{},
 		subs:      map[attestors.Selector]map[*Subscription]struct{}{},
@@ -240,10 +244,11 @@ func (c *Cache) Match(selectors []attestors.Selector) *WorkloadUpdate {
 
 func (c *Cache) updateLocked(set map[attestors.Selector]struct{}) *WorkloadUpdate {
 	u := &WorkloadUpdate{Bundle: c.bundle}
+	now := c.now()
 	var matched []*record
 	for s := range set {
 		for _, r := range c.index[s] {
-			if r.svid != nil && r.within(set) {
+			if r.svid != nil && now.Before(r.svid.ExpiresAt) && r.within(set) {
 				matched = append(matched, r)
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/jwtbundle"
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
@@ -267,5 +268,19 @@ func TestNewX509SVIDRejectsMismatches(t *testing.T) {
 	key, err := x509.ParsePKCS8PrivateKey(good.KeyDER)
 	if err != nil || !key.(*ecdsa.PrivateKey).Equal(good.PrivateKey) {
 		t.Fatalf("KeyDER is not the PKCS#8 form of the key: %v", err)
+	}
+}
+
+func TestExpiredSVIDsAreNeverServed(t *testing.T) {
+	ca := newCA(t, td)
+	c := withSVIDs(t, ca, entry("e1", "spiffe://example.org/a", "unix:uid:1"))
+	svid := c.Match(sels("unix:uid:1")).Identities[0].SVID
+	c.now = func() time.Time { return svid.ExpiresAt.Add(-time.Second) }
+	if got := ids(c.Match(sels("unix:uid:1"))); len(got) != 1 {
+		t.Fatalf("a valid SVID was not served: %q", got)
+	}
+	c.now = func() time.Time { return svid.ExpiresAt }
+	if got := ids(c.Match(sels("unix:uid:1"))); len(got) != 0 {
+		t.Fatalf("served %q after its SVID expired (server unreachable too long)", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -90,6 +91,9 @@ func (m *minter) run(ctx context.Context) error {
 				m.enqueue(batch...)
 				if ctx.Err() != nil {
 					return nil
+				}
+				if rejected(err) {
+					return errors.Join(ErrRejected, err)
 				}
 				d := backoff.next()
 				m.log.Warn("minting SVIDs failed; will retry", "count", len(batch), "error", err, "retry_in", d.String())

@@ -62,6 +62,11 @@ func (a *Authenticator) Authenticate(ctx context.Context) (*Caller, error) {
 	return &Caller{Kind: Anonymous, ID: id, Cert: leaf}, nil
 }
 
+// CheckAgentCert re-checks that an agent presenting leaf is still allowed in.
+func (a *Authenticator) CheckAgentCert(ctx context.Context, id spiffeid.ID, leaf *x509.Certificate) (*datastore.Agent, error) {
+	return a.checkAgent(ctx, id, leaf)
+}
+
 // checkAgent makes sure the SVID is the agent's current one and the agent is allowed in.
 // An SVID issued by RenewAgent becomes current on its first use, which retires the old one.
 func (a *Authenticator) checkAgent(ctx context.Context, id spiffeid.ID, leaf *x509.Certificate) (*datastore.Agent, error) {
