@@ -1,0 +1,362 @@
+package k8s
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/lanyard-dev/lanyard/attestors"
+	"github.com/lanyard-dev/lanyard/e2e/k8stest"
+)
+
+// fakeKubelet answers GET /pods with the pods of a real apiserver, as a kubelet on
+// their node would, authenticating bearer tokens with TokenReview like a kubelet
+// started with --authentication-token-webhook.
+type fakeKubelet struct {
+	cluster   *k8stest.Cluster
+	agentUser string // "" on the read-only port
+
+	mu       sync.Mutex
+	requests int
+	hideID   string // container ID left out of the answers ...
+	hideFor  int    // ... up to this request number
+}
+
+func (k *fakeKubelet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/pods" {
+		http.NotFound(w, r)
+		return
+	}
+	if k.agentUser != "" {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || !k.authenticated(r.Context(), tok) {
+			http.Error(w, "Unauthorized", http.StatusUnauthorized)
+			return
+		}
+	}
+	k.mu.Lock()
+	k.requests++
+	hide := k.requests <= k.hideFor
+	hideID := k.hideID
+	k.mu.Unlock()
+	list, err := k.cluster.Client.CoreV1().Pods("").List(r.Context(), metav1.ListOptions{})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if hide {
+		// A container that started a moment ago: the kubelet has not reported it yet.
+		for i := range list.Items {
+			st := &list.Items[i].Status
+			st.ContainerStatuses = slices.DeleteFunc(st.ContainerStatuses, func(s corev1.ContainerStatus) bool {
+				return strings.HasSuffix(s.ContainerID, hideID)
+			})
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(list)
+}
+
+func (k *fakeKubelet) authenticated(ctx context.Context, token string) bool {
+	tr, err := k.cluster.Client.AuthenticationV1().TokenReviews().Create(ctx,
+		&authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token}}, metav1.CreateOptions{})
+	return err == nil && tr.Status.Authenticated && tr.Status.User.Username == k.agentUser
+}
+
+func (k *fakeKubelet) count() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.requests
+}
+
+func (k *fakeKubelet) hideOnce(id string, requests int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.hideID, k.hideFor = id, k.requests+requests
+}
+
+func randomID(t *testing.T) string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+func digest(t *testing.T) string { return "sha256:" + randomID(t) }
+
+// procRoot is a fake /proc holding only cgroup files, for tests that need no root.
+type procRoot struct {
+	dir  string
+	next int32
+}
+
+func (p *procRoot) process(t *testing.T, cgroup string) int32 {
+	p.next++
+	d := filepath.Join(p.dir, strconv.Itoa(int(p.next)))
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d, "cgroup"), []byte(cgroup+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p.next
+}
+
+type workload struct {
+	pod       *corev1.Pod
+	container string // ID of the first container
+	selectors []string
+}
+
+func TestAttestor(t *testing.T) {
+	c := k8stest.Start(t)
+	ctx := context.Background()
+	c.CreateNamespace(t, "spire")
+	c.CreateServiceAccount(t, "spire", "spire-agent")
+	c.CreateNamespace(t, "shop")
+	c.CreateServiceAccount(t, "shop", "web")
+	c.CreateServiceAccount(t, "shop", "db")
+	c.CreateNode(t, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}})
+
+	web := createWebPod(t, c)
+	db := createDBPod(t, c)
+
+	// The agent's own pod and service account token, presented to the kubelet.
+	agentPod := c.CreatePod(t, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "spire", Name: "spire-agent-x1"},
+		Spec:       corev1.PodSpec{NodeName: "node-a", ServiceAccountName: "spire-agent", Containers: []corev1.Container{{Name: "agent", Image: "lanyard-agent"}}},
+	})
+	dir := t.TempDir()
+	tokenPath := filepath.Join(dir, "token")
+	agentToken := c.PodToken(t, "spire", "spire-agent", agentPod.Name, agentPod.UID, k8stest.Issuer, time.Hour)
+	if err := os.WriteFile(tokenPath, []byte(agentToken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	kubelet := &fakeKubelet{cluster: c, agentUser: "system:serviceaccount:spire:spire-agent"}
+	srv := httptest.NewUnstartedServer(kubelet)
+	// The wrong-CA case makes the client abort handshakes; that is expected, not news.
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	caPath := filepath.Join(dir, "kubelet-ca.pem")
+	if err := os.WriteFile(caPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	procs := &procRoot{dir: filepath.Join(dir, "proc")}
+	newAttestor := func(t *testing.T, cfg Config) *Attestor {
+		if cfg.KubeletURL == "" && cfg.ReadOnlyPort == 0 {
+			cfg.KubeletURL = srv.URL
+		}
+		if cfg.KubeletCAPath == "" {
+			cfg.KubeletCAPath = caPath
+		}
+		if cfg.TokenPath == "" {
+			cfg.TokenPath = tokenPath
+		}
+		if cfg.ProcRoot == "" {
+			cfg.ProcRoot = procs.dir
+		}
+		if cfg.PollInterval == 0 {
+			cfg.PollInterval = 10 * time.Millisecond
+		}
+		a, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	cgroupV1 := func(w workload, id string) string {
+		return "7:pids:/kubepods/besteffort/pod" + string(w.pod.UID) + "/" + id
+	}
+
+	t.Run("a container of a pod gets every selector of its pod and container", func(t *testing.T) {
+		a := newAttestor(t, Config{})
+		got, err := a.Attest(ctx, procs.process(t, cgroupV1(web, web.container)))
+		assertSelectors(t, got, err, web.selectors)
+	})
+
+	t.Run("another container of the same pod gets its own container selectors", func(t *testing.T) {
+		a := newAttestor(t, Config{})
+		sidecar := web.pod.Status.ContainerStatuses[1]
+		_, id, _ := strings.Cut(sidecar.ContainerID, "://")
+		got, err := a.Attest(ctx, procs.process(t, cgroupV1(web, id)))
+		want := slices.DeleteFunc(slices.Clone(web.selectors), func(s string) bool {
+			return strings.HasPrefix(s, "k8s:container-")
+		})
+		want = append(want, "k8s:container-name:sidecar", "k8s:container-image:"+sidecar.Image, "k8s:container-image:"+sidecar.ImageID)
+		assertSelectors(t, got, err, want)
+	})
+
+	t.Run("a process in another pod's cgroup gets that pod's selectors (systemd layout)", func(t *testing.T) {
+		a := newAttestor(t, Config{})
+		cg := "0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" +
+			strings.ReplaceAll(string(db.pod.UID), "-", "_") + ".slice/cri-containerd-" + db.container + ".scope"
+		got, err := a.Attest(ctx, procs.process(t, cg))
+		assertSelectors(t, got, err, db.selectors)
+	})
+
+	t.Run("a process outside any pod gets no k8s selectors and no error", func(t *testing.T) {
+		a := newAttestor(t, Config{})
+		before := kubelet.count()
+		got, err := a.Attest(ctx, procs.process(t, "0::/user.slice/user-1000.slice/session-3.scope"))
+		if err != nil || len(got) != 0 {
+			t.Fatalf("Attest = %v, %v; want no selectors", got, err)
+		}
+		if kubelet.count() != before {
+			t.Error("the kubelet was queried for a process outside Kubernetes")
+		}
+	})
+
+	t.Run("a container the kubelet lists only after a few polls is found by retrying", func(t *testing.T) {
+		a := newAttestor(t, Config{MaxPollAttempts: 10})
+		kubelet.hideOnce(db.container, 3)
+		before := kubelet.count()
+		got, err := a.Attest(ctx, procs.process(t, cgroupV1(db, db.container)))
+		assertSelectors(t, got, err, db.selectors)
+		if n := kubelet.count() - before; n != 4 {
+			t.Errorf("kubelet requests = %d, want 4 (3 without the container, 1 with it)", n)
+		}
+	})
+
+	t.Run("a container the kubelet never lists fails after MaxPollAttempts", func(t *testing.T) {
+		a := newAttestor(t, Config{MaxPollAttempts: 3})
+		before := kubelet.count()
+		_, err := a.Attest(ctx, procs.process(t, cgroupV1(web, randomID(t))))
+		if err == nil || !strings.Contains(err.Error(), "not in the kubelet's pod list after 3 attempts") {
+			t.Fatalf("error = %v, want a bounded-retry failure", err)
+		}
+		if n := kubelet.count() - before; n != 3 {
+			t.Errorf("kubelet requests = %d, want 3", n)
+		}
+	})
+
+	t.Run("calls within the cache TTL share one kubelet request", func(t *testing.T) {
+		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		a := newAttestor(t, Config{CacheTTL: time.Second, Now: func() time.Time { return now }})
+		pid := procs.process(t, cgroupV1(web, web.container))
+		before := kubelet.count()
+		for range 3 {
+			if _, err := a.Attest(ctx, pid); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := kubelet.count() - before; n != 1 {
+			t.Errorf("kubelet requests for 3 calls within the TTL = %d, want 1", n)
+		}
+		now = now.Add(time.Second)
+		if _, err := a.Attest(ctx, pid); err != nil {
+			t.Fatal(err)
+		}
+		if n := kubelet.count() - before; n != 2 {
+			t.Errorf("kubelet requests after the TTL = %d, want 2", n)
+		}
+	})
+
+	t.Run("the read-only port serves the same selectors without a token", func(t *testing.T) {
+		ro := httptest.NewUnstartedServer(&fakeKubelet{cluster: c})
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ro.Listener = l
+		ro.Start()
+		t.Cleanup(ro.Close)
+		a := newAttestor(t, Config{ReadOnlyPort: l.Addr().(*net.TCPAddr).Port, NodeName: "127.0.0.1", TokenPath: filepath.Join(dir, "absent")})
+		got, err := a.Attest(ctx, procs.process(t, cgroupV1(web, web.container)))
+		assertSelectors(t, got, err, web.selectors)
+	})
+
+	failures := []struct {
+		name    string
+		cfg     func() Config
+		wantMsg string
+	}{
+		{"a kubelet certificate from another CA is refused", func() Config {
+			p := filepath.Join(t.TempDir(), "other-ca.pem")
+			_ = os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: selfSigned(t)}), 0o644)
+			return Config{KubeletCAPath: p}
+		}, "certificate"},
+		{"a token the kubelet does not accept is reported", func() Config {
+			p := filepath.Join(t.TempDir(), "token")
+			_ = os.WriteFile(p, []byte("not-a-token"), 0o600)
+			return Config{TokenPath: p}
+		}, "401 Unauthorized"},
+		{"a missing token file names the setting", func() Config {
+			return Config{TokenPath: filepath.Join(t.TempDir(), "absent")}
+		}, "set token_path"},
+	}
+	for _, tc := range failures {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newAttestor(t, tc.cfg())
+			_, err := a.Attest(ctx, procs.process(t, cgroupV1(web, web.container)))
+			if err == nil || !strings.Contains(err.Error(), tc.wantMsg) {
+				t.Fatalf("error = %v, want it to mention %q", err, tc.wantMsg)
+			}
+		})
+	}
+
+	t.Run("real processes placed in kubepods cgroups get their own pod's selectors", func(t *testing.T) {
+		testRealCgroups(t, newAttestor, web, db)
+	})
+}
+
+// selfSigned is a CA certificate that did not sign the fake kubelet's certificate.
+func selfSigned(t *testing.T) []byte {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "other CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+func assertSelectors(t *testing.T, got []attestors.Selector, err error, want []string) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s []string
+	for _, sel := range got {
+		s = append(s, sel.String())
+	}
+	slices.Sort(s)
+	want = slices.Clone(want)
+	slices.Sort(want)
+	if !slices.Equal(s, want) {
+		t.Fatalf("selectors:\n got %q\nwant %q", s, want)
+	}
+}
