@@ -5,12 +5,13 @@ GO ?= go
 export GOTOOLCHAIN := local
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build demo test vet bench clean
+.PHONY: all build demo test vet bench microbench clean
 
 all: build
 
 build:
 	$(GO) build -o bin/ ./cmd/lanyard-server ./cmd/lanyard-agent ./e2e/workload
+	$(GO) build -o bin/lanyard-bench ./e2e/bench
 
 demo:
 	./e2e/demo.sh
@@ -22,8 +23,13 @@ vet:
 test: vet
 	$(GO) test -race -count=1 -timeout 20m ./...
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# The system benchmark: fresh server + agent processes, results table in e2e/bench/results/.
+bench: build
+	bin/lanyard-bench -bin bin -out e2e/bench/results $(BENCHFLAGS)
+
+# Go micro-benchmarks of the hot paths.
+microbench:
+	$(GO) test -run '^$$' -bench . -benchmem ./agent/... ./server/... ./attestors/...
 
 clean:
 	rm -rf bin .cache

@@ -58,6 +58,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer func() { a.client.Load().Close() }()
 
 	a.cache = cache.New(a.td, log.With("component", "cache"))
+	a.registerCacheMetrics()
 	if b := a.identity.Bundle(); b != nil {
 		a.cache.SetBundle(spiffebundle.FromX509Authorities(a.td, b.X509Authorities()))
 	}
@@ -279,4 +280,17 @@ func (a *Agent) serveHealth(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// registerCacheMetrics exposes the cache's size, so operators see an agent falling behind
+// (entries without SVIDs) and benchmarks know when minting is complete.
+func (a *Agent) registerCacheMetrics() {
+	a.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "lanyard_agent_entries", Help: "Registration entries the agent is authorized for.",
+		}, func() float64 { n, _ := a.cache.Counts(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "lanyard_agent_x509_svids", Help: "Entries with a current (unexpired) X.509-SVID in the cache.",
+		}, func() float64 { _, n := a.cache.Counts(); return float64(n) }),
+	)
 }

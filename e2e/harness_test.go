@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	_ = os.Chmod(dir, 0o755) // workloads run as other users must be able to execute from here
-	cmd := exec.Command("go", "build", "-o", dir+"/", "../cmd/lanyard-server", "../cmd/lanyard-agent", "./workload")
+	cmd := exec.Command("go", "build", "-o", dir+"/", "../cmd/lanyard-server", "../cmd/lanyard-agent", "./workload", "./bench")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building binaries:", err)

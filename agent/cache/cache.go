@@ -142,6 +142,21 @@ func (c *Cache) Entries() []*Entry {
 	return out
 }
 
+// Counts returns how many entries the cache holds and how many of them have an
+// unexpired X.509-SVID: what a metrics scrape reports. It walks every record, so it is
+// for occasional callers, not the Workload API's hot path.
+func (c *Cache) Counts() (entries, svids int) {
+	now := c.now()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, r := range c.records {
+		if r.svid != nil && now.Before(r.svid.ExpiresAt) {
+			svids++
+		}
+	}
+	return len(c.records), svids
+}
+
 // UpdateSVIDs stores new or rotated SVIDs. SVIDs for unknown entries, or naming another
 // SPIFFE ID than their entry now has (minted before an update), are ignored.
 func (c *Cache) UpdateSVIDs(svids []*X509SVID) {

@@ -284,3 +284,17 @@ func TestExpiredSVIDsAreNeverServed(t *testing.T) {
 		t.Fatalf("served %q after its SVID expired (server unreachable too long)", got)
 	}
 }
+
+func TestCountsSeeEntriesAndCurrentSVIDs(t *testing.T) {
+	ca := newCA(t, td)
+	c := withSVIDs(t, ca, entry("e1", "spiffe://example.org/a", "unix:uid:1"))
+	c.UpdateEntries([]*Entry{entry("e2", "spiffe://example.org/b", "unix:uid:2")}, nil, false)
+	if n, s := c.Counts(); n != 2 || s != 1 {
+		t.Fatalf("Counts() = %d entries, %d SVIDs; want 2, 1", n, s)
+	}
+	svid := c.Match(sels("unix:uid:1")).Identities[0].SVID
+	c.now = func() time.Time { return svid.ExpiresAt }
+	if _, s := c.Counts(); s != 0 {
+		t.Fatalf("an expired SVID was counted as current")
+	}
+}
