@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"io"
 	"log/slog"
@@ -358,5 +359,54 @@ func TestEvictionEndsTheAgentsOpenPushStream(t *testing.T) {
 			t.Fatalf("stream ended with %v, want PermissionDenied naming the eviction", err)
 		}
 		return
+	}
+}
+
+// TestLargeBatchKeepsOrderAndPerItemVerdicts: a large batch is signed in parallel, yet
+// each result must answer the item at the same index, good and bad items mixed.
+func TestLargeBatchKeepsOrderAndPerItemVerdicts(t *testing.T) {
+	ts := startServer(t, newConfig(t))
+	agentA, idA := ts.attestedAgent()
+	_, idB := ts.attestedAgent()
+	res := ts.createEntries(entry("/web", idA, "unix:uid:1000"), entry("/api", idA, "unix:uid:1001"), entry("/db", idB, "unix:uid:1002"))
+	web, apiEntry, db := res[0].Entry.Id, res[1].Entry.Id, res[2].Entry.Id
+	var params []*svidv1.NewX509SVIDParams
+	var want []string // SPIFFE ID, or the expected failure code
+	for i := 0; i < 100; i++ {
+		switch i % 4 {
+		case 0:
+			params, want = append(params, &svidv1.NewX509SVIDParams{EntryId: web, Csr: csrFor(t, "")}), append(want, "spiffe://example.org/web")
+		case 1:
+			params, want = append(params, &svidv1.NewX509SVIDParams{EntryId: apiEntry, Csr: csrFor(t, "")}), append(want, "spiffe://example.org/api")
+		case 2:
+			params, want = append(params, &svidv1.NewX509SVIDParams{EntryId: db, Csr: csrFor(t, "")}), append(want, codes.NotFound.String())
+		case 3:
+			params, want = append(params, &svidv1.NewX509SVIDParams{EntryId: web, Csr: []byte("not a CSR")}), append(want, codes.InvalidArgument.String())
+		}
+	}
+	resp, err := agentA.SVID.BatchNewX509SVID(context.Background(), &svidv1.BatchNewX509SVIDRequest{Params: params})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Results) != len(params) {
+		t.Fatalf("%d results for %d items", len(resp.Results), len(params))
+	}
+	for i, r := range resp.Results {
+		got := codes.Code(r.Status.Code).String()
+		if r.Svid != nil {
+			cert, err := x509.ParseCertificate(r.Svid.CertChain[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = cert.URIs[0].String()
+			pub, _ := x509.ParsePKIXPublicKey(cert.RawSubjectPublicKeyInfo)
+			csr, _ := x509.ParseCertificateRequest(params[i].Csr)
+			if !pub.(interface{ Equal(crypto.PublicKey) bool }).Equal(csr.PublicKey) {
+				t.Fatalf("item %d: SVID carries another item's public key", i)
+			}
+		}
+		if got != want[i] {
+			t.Fatalf("item %d: got %s, want %s", i, got, want[i])
+		}
 	}
 }

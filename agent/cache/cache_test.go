@@ -239,22 +239,26 @@ func TestBundleWireForms(t *testing.T) {
 
 func TestNewX509SVIDRejectsMismatches(t *testing.T) {
 	ca := newCA(t, td)
-	good := ca.svid(t, "e1", "spiffe://example.org/a")
+	chain, key := ca.chain(t, "spiffe://example.org/a")
+	good, err := NewX509SVID("e1", spiffeid.RequireFromString("spiffe://example.org/a"), chain, key, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tests := []struct {
 		name string
 		make func() error
 	}{
 		{"a key that is not the leaf's is rejected", func() error {
-			_, err := NewX509SVID("e1", good.ID, good.Certificates, otherKey, "")
+			_, err := NewX509SVID("e1", good.ID, chain, otherKey, "")
 			return err
 		}},
 		{"a leaf naming another SPIFFE ID is rejected", func() error {
-			_, err := NewX509SVID("e1", spiffeid.RequireFromString("spiffe://example.org/b"), good.Certificates, good.PrivateKey, "")
+			_, err := NewX509SVID("e1", spiffeid.RequireFromString("spiffe://example.org/b"), chain, key, "")
 			return err
 		}},
 		{"an empty chain is rejected", func() error {
-			_, err := NewX509SVID("e1", good.ID, nil, good.PrivateKey, "")
+			_, err := NewX509SVID("e1", good.ID, nil, key, "")
 			return err
 		}},
 	}
@@ -265,8 +269,8 @@ func TestNewX509SVIDRejectsMismatches(t *testing.T) {
 			}
 		})
 	}
-	key, err := x509.ParsePKCS8PrivateKey(good.KeyDER)
-	if err != nil || !key.(*ecdsa.PrivateKey).Equal(good.PrivateKey) {
+	parsed, err := x509.ParsePKCS8PrivateKey(good.KeyDER)
+	if err != nil || !parsed.(*ecdsa.PrivateKey).Equal(key) {
 		t.Fatalf("KeyDER is not the PKCS#8 form of the key: %v", err)
 	}
 }

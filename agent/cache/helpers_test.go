@@ -52,6 +52,17 @@ var serial int64 = 100
 
 func (ca *testCA) svid(t testing.TB, entryID, id string) *X509SVID {
 	t.Helper()
+	chain, key := ca.chain(t, id)
+	s, err := NewX509SVID(entryID, spiffeid.RequireFromString(id), chain, key, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// chain signs a fresh key into a one-certificate chain for id.
+func (ca *testCA) chain(t testing.TB, id string) ([]*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
 	sid := spiffeid.RequireFromString(id)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	serial++
@@ -64,11 +75,7 @@ func (ca *testCA) svid(t testing.TB, entryID, id string) *X509SVID {
 		t.Fatal(err)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	s, err := NewX509SVID(entryID, sid, []*x509.Certificate{cert}, key, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return []*x509.Certificate{cert}, key
 }
 
 func sel(s string) attestors.Selector {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math/big"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
@@ -32,14 +33,15 @@ type Entry struct {
 	ExpiresAt      int64
 }
 
-// X509SVID is an entry's X.509-SVID with its private key. Build it with NewX509SVID,
-// which also prepares the Workload API wire form once instead of on every call.
+// X509SVID is an entry's X.509-SVID with its private key, kept only in the wire form the
+// Workload API serves (parsed certificates and key objects would triple the memory of an
+// agent holding thousands). Build it with NewX509SVID.
 type X509SVID struct {
 	EntryID      string
 	ID           spiffeid.ID
-	Certificates []*x509.Certificate // leaf first
-	PrivateKey   crypto.Signer
-	Hint         string    // the entry's hint when minted; the Workload API serves the entry's current one
+	Hint         string // the entry's hint when minted; the Workload API serves the entry's current one
+	SerialNumber *big.Int
+	NotBefore    time.Time
 	ExpiresAt    time.Time // the leaf's NotAfter
 
 	// ChainDER is the chain's DER certificates concatenated; KeyDER is the PKCS#8 key.
@@ -73,8 +75,8 @@ func NewX509SVID(entryID string, id spiffeid.ID, chain []*x509.Certificate, key 
 		chainDER.Write(c.Raw)
 	}
 	return &X509SVID{
-		EntryID: entryID, ID: id, Certificates: chain, PrivateKey: key, Hint: hint,
-		ExpiresAt: leaf.NotAfter, ChainDER: chainDER.Bytes(), KeyDER: keyDER,
+		EntryID: entryID, ID: id, Hint: hint, SerialNumber: leaf.SerialNumber,
+		NotBefore: leaf.NotBefore, ExpiresAt: leaf.NotAfter, ChainDER: chainDER.Bytes(), KeyDER: keyDER,
 	}, nil
 }
 

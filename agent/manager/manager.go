@@ -229,8 +229,7 @@ func (m *Manager) minted1(e *cache.Entry, svid *cache.X509SVID) bool {
 	if !ok || cur.RevisionNumber != e.RevisionNumber {
 		return false
 	}
-	leaf := svid.Certificates[0]
-	m.minted[e.ID] = mintedSVID{revision: e.RevisionNumber, notBefore: leaf.NotBefore, notAfter: leaf.NotAfter}
+	m.minted[e.ID] = mintedSVID{revision: e.RevisionNumber, notBefore: svid.NotBefore, notAfter: svid.ExpiresAt}
 	return true
 }
 

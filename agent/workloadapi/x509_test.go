@@ -153,7 +153,7 @@ func TestWatchFollowsRotationAndRemoval(t *testing.T) {
 	rotated := e.ca.svid(t, "e1", "spiffe://example.org/a")
 	e.cache.UpdateSVIDs([]*cache.X509SVID{rotated})
 	u := w.next(t)
-	if u.SVIDs[0].Certificates[0].SerialNumber.Cmp(rotated.Certificates[0].SerialNumber) != 0 {
+	if u.SVIDs[0].Certificates[0].SerialNumber.Cmp(rotated.SerialNumber) != 0 {
 		t.Fatal("the watcher did not get the rotated SVID")
 	}
 

@@ -39,13 +39,24 @@ func newHashCache(limit int64, log *slog.Logger) *hashCache {
 
 // sum returns the hex SHA-256 of the file at path, or "" when it exceeds the size limit.
 func (h *hashCache) sum(ctx context.Context, path string) (string, error) {
+	// The hot path is a cache hit: one stat, no open.
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	h.mu.Lock()
+	s, ok := h.sums[stampOf(fi)]
+	h.mu.Unlock()
+	if ok {
+		return s, nil
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
+	// Key by the file actually opened, in case the path now names another one.
+	if fi, err = f.Stat(); err != nil {
 		return "", err
 	}
 	key := stampOf(fi)

@@ -27,12 +27,7 @@ type fileStamp struct {
 
 func newIDNames(path string) *idNames { return &idNames{path: path} }
 
-func (n *idNames) lookup(id string) (string, bool) {
-	names := n.load()
-	name, ok := names[id]
-	return name, ok
-}
-
+// load returns the current id → name map; callers must not modify it.
 func (n *idNames) load() map[string]string {
 	fi, err := os.Stat(n.path)
 	if err != nil {

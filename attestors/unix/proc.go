@@ -3,9 +3,11 @@ package unix
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // procStatus is what the attestor needs from /proc/<pid>/status.
@@ -15,12 +17,34 @@ type procStatus struct {
 }
 
 func readStatus(path string) (procStatus, error) {
-	data, err := os.ReadFile(path)
+	// A status file is 1-2 KiB; a pooled buffer avoids os.ReadFile's stat and allocation
+	// on every Workload API call.
+	bp := statusBufs.Get().(*[]byte)
+	defer statusBufs.Put(bp)
+	f, err := os.Open(path)
 	if err != nil {
 		return procStatus{}, err
 	}
-	return parseStatus(data)
+	defer f.Close()
+	buf, n := *bp, 0
+	for {
+		if n == len(buf) {
+			buf = append(buf, make([]byte, len(buf))...)
+			*bp = buf
+		}
+		m, err := f.Read(buf[n:])
+		n += m
+		if err == io.EOF || (err == nil && m == 0) {
+			break
+		}
+		if err != nil {
+			return procStatus{}, err
+		}
+	}
+	return parseStatus(buf[:n])
 }
+
+var statusBufs = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
 
 // parseStatus reads the Uid, Gid and Groups lines. Uid and Gid list the real, effective,
 // saved and filesystem ids; SPIRE's unix selectors use the real one, and so do we.

@@ -94,17 +94,19 @@ func (a *Attestor) Attest(ctx context.Context, pid int32) ([]attestors.Selector,
 	add := func(kind, value string) {
 		sels = append(sels, attestors.Selector{Type: SelectorType, Value: kind + ":" + value})
 	}
+	// One look at each database per call, however many groups the process has.
+	users, groups := a.users.load(), a.groups.load()
 	add("uid", st.uid)
-	if name, ok := a.users.lookup(st.uid); ok {
+	if name, ok := users[st.uid]; ok {
 		add("user", name)
 	}
 	add("gid", st.gid)
-	if name, ok := a.groups.lookup(st.gid); ok {
+	if name, ok := groups[st.gid]; ok {
 		add("group", name)
 	}
 	for _, g := range st.groups {
 		add("supplementary_gid", g)
-		if name, ok := a.groups.lookup(g); ok {
+		if name, ok := groups[g]; ok {
 			add("supplementary_group", name)
 		}
 	}
