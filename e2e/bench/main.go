@@ -71,6 +71,7 @@ func main() {
 
 func runAll(ctx context.Context, o options) (*results, error) {
 	rec := newRecorder()
+	m := describeMachine()
 	largest := o.sizes[len(o.sizes)-1]
 	for run := 0; run < o.runs; run++ {
 		progress("run %d/%d", run+1, o.runs)
@@ -90,7 +91,7 @@ func runAll(ctx context.Context, o options) (*results, error) {
 			return nil, fmt.Errorf("one workload with %d entries: %w", largest, err)
 		}
 	}
-	return &results{Date: time.Now().UTC().Format(time.RFC3339), Machine: describeMachine(), Sizes: o.sizes,
+	return &results{Date: time.Now().UTC().Format(time.RFC3339), Machine: m, Sizes: o.sizes,
 		Runs: o.runs, Figures: rec.finish()}, nil
 }
 

@@ -30,6 +30,9 @@ type machine struct {
 	Go     string `json:"go"`
 	OS     string `json:"os"`
 	Kernel string `json:"kernel"`
+	// Load is /proc/loadavg's 1-minute figure when the run began: other work on the
+	// machine lowers throughput figures, so results say how busy it was.
+	Load string `json:"load_at_start"`
 }
 
 type results struct {
@@ -93,6 +96,9 @@ func describeMachine() machine {
 			}
 		}
 	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		m.Load = strings.Fields(string(b) + " ?")[0]
+	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
@@ -111,8 +117,8 @@ func format(v float64) string {
 }
 
 func writeTable(w io.Writer, res *results) {
-	fmt.Fprintf(w, "Lanyard benchmark, %s. Machine: %d cores (%s), %s, %s, kernel %s. Each figure: median of %d runs, [min – max].\n\n",
-		res.Date, res.Machine.Cores, res.Machine.CPU, res.Machine.Go, res.Machine.OS, res.Machine.Kernel, res.Runs)
+	fmt.Fprintf(w, "Lanyard benchmark, %s. Machine: %d cores (%s), %s, %s, kernel %s, load average %s at start. Each figure: median of %d runs, [min – max].\n\n",
+		res.Date, res.Machine.Cores, res.Machine.CPU, res.Machine.Go, res.Machine.OS, res.Machine.Kernel, res.Machine.Load, res.Runs)
 	fmt.Fprintln(w, "| figure | median | range | target |")
 	fmt.Fprintln(w, "| --- | ---: | ---: | --- |")
 	for _, f := range res.Figures {
