@@ -53,6 +53,9 @@ func New(cfg Config) *Service {
 	if cfg.OnChange == nil {
 		cfg.OnChange = func() {}
 	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
 	if cfg.Managed == nil {
 		cfg.Managed = func(string) bool { return false }
 	}
