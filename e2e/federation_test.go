@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -47,7 +49,7 @@ func TestFederatedWorkloadsTalkMTLSAcrossTrustDomains(t *testing.T) {
 	requireRoot(t)
 	oidcPort := freePort(t)
 	issuer := fmt.Sprintf("http://127.0.0.1:%d", oidcPort)
-	a, aURL := federatedDomain(t, "td-a.test", fmt.Sprintf("oidc:\n  address: 127.0.0.1:%d\n", oidcPort))
+	a, aURL := federatedDomain(t, "td-a.test", fmt.Sprintf("jwt_key_type: rsa-2048\noidc:\n  address: 127.0.0.1:%d\n", oidcPort))
 	b, bURL := federatedDomain(t, "td-b.test", "")
 	for _, d := range []*domain{a, b} {
 		d.startServer()
@@ -91,10 +93,13 @@ func TestFederatedWorkloadsTalkMTLSAcrossTrustDomains(t *testing.T) {
 		}
 	})
 
-	t.Run("a JWT-SVID from td-a verifies with an OIDC relying party", func(t *testing.T) {
+	t.Run("an RS256 JWT-SVID from td-a verifies with an OIDC relying party", func(t *testing.T) {
 		token, err := a.runWorkload(uidFedServer, "jwt", "-audience", "cloud")
 		if err != nil {
 			t.Fatal(err)
+		}
+		if alg := jwtAlg(t, token); alg != "RS256" {
+			t.Fatalf("JWT-SVID alg = %q, want RS256 (jwt_key_type: rsa-2048)", alg)
 		}
 		ctx := context.Background()
 		provider, err := oidc.NewProvider(ctx, issuer)
@@ -119,4 +124,21 @@ func TestFederatedWorkloadsTalkMTLSAcrossTrustDomains(t *testing.T) {
 			t.Fatalf("td-b's client lost its own identity, so the failure proves nothing: %v", ferr)
 		}
 	})
+}
+
+// jwtAlg returns the alg of a compact JWS's protected header.
+func jwtAlg(t *testing.T, token string) string {
+	t.Helper()
+	head, _, _ := strings.Cut(strings.TrimSpace(token), ".")
+	raw, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		t.Fatalf("JWT header: %v", err)
+	}
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	if err := json.Unmarshal(raw, &h); err != nil {
+		t.Fatalf("JWT header: %v", err)
+	}
+	return h.Alg
 }

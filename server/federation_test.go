@@ -126,6 +126,22 @@ func TestFederationRelationshipsThroughTheAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("an update of the URL alone keeps the profile and endpoint ID", func(t *testing.T) {
+		rel := spiffeRelationship(b, "b.test", nil)
+		upd, err := a.trustDomains().BatchUpdateFederationRelationship(ctx, &trustdomainv1.BatchUpdateFederationRelationshipRequest{
+			FederationRelationships: []*types.FederationRelationship{{TrustDomain: "b.test", BundleEndpointUrl: rel.BundleEndpointUrl + "?v=2"}},
+			InputMask:               &types.FederationRelationshipMask{BundleEndpointUrl: true},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := upd.Results[0].FederationRelationship
+		if statusCode(upd.Results[0].Status) != codes.OK || got.BundleEndpointUrl != rel.BundleEndpointUrl+"?v=2" ||
+			got.GetHttpsSpiffe().GetEndpointSpiffeId() != "spiffe://b.test/spire/server" {
+			t.Fatalf("update result %v: %v", upd.Results[0].Status, got)
+		}
+	})
+
 	t.Run("deleting the relationship deletes the partner's bundle", func(t *testing.T) {
 		del, err := a.trustDomains().BatchDeleteFederationRelationship(ctx, &trustdomainv1.BatchDeleteFederationRelationshipRequest{TrustDomains: []string{"b.test"}})
 		if err != nil || statusCode(del.Results[0].Status) != codes.OK {
