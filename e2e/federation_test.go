@@ -93,6 +93,27 @@ func TestFederatedWorkloadsTalkMTLSAcrossTrustDomains(t *testing.T) {
 		}
 	})
 
+	t.Run("the federating workload's X.509 and JWT bundles include the partner's", func(t *testing.T) {
+		out, err := a.runWorkload(uidFedServer, "bundles")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "x509 td-a.test td-b.test\njwt td-a.test td-b.test\n"; out != want {
+			t.Fatalf("bundles:\n%s\nwant:\n%s", out, want)
+		}
+	})
+
+	t.Run("a JWT-SVID from td-b validates at td-a's Workload API", func(t *testing.T) {
+		token, err := b.runWorkload(uidFedClient, "jwt", "-audience", "td-a-server")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := a.runWorkload(uidFedServer, "validate", "-audience", "td-a-server", "-token", strings.TrimSpace(token))
+		if err != nil || !strings.Contains(out, "valid "+b.id("client")) {
+			t.Fatalf("validation at td-a: %q, %v", out, err)
+		}
+	})
+
 	t.Run("an RS256 JWT-SVID from td-a verifies with an OIDC relying party", func(t *testing.T) {
 		token, err := a.runWorkload(uidFedServer, "jwt", "-audience", "cloud")
 		if err != nil {
@@ -120,6 +141,9 @@ func TestFederatedWorkloadsTalkMTLSAcrossTrustDomains(t *testing.T) {
 		var err error
 		eventually(t, 60*time.Second, "cross-domain mTLS to fail", func() bool { err = dial(); return err != nil })
 		t.Logf("after the delete: %v", err)
+		if out, err := a.runWorkload(uidFedServer, "bundles"); err != nil || strings.Contains(out, "td-b.test") {
+			t.Fatalf("td-a's workload still gets td-b.test's bundle after the delete: %q, %v", out, err)
+		}
 		if _, ferr := b.runWorkload(uidFedClient, "jwt", "-audience", "x"); ferr != nil {
 			t.Fatalf("td-b's client lost its own identity, so the failure proves nothing: %v", ferr)
 		}
