@@ -2,16 +2,19 @@ package federation
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
-	"github.com/spiffe/go-spiffe/v2/federation"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 
 	"github.com/lanyard-dev/lanyard/server/datastore"
 )
@@ -34,6 +37,7 @@ type RefresherConfig struct {
 	// DefaultRefresh is used when a partner's bundle has no spiffe_refresh_hint. Default 5m.
 	DefaultRefresh time.Duration
 	// MinRefresh bounds how often one partner is polled, whatever its hint says. Default 1s.
+	// A failed poll is retried at the next polling interval.
 	MinRefresh time.Duration
 	// Reconcile is how often the relationship list is re-read, which picks up changes
 	// made by other servers sharing the datastore. Default 10s.
@@ -152,26 +156,29 @@ func (r *Refresher) stopAll() {
 	}
 }
 
-// follow polls one partner: at its refresh hint after a success, and with a backoff that
-// starts at MinRefresh after a failure. A failure leaves the stored bundle alone.
+// follow polls one partner at its refresh hint. A failed poll leaves the stored bundle
+// alone and is retried at the next polling interval, not sooner (SPIFFE Federation §6.2):
+// the last hint seen, or the stored bundle's, or DefaultRefresh.
 func (r *Refresher) follow(ctx context.Context, l *loop) {
 	log := r.cfg.Log.With("trust_domain", l.rel.TrustDomain, "url", l.rel.BundleEndpointURL)
-	retry := r.cfg.MinRefresh
+	interval := r.cfg.DefaultRefresh
+	if b, err := r.cfg.Store.GetBundle(ctx, l.rel.TrustDomain); err == nil && b.RefreshHint > 0 {
+		interval = max(time.Duration(b.RefreshHint)*time.Second, r.cfg.MinRefresh)
+	}
 	for {
 		next, err := r.fetchAndStore(ctx, &l.rel)
 		if ctx.Err() != nil {
 			return
 		}
 		if err != nil {
-			next, retry = retry, min(retry*2, r.cfg.DefaultRefresh)
-			log.Warn("fetching federated bundle failed; keeping the last good one", "error", err, "retry_in", next.String())
+			log.Warn("fetching federated bundle failed; keeping the last good one", "error", err, "retry_in", interval.String())
 		} else {
-			retry = r.cfg.MinRefresh
+			interval = next
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(next):
+		case <-time.After(interval):
 		}
 	}
 }
@@ -223,6 +230,9 @@ func (r *Refresher) interval(sb *spiffebundle.Bundle) time.Duration {
 	return max(hint, r.cfg.MinRefresh)
 }
 
+// maxBundleSize bounds a fetched bundle document; real ones are a few kilobytes.
+const maxBundleSize = 4 << 20
+
 func (r *Refresher) fetch(ctx context.Context, rel *datastore.FederationRelationship) (*spiffebundle.Bundle, error) {
 	td, err := spiffeid.TrustDomainFromString(rel.TrustDomain)
 	if err != nil {
@@ -230,27 +240,57 @@ func (r *Refresher) fetch(ctx context.Context, rel *datastore.FederationRelation
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.FetchTimeout)
 	defer cancel()
-	var opts []federation.FetchOption
-	switch rel.Profile {
-	case datastore.ProfileHTTPSWeb:
-		if r.cfg.WebPKIRoots != nil {
-			opts = append(opts, federation.WithWebPKIRoots(r.cfg.WebPKIRoots))
-		}
-	case datastore.ProfileHTTPSSPIFFE:
-		id, err := spiffeid.FromString(rel.EndpointSPIFFEID)
-		if err != nil {
-			return nil, fmt.Errorf("endpoint SPIFFE ID %q: %w", rel.EndpointSPIFFEID, err)
-		}
-		opts = append(opts, federation.WithSPIFFEAuth(storeX509Source{ctx: ctx, store: r.cfg.Store}, id))
-	default:
-		return nil, fmt.Errorf("unknown bundle endpoint profile %q", rel.Profile)
+	client, err := r.client(ctx, rel)
+	if err != nil {
+		return nil, err
 	}
-	sb, err := federation.FetchBundle(ctx, td, rel.BundleEndpointURL, opts...)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rel.BundleEndpointURL, http.NoBody)
+	if err != nil {
+		return nil, fmt.Errorf("bundle endpoint URL: %w", err)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("no answer from %s within %s: %w", rel.BundleEndpointURL, r.cfg.FetchTimeout, err)
 		}
 		return nil, err
 	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s answered %s", rel.BundleEndpointURL, resp.Status)
+	}
+	sb, err := spiffebundle.Read(td, io.LimitReader(resp.Body, maxBundleSize))
+	if err != nil {
+		return nil, fmt.Errorf("%s did not serve a SPIFFE bundle of %s: %w", rel.BundleEndpointURL, td, err)
+	}
 	return sb, nil
+}
+
+// client authenticates the endpoint as its profile says. Redirects are followed only to
+// valid bundle endpoint URLs, with the same authentication (SPIFFE Federation §5.2).
+func (r *Refresher) client(ctx context.Context, rel *datastore.FederationRelationship) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	switch rel.Profile {
+	case datastore.ProfileHTTPSWeb:
+		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: r.cfg.WebPKIRoots}
+	case datastore.ProfileHTTPSSPIFFE:
+		id, err := spiffeid.FromString(rel.EndpointSPIFFEID)
+		if err != nil {
+			return nil, fmt.Errorf("endpoint SPIFFE ID %q: %w", rel.EndpointSPIFFEID, err)
+		}
+		tr.TLSClientConfig = tlsconfig.TLSClientConfig(storeX509Source{ctx: ctx, store: r.cfg.Store}, tlsconfig.AuthorizeID(id))
+	default:
+		return nil, fmt.Errorf("unknown bundle endpoint profile %q", rel.Profile)
+	}
+	return &http.Client{Transport: tr, CheckRedirect: checkRedirect}, nil
+}
+
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return errors.New("more than 5 redirects")
+	}
+	if req.URL.Scheme != "https" || req.URL.User != nil {
+		return fmt.Errorf("redirected to %s, which is not a valid bundle endpoint URL (https, no user info)", req.URL.Redacted())
+	}
+	return nil
 }
