@@ -17,6 +17,7 @@ func TestFederationAndOIDCErrorsNameTheField(t *testing.T) {
 		{"plain HTTP OIDC off loopback", "oidc:\n  address: 0.0.0.0:443", "oidc.address"},
 		{"an OIDC issuer that is not the JWT issuer", "jwt_issuer: https://x.org\noidc:\n  issuer: https://y.org", "oidc.issuer"},
 		{"port 0 without an issuer", "oidc:\n  address: 127.0.0.1:0", "oidc.issuer"},
+		{"a certificate without its key", "oidc:\n  cert_file: /tls.crt", "oidc.cert_file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
