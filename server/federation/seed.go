@@ -35,17 +35,21 @@ func ApplySeeds(ctx context.Context, store Store, seeds []Seed, log *slog.Logger
 			}
 		}
 		cur, err := store.GetFederationRelationship(ctx, rel.TrustDomain)
+		done := ""
 		switch {
 		case errors.Is(err, datastore.ErrNotFound):
 			_, err = store.CreateFederationRelationship(ctx, &rel, boot)
-			log.Info("federation relationship created from config", "trust_domain", rel.TrustDomain)
+			done = "created"
 		case err != nil:
 		case !sameEndpoint(*cur, rel) || boot != nil:
 			_, err = store.UpdateFederationRelationship(ctx, &rel, datastore.FederationRelationshipMask{BundleEndpointURL: true, Profile: true}, boot)
-			log.Info("federation relationship updated from config", "trust_domain", rel.TrustDomain)
+			done = "updated"
 		}
 		if err != nil {
 			return fmt.Errorf("federation with %s: %w", rel.TrustDomain, err)
+		}
+		if done != "" {
+			log.Info("federation relationship "+done+" from config", "trust_domain", rel.TrustDomain, "bootstrap_bundle", boot != nil)
 		}
 	}
 	return nil
