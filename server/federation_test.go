@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/lanyard-dev/lanyard/internal/poll"
 )
 
 const bundleEndpointYAML = "federation:\n  bundle_endpoint:\n    address: 127.0.0.1\n    port: 0\n    refresh_hint: 1s\n"
@@ -83,7 +85,7 @@ func TestFederationRelationshipsThroughTheAPI(t *testing.T) {
 	}
 
 	t.Run("the partner's bundle is fetched from its https_spiffe endpoint", func(t *testing.T) {
-		eventually(t, 20*time.Second, "b.test's JWT authorities fetched", func() bool {
+		poll.Until(t, 20*time.Second, "b.test's JWT authorities fetched", func() bool {
 			fb, err := a.federatedBundle("b.test")
 			return err == nil && len(fb.JwtAuthorities) > 0
 		})
@@ -167,7 +169,7 @@ func TestConfiguredRelationshipsAreSeededAndProtected(t *testing.T) {
 		"      bundle_endpoint_url: https://"+b.srv.BundleEndpointAddr()+"/\n      profile: https_spiffe\n"+
 		"      endpoint_spiffe_id: spiffe://b.test/spire/server\n      trust_bundle_path: "+bundlePath+"\n"))
 
-	eventually(t, 20*time.Second, "b.test's bundle fetched with the bootstrap bundle", func() bool {
+	poll.Until(t, 20*time.Second, "b.test's bundle fetched with the bootstrap bundle", func() bool {
 		fb, err := a.federatedBundle("b.test")
 		return err == nil && len(fb.JwtAuthorities) > 0
 	})
@@ -203,17 +205,6 @@ func TestOIDCDiscoveryIssuerIsTheJWTIssuer(t *testing.T) {
 	}
 	if tok.Subject != "spiffe://example.org/web" {
 		t.Fatalf("subject = %q", tok.Subject)
-	}
-}
-
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lanyard-dev/lanyard/internal/poll"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 )
 
@@ -47,5 +48,5 @@ func TestHTTPSWebEndpointPicksUpARenewedCertificate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "the renewed certificate to be served", func() bool { return served().Equal(renewed.Leaf) })
+	poll.Until(t, 20*time.Second, "the renewed certificate to be served", func() bool { return served().Equal(renewed.Leaf) })
 }

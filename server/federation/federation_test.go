@@ -14,6 +14,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/lanyard-dev/lanyard/internal/poll"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 )
 
@@ -107,14 +108,14 @@ func TestRefresherFollowsAnHTTPSWebPartnerAndKeepsTheLastGoodBundle(t *testing.T
 	runRefresher(t, RefresherConfig{Store: store, WebPKIRoots: pool, Log: logs.logger(),
 		OnChange: func() { changes <- struct{}{} }})
 
-	eventually(t, "the partner's bundle to be stored", func() bool { return storedCAs(t, store) == 1 })
+	poll.Until(t, 20*time.Second, "the partner's bundle to be stored", func() bool { return storedCAs(t, store) == 1 })
 	<-changes
 
 	own.set(partnerTD.Name(), 2, ca1, ca2)
-	eventually(t, "the partner's new CA to be fetched at its 1s refresh hint", func() bool { return storedCAs(t, store) == 2 })
+	poll.Until(t, 20*time.Second, "the partner's new CA to be fetched at its 1s refresh hint", func() bool { return storedCAs(t, store) == 2 })
 
 	stopPartner()
-	eventually(t, "a failed fetch", func() bool { return logs.contains("keeping the last good one") })
+	poll.Until(t, 20*time.Second, "a failed fetch", func() bool { return logs.contains("keeping the last good one") })
 	if n := storedCAs(t, store); n != 2 {
 		t.Fatalf("after the partner went away the stored bundle has %d CAs, want the last good 2", n)
 	}
@@ -184,12 +185,12 @@ func TestDeletingARelationshipStopsItsLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := runRefresher(t, RefresherConfig{Store: store, WebPKIRoots: pool})
-	eventually(t, "the bundle to be stored", func() bool { return storedCAs(t, store) == 1 })
+	poll.Until(t, 20*time.Second, "the bundle to be stored", func() bool { return storedCAs(t, store) == 1 })
 	if err := store.DeleteFederationRelationship(t.Context(), partnerTD.Name()); err != nil {
 		t.Fatal(err)
 	}
 	r.Notify()
-	eventually(t, "the loop to stop", func() bool {
+	poll.Until(t, 20*time.Second, "the loop to stop", func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		return len(r.loops) == 0
