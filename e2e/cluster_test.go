@@ -23,11 +23,20 @@ type domain struct {
 }
 
 func newDomain(t *testing.T, td string) *domain {
+	return newDomainWith(t, td, "")
+}
+
+// newDomainWith is newDomain with extra server configuration (YAML). The OIDC endpoint is
+// off unless extra configures it, so that parallel tests do not compete for its port.
+func newDomainWith(t *testing.T, td, extra string) *domain {
 	d := &domain{t: t, td: td, dir: sharedDir(t), serverPort: freePort(t)}
 	d.adminSock = filepath.Join(d.dir, "admin.sock")
 	d.socket = filepath.Join(d.dir, "agent", "api.sock")
-	cfg := fmt.Sprintf("trust_domain: %s\ndata_dir: %s\nbind_port: %d\nadmin_socket_path: %s\nhealth_address: \"\"\nlog_level: debug\n",
-		td, filepath.Join(d.dir, "server"), d.serverPort, d.adminSock)
+	if !strings.Contains(extra, "oidc:") {
+		extra += "oidc:\n  address: \"\"\n"
+	}
+	cfg := fmt.Sprintf("trust_domain: %s\ndata_dir: %s\nbind_port: %d\nadmin_socket_path: %s\nhealth_address: \"\"\nlog_level: debug\n%s",
+		td, filepath.Join(d.dir, "server"), d.serverPort, d.adminSock, extra)
 	writeFile(t, filepath.Join(d.dir, "server.yaml"), cfg)
 	return d
 }

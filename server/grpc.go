@@ -9,6 +9,7 @@ import (
 	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
 	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
 	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
+	trustdomainv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/trustdomain/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -25,6 +26,7 @@ import (
 	bundleapi "github.com/lanyard-dev/lanyard/server/api/bundle"
 	entryapi "github.com/lanyard-dev/lanyard/server/api/entry"
 	svidapi "github.com/lanyard-dev/lanyard/server/api/svid"
+	trustdomainapi "github.com/lanyard-dev/lanyard/server/api/trustdomain"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 	"github.com/lanyard-dev/lanyard/server/entrycache"
 )
@@ -46,6 +48,10 @@ func (s *Server) grpcServers() (tcp, admin *grpc.Server) {
 		TrustDomain: s.td, Signer: s.ca, Authorized: s.entries, Log: s.log.With("api", "svid"),
 		X509TTL: s.cfg.DefaultX509SVIDTTL.D(), JWTTTL: s.cfg.DefaultJWTSVIDTTL.D(),
 	})
+	trustDomains := trustdomainapi.New(trustdomainapi.Config{
+		TrustDomain: s.td, Store: s.fed.store, Refresher: s.fed.refresher, OnChange: s.relationshipsChanged,
+		Managed: func(td string) bool { return s.fed.managed[td] }, Log: s.log.With("api", "trustdomain"),
+	})
 	watch := entrycache.NewWatchService(s.entries, watchLookup, s.bundles, s.log.With("api", "entrysync"))
 	healthSrv := health.NewServer()
 
@@ -54,6 +60,7 @@ func (s *Server) grpcServers() (tcp, admin *grpc.Server) {
 		bundlev1.RegisterBundleServer(g, bundles)
 		entryv1.RegisterEntryServer(g, entries)
 		svidv1.RegisterSVIDServer(g, svids)
+		trustdomainv1.RegisterTrustDomainServer(g, trustDomains)
 		syncv1.RegisterEntrySyncServer(g, watch)
 		grpc_health_v1.RegisterHealthServer(g, healthSrv)
 	}

@@ -5,6 +5,7 @@ import (
 	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
 	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
 	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
+	trustdomainv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/trustdomain/v1"
 	"google.golang.org/grpc/health/grpc_health_v1"
 
 	syncv1 "github.com/lanyard-dev/lanyard/proto/lanyard/agent/v1"
@@ -46,6 +47,13 @@ var policies = api.Policies{
 	svidv1.SVID_MintJWTSVID_FullMethodName:      api.AdminOnly,
 	svidv1.SVID_BatchNewX509SVID_FullMethodName: api.AgentOnly,
 	svidv1.SVID_NewJWTSVID_FullMethodName:       api.AgentOnly,
+
+	trustdomainv1.TrustDomain_ListFederationRelationships_FullMethodName:       api.AdminOnly,
+	trustdomainv1.TrustDomain_GetFederationRelationship_FullMethodName:         api.AdminOnly,
+	trustdomainv1.TrustDomain_BatchCreateFederationRelationship_FullMethodName: api.AdminOnly,
+	trustdomainv1.TrustDomain_BatchUpdateFederationRelationship_FullMethodName: api.AdminOnly,
+	trustdomainv1.TrustDomain_BatchDeleteFederationRelationship_FullMethodName: api.AdminOnly,
+	trustdomainv1.TrustDomain_RefreshBundle_FullMethodName:                     api.AdminOnly,
 
 	syncv1.EntrySync_Watch_FullMethodName: api.AgentOnly,
 

@@ -38,6 +38,7 @@ type Server struct {
 	bundles *bundleSource
 	tls     *serverTLS
 	reg     *prometheus.Registry
+	fed     federationParts
 
 	tcpLn, adminLn, healthLn net.Listener
 
@@ -94,6 +95,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server,
 	if err := s.listen(); err != nil {
 		return nil, err
 	}
+	if err := s.setUpFederation(ctx); err != nil {
+		return nil, err
+	}
 	tcpSrv, adminSrv := s.grpcServers()
 
 	s.goRun("ca", func() error { return s.ca.Run(ctx) })
@@ -103,6 +107,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server,
 	s.goRun("housekeeping", func() error { s.housekeeping(ctx); return nil })
 	s.goRun("tcp", func() error { return tcpSrv.Serve(s.tcpLn) })
 	s.goRun("admin", func() error { return adminSrv.Serve(s.adminLn) })
+	s.runFederation(ctx)
 	if s.healthLn != nil {
 		s.goRun("health", func() error { return serveHealth(ctx, s.healthLn, s.ready, s.reg, log) })
 	}
@@ -114,7 +119,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server,
 		s.closeAll()
 	}()
 	log.Info("lanyard-server started", "trust_domain", s.td.Name(), "address", s.tcpLn.Addr().String(),
-		"admin_socket", cfg.AdminSocketPath, "health", s.HealthAddr())
+		"admin_socket", cfg.AdminSocketPath, "health", s.HealthAddr(), "bundle_endpoint", s.BundleEndpointAddr(), "oidc", s.OIDCAddr())
 	return s, nil
 }
 
@@ -241,7 +246,7 @@ func (s *Server) housekeeping(ctx context.Context) {
 }
 
 func (s *Server) closeAll() {
-	for _, ln := range []net.Listener{s.tcpLn, s.adminLn, s.healthLn} {
+	for _, ln := range []net.Listener{s.tcpLn, s.adminLn, s.healthLn, s.fed.endpointLn, s.fed.oidcLn} {
 		if ln != nil {
 			ln.Close()
 		}

@@ -42,6 +42,12 @@ type testServer struct {
 }
 
 func newConfig(t testing.TB) config.Config {
+	return newConfigFor(t, testTD.Name(), "")
+}
+
+// newConfigFor is a test configuration for trust domain td with extra YAML appended; the
+// OIDC endpoint is off unless extra configures it.
+func newConfigFor(t testing.TB, td, extra string) config.Config {
 	t.Helper()
 	dir := t.TempDir()
 	// unix socket paths are short; t.TempDir() paths can be too long.
@@ -50,8 +56,11 @@ func newConfig(t testing.TB) config.Config {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	cfg, err := config.Parse([]byte("trust_domain: example.org\nbind_port: 0\nhealth_address: \"\"\n" +
-		"data_dir: " + dir + "\nadmin_socket_path: " + filepath.Join(sockDir, "admin.sock") + "\n"))
+	if !strings.Contains(extra, "oidc:") {
+		extra += "oidc:\n  address: \"\"\n"
+	}
+	cfg, err := config.Parse([]byte("trust_domain: " + td + "\nbind_port: 0\nhealth_address: \"\"\n" +
+		"data_dir: " + dir + "\nadmin_socket_path: " + filepath.Join(sockDir, "admin.sock") + "\n" + extra))
 	if err != nil {
 		t.Fatal(err)
 	}

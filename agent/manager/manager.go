@@ -169,6 +169,9 @@ func (m *Manager) poll(ctx context.Context, backoff *backoff) error {
 		}
 		backoff.reset()
 		m.apply(resp.Entries, nil, true)
+		if err := m.pollFederated(ctx, c, resp.Entries); err != nil {
+			return err
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

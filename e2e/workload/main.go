@@ -6,6 +6,7 @@
 //	workload watch                      # prints one line per X.509 update (SPIFFE IDs and serials)
 //	workload jwt -audience A            # prints a JWT-SVID
 //	workload validate -audience A -token T
+//	workload bundles                    # prints "x509 TD..." and "jwt TD..." (FetchX509Bundles, FetchJWTBundles)
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -32,7 +34,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: workload serve|dial|watch|jwt|validate [flags]")
+		fmt.Fprintln(os.Stderr, "usage: workload serve|dial|watch|jwt|validate|bundles [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -47,6 +49,8 @@ func main() {
 		err = fetchJWT(ctx, os.Args[2:])
 	case "validate":
 		err = validate(ctx, os.Args[2:])
+	case "bundles":
+		err = bundles(ctx)
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -174,5 +178,37 @@ func validate(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Println("valid", svid.ID)
+	return nil
+}
+
+// bundles prints the trust domains of the X.509 and JWT bundles the workload gets, sorted.
+func bundles(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	x509Set, err := workloadapi.FetchX509Bundles(ctx)
+	if err != nil {
+		return fmt.Errorf("FetchX509Bundles: %w", err)
+	}
+	jwtSet, err := workloadapi.FetchJWTBundles(ctx)
+	if err != nil {
+		return fmt.Errorf("FetchJWTBundles: %w", err)
+	}
+	line := func(kind string, tds []spiffeid.TrustDomain) {
+		names := make([]string, len(tds))
+		for i, td := range tds {
+			names[i] = td.Name()
+		}
+		sort.Strings(names)
+		fmt.Println(strings.TrimSpace(kind + " " + strings.Join(names, " ")))
+	}
+	var xs, js []spiffeid.TrustDomain
+	for _, b := range x509Set.Bundles() {
+		xs = append(xs, b.TrustDomain())
+	}
+	for _, b := range jwtSet.Bundles() {
+		js = append(js, b.TrustDomain())
+	}
+	line("x509", xs)
+	line("jwt", js)
 	return nil
 }

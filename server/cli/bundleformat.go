@@ -6,11 +6,12 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
+
+	"github.com/lanyard-dev/lanyard/server/api"
 )
 
 const (
@@ -37,7 +38,7 @@ func encodeBundle(b *types.Bundle, format string) ([]byte, error) {
 		}
 		return buf.Bytes(), nil
 	}
-	sb, err := toSPIFFEBundle(b)
+	sb, err := api.ToSPIFFEBundle(b)
 	if err != nil {
 		return nil, fmt.Errorf("encoding bundle of %s as a SPIFFE bundle: %w", b.TrustDomain, err)
 	}
@@ -51,44 +52,6 @@ func encodeBundle(b *types.Bundle, format string) ([]byte, error) {
 	}
 	buf.WriteByte('\n')
 	return buf.Bytes(), nil
-}
-
-func toSPIFFEBundle(b *types.Bundle) (*spiffebundle.Bundle, error) {
-	td, err := spiffeid.TrustDomainFromString(b.TrustDomain)
-	if err != nil {
-		return nil, fmt.Errorf("trust domain %q: %w", b.TrustDomain, err)
-	}
-	sb := spiffebundle.New(td)
-	for i, a := range b.X509Authorities {
-		cert, err := x509.ParseCertificate(a.Asn1)
-		if err != nil {
-			return nil, fmt.Errorf("X.509 authority %d: %w", i+1, err)
-		}
-		sb.AddX509Authority(cert)
-	}
-	for _, k := range b.JwtAuthorities {
-		key, err := x509.ParsePKIXPublicKey(k.PublicKey)
-		if err != nil {
-			return nil, fmt.Errorf("JWT authority %q: %w", k.KeyId, err)
-		}
-		if err := sb.AddJWTAuthority(k.KeyId, key); err != nil {
-			return nil, fmt.Errorf("JWT authority %q: %w", k.KeyId, err)
-		}
-	}
-	for _, k := range b.WitAuthorities {
-		key, err := x509.ParsePKIXPublicKey(k.PublicKey)
-		if err != nil {
-			return nil, fmt.Errorf("WIT authority %q: %w", k.KeyId, err)
-		}
-		if err := sb.AddWITAuthority(k.KeyId, key); err != nil {
-			return nil, fmt.Errorf("WIT authority %q: %w", k.KeyId, err)
-		}
-	}
-	if b.RefreshHint > 0 {
-		sb.SetRefreshHint(time.Duration(b.RefreshHint) * time.Second)
-	}
-	sb.SetSequenceNumber(b.SequenceNumber)
-	return sb, nil
 }
 
 // decodeBundle parses bundle data for trust domain td given as PEM certificates or as a
@@ -105,31 +68,7 @@ func decodeBundle(td string, data []byte, format string) (*types.Bundle, error) 
 	if err != nil {
 		return nil, fmt.Errorf("not a SPIFFE bundle (JWKS) document: %w", err)
 	}
-	out := &types.Bundle{TrustDomain: td}
-	for _, cert := range sb.X509Authorities() {
-		out.X509Authorities = append(out.X509Authorities, &types.X509Certificate{Asn1: cert.Raw})
-	}
-	for keyID, key := range sb.JWTAuthorities() {
-		der, err := x509.MarshalPKIXPublicKey(key)
-		if err != nil {
-			return nil, fmt.Errorf("JWT authority %q: %w", keyID, err)
-		}
-		out.JwtAuthorities = append(out.JwtAuthorities, &types.JWTKey{KeyId: keyID, PublicKey: der})
-	}
-	for keyID, key := range sb.WITAuthorities() {
-		der, err := x509.MarshalPKIXPublicKey(key)
-		if err != nil {
-			return nil, fmt.Errorf("WIT authority %q: %w", keyID, err)
-		}
-		out.WitAuthorities = append(out.WitAuthorities, &types.WITKey{KeyId: keyID, PublicKey: der})
-	}
-	if hint, ok := sb.RefreshHint(); ok {
-		out.RefreshHint = int64(hint / time.Second)
-	}
-	if seq, ok := sb.SequenceNumber(); ok {
-		out.SequenceNumber = seq
-	}
-	return out, nil
+	return api.FromSPIFFEBundle(sb)
 }
 
 func decodePEMBundle(td string, data []byte) (*types.Bundle, error) {

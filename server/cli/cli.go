@@ -58,6 +58,12 @@ var commands = []command{
 	{"bundle set", "Create or replace a federated trust bundle", bundleSet},
 	{"bundle delete", "Delete a federated trust bundle", bundleDelete},
 	{"bundle count", "Count trust bundles", bundleCount},
+	{"federation create", "Create a federation relationship with another trust domain", federationCreate},
+	{"federation list", "List federation relationships", federationList},
+	{"federation show", "Show one federation relationship", federationShow},
+	{"federation update", "Replace a federation relationship", federationUpdate},
+	{"federation delete", "Delete a federation relationship and its bundle", federationDelete},
+	{"federation refresh", "Fetch a federated trust domain's bundle now", federationRefresh},
 	{"healthcheck", "Check that the server is healthy", healthcheck},
 }
 
@@ -110,9 +116,9 @@ func lookup(args []string) (command, []string, bool) {
 
 func printUsage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: %s <command> [flags]\n\nCommands:\n", binary)
-	fmt.Fprintf(w, "  %-16s %s\n", "run", "Run the server (-config FILE)")
+	fmt.Fprintf(w, "  %-19s %s\n", "run", "Run the server (-config FILE)")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.synopsis)
+		fmt.Fprintf(w, "  %-19s %s\n", c.name, c.synopsis)
 	}
 	fmt.Fprintf(w, "\nRun '%s <command> -h' for the flags of a command.\n", binary)
 }

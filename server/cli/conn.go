@@ -14,6 +14,7 @@ import (
 	agentv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/agent/v1"
 	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
 	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
+	trustdomainv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/trustdomain/v1"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -34,6 +35,8 @@ type client struct {
 	agents  agentv1.AgentClient
 	bundles bundlev1.BundleClient
 	health  grpc_health_v1.HealthClient
+
+	trustDomains trustdomainv1.TrustDomainClient
 }
 
 // dial connects to the admin socket. The socket is probed with a plain dial first so that
@@ -62,6 +65,8 @@ func dial(ctx context.Context, socketPath string) (*client, error) {
 		agents:  agentv1.NewAgentClient(conn),
 		bundles: bundlev1.NewBundleClient(conn),
 		health:  grpc_health_v1.NewHealthClient(conn),
+
+		trustDomains: trustdomainv1.NewTrustDomainClient(conn),
 	}, nil
 }
 

@@ -48,6 +48,10 @@ type Config struct {
 	JWTIssuer string `yaml:"jwt_issuer"`
 	// KeyManager is "disk" (default: keys in DataDir/keys, 0600) or "memory".
 	KeyManager string `yaml:"key_manager"`
+	// Federation is the bundle endpoint and the federated trust domains.
+	Federation FederationConfig `yaml:"federation"`
+	// OIDC is the OpenID Connect discovery endpoint (on by default, loopback only).
+	OIDC OIDCConfig `yaml:"oidc"`
 	// Datastore selects the backend. Default sqlite at DataDir/datastore.sqlite3.
 	Datastore DatastoreConfig `yaml:"datastore"`
 	// LogLevel is debug, info (default), warn or error.
@@ -86,7 +90,7 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // Default returns the configuration with every default filled in (TrustDomain stays empty).
 func Default() Config {
-	health := "127.0.0.1:8082"
+	health, oidc := "127.0.0.1:8082", defaultOIDCAddress
 	return Config{
 		DataDir:            ".lanyard/server",
 		BindAddress:        "127.0.0.1",
@@ -101,6 +105,7 @@ func Default() Config {
 		AgentTTL:           Duration(time.Hour),
 		KeyManager:         "disk",
 		Datastore:          DatastoreConfig{Type: "sqlite"},
+		OIDC:               OIDCConfig{Address: &oidc},
 		LogLevel:           "info",
 		LogFormat:          "text",
 	}
@@ -202,6 +207,12 @@ func (c *Config) Validate() error {
 		}
 	default:
 		return fieldErr("datastore.type", fmt.Sprintf("%q: use sqlite", c.Datastore.Type))
+	}
+	if err := c.validateFederation(); err != nil {
+		return err
+	}
+	if err := c.validateOIDC(); err != nil {
+		return err
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

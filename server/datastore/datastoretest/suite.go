@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) datastore.Store) {
 		{"bundles", bundleTests},
 		{"bundle append and prune", bundleRotationTests},
 		{"bundle delete", bundleDeleteTests},
+		{"federation relationships", federationTests},
 		{"durability", durabilityTests},
 	}
 	for _, g := range groups {

@@ -98,6 +98,18 @@ CREATE TABLE ca_journals (
 	data      BLOB NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 2: federation relationships. No foreign key to bundles: a relationship exists before
+	// its first bundle is fetched.
+	`
+CREATE TABLE federation_relationships (
+	trust_domain        TEXT PRIMARY KEY,
+	bundle_endpoint_url TEXT NOT NULL,
+	profile             TEXT NOT NULL,
+	endpoint_spiffe_id  TEXT NOT NULL,
+	created_at          INTEGER NOT NULL,
+	updated_at          INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // ErrSchemaTooNew is wrapped by Open when the file was written by a newer lanyard-server.

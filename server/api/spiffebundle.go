@@ -1,0 +1,81 @@
+package api
+
+import (
+	"crypto/x509"
+	"fmt"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
+)
+
+// ToSPIFFEBundle converts an API bundle to go-spiffe's, the SPIFFE bundle (JWKS) form that
+// bundle endpoints serve and bundle files hold. Taint flags and JWT key expiries have no
+// place in that form and are dropped.
+func ToSPIFFEBundle(b *types.Bundle) (*spiffebundle.Bundle, error) {
+	td, err := spiffeid.TrustDomainFromString(b.TrustDomain)
+	if err != nil {
+		return nil, fmt.Errorf("trust domain %q: %w", b.TrustDomain, err)
+	}
+	sb := spiffebundle.New(td)
+	for i, a := range b.X509Authorities {
+		cert, err := x509.ParseCertificate(a.Asn1)
+		if err != nil {
+			return nil, fmt.Errorf("X.509 authority %d: %w", i+1, err)
+		}
+		sb.AddX509Authority(cert)
+	}
+	for _, k := range b.JwtAuthorities {
+		key, err := x509.ParsePKIXPublicKey(k.PublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("JWT authority %q: %w", k.KeyId, err)
+		}
+		if err := sb.AddJWTAuthority(k.KeyId, key); err != nil {
+			return nil, fmt.Errorf("JWT authority %q: %w", k.KeyId, err)
+		}
+	}
+	for _, k := range b.WitAuthorities {
+		key, err := x509.ParsePKIXPublicKey(k.PublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("WIT authority %q: %w", k.KeyId, err)
+		}
+		if err := sb.AddWITAuthority(k.KeyId, key); err != nil {
+			return nil, fmt.Errorf("WIT authority %q: %w", k.KeyId, err)
+		}
+	}
+	if b.RefreshHint > 0 {
+		sb.SetRefreshHint(time.Duration(b.RefreshHint) * time.Second)
+	}
+	sb.SetSequenceNumber(b.SequenceNumber)
+	return sb, nil
+}
+
+// FromSPIFFEBundle converts a go-spiffe bundle to the API form.
+func FromSPIFFEBundle(sb *spiffebundle.Bundle) (*types.Bundle, error) {
+	out := &types.Bundle{TrustDomain: sb.TrustDomain().Name()}
+	for _, cert := range sb.X509Authorities() {
+		out.X509Authorities = append(out.X509Authorities, &types.X509Certificate{Asn1: cert.Raw})
+	}
+	for keyID, key := range sb.JWTAuthorities() {
+		der, err := x509.MarshalPKIXPublicKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("JWT authority %q: %w", keyID, err)
+		}
+		out.JwtAuthorities = append(out.JwtAuthorities, &types.JWTKey{KeyId: keyID, PublicKey: der})
+	}
+	for keyID, key := range sb.WITAuthorities() {
+		der, err := x509.MarshalPKIXPublicKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("WIT authority %q: %w", keyID, err)
+		}
+		out.WitAuthorities = append(out.WitAuthorities, &types.WITKey{KeyId: keyID, PublicKey: der})
+	}
+	if hint, ok := sb.RefreshHint(); ok {
+		out.RefreshHint = int64(hint / time.Second)
+	}
+	if seq, ok := sb.SequenceNumber(); ok {
+		out.SequenceNumber = seq
+	}
+	return out, nil
+}

@@ -1,0 +1,178 @@
+package oidc
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
+)
+
+// BundleSource gives the server's current own bundle. It must be safe for concurrent use
+// and answer from memory: it is called on every request.
+type BundleSource interface {
+	Bundle(ctx context.Context) (*types.Bundle, uint64, error)
+}
+
+// Config configures the handler.
+type Config struct {
+	// Issuer is the issuer URL, the "iss" of the JWT-SVIDs. Its path, if any, prefixes
+	// both served paths.
+	Issuer  string
+	Bundles BundleSource
+	Log     *slog.Logger
+}
+
+// NewHandler returns the discovery and JWKS handler.
+func NewHandler(cfg Config) (http.Handler, error) {
+	u, err := url.Parse(cfg.Issuer)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("oidc: issuer %q is not a URL with a host", cfg.Issuer)
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{cfg: cfg, issuer: strings.TrimSuffix(cfg.Issuer, "/")}
+	prefix := strings.TrimSuffix(u.Path, "/")
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+prefix+"/.well-known/openid-configuration", h.discovery)
+	mux.HandleFunc("GET "+prefix+"/keys", h.keys)
+	return mux, nil
+}
+
+type handler struct {
+	cfg    Config
+	issuer string
+}
+
+// discoveryDoc is the subset of OpenID Connect Discovery 1.0 §3 metadata that makes sense
+// for a token issuer without an authorization endpoint.
+type discoveryDoc struct {
+	Issuer                 string   `json:"issuer"`
+	JWKSURI                string   `json:"jwks_uri"`
+	AuthorizationEndpoint  string   `json:"authorization_endpoint"`
+	ResponseTypesSupported []string `json:"response_types_supported"`
+	SubjectTypesSupported  []string `json:"subject_types_supported"`
+	SigningAlgs            []string `json:"id_token_signing_alg_values_supported"`
+}
+
+func (h *handler) discovery(w http.ResponseWriter, r *http.Request) {
+	keys, err := h.jwks(r.Context())
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	// OIDC Discovery requires RS256 in the list; the keys' own algorithms come first.
+	algs := []string{}
+	for _, k := range keys.Keys {
+		if !slices.Contains(algs, k.Algorithm) {
+			algs = append(algs, k.Algorithm)
+		}
+	}
+	if !slices.Contains(algs, string(jose.RS256)) {
+		algs = append(algs, string(jose.RS256))
+	}
+	writeJSON(w, discoveryDoc{
+		Issuer:                 h.issuer,
+		JWKSURI:                h.issuer + "/keys",
+		AuthorizationEndpoint:  h.issuer + "/authorize", // required by the spec; lanyard issues no tokens here
+		ResponseTypesSupported: []string{"id_token"},
+		SubjectTypesSupported:  []string{"public"},
+		SigningAlgs:            algs,
+	})
+}
+
+func (h *handler) keys(w http.ResponseWriter, r *http.Request) {
+	keys, err := h.jwks(r.Context())
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	writeJSON(w, keys)
+}
+
+func (h *handler) fail(w http.ResponseWriter, err error) {
+	h.cfg.Log.Error("serving OIDC discovery", "error", err)
+	http.Error(w, "signing keys unavailable", http.StatusServiceUnavailable)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	// Short: JWT keys rotate, and new keys are published in the bundle before they sign.
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// jwks returns the bundle's JWT authorities as signature keys.
+func (h *handler) jwks(ctx context.Context) (*jose.JSONWebKeySet, error) {
+	b, _, err := h.cfg.Bundles.Bundle(ctx)
+	if err != nil {
+		return nil, err
+	}
+	set := &jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
+	for _, k := range b.JwtAuthorities {
+		pub, err := x509.ParsePKIXPublicKey(k.PublicKey)
+		if err != nil {
+			h.cfg.Log.Warn("skipping an unparsable JWT authority", "key_id", k.KeyId, "error", err)
+			continue
+		}
+		alg, err := algorithm(pub)
+		if err != nil {
+			h.cfg.Log.Warn("skipping a JWT authority", "key_id", k.KeyId, "error", err)
+			continue
+		}
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: pub, KeyID: k.KeyId, Use: "sig", Algorithm: alg})
+	}
+	return set, nil
+}
+
+// algorithm is the JWS algorithm lanyard signs with for a key type (see server/ca).
+func algorithm(pub any) (string, error) {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return string(jose.RS256), nil
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return string(jose.ES256), nil
+		case elliptic.P384():
+			return string(jose.ES384), nil
+		}
+		return "", fmt.Errorf("unsupported curve %s", k.Curve.Params().Name)
+	}
+	return "", fmt.Errorf("unsupported key type %T", pub)
+}
+
+// Serve serves h on ln until ctx is cancelled, over HTTPS when certFile and keyFile are set.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, certFile, keyFile string, log *slog.Logger) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	go func() {
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+	}()
+	var err error
+	if certFile != "" {
+		err = srv.ServeTLS(ln, certFile, keyFile)
+	} else {
+		err = srv.Serve(ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
