@@ -44,6 +44,7 @@ func (s *Server) grpcServers() (tcp, admin *grpc.Server) {
 	})
 	bundles := bundleapi.New(bundleapi.Config{TrustDomain: s.td, Store: s.store, Log: s.log.With("api", "bundle"), OnChange: s.bundles.Notify})
 	entries := entryapi.New(entryapi.Config{TrustDomain: s.td, Store: s.store, Authorized: s.entries, Log: s.log.With("api", "entry")})
+	s.entryAPI = entries
 	svids := svidapi.New(svidapi.Config{
 		TrustDomain: s.td, Signer: s.ca, Authorized: s.entries, Log: s.log.With("api", "svid"),
 		X509TTL: s.cfg.DefaultX509SVIDTTL.D(), JWTTTL: s.cfg.DefaultJWTSVIDTTL.D(),

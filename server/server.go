@@ -24,6 +24,7 @@ import (
 	"github.com/lanyard-dev/lanyard/server/datastore"
 	"github.com/lanyard-dev/lanyard/server/datastore/sqlite"
 	"github.com/lanyard-dev/lanyard/server/entrycache"
+	"github.com/lanyard-dev/lanyard/server/k8sreg"
 	"github.com/lanyard-dev/lanyard/server/keymanager"
 )
 
@@ -39,6 +40,8 @@ type Server struct {
 	tls     *serverTLS
 	reg     *prometheus.Registry
 	fed     federationParts
+	// entryAPI is the entry service, for in-process writers (Kubernetes registration).
+	entryAPI k8sreg.EntryAPI
 
 	tcpLn, adminLn, healthLn net.Listener
 
@@ -99,6 +102,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server,
 		return nil, err
 	}
 	tcpSrv, adminSrv := s.grpcServers()
+	if err := s.startKubernetesRegistration(ctx, s.entryAPI); err != nil {
+		return nil, err
+	}
 
 	s.goRun("ca", func() error { return s.ca.Run(ctx) })
 	s.goRun("entrycache", func() error { return s.entries.Run(ctx) })

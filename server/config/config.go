@@ -52,6 +52,8 @@ type Config struct {
 	Federation FederationConfig `yaml:"federation"`
 	// OIDC is the OpenID Connect discovery endpoint (on by default, loopback only).
 	OIDC OIDCConfig `yaml:"oidc"`
+	// KubernetesRegistration, when set, registers pods from IdentityTemplates.
+	KubernetesRegistration *KubernetesRegistrationConfig `yaml:"kubernetes_registration"`
 	// Datastore selects the backend. Default sqlite at DataDir/datastore.sqlite3.
 	Datastore DatastoreConfig `yaml:"datastore"`
 	// LogLevel is debug, info (default), warn or error.
@@ -212,6 +214,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateOIDC(); err != nil {
+		return err
+	}
+	if err := c.validateKubernetesRegistration(); err != nil {
 		return err
 	}
 	switch c.LogLevel {

@@ -36,6 +36,8 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{"a bad bind address", "trust_domain: a.org\nbind_address: localhost:1", "bind_address"},
 		{"an unknown datastore", "trust_domain: a.org\ndatastore:\n  type: mongo", "datastore.type"},
 		{"an unknown log level", "trust_domain: a.org\nlog_level: loud", "log_level"},
+		{"registration without a cluster", "trust_domain: a.org\nkubernetes_registration:\n  resync_interval: 1m", "kubernetes_registration.cluster"},
+		{"registration with a missing kubeconfig", "trust_domain: a.org\nkubernetes_registration:\n  cluster: c1\n  kubeconfig_path: /nonexistent/kubeconfig", "kubernetes_registration.kubeconfig_path"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,5 +56,19 @@ func TestOverridesApplyOverFile(t *testing.T) {
 	}
 	if cfg.DataDir != "/y" || cfg.TrustDomain != "a.org" {
 		t.Fatalf("got %+v", cfg)
+	}
+}
+
+func TestKubernetesRegistrationDefaults(t *testing.T) {
+	cfg, err := Parse([]byte("trust_domain: a.org\nkubernetes_registration:\n  cluster: c1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := cfg.KubernetesRegistration
+	if k == nil || k.ClusterDomain != "cluster.local" || k.ResyncInterval.D() != time.Minute {
+		t.Fatalf("defaults not applied: %+v", k)
+	}
+	if cfg, _ := Parse([]byte("trust_domain: a.org\n")); cfg.KubernetesRegistration != nil {
+		t.Fatal("registration is on without being configured")
 	}
 }

@@ -1,0 +1,47 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// KubernetesRegistrationConfig turns on the built-in controller that keeps one entry per
+// pod selected by an IdentityTemplate (deploy/crds). Absent: off.
+type KubernetesRegistrationConfig struct {
+	// Cluster is the k8s_psat cluster name this cluster's agents attest with; parent IDs
+	// are spiffe://TD/spire/agent/k8s_psat/<cluster>/<node-uid>. Required.
+	Cluster string `yaml:"cluster"`
+	// KubeconfigPath is a kubeconfig file; empty uses the in-cluster service account.
+	KubeconfigPath string `yaml:"kubeconfig_path"`
+	// ClusterDomain is offered to templates as .ClusterDomain. Default cluster.local.
+	ClusterDomain string `yaml:"cluster_domain"`
+	// ResyncInterval reconciles everything even without events. Default 1m.
+	ResyncInterval Duration `yaml:"resync_interval"`
+}
+
+func (c *Config) validateKubernetesRegistration() error {
+	k := c.KubernetesRegistration
+	if k == nil {
+		return nil
+	}
+	if k.Cluster == "" || strings.ContainsAny(k.Cluster, "/ ") {
+		return fieldErr("kubernetes_registration.cluster", fmt.Sprintf("%q: name the cluster as the agents' k8s_psat attestor does (no '/' or spaces)", k.Cluster))
+	}
+	if k.KubeconfigPath != "" {
+		if _, err := os.Stat(k.KubeconfigPath); err != nil {
+			return fieldErr("kubernetes_registration.kubeconfig_path", fmt.Sprintf("%q: %v (leave it empty to use the in-cluster service account)", k.KubeconfigPath, err))
+		}
+	}
+	if k.ClusterDomain == "" {
+		k.ClusterDomain = "cluster.local"
+	}
+	if k.ResyncInterval == 0 {
+		k.ResyncInterval = Duration(time.Minute)
+	}
+	if k.ResyncInterval.D() < time.Second {
+		return fieldErr("kubernetes_registration.resync_interval", fmt.Sprintf("(%s) must be at least 1s", k.ResyncInterval.D()))
+	}
+	return nil
+}

@@ -1,0 +1,59 @@
+package server
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/lanyard-dev/lanyard/e2e/k8stest"
+	"github.com/lanyard-dev/lanyard/server/k8sreg"
+)
+
+// TestKubernetesRegistrationIsWiredIn: a server configured with kubernetes_registration
+// turns IdentityTemplates into entries its admin API lists.
+func TestKubernetesRegistrationIsWiredIn(t *testing.T) {
+	k := k8stest.Start(t)
+	k.ApplyFile(t, filepath.Join("..", "deploy", "crds", "identitytemplates.yaml"), false)
+	k.WaitForResource(t, k8sreg.GVR)
+	ts := startServer(t, newConfigFor(t, testTD.Name(), "kubernetes_registration:\n  cluster: prod\n  kubeconfig_path: "+k.Kubeconfig+"\n"))
+
+	_, err := k.Apply(t, []byte(`apiVersion: lanyard.dev/v1alpha1
+kind: IdentityTemplate
+metadata: {name: all}
+spec:
+  spiffeIDTemplate: "spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}"
+`), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.CreateNamespace(t, "shop")
+	node := k.CreateNode(t, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}})
+	pod := k.CreatePod(t, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "p1"},
+		Spec:       corev1.PodSpec{NodeName: "n1", ServiceAccountName: "default", Containers: []corev1.Container{{Name: "c", Image: "i"}}},
+	})
+	want := "/spire/agent/k8s_psat/prod/" + string(node.UID)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := entryv1.NewEntryClient(ts.admin).ListEntries(context.Background(), &entryv1.ListEntriesRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range resp.Entries {
+			if strings.HasPrefix(e.Id, k8sreg.EntryIDPrefix) && e.ParentId.Path == want && e.SpiffeId.Path == "/ns/shop/sa/default" &&
+				len(e.Selectors) == 1 && e.Selectors[0].Value == "pod-uid:"+string(pod.UID) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no entry for pod %s after 30s; entries: %v", pod.UID, resp.Entries)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
