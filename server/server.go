@@ -91,10 +91,14 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server,
 	if err := s.tls.rotate(ctx); err != nil {
 		return nil, err
 	}
+	verifiers, err := s.nodeVerifiers()
+	if err != nil {
+		return nil, err
+	}
 	if err := s.listen(); err != nil {
 		return nil, err
 	}
-	tcpSrv, adminSrv := s.grpcServers()
+	tcpSrv, adminSrv := s.grpcServers(verifiers)
 
 	s.goRun("ca", func() error { return s.ca.Run(ctx) })
 	s.goRun("entrycache", func() error { return s.entries.Run(ctx) })

@@ -50,6 +50,8 @@ type Config struct {
 	KeyManager string `yaml:"key_manager"`
 	// Datastore selects the backend. Default sqlite at DataDir/datastore.sqlite3.
 	Datastore DatastoreConfig `yaml:"datastore"`
+	// NodeAttestors enables node attestors beyond join_token (always on).
+	NodeAttestors NodeAttestors `yaml:"node_attestors"`
 	// LogLevel is debug, info (default), warn or error.
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is text (default) or json.
@@ -202,6 +204,11 @@ func (c *Config) Validate() error {
 		}
 	default:
 		return fieldErr("datastore.type", fmt.Sprintf("%q: use sqlite", c.Datastore.Type))
+	}
+	if k := c.NodeAttestors.K8sPSAT; k != nil {
+		if err := k.validate(); err != nil {
+			return err
+		}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

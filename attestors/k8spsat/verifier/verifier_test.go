@@ -217,7 +217,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"an empty allow list would refuse every agent", ClusterConfig{}, "c1", "service_account_allow_list is empty"},
 		{"allow list entries need a namespace", ClusterConfig{ServiceAccountAllowList: []string{"spire-agent"}}, "c1", `"spire-agent" is not "namespace:name"`},
 		{"cluster names must fit in a SPIFFE ID", ClusterConfig{ServiceAccountAllowList: []string{"a:b"}}, "my cluster", `name "my cluster"`},
-		{"a missing kubeconfig file is reported", ClusterConfig{ServiceAccountAllowList: []string{"a:b"}, KubeconfigFile: "/nonexistent/kubeconfig"}, "c1", "kube_config_file /nonexistent/kubeconfig"},
+		{"a missing kubeconfig file is reported", ClusterConfig{ServiceAccountAllowList: []string{"a:b"}, KubeconfigFile: "/nonexistent/kubeconfig"}, "c1", "kubeconfig_path /nonexistent/kubeconfig"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
