@@ -21,7 +21,7 @@ import (
 )
 
 // DefaultAudience is the token audience accepted when a cluster sets none.
-const DefaultAudience = "spire-server"
+const DefaultAudience = k8spsat.DefaultAudience
 
 // Keys of the TokenReview user.extra entries that name the pod a token is bound to.
 const (
