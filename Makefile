@@ -5,7 +5,7 @@ GO ?= go
 export GOTOOLCHAIN := local
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build demo test vet bench clean
+.PHONY: all build demo test k8s-deps vet bench clean
 
 all: build
 
@@ -19,8 +19,14 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
 
-test: vet
-	$(GO) test -race -count=1 -timeout 20m ./...
+# The Kubernetes tests need etcd and kube-apiserver: install.sh puts them in .cache/
+# (built once, reused after), and LANYARD_REQUIRE_K8S makes a missing binary a failure
+# instead of a silent skip.
+test: vet k8s-deps
+	LANYARD_REQUIRE_K8S=1 $(GO) test -race -count=1 -timeout 30m ./...
+
+k8s-deps:
+	./e2e/k8s/install.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
