@@ -116,16 +116,8 @@ func testRealCgroups(t *testing.T, newAttestor func(*testing.T, Config) *Attesto
 	if os.Geteuid() != 0 {
 		t.Skip("placing processes in cgroups needs root")
 	}
-	v1, v2 := k8stest.CgroupRoots()
-	var webDir, dbDir string
-	switch {
-	case v1 != "" && v2 != "":
-		webDir, dbDir = k8stest.CgroupfsPath(v1, web.pod.UID, web.container), k8stest.SystemdPath(v2, db.pod.UID, db.container)
-	case v1 != "":
-		webDir, dbDir = k8stest.CgroupfsPath(v1, web.pod.UID, web.container), k8stest.CgroupfsPath(v1, db.pod.UID, db.container)
-	case v2 != "":
-		webDir, dbDir = k8stest.CgroupfsPath(v2, web.pod.UID, web.container), k8stest.SystemdPath(v2, db.pod.UID, db.container)
-	default:
+	webDir, dbDir, ok := k8stest.CgroupPair(web.pod.UID, web.container, db.pod.UID, db.container)
+	if !ok {
 		t.Skip("no cgroup v1 pids or cgroup v2 hierarchy")
 	}
 	webPID := runIn(t, webDir)

@@ -39,6 +39,23 @@ func SystemdPath(root string, podUID types.UID, containerID string) string {
 		"kubepods-besteffort-pod"+u+".slice", "cri-containerd-"+containerID+".scope")
 }
 
+// CgroupPair returns cgroups for two containers in two of the kubelet's layouts where
+// the host allows: cgroupfs under cgroup v1 for the first and systemd under cgroup v2
+// for the second; both cgroupfs on a v1-only host; cgroupfs and systemd, both under
+// v2, on a unified host. ok is false when the host has no usable hierarchy.
+func CgroupPair(uid1 types.UID, id1 string, uid2 types.UID, id2 string) (first, second string, ok bool) {
+	v1, v2 := CgroupRoots()
+	switch {
+	case v1 != "" && v2 != "":
+		return CgroupfsPath(v1, uid1, id1), SystemdPath(v2, uid2, id2), true
+	case v1 != "":
+		return CgroupfsPath(v1, uid1, id1), CgroupfsPath(v1, uid2, id2), true
+	case v2 != "":
+		return CgroupfsPath(v2, uid1, id1), SystemdPath(v2, uid2, id2), true
+	}
+	return "", "", false
+}
+
 // MakeCgroup creates cgroup dir and its missing parents, and removes those again,
 // deepest first, in t.Cleanup. Processes moved into it must have exited by then:
 // start them after MakeCgroup so their own cleanups run first. It skips t when not
