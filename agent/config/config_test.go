@@ -15,6 +15,10 @@ func TestAttestorSections(t *testing.T) {
 	if cfg.Attestor() != K8sPSAT || cfg.K8sPSAT.Cluster != "prod" || cfg.WorkloadAttestors.K8s == nil || cfg.WorkloadAttestors.K8s.KubeletHost != "127.0.0.1" {
 		t.Fatalf("parsed %+v", cfg)
 	}
+	cfg, err = ParseWithOverrides([]byte(base + "node_attestor: k8s_psat\nk8s_psat:\n  cluster: prod\nworkload_attestors:\n  k8s: {}\n"))
+	if err != nil || cfg.WorkloadAttestors.K8s == nil {
+		t.Fatalf("an empty k8s section must enable the attestor with defaults: %+v, %v", cfg.WorkloadAttestors, err)
+	}
 	cfg, err = ParseWithOverrides([]byte(base + "join_token: abc\n"))
 	if err != nil || cfg.Attestor() != JoinToken || cfg.WorkloadAttestors.K8s != nil {
 		t.Fatalf("join_token default / k8s off by default: %+v, %v", cfg, err)
