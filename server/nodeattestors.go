@@ -30,7 +30,7 @@ func (s *Server) nodeVerifiers() (map[string]attestors.NodeVerifier, error) {
 		}
 		v, err := verifier.New(verifier.Config{TrustDomain: s.td, Clusters: clusters, Log: s.log.With("attestor", "k8s_psat")})
 		if err != nil {
-			return nil, fmt.Errorf("node_attestors.k8s_psat: %w", err)
+			return nil, fmt.Errorf("starting node attestors (node_attestors.k8s_psat): %w", err)
 		}
 		vs[v.Type()] = v
 	}
