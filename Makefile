@@ -5,7 +5,7 @@ GO ?= go
 export GOTOOLCHAIN := local
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build demo test vet bench microbench clean
+.PHONY: all build demo test k8s-deps vet bench microbench clean
 
 all: build
 
@@ -20,8 +20,14 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
 
-test: vet
-	$(GO) test -race -count=1 -timeout 20m ./...
+# The Kubernetes tests need etcd and kube-apiserver: install.sh puts them in .cache/
+# (built once, reused after), and LANYARD_REQUIRE_K8S makes a missing binary a failure
+# instead of a silent skip.
+test: vet k8s-deps
+	LANYARD_REQUIRE_K8S=1 $(GO) test -race -count=1 -timeout 30m ./...
+
+k8s-deps:
+	./e2e/k8s/install.sh
 
 # The system benchmark: fresh server + agent processes, results table in e2e/bench/results/.
 bench: build

@@ -28,9 +28,6 @@ import (
 	"github.com/lanyard-dev/lanyard/agent/manager"
 	"github.com/lanyard-dev/lanyard/agent/state"
 	"github.com/lanyard-dev/lanyard/agent/workloadapi"
-	"github.com/lanyard-dev/lanyard/attestors"
-	"github.com/lanyard-dev/lanyard/attestors/jointoken"
-	"github.com/lanyard-dev/lanyard/attestors/unix"
 )
 
 // Agent is a running lanyard-agent.
@@ -66,9 +63,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		TrustDomain: a.td, Client: a.client.Load, Cache: a.cache, Log: log.With("component", "manager"),
 		OnBundle: a.onBundle,
 	})
+	wattestors, err := a.workloadAttestors()
+	if err != nil {
+		return err
+	}
 	wl := workloadapi.New(workloadapi.Config{
 		Cache: a.cache, JWT: mgr.JWTCache(), Log: log.With("component", "workloadapi"), Registerer: a.reg,
-		Attestors: []attestors.WorkloadAttestor{unix.New(unix.Config{DiscoverWorkloadPath: cfg.DiscoverWorkloadPath()})},
+		Attestors: wattestors,
 	})
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -104,6 +105,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			// The saved SVID is worthless now; without it the next start attests afresh.
 			if cerr := a.state.Clear(); cerr != nil {
 				a.log.Error("clearing saved agent SVID", "error", cerr)
+			}
+			if a.reattestable() {
+				return fmt.Errorf("the server evicted or banned this agent; restart it to attest again: %w", err)
 			}
 			return fmt.Errorf("the server evicted or banned this agent; attest again with a new join token: %w", err)
 		}
@@ -144,8 +148,9 @@ func (a *Agent) bootstrap(ctx context.Context) error {
 }
 
 func (a *Agent) attest(ctx context.Context) error {
-	if a.cfg.JoinToken == "" {
-		return errors.New("no valid agent SVID saved and no join_token configured: generate one with `lanyard-server token generate`")
+	prover, err := a.nodeProver()
+	if err != nil {
+		return err
 	}
 	c, err := client.Dial(a.cfg.ServerAddr(), a.identity)
 	if err != nil {
@@ -154,7 +159,7 @@ func (a *Agent) attest(ctx context.Context) error {
 	defer c.Close()
 	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	res, err := attest.Attest(actx, c.Agent, jointoken.Prover{Token: a.cfg.JoinToken})
+	res, err := attest.Attest(actx, c.Agent, prover)
 	if err != nil {
 		return fmt.Errorf("node attestation failed: %w", err)
 	}
@@ -227,7 +232,7 @@ func (a *Agent) renewLoop(ctx context.Context) error {
 		case <-time.After(max(time.Until(at), 0)):
 		}
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		res, err := attest.Renew(rctx, a.client.Load().Agent, a.agentID)
+		res, err := a.renew(rctx)
 		cancel()
 		if err != nil {
 			if time.Now().After(leaf.NotAfter) {
@@ -249,6 +254,26 @@ func (a *Agent) renewLoop(ctx context.Context) error {
 		}
 		a.log.Info("agent SVID renewed", "expires_at", res.Chain[0].NotAfter)
 	}
+}
+
+// renew gets a fresh agent SVID: by attesting again when the node attestor allows it
+// (the server then re-checks the node, as SPIRE does), else by renewal.
+func (a *Agent) renew(ctx context.Context) (*attest.Result, error) {
+	if !a.reattestable() {
+		return attest.Renew(ctx, a.client.Load().Agent, a.agentID)
+	}
+	prover, err := a.nodeProver()
+	if err != nil {
+		return nil, err
+	}
+	res, err := attest.Attest(ctx, a.client.Load().Agent, prover)
+	if err != nil {
+		return nil, fmt.Errorf("re-attesting: %w", err)
+	}
+	if res.ID != a.agentID {
+		return nil, fmt.Errorf("re-attestation gave agent ID %s, want %s (did the node change?)", res.ID, a.agentID)
+	}
+	return res, nil
 }
 
 // onBundle trusts a new bundle for server connections and saves it for restarts.

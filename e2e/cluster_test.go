@@ -32,13 +32,20 @@ func newDomainWith(t *testing.T, td, extra string) *domain {
 	d := &domain{t: t, td: td, dir: sharedDir(t), serverPort: freePort(t)}
 	d.adminSock = filepath.Join(d.dir, "admin.sock")
 	d.socket = filepath.Join(d.dir, "agent", "api.sock")
+	d.configureServer(extra)
+	return d
+}
+
+// configureServer writes the server's configuration with extra YAML appended. The OIDC
+// endpoint is off unless extra configures it, so that parallel tests do not compete for
+// its port.
+func (d *domain) configureServer(extra string) {
 	if !strings.Contains(extra, "oidc:") {
 		extra += "oidc:\n  address: \"\"\n"
 	}
-	cfg := fmt.Sprintf("trust_domain: %s\ndata_dir: %s\nbind_port: %d\nadmin_socket_path: %s\nhealth_address: \"\"\nlog_level: debug\n%s",
-		td, filepath.Join(d.dir, "server"), d.serverPort, d.adminSock, extra)
-	writeFile(t, filepath.Join(d.dir, "server.yaml"), cfg)
-	return d
+	cfg := fmt.Sprintf("trust_domain: %s\ndata_dir: %s\nbind_port: %d\nadmin_socket_path: %s\nhealth_address: \"\"\nlog_level: debug\n",
+		d.td, filepath.Join(d.dir, "server"), d.serverPort, d.adminSock)
+	writeFile(d.t, filepath.Join(d.dir, "server.yaml"), cfg+extra)
 }
 
 func writeFile(t *testing.T, path, data string) {
@@ -72,16 +79,30 @@ func (d *domain) startAgent() {
 	out := d.cli("token", "generate", "-ttl", "600")
 	token := strings.TrimSpace(strings.TrimPrefix(lines(out, "Token:")[0], "Token:"))
 	d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/join_token/%s", d.td, token)
-	bundle := d.cli("bundle", "show")
-	writeFile(d.t, filepath.Join(d.dir, "bundle.pem"), bundle)
-	cfg := fmt.Sprintf("trust_domain: %s\nserver_port: %d\ndata_dir: %s\nsocket_path: %s\nhealth_address: \"\"\ntrust_bundle_path: %s\njoin_token: %s\nlog_level: debug\n",
-		d.td, d.serverPort, filepath.Join(d.dir, "agent-data"), d.socket, filepath.Join(d.dir, "bundle.pem"), token)
-	writeFile(d.t, filepath.Join(d.dir, "agent.yaml"), cfg)
-	d.agent = start(d.t, "lanyard-agent", 0, nil, "run", "-config", filepath.Join(d.dir, "agent.yaml"))
+	d.agent = start(d.t, "lanyard-agent", 0, nil, "run", "-config", d.agentConfig("agent", "join_token: "+token+"\n"))
+	d.waitAgentSocket()
+}
+
+func (d *domain) waitAgentSocket() {
+	d.t.Helper()
 	eventually(d.t, 30*time.Second, "agent socket", func() bool {
 		_, err := os.Stat(d.socket)
 		return err == nil
 	})
+}
+
+// agentConfig writes <name>.yaml for an agent with its own data dir that trusts the
+// server's current bundle and serves the domain's Workload API socket, plus extra
+// YAML (the node attestor), and returns its path.
+func (d *domain) agentConfig(name, extra string) string {
+	d.t.Helper()
+	bundle := filepath.Join(d.dir, "bundle.pem")
+	writeFile(d.t, bundle, d.cli("bundle", "show"))
+	cfg := fmt.Sprintf("trust_domain: %s\nserver_port: %d\ndata_dir: %s\nsocket_path: %s\nhealth_address: \"\"\ntrust_bundle_path: %s\nlog_level: debug\n",
+		d.td, d.serverPort, filepath.Join(d.dir, name+"-data"), d.socket, bundle)
+	path := filepath.Join(d.dir, name+".yaml")
+	writeFile(d.t, path, cfg+extra)
+	return path
 }
 
 // entry registers spiffe://TD/<name> for workloads running as uid, parented to the agent.

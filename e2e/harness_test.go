@@ -133,9 +133,15 @@ func (p *proc) stop() {
 // run runs a binary to completion and returns its stdout; stderr goes to the error.
 func run(t *testing.T, name string, uid int, env []string, args ...string) (string, error) {
 	t.Helper()
+	return runCommand(t, filepath.Join(binDir, name), uid, env, args...)
+}
+
+// runCommand runs any program to completion, like run.
+func runCommand(t *testing.T, name string, uid int, env []string, args ...string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, name), args...)
+	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -19,7 +19,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/lanyard-dev/lanyard/attestors"
-	"github.com/lanyard-dev/lanyard/attestors/jointoken"
 	syncv1 "github.com/lanyard-dev/lanyard/proto/lanyard/agent/v1"
 	"github.com/lanyard-dev/lanyard/server/api"
 	agentapi "github.com/lanyard-dev/lanyard/server/api/agent"
@@ -33,14 +32,12 @@ import (
 
 // grpcServers builds the agent-facing TLS server and the local admin server. Both serve
 // the same services; the interceptors decide who may call what.
-func (s *Server) grpcServers() (tcp, admin *grpc.Server) {
+func (s *Server) grpcServers(verifiers map[string]attestors.NodeVerifier) (tcp, admin *grpc.Server) {
 	authn := &api.Authenticator{TrustDomain: s.td, Agents: s.store, IsAdminID: s.isAdminID}
 	guard := newStreamGuard(authn)
 	agents := agentapi.New(agentapi.Config{
 		TrustDomain: s.td, OnChange: guard.AgentsChanged, Store: s.store, Signer: s.ca, AgentTTL: s.cfg.AgentTTL.D(), Log: s.log.With("api", "agent"),
-		Verifiers: map[string]attestors.NodeVerifier{
-			jointoken.Type: &jointoken.Verifier{TrustDomain: s.td, Tokens: s.store},
-		},
+		Verifiers: verifiers,
 	})
 	bundles := bundleapi.New(bundleapi.Config{TrustDomain: s.td, Store: s.store, Log: s.log.With("api", "bundle"), OnChange: s.bundles.Notify})
 	entries := entryapi.New(entryapi.Config{TrustDomain: s.td, Store: s.store, Authorized: s.entries, Log: s.log.With("api", "entry")})

@@ -95,13 +95,17 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server,
 	if err := s.tls.rotate(ctx); err != nil {
 		return nil, err
 	}
+	verifiers, err := s.nodeVerifiers()
+	if err != nil {
+		return nil, err
+	}
 	if err := s.listen(); err != nil {
 		return nil, err
 	}
 	if err := s.setUpFederation(ctx); err != nil {
 		return nil, err
 	}
-	tcpSrv, adminSrv := s.grpcServers()
+	tcpSrv, adminSrv := s.grpcServers(verifiers)
 	if err := s.startKubernetesRegistration(ctx, s.entryAPI); err != nil {
 		return nil, err
 	}

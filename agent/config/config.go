@@ -29,8 +29,12 @@ type Config struct {
 	SocketPath string `yaml:"socket_path"`
 	// HealthAddress serves /healthz, /readyz and /metrics over HTTP. Default 127.0.0.1:8083; "" disables it.
 	HealthAddress *string `yaml:"health_address"`
+	// NodeAttestor is how the agent proves its node: join_token (default) or k8s_psat.
+	NodeAttestor string `yaml:"node_attestor"`
 	// JoinToken attests the agent with the join_token method (single use).
 	JoinToken string `yaml:"join_token"`
+	// K8sPSAT configures node_attestor: k8s_psat.
+	K8sPSAT K8sPSATAttestor `yaml:"k8s_psat"`
 	// TrustBundlePath is a PEM file with the server's CA certificates, used to verify the server
 	// before the agent has a bundle of its own.
 	TrustBundlePath string `yaml:"trust_bundle_path"`
@@ -47,6 +51,8 @@ type Config struct {
 // WorkloadAttestors configures each workload attestor.
 type WorkloadAttestors struct {
 	Unix UnixAttestor `yaml:"unix"`
+	// K8s enables the Kubernetes workload attestor when present.
+	K8s *K8sAttestor `yaml:"k8s"`
 }
 
 // UnixAttestor configures the unix workload attestor.
@@ -121,6 +127,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TrustBundlePath != "" && c.InsecureBootstrap {
 		return fieldErr("insecure_bootstrap", "cannot be combined with trust_bundle_path: pick one")
+	}
+	if err := c.validateAttestors(); err != nil {
+		return err
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

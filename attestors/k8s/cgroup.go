@@ -97,13 +97,14 @@ func podSegment(seg string, inKubepods bool) (string, bool) {
 }
 
 // containerSegment returns the container ID named by a cgroup path segment: the ID
-// itself (cgroupfs) or <runtime>-<id>.scope (systemd: cri-containerd, crio, docker).
+// itself (cgroupfs with containerd or docker), crio-<id> (cgroupfs with CRI-O) or
+// <runtime>-<id>.scope (systemd: cri-containerd, crio, docker).
 func containerSegment(seg string) (string, bool) {
 	if isContainerID(seg) {
 		return seg, true
 	}
 	base, isScope := strings.CutSuffix(seg, ".scope")
-	if !isScope {
+	if !isScope && !strings.HasPrefix(seg, "crio-") {
 		return "", false
 	}
 	i := strings.LastIndex(base, "-")

@@ -39,6 +39,8 @@ func TestParseCgroups(t *testing.T) {
 		{"cgroup v2 systemd driver, CRI-O", "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + uidUnder + ".slice/crio-" + cid + ".scope", want, true, ""},
 		{"CRI-O's nested container cgroup", "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + uidUnder + ".slice/crio-" + cid + ".scope/container", want, true, ""},
 		{"systemd driver with dockershim/cri-dockerd", "1:name=systemd:/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + uidUnder + ".slice/docker-" + cid + ".scope", want, true, ""},
+		{"cgroup v1 cgroupfs driver, CRI-O", "7:pids:/kubepods/burstable/pod" + uid + "/crio-" + cid, want, true, ""},
+		{"CRI-O's conmon under cgroupfs is no container", "7:pids:/kubepods/burstable/pod" + uid + "/crio-conmon-" + cid, container{}, false, ""},
 		{"cgroup v2 cgroupfs driver", "0::/kubepods/besteffort/pod" + uid + "/" + cid, want, true, ""},
 		{"kind: kubelet nested in a docker container (cgroupfs)", "5:pids:/docker/" + hostCID + "/kubepods/besteffort/pod" + uid + "/" + cid, want, true, ""},
 		{"kind: kubelet nested in a docker container (systemd)", "0::/system.slice/docker-" + hostCID + ".scope/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod" + uidUnder + ".slice/cri-containerd-" + cid + ".scope", want, true, ""},

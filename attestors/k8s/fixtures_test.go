@@ -1,12 +1,10 @@
 package k8s
 
 import (
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -118,36 +116,9 @@ func testRealCgroups(t *testing.T, newAttestor func(*testing.T, Config) *Attesto
 	if os.Geteuid() != 0 {
 		t.Skip("placing processes in cgroups needs root")
 	}
-	v1 := "/sys/fs/cgroup/pids"
-	if !exists(filepath.Join(v1, "tasks")) {
-		v1 = ""
-	}
-	v2 := "/sys/fs/cgroup/unified" // hybrid hosts
-	if !exists(filepath.Join(v2, "cgroup.procs")) {
-		v2 = "/sys/fs/cgroup" // unified hosts
-		if !exists(filepath.Join(v2, "cgroup.controllers")) {
-			v2 = ""
-		}
-	}
-	if v1 == "" && v2 == "" {
-		t.Skip("no writable cgroup v1 pids or cgroup v2 hierarchy")
-	}
-	cgroupfs := func(base string, w workload) string {
-		return filepath.Join(base, "kubepods", "besteffort", "pod"+string(w.pod.UID), w.container)
-	}
-	systemd := func(base string, w workload) string {
-		u := strings.ReplaceAll(string(w.pod.UID), "-", "_")
-		return filepath.Join(base, "kubepods.slice", "kubepods-besteffort.slice",
-			"kubepods-besteffort-pod"+u+".slice", "cri-containerd-"+w.container+".scope")
-	}
-	webDir, dbDir := "", ""
-	switch {
-	case v1 != "" && v2 != "":
-		webDir, dbDir = cgroupfs(v1, web), systemd(v2, db)
-	case v1 != "":
-		webDir, dbDir = cgroupfs(v1, web), cgroupfs(v1, db)
-	default:
-		webDir, dbDir = cgroupfs(v2, web), systemd(v2, db)
+	webDir, dbDir, ok := k8stest.CgroupPair(web.pod.UID, web.container, db.pod.UID, db.container)
+	if !ok {
+		t.Skip("no cgroup v1 pids or cgroup v2 hierarchy")
 	}
 	webPID := runIn(t, webDir)
 	dbPID := runIn(t, dbDir)
@@ -164,42 +135,20 @@ func testRealCgroups(t *testing.T, newAttestor func(*testing.T, Config) *Attesto
 	}
 }
 
-// runIn starts a process and moves it into cgroup dir (created as needed). Cleanup
-// stops the process, then removes the folders it created, deepest first.
+// runIn makes cgroup dir, starts a process and moves it there. Cleanup stops the
+// process before the cgroup is removed.
 func runIn(t *testing.T, dir string) int32 {
+	k8stest.MakeCgroup(t, dir)
 	cmd := exec.Command("sleep", "600")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var missing, made []string // outermost first
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		for i := len(made) - 1; i >= 0; i-- {
-			if err := os.Remove(made[i]); err != nil {
-				t.Errorf("removing cgroup %s: %v", made[i], err)
-			}
-		}
 	})
-	for d := dir; !exists(d); d = filepath.Dir(d) {
-		missing = append([]string{d}, missing...)
-	}
-	for _, d := range missing {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			if errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "read-only") {
-				t.Skipf("cannot create cgroups here: %v", err)
-			}
-			t.Fatal(err)
-		}
-		made = append(made, d)
-	}
 	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
 		t.Fatalf("moving process into %s: %v", dir, err)
 	}
 	return int32(cmd.Process.Pid)
-}
-
-func exists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }

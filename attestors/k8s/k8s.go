@@ -34,9 +34,12 @@ const (
 // Config configures the attestor; zero fields take the defaults above.
 type Config struct {
 	// KubeletURL overrides where the kubelet is reached (e.g. "https://10.0.0.5:10250").
-	// Empty: https://<node>:SecurePort, or http://<node>:ReadOnlyPort when that is set,
-	// where <node> is NodeName, else 127.0.0.1 (the agent then needs hostNetwork).
+	// Empty: https://<host>:SecurePort, or http://<host>:ReadOnlyPort when that is set,
+	// where <host> is KubeletHost, else NodeName, else 127.0.0.1 (the agent then
+	// needs hostNetwork).
 	KubeletURL string
+	// KubeletHost is the kubelet's host name or IP address.
+	KubeletHost string
 	// ReadOnlyPort selects the kubelet's unauthenticated port (usually 10255).
 	ReadOnlyPort int
 	// SecurePort is the kubelet's authenticated port. Default 10250.

@@ -8,96 +8,23 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
-	"io"
-	"log"
 	"math/big"
-	"net"
-	"net/http"
-	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/e2e/k8stest"
 )
-
-// fakeKubelet answers GET /pods with the pods of a real apiserver, as a kubelet on
-// their node would, authenticating bearer tokens with TokenReview like a kubelet
-// started with --authentication-token-webhook.
-type fakeKubelet struct {
-	cluster   *k8stest.Cluster
-	agentUser string // "" on the read-only port
-
-	mu       sync.Mutex
-	requests int
-	hideID   string // container ID left out of the answers ...
-	hideFor  int    // ... up to this request number
-}
-
-func (k *fakeKubelet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/pods" {
-		http.NotFound(w, r)
-		return
-	}
-	if k.agentUser != "" {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || !k.authenticated(r.Context(), tok) {
-			http.Error(w, "Unauthorized", http.StatusUnauthorized)
-			return
-		}
-	}
-	k.mu.Lock()
-	k.requests++
-	hide := k.requests <= k.hideFor
-	hideID := k.hideID
-	k.mu.Unlock()
-	list, err := k.cluster.Client.CoreV1().Pods("").List(r.Context(), metav1.ListOptions{})
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	if hide {
-		// A container that started a moment ago: the kubelet has not reported it yet.
-		for i := range list.Items {
-			st := &list.Items[i].Status
-			st.ContainerStatuses = slices.DeleteFunc(st.ContainerStatuses, func(s corev1.ContainerStatus) bool {
-				return strings.HasSuffix(s.ContainerID, hideID)
-			})
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(list)
-}
-
-func (k *fakeKubelet) authenticated(ctx context.Context, token string) bool {
-	tr, err := k.cluster.Client.AuthenticationV1().TokenReviews().Create(ctx,
-		&authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token}}, metav1.CreateOptions{})
-	return err == nil && tr.Status.Authenticated && tr.Status.User.Username == k.agentUser
-}
-
-func (k *fakeKubelet) count() int {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.requests
-}
-
-func (k *fakeKubelet) hideOnce(id string, requests int) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.hideID, k.hideFor = id, k.requests+requests
-}
 
 func randomID(t *testing.T) string {
 	b := make([]byte, 32)
@@ -158,23 +85,14 @@ func TestAttestor(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	kubelet := &fakeKubelet{cluster: c, agentUser: "system:serviceaccount:spire:spire-agent"}
-	srv := httptest.NewUnstartedServer(kubelet)
-	// The wrong-CA case makes the client abort handshakes; that is expected, not news.
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	caPath := filepath.Join(dir, "kubelet-ca.pem")
-	if err := os.WriteFile(caPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	kubelet := c.StartKubelet(t, "system:serviceaccount:spire:spire-agent")
 	procs := &procRoot{dir: filepath.Join(dir, "proc")}
 	newAttestor := func(t *testing.T, cfg Config) *Attestor {
 		if cfg.KubeletURL == "" && cfg.ReadOnlyPort == 0 {
-			cfg.KubeletURL = srv.URL
+			cfg.KubeletURL = kubelet.URL
 		}
 		if cfg.KubeletCAPath == "" {
-			cfg.KubeletCAPath = caPath
+			cfg.KubeletCAPath = kubelet.CAPath
 		}
 		if cfg.TokenPath == "" {
 			cfg.TokenPath = tokenPath
@@ -223,35 +141,35 @@ func TestAttestor(t *testing.T) {
 
 	t.Run("a process outside any pod gets no k8s selectors and no error", func(t *testing.T) {
 		a := newAttestor(t, Config{})
-		before := kubelet.count()
+		before := kubelet.Requests()
 		got, err := a.Attest(ctx, procs.process(t, "0::/user.slice/user-1000.slice/session-3.scope"))
 		if err != nil || len(got) != 0 {
 			t.Fatalf("Attest = %v, %v; want no selectors", got, err)
 		}
-		if kubelet.count() != before {
+		if kubelet.Requests() != before {
 			t.Error("the kubelet was queried for a process outside Kubernetes")
 		}
 	})
 
 	t.Run("a container the kubelet lists only after a few polls is found by retrying", func(t *testing.T) {
 		a := newAttestor(t, Config{MaxPollAttempts: 10})
-		kubelet.hideOnce(db.container, 3)
-		before := kubelet.count()
+		kubelet.HideContainer(db.container, 3)
+		before := kubelet.Requests()
 		got, err := a.Attest(ctx, procs.process(t, cgroupV1(db, db.container)))
 		assertSelectors(t, got, err, db.selectors)
-		if n := kubelet.count() - before; n != 4 {
+		if n := kubelet.Requests() - before; n != 4 {
 			t.Errorf("kubelet requests = %d, want 4 (3 without the container, 1 with it)", n)
 		}
 	})
 
 	t.Run("a container the kubelet never lists fails after MaxPollAttempts", func(t *testing.T) {
 		a := newAttestor(t, Config{MaxPollAttempts: 3})
-		before := kubelet.count()
+		before := kubelet.Requests()
 		_, err := a.Attest(ctx, procs.process(t, cgroupV1(web, randomID(t))))
 		if err == nil || !strings.Contains(err.Error(), "not in the kubelet's pod list after 3 attempts") {
 			t.Fatalf("error = %v, want a bounded-retry failure", err)
 		}
-		if n := kubelet.count() - before; n != 3 {
+		if n := kubelet.Requests() - before; n != 3 {
 			t.Errorf("kubelet requests = %d, want 3", n)
 		}
 	})
@@ -260,34 +178,32 @@ func TestAttestor(t *testing.T) {
 		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		a := newAttestor(t, Config{CacheTTL: time.Second, Now: func() time.Time { return now }})
 		pid := procs.process(t, cgroupV1(web, web.container))
-		before := kubelet.count()
+		before := kubelet.Requests()
 		for range 3 {
 			if _, err := a.Attest(ctx, pid); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if n := kubelet.count() - before; n != 1 {
+		if n := kubelet.Requests() - before; n != 1 {
 			t.Errorf("kubelet requests for 3 calls within the TTL = %d, want 1", n)
 		}
 		now = now.Add(time.Second)
 		if _, err := a.Attest(ctx, pid); err != nil {
 			t.Fatal(err)
 		}
-		if n := kubelet.count() - before; n != 2 {
+		if n := kubelet.Requests() - before; n != 2 {
 			t.Errorf("kubelet requests after the TTL = %d, want 2", n)
 		}
 	})
 
 	t.Run("the read-only port serves the same selectors without a token", func(t *testing.T) {
-		ro := httptest.NewUnstartedServer(&fakeKubelet{cluster: c})
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		ro := c.StartKubelet(t, "")
+		u, err := url.Parse(ro.URL)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ro.Listener = l
-		ro.Start()
-		t.Cleanup(ro.Close)
-		a := newAttestor(t, Config{ReadOnlyPort: l.Addr().(*net.TCPAddr).Port, NodeName: "127.0.0.1", TokenPath: filepath.Join(dir, "absent")})
+		port, _ := strconv.Atoi(u.Port())
+		a := newAttestor(t, Config{ReadOnlyPort: port, KubeletHost: "127.0.0.1", TokenPath: filepath.Join(dir, "absent")})
 		got, err := a.Attest(ctx, procs.process(t, cgroupV1(web, web.container)))
 		assertSelectors(t, got, err, web.selectors)
 	})

@@ -62,7 +62,10 @@ type kubelet struct {
 func newKubelet(cfg *Config) (*kubelet, error) {
 	k := &kubelet{url: strings.TrimSuffix(cfg.KubeletURL, "/") + "/pods"}
 	if k.url == "/pods" {
-		host := cfg.NodeName
+		host := cfg.KubeletHost
+		if host == "" {
+			host = cfg.NodeName
+		}
 		if host == "" {
 			// Without a node name the agent must share the host network.
 			host = "127.0.0.1"
@@ -103,7 +106,7 @@ func kubeletTLS(cfg *Config) (*tls.Config, error) {
 		}
 		t.RootCAs = pool
 		t.ServerName = cfg.KubeletServerName
-		if t.ServerName == "" && cfg.KubeletURL == "" && cfg.NodeName == "" {
+		if t.ServerName == "" && cfg.KubeletURL == "" && cfg.KubeletHost == "" && cfg.NodeName == "" {
 			// On 127.0.0.1 the kubelet's certificate names the host, not the address.
 			if h, err := os.Hostname(); err == nil {
 				t.ServerName = h

@@ -3,11 +3,13 @@ package k8spsat
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -19,6 +21,10 @@ const Type = "k8s_psat"
 
 // DefaultTokenPath is where SPIRE's manifests mount the agent's projected token.
 const DefaultTokenPath = "/var/run/secrets/tokens/spire-agent"
+
+// DefaultAudience is the audience agents' tokens are issued for unless configured
+// otherwise, on both halves.
+const DefaultAudience = "spire-server"
 
 // MaxPayloadSize bounds the evidence an agent may send. Service account tokens are a
 // few KiB; the bound keeps a hostile client from making the server parse megabytes.
@@ -54,9 +60,12 @@ func ParsePayload(b []byte) (Payload, error) {
 type Prover struct {
 	// Cluster names the cluster as configured on the server (any name both agree on).
 	Cluster string
-	// TokenPath is the projected token file; default DefaultTokenPath. Its audience
-	// must be one the server accepts (SPIRE's default: spire-server).
+	// TokenPath is the projected token file; default DefaultTokenPath.
 	TokenPath string
+	// Audience must be among the token's audiences; default DefaultAudience. The
+	// server decides what it accepts; checking here turns a mismatched projected
+	// volume into a local error that names the file, instead of a remote refusal.
+	Audience string
 }
 
 // Type implements attestors.NodeProver.
@@ -80,16 +89,30 @@ func (p Prover) Payload(context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("k8s_psat: reading service account token %s: %w", path, err)
 	}
+	if len(b) >= MaxPayloadSize {
+		return nil, fmt.Errorf("k8s_psat: token file %s is too large to be a service account token", path)
+	}
 	token := strings.TrimSpace(string(b))
 	if token == "" {
 		return nil, fmt.Errorf("k8s_psat: service account token file %s is empty", path)
+	}
+	aud := p.Audience
+	if aud == "" {
+		aud = DefaultAudience
+	}
+	auds, err := tokenAudiences(token)
+	if err != nil {
+		return nil, fmt.Errorf("k8s_psat: token file %s: %w", path, err)
+	}
+	if !slices.Contains(auds, aud) {
+		return nil, fmt.Errorf("k8s_psat: token file %s is for audiences %q, not %q: set the projected volume's audience or the agent's k8s_psat audience", path, auds, aud)
 	}
 	out, err := json.Marshal(Payload{Cluster: p.Cluster, Token: token})
 	if err != nil {
 		return nil, fmt.Errorf("k8s_psat: %w", err)
 	}
 	if len(out) > MaxPayloadSize {
-		return nil, fmt.Errorf("k8s_psat: token file %s is too large to be a service account token", path)
+		return nil, fmt.Errorf("k8s_psat: token file %s and cluster name are too large to send", path)
 	}
 	return out, nil
 }
@@ -102,4 +125,32 @@ func AgentID(td spiffeid.TrustDomain, cluster, nodeUID string) (spiffeid.ID, err
 		return spiffeid.ID{}, fmt.Errorf("k8s_psat: cluster %q and node UID %q do not form a SPIFFE ID: %w", cluster, nodeUID, err)
 	}
 	return id, nil
+}
+
+// tokenAudiences reads the aud claim of a JWT without verifying it: only the server
+// can verify the token, this is a configuration check.
+func tokenAudiences(token string) ([]string, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return nil, errors.New("not a JWT (want three dot-separated parts)")
+	}
+	body, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil, fmt.Errorf("not a JWT: claims: %w", err)
+	}
+	var claims struct {
+		Aud json.RawMessage `json:"aud"`
+	}
+	if err := json.Unmarshal(body, &claims); err != nil {
+		return nil, fmt.Errorf("not a JWT: claims: %w", err)
+	}
+	var one string
+	if err := json.Unmarshal(claims.Aud, &one); err == nil {
+		return []string{one}, nil
+	}
+	var many []string
+	if err := json.Unmarshal(claims.Aud, &many); err != nil {
+		return nil, errors.New("token has no aud claim")
+	}
+	return many, nil
 }

@@ -2,6 +2,7 @@ package k8spsat
 
 import (
 	"context"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,7 @@ func TestProver(t *testing.T) {
 		}
 		return p
 	}
+	tok := jwt(`{"aud":["spire-server"],"sub":"system:serviceaccount:spire:agent"}`)
 	tests := []struct {
 		name      string
 		prover    Prover
@@ -26,7 +28,13 @@ func TestProver(t *testing.T) {
 		wantErr   string
 	}{
 		{"the mounted token is sent with the cluster name, trailing newline dropped",
-			Prover{Cluster: "c1", TokenPath: write("tok", "header.claims.sig\n")}, "header.claims.sig", ""},
+			Prover{Cluster: "c1", TokenPath: write("tok", tok+"\n")}, tok, ""},
+		{"a configured audience is accepted in a single-string aud claim",
+			Prover{Cluster: "c1", Audience: "lanyard", TokenPath: write("tok-single", jwt(`{"aud":"lanyard"}`))}, jwt(`{"aud":"lanyard"}`), ""},
+		{"a token for another audience names the file and the fix",
+			Prover{Cluster: "c1", TokenPath: write("tok-other", jwt(`{"aud":["vault"]}`))}, "", `is for audiences ["vault"], not "spire-server"`},
+		{"a token without aud is refused", Prover{Cluster: "c1", TokenPath: write("tok-noaud", jwt(`{"sub":"x"}`))}, "", "no aud claim"},
+		{"a file that is no JWT is refused", Prover{Cluster: "c1", TokenPath: write("tok-junk", "junk")}, "", "not a JWT"},
 		{"a prover without a cluster says to set one", Prover{TokenPath: write("tok2", "x")}, "", "cluster is not set"},
 		{"a missing token file names the fix", Prover{Cluster: "c1", TokenPath: filepath.Join(dir, "absent")}, "", "mount a projected token volume"},
 		{"an empty token file is reported", Prover{Cluster: "c1", TokenPath: write("empty", "\n")}, "", "is empty"},
@@ -53,6 +61,12 @@ func TestProver(t *testing.T) {
 			}
 		})
 	}
+}
+
+// jwt is an unsigned token with the given claims; only the server verifies signatures.
+func jwt(claims string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"RS256"}`)) + "." + enc([]byte(claims)) + ".c2ln"
 }
 
 func TestPayloadWireFormat(t *testing.T) {

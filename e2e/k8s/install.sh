@@ -16,6 +16,13 @@ die() { printf '[k8s-install] error: %s\n' "$*" >&2; exit 1; }
 
 mkdir -p "$BIN"
 
+# Concurrent runs (two worktrees sharing one cache, parallel CI jobs) wait for each
+# other instead of building twice into the same files.
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$LANYARD_CACHE/k8s/.install.lock"
+  flock 9 || die "could not lock $LANYARD_CACHE/k8s/.install.lock"
+fi
+
 install_etcd() {
   if [ -x "$BIN/etcd" ] && "$BIN/etcd" --version >/dev/null 2>&1; then
     say "etcd present: $("$BIN/etcd" --version | head -1)"

@@ -4,6 +4,7 @@
 //	workload serve -addr 127.0.0.1:9443 -allow spiffe://example.org/client
 //	workload dial  -addr 127.0.0.1:9443 -expect spiffe://example.org/server -message hello
 //	workload watch                      # prints one line per X.509 update (SPIFFE IDs and serials)
+//	workload x509                       # fetches the X.509-SVIDs once and prints their SPIFFE IDs
 //	workload jwt -audience A            # prints a JWT-SVID
 //	workload validate -audience A -token T
 //	workload bundles                    # prints "x509 TD..." and "jwt TD..." (FetchX509Bundles, FetchJWTBundles)
@@ -34,7 +35,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: workload serve|dial|watch|jwt|validate|bundles [flags]")
+		fmt.Fprintln(os.Stderr, "usage: workload serve|dial|watch|x509|jwt|validate|bundles [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -45,6 +46,8 @@ func main() {
 		err = dial(ctx, os.Args[2:])
 	case "watch":
 		err = watch(ctx)
+	case "x509":
+		err = fetchX509(ctx)
 	case "jwt":
 		err = fetchJWT(ctx, os.Args[2:])
 	case "validate":
@@ -150,6 +153,20 @@ func (printer) OnX509ContextWatchError(err error) {
 	if !errors.Is(err, context.Canceled) {
 		fmt.Println("lost", err)
 	}
+}
+
+// fetchX509 prints "svid <id>" for every X.509-SVID the caller is entitled to.
+func fetchX509(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	svids, err := workloadapi.FetchX509SVIDs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range svids {
+		fmt.Println("svid", s.ID)
+	}
+	return nil
 }
 
 func fetchJWT(ctx context.Context, args []string) error {

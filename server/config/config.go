@@ -56,6 +56,8 @@ type Config struct {
 	KubernetesRegistration *KubernetesRegistrationConfig `yaml:"kubernetes_registration"`
 	// Datastore selects the backend. Default sqlite at DataDir/datastore.sqlite3.
 	Datastore DatastoreConfig `yaml:"datastore"`
+	// NodeAttestors enables node attestors beyond join_token (always on).
+	NodeAttestors NodeAttestors `yaml:"node_attestors"`
 	// LogLevel is debug, info (default), warn or error.
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is text (default) or json.
@@ -218,6 +220,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateKubernetesRegistration(); err != nil {
 		return err
+	}
+	if k := c.NodeAttestors.K8sPSAT; k != nil {
+		if err := k.validate(); err != nil {
+			return err
+		}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

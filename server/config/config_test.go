@@ -72,3 +72,37 @@ func TestKubernetesRegistrationDefaults(t *testing.T) {
 		t.Fatal("registration is on without being configured")
 	}
 }
+
+func TestK8sPSATSection(t *testing.T) {
+	const base = "trust_domain: a.org\nnode_attestors:\n  k8s_psat:\n"
+	cfg, err := Parse([]byte(base + "    clusters:\n      prod:\n        service_account_allow_list: [\"spire:spire-agent\"]\n        kubeconfig_path: /etc/kube/prod\n        allowed_pod_label_keys: [app]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.NodeAttestors.K8sPSAT.Clusters["prod"]
+	if c.KubeconfigPath != "/etc/kube/prod" || c.Audience != nil || len(c.AllowedPodLabelKeys) != 1 {
+		t.Fatalf("cluster prod = %+v", c)
+	}
+	if cfg, err := Parse([]byte("trust_domain: a.org\n")); err != nil || cfg.NodeAttestors.K8sPSAT != nil {
+		t.Fatalf("k8s_psat is enabled without a section: %+v, %v", cfg.NodeAttestors, err)
+	}
+
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"a section without clusters", base + "    clusters: {}\n", "node_attestors.k8s_psat.clusters is empty"},
+		{"a cluster without an allow list", base + "    clusters:\n      prod: {}\n", "node_attestors.k8s_psat.clusters.prod.service_account_allow_list is required"},
+		{"an allow list entry without a namespace", base + "    clusters:\n      prod:\n        service_account_allow_list: [spire-agent]\n", `clusters.prod.service_account_allow_list entry "spire-agent"`},
+		{"a cluster name that cannot be part of an ID", base + "    clusters:\n      \"my cluster\":\n        service_account_allow_list: [\"a:b\"]\n", "clusters.my cluster is not a usable cluster name"},
+		{"an empty audience", base + "    clusters:\n      prod:\n        service_account_allow_list: [\"a:b\"]\n        audience: [\"\"]\n", "clusters.prod.audience holds an empty audience"},
+		{"a misspelt key", base + "    clusters:\n      prod:\n        service_account_allowlist: [\"a:b\"]\n", "service_account_allowlist"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -19,12 +19,12 @@ func newClient(kubeconfig string) (kubernetes.Interface, error) {
 	if kubeconfig == "" {
 		cfg, err = rest.InClusterConfig()
 		if err != nil {
-			return nil, fmt.Errorf("in-cluster config (set kube_config_file when the server runs outside the cluster): %w", err)
+			return nil, fmt.Errorf("in-cluster config (set kubeconfig_path when the server runs outside the cluster): %w", err)
 		}
 	} else {
 		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
 		if err != nil {
-			return nil, fmt.Errorf("kube_config_file %s: %w", kubeconfig, err)
+			return nil, fmt.Errorf("kubeconfig_path %s: %w", kubeconfig, err)
 		}
 	}
 	cfg.Timeout = apiTimeout

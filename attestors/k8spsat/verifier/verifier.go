@@ -21,7 +21,7 @@ import (
 )
 
 // DefaultAudience is the token audience accepted when a cluster sets none.
-const DefaultAudience = "spire-server"
+const DefaultAudience = k8spsat.DefaultAudience
 
 // Keys of the TokenReview user.extra entries that name the pod a token is bound to.
 const (
@@ -50,9 +50,9 @@ type ClusterConfig struct {
 	// Audience is what the token must be issued for. nil means [DefaultAudience]; an
 	// empty non-nil list means the apiserver's own audiences (--api-audiences).
 	Audience []string
-	// KubeconfigFile reaches the cluster from outside; empty means in-cluster config
-	// (the server runs in that cluster). The identity needs create on tokenreviews and
-	// get on pods and nodes.
+	// KubeconfigFile (kubeconfig_path in the server configuration) reaches the
+	// cluster from outside; empty means in-cluster config (the server runs in that
+	// cluster). The identity needs create on tokenreviews and get on pods and nodes.
 	KubeconfigFile string
 	// AllowedNodeLabelKeys and AllowedPodLabelKeys name the labels turned into
 	// agent_node_label / agent_pod_label selectors; other labels are ignored, since

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -148,7 +147,7 @@ func TestVerifier(t *testing.T) {
 		{"a service account outside the allow list is refused", payload(t, "c1",
 			f.c.PodToken(t, "spire", "intruder", intruderPod.Name, intruderPod.UID, "spire-server", time.Hour)),
 			"service account spire:intruder is not in cluster c1's service_account_allow_list"},
-		{"an expired token signed by the cluster is refused", payload(t, "c1", resign(t, f.c, good, -2*time.Hour)), "service account token has expired"},
+		{"an expired token signed by the cluster is refused", payload(t, "c1", f.c.Resign(t, good, -2*time.Hour)), "service account token has expired"},
 		{"a token that is not a JWT is refused", payload(t, "c1", "not-a-token"), "refused the token"},
 		{"a payload that is not JSON is refused", []byte("token"), "not JSON"},
 		{"a payload without a cluster is refused", payload(t, "", good), "names no cluster"},
@@ -163,7 +162,7 @@ func TestVerifier(t *testing.T) {
 
 	t.Run("the crafted-token control: re-signing without changing expiry still attests", func(t *testing.T) {
 		// Shows the expired case above is refused for its expiry, not for the re-signing.
-		if _, err := f.v.Attest(ctx, payload(t, "c1", resign(t, f.c, good, time.Hour)), nil); err != nil {
+		if _, err := f.v.Attest(ctx, payload(t, "c1", f.c.Resign(t, good, time.Hour)), nil); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -217,7 +216,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"an empty allow list would refuse every agent", ClusterConfig{}, "c1", "service_account_allow_list is empty"},
 		{"allow list entries need a namespace", ClusterConfig{ServiceAccountAllowList: []string{"spire-agent"}}, "c1", `"spire-agent" is not "namespace:name"`},
 		{"cluster names must fit in a SPIFFE ID", ClusterConfig{ServiceAccountAllowList: []string{"a:b"}}, "my cluster", `name "my cluster"`},
-		{"a missing kubeconfig file is reported", ClusterConfig{ServiceAccountAllowList: []string{"a:b"}, KubeconfigFile: "/nonexistent/kubeconfig"}, "c1", "kube_config_file /nonexistent/kubeconfig"},
+		{"a missing kubeconfig file is reported", ClusterConfig{ServiceAccountAllowList: []string{"a:b"}, KubeconfigFile: "/nonexistent/kubeconfig"}, "c1", "kubeconfig_path /nonexistent/kubeconfig"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -262,41 +261,4 @@ func assertSelectors(t *testing.T, got []attestors.Selector, want []string) {
 	if !slices.Equal(s, want) {
 		t.Fatalf("selectors:\n got %q\nwant %q", s, want)
 	}
-}
-
-// resign copies a real service account token with its validity moved to end at
-// now+expIn, signed with the cluster's key: TokenRequest will not issue a token
-// shorter than 10 minutes, so this is how an expired yet genuine token is made.
-func resign(t *testing.T, c *k8stest.Cluster, token string, expIn time.Duration) string {
-	t.Helper()
-	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var claims map[string]any
-	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &claims); err != nil {
-		t.Fatal(err)
-	}
-	exp := time.Now().Add(expIn)
-	claims["exp"] = exp.Unix()
-	claims["iat"] = exp.Add(-time.Hour).Unix()
-	claims["nbf"] = exp.Add(-time.Hour).Unix()
-	body, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: c.SigningKey},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", jws.Signatures[0].Header.KeyID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	signed, err := signer.Sign(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := signed.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

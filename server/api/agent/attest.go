@@ -121,6 +121,12 @@ func (s *Service) storeAttested(ctx context.Context, existing *datastore.Agent, 
 		_, err = s.cfg.Store.CreateAgent(ctx, a)
 	} else {
 		a.CreatedAt = existing.CreatedAt
+		if existing.ExpiresAt > now && existing.SerialNumber != "" {
+			// A re-attesting agent still holds connections made with its current SVID;
+			// like a renewed one, the new SVID takes over on its first use.
+			a.SerialNumber, a.ExpiresAt = existing.SerialNumber, existing.ExpiresAt
+			a.NewSerialNumber, a.NewExpiresAt = leaf.SerialNumber.String(), leaf.NotAfter.Unix()
+		}
 		_, err = s.cfg.Store.UpdateAgent(ctx, a)
 	}
 	if err != nil {

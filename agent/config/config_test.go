@@ -1,0 +1,47 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestAttestorSections(t *testing.T) {
+	const base = "trust_domain: a.org\n"
+	cfg, err := ParseWithOverrides([]byte(base + "node_attestor: k8s_psat\nk8s_psat:\n  cluster: prod\n" +
+		"workload_attestors:\n  k8s:\n    kubelet_host: 127.0.0.1\n    kubelet_secure_port: 10250\n    kubelet_ca_path: /ca.pem\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Attestor() != K8sPSAT || cfg.K8sPSAT.Cluster != "prod" || cfg.WorkloadAttestors.K8s == nil || cfg.WorkloadAttestors.K8s.KubeletHost != "127.0.0.1" {
+		t.Fatalf("parsed %+v", cfg)
+	}
+	cfg, err = ParseWithOverrides([]byte(base + "node_attestor: k8s_psat\nk8s_psat:\n  cluster: prod\nworkload_attestors:\n  k8s: {}\n"))
+	if err != nil || cfg.WorkloadAttestors.K8s == nil {
+		t.Fatalf("an empty k8s section must enable the attestor with defaults: %+v, %v", cfg.WorkloadAttestors, err)
+	}
+	cfg, err = ParseWithOverrides([]byte(base + "join_token: abc\n"))
+	if err != nil || cfg.Attestor() != JoinToken || cfg.WorkloadAttestors.K8s != nil {
+		t.Fatalf("join_token default / k8s off by default: %+v, %v", cfg, err)
+	}
+
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"an unknown node attestor", "node_attestor: aws_iid\n", `node_attestor "aws_iid"`},
+		{"k8s_psat without a cluster", "node_attestor: k8s_psat\n", "k8s_psat.cluster is required"},
+		{"k8s_psat with a join token too", "node_attestor: k8s_psat\njoin_token: abc\nk8s_psat:\n  cluster: prod\n", "join_token cannot be combined"},
+		{"a cluster name with a slash", "node_attestor: k8s_psat\nk8s_psat:\n  cluster: a/b\n", "k8s_psat.cluster \"a/b\""},
+		{"a k8s_psat section without node_attestor", "k8s_psat:\n  cluster: prod\n", "set node_attestor: k8s_psat"},
+		{"a kubelet port out of range", "workload_attestors:\n  k8s:\n    kubelet_read_only_port: 70000\n", "workload_attestors.k8s.kubelet_read_only_port"},
+		{"skip verification and a CA together", "workload_attestors:\n  k8s:\n    skip_kubelet_verification: true\n    kubelet_ca_path: /ca\n", "skip_kubelet_verification cannot be combined"},
+		{"a misspelt k8s key", "workload_attestors:\n  k8s:\n    kubelet_port: 1\n", "kubelet_port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseWithOverrides([]byte(base + tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
