@@ -29,8 +29,15 @@ type k8sEnv struct {
 	dbID    string
 }
 
-func newK8sEnv(t *testing.T) *k8sEnv {
+func newK8sEnv(t *testing.T) *k8sEnv { return newK8sEnvWith(t, nil, "") }
+
+// newK8sEnvWith is newK8sEnv with a hook run on the cluster before any pod exists, and
+// extra server configuration (YAML, with %s standing for the kubeconfig path).
+func newK8sEnvWith(t *testing.T, prepare func(*k8stest.Cluster), extra string) *k8sEnv {
 	c := k8stest.Start(t)
+	if prepare != nil {
+		prepare(c)
+	}
 	c.CreateNamespace(t, "spire")
 	c.CreateServiceAccount(t, "spire", "spire-agent")
 	c.CreateServiceAccount(t, "spire", "intruder")
@@ -54,9 +61,32 @@ node_attestors:
         service_account_allow_list: ["spire:spire-agent"]
         kubeconfig_path: %s
         allowed_node_label_keys: [zone]
-`, c.Kubeconfig))
+`, c.Kubeconfig) + strings.ReplaceAll(extra, "%s", c.Kubeconfig))
 	e.startServer()
 	return e
+}
+
+// startAgent starts a k8s_psat agent in pod agent-1 whose workload attestor reads the
+// fake kubelet, and returns its SPIFFE ID.
+func (e *k8sEnv) startK8sAgent(t *testing.T) (*corev1.Pod, string) {
+	t.Helper()
+	agentPod, token := e.agentPod(t, "agent-1", "spire-agent", "spire-server")
+	// The kubelet authenticates the agent with its ordinary service account token
+	// (audience: the apiserver's), not the one it attests with.
+	kubeletToken := e.tokenFile(t, "kubelet", e.c.PodToken(t, "spire", "spire-agent", agentPod.Name, agentPod.UID, k8stest.Issuer, time.Hour))
+	u, err := url.Parse(e.kubelet.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.agent = start(t, "lanyard-agent", 0, nil, "run", "-config", e.agentConfig("agent", psatConfig(token, "spire-server")+fmt.Sprintf(`workload_attestors:
+  k8s:
+    kubelet_host: 127.0.0.1
+    kubelet_secure_port: %s
+    kubelet_ca_path: %s
+    token_path: %s
+`, u.Port(), e.kubelet.CAPath, kubeletToken)))
+	e.waitAgentSocket()
+	return agentPod, fmt.Sprintf("spiffe://k8s.example/spire/agent/k8s_psat/c1/%s", e.node.UID)
 }
 
 func containerID(t *testing.T) string {
@@ -120,24 +150,7 @@ func (e *k8sEnv) attestOnce(t *testing.T, name, cfg string) error {
 func TestK8sPSATAndWorkloads(t *testing.T) {
 	requireRoot(t)
 	e := newK8sEnv(t)
-	agentPod, token := e.agentPod(t, "agent-1", "spire-agent", "spire-server")
-	agentID := fmt.Sprintf("spiffe://k8s.example/spire/agent/k8s_psat/c1/%s", e.node.UID)
-
-	// The kubelet authenticates the agent with its ordinary service account token
-	// (audience: the apiserver's), not the one it attests with.
-	kubeletToken := e.tokenFile(t, "kubelet", e.c.PodToken(t, "spire", "spire-agent", agentPod.Name, agentPod.UID, k8stest.Issuer, time.Hour))
-	u, err := url.Parse(e.kubelet.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.agent = start(t, "lanyard-agent", 0, nil, "run", "-config", e.agentConfig("agent", psatConfig(token, "spire-server")+fmt.Sprintf(`workload_attestors:
-  k8s:
-    kubelet_host: 127.0.0.1
-    kubelet_secure_port: %s
-    kubelet_ca_path: %s
-    token_path: %s
-`, u.Port(), e.kubelet.CAPath, kubeletToken)))
-	e.waitAgentSocket()
+	agentPod, agentID := e.startK8sAgent(t)
 
 	t.Run("a pod-bound token attests the agent as its node, with k8s_psat selectors", func(t *testing.T) {
 		out := e.cli("agent", "show", "-spiffeID", agentID)
@@ -160,6 +173,7 @@ func TestK8sPSATAndWorkloads(t *testing.T) {
 	t.Run("a process in the web pod's cgroup gets the web SVID through go-spiffe", func(t *testing.T) {
 		var out string
 		eventually(t, 30*time.Second, "the web SVID", func() bool {
+			var err error
 			out, err = e.runInCgroup(t, webCgroup, "x509")
 			return err == nil && strings.Contains(out, "svid "+e.id("web"))
 		})
