@@ -40,6 +40,9 @@ func TestManifestsAreAcceptedByARealAPIServer(t *testing.T) {
 		if cfg.KubernetesRegistration == nil || cfg.KubernetesRegistration.Cluster != "prod" {
 			t.Fatal("the manifest's server does not register pods of cluster prod")
 		}
+		if b := cfg.KubernetesBundle; b == nil || b.Namespace != "lanyard" || b.ConfigMap != "lanyard-bundle" {
+			t.Fatal("the manifest's server does not publish the bundle the agents mount")
+		}
 	})
 	t.Run("the agent ConfigMap holds a valid agent configuration", func(t *testing.T) {
 		t.Setenv("MY_NODE_NAME", "node-1") // the DaemonSet sets it from spec.nodeName

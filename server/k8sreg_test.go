@@ -2,12 +2,22 @@ package server
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
 	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
+	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -56,4 +66,85 @@ spec:
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestBundleIsPublishedToAConfigMap: with kubernetes_bundle set, the server writes its
+// CA certificates into the ConfigMap and rewrites them when the bundle changes.
+func TestBundleIsPublishedToAConfigMap(t *testing.T) {
+	k := k8stest.Start(t)
+	k.CreateNamespace(t, "lanyard")
+	ts := startServer(t, newConfigFor(t, testTD.Name(), "kubernetes_bundle:\n  namespace: lanyard\n  config_map: lanyard-bundle\n  kubeconfig_path: "+k.Kubeconfig+"\n"))
+
+	published := func() []*x509.Certificate {
+		cm, err := k.Client.CoreV1().ConfigMaps("lanyard").Get(context.Background(), "lanyard-bundle", metav1.GetOptions{})
+		if err != nil {
+			return nil
+		}
+		var certs []*x509.Certificate
+		rest := []byte(cm.Data["bundle.pem"])
+		for {
+			var b *pem.Block
+			if b, rest = pem.Decode(rest); b == nil {
+				return certs
+			}
+			c, err := x509.ParseCertificate(b.Bytes)
+			if err != nil {
+				t.Fatalf("ConfigMap holds a bad certificate: %v", err)
+			}
+			certs = append(certs, c)
+		}
+	}
+	want := ts.bundle().X509Authorities()
+	waitFor(t, "the bundle in the ConfigMap", func() bool {
+		got := published()
+		return len(got) == len(want) && len(got) > 0 && got[0].Equal(want[0])
+	})
+
+	// An operator adds an upstream root with the bundle API: the ConfigMap follows.
+	extra, _ := selfSignedCA(t)
+	_, err := bundlev1.NewBundleClient(ts.admin).AppendBundle(context.Background(), &bundlev1.AppendBundleRequest{
+		X509Authorities: []*types.X509Certificate{{Asn1: extra.Raw}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the appended root in the ConfigMap", func() bool {
+		for _, c := range published() {
+			if c.Equal(extra) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func selfSignedCA(t *testing.T) (*x509.Certificate, crypto.Signer) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "upstream"},
+		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
 }

@@ -106,7 +106,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server,
 		return nil, err
 	}
 	tcpSrv, adminSrv := s.grpcServers(verifiers)
-	if err := s.startKubernetesRegistration(ctx, s.entryAPI); err != nil {
+	if err := s.startKubernetes(ctx, s.entryAPI); err != nil {
 		return nil, err
 	}
 

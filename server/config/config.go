@@ -54,6 +54,8 @@ type Config struct {
 	OIDC OIDCConfig `yaml:"oidc"`
 	// KubernetesRegistration, when set, registers pods from IdentityTemplates.
 	KubernetesRegistration *KubernetesRegistrationConfig `yaml:"kubernetes_registration"`
+	// KubernetesBundle, when set, publishes the trust bundle into a ConfigMap.
+	KubernetesBundle *KubernetesBundleConfig `yaml:"kubernetes_bundle"`
 	// Datastore selects the backend. Default sqlite at DataDir/datastore.sqlite3.
 	Datastore DatastoreConfig `yaml:"datastore"`
 	// NodeAttestors enables node attestors beyond join_token (always on).
@@ -219,6 +221,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateKubernetesRegistration(); err != nil {
+		return err
+	}
+	if err := c.validateKubernetesBundle(); err != nil {
 		return err
 	}
 	if k := c.NodeAttestors.K8sPSAT; k != nil {

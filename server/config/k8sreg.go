@@ -45,3 +45,37 @@ func (c *Config) validateKubernetesRegistration() error {
 	}
 	return nil
 }
+
+// KubernetesBundleConfig publishes the trust bundle into a ConfigMap, for agents in the
+// cluster to mount as trust_bundle_path. Absent: off.
+type KubernetesBundleConfig struct {
+	// Namespace and ConfigMap name the ConfigMap (created if missing). Required.
+	Namespace string `yaml:"namespace"`
+	ConfigMap string `yaml:"config_map"`
+	// Key is the data key holding the PEM certificates. Default bundle.pem.
+	Key string `yaml:"key"`
+	// KubeconfigPath is a kubeconfig file; empty uses the in-cluster service account.
+	KubeconfigPath string `yaml:"kubeconfig_path"`
+}
+
+func (c *Config) validateKubernetesBundle() error {
+	k := c.KubernetesBundle
+	if k == nil {
+		return nil
+	}
+	if k.Namespace == "" {
+		return fieldErr("kubernetes_bundle.namespace", "is required")
+	}
+	if k.ConfigMap == "" {
+		return fieldErr("kubernetes_bundle.config_map", "is required")
+	}
+	if k.Key == "" {
+		k.Key = "bundle.pem"
+	}
+	if k.KubeconfigPath != "" {
+		if _, err := os.Stat(k.KubeconfigPath); err != nil {
+			return fieldErr("kubernetes_bundle.kubeconfig_path", fmt.Sprintf("%q: %v (leave it empty to use the in-cluster service account)", k.KubeconfigPath, err))
+		}
+	}
+	return nil
+}
