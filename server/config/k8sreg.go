@@ -29,10 +29,8 @@ func (c *Config) validateKubernetesRegistration() error {
 	if k.Cluster == "" || strings.ContainsAny(k.Cluster, "/ ") {
 		return fieldErr("kubernetes_registration.cluster", fmt.Sprintf("%q: name the cluster as the agents' k8s_psat attestor does (no '/' or spaces)", k.Cluster))
 	}
-	if k.KubeconfigPath != "" {
-		if _, err := os.Stat(k.KubeconfigPath); err != nil {
-			return fieldErr("kubernetes_registration.kubeconfig_path", fmt.Sprintf("%q: %v (leave it empty to use the in-cluster service account)", k.KubeconfigPath, err))
-		}
+	if err := checkKubeconfig("kubernetes_registration.kubeconfig_path", k.KubeconfigPath); err != nil {
+		return err
 	}
 	if k.ClusterDomain == "" {
 		k.ClusterDomain = "cluster.local"
@@ -72,10 +70,19 @@ func (c *Config) validateKubernetesBundle() error {
 	if k.Key == "" {
 		k.Key = "bundle.pem"
 	}
-	if k.KubeconfigPath != "" {
-		if _, err := os.Stat(k.KubeconfigPath); err != nil {
-			return fieldErr("kubernetes_bundle.kubeconfig_path", fmt.Sprintf("%q: %v (leave it empty to use the in-cluster service account)", k.KubeconfigPath, err))
-		}
+	if err := checkKubeconfig("kubernetes_bundle.kubeconfig_path", k.KubeconfigPath); err != nil {
+		return err
+	}
+	return nil
+}
+
+// checkKubeconfig accepts "" (in-cluster) or a file that exists.
+func checkKubeconfig(field, path string) error {
+	if path == "" {
+		return nil
+	}
+	if _, err := os.Stat(path); err != nil {
+		return fieldErr(field, fmt.Sprintf("%q: %v (leave it empty to use the in-cluster service account)", path, err))
 	}
 	return nil
 }
