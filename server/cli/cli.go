@@ -64,6 +64,8 @@ var commands = []command{
 	{"federation update", "Replace a federation relationship", federationUpdate},
 	{"federation delete", "Delete a federation relationship and its bundle", federationDelete},
 	{"federation refresh", "Fetch a federated trust domain's bundle now", federationRefresh},
+	{"x509 mint", "Mint an X.509-SVID (key made here, never sent)", x509Mint},
+	{"jwt mint", "Mint a JWT-SVID", jwtMint},
 	{"healthcheck", "Check that the server is healthy", healthcheck},
 }
 

@@ -14,6 +14,7 @@ import (
 	agentv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/agent/v1"
 	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
 	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
+	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
 	trustdomainv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/trustdomain/v1"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 	"google.golang.org/grpc"
@@ -35,6 +36,7 @@ type client struct {
 	agents  agentv1.AgentClient
 	bundles bundlev1.BundleClient
 	health  grpc_health_v1.HealthClient
+	svids   svidv1.SVIDClient
 
 	trustDomains trustdomainv1.TrustDomainClient
 }
@@ -65,6 +67,7 @@ func dial(ctx context.Context, socketPath string) (*client, error) {
 		agents:  agentv1.NewAgentClient(conn),
 		bundles: bundlev1.NewBundleClient(conn),
 		health:  grpc_health_v1.NewHealthClient(conn),
+		svids:   svidv1.NewSVIDClient(conn),
 
 		trustDomains: trustdomainv1.NewTrustDomainClient(conn),
 	}, nil
