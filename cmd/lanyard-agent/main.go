@@ -27,7 +27,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "run" {
 		return runAgent(ctx, args[1:], stderr)
 	}
+	if len(args) > 0 && args[0] == "validate" {
+		return validate(args[1:], stdout, stderr)
+	}
 	return cli.Run(ctx, args, stdout, stderr)
+}
+
+// validate checks a configuration file without attesting or serving, as SPIRE's
+// `spire-agent validate` does.
+func validate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "path to the YAML configuration file (required)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	data, err := os.ReadFile(*configPath)
+	if err != nil {
+		fmt.Fprintln(stderr, "Error: reading -config:", err)
+		return 1
+	}
+	if _, err := config.ParseWithOverrides(data); err != nil {
+		fmt.Fprintln(stderr, "Error:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "Configuration is valid")
+	return 0
 }
 
 func runAgent(ctx context.Context, args []string, stderr io.Writer) int {

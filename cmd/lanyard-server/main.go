@@ -28,7 +28,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "run" {
 		return runServer(ctx, args[1:], stderr)
 	}
+	if len(args) > 0 && args[0] == "validate" {
+		return validate(args[1:], stdout, stderr)
+	}
 	return cli.Run(ctx, args, stdout, stderr)
+}
+
+// validate checks a configuration file without starting anything, as SPIRE's
+// `spire-server validate` does.
+func validate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "path to the YAML configuration file (required)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *configPath == "" {
+		fmt.Fprintln(stderr, "Error: give -config FILE")
+		return 1
+	}
+	if _, err := loadConfig(*configPath, "", ""); err != nil {
+		fmt.Fprintln(stderr, "Error:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "Configuration is valid")
+	return 0
 }
 
 func runServer(ctx context.Context, args []string, stderr io.Writer) int {

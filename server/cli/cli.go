@@ -119,6 +119,7 @@ func lookup(args []string) (command, []string, bool) {
 func printUsage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: %s <command> [flags]\n\nCommands:\n", binary)
 	fmt.Fprintf(w, "  %-19s %s\n", "run", "Run the server (-config FILE)")
+	fmt.Fprintf(w, "  %-19s %s\n", "validate", "Check a configuration file (-config FILE) without starting")
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-19s %s\n", c.name, c.synopsis)
 	}

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestValidateNamesTheBadField(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(good, []byte("trust_domain: example.org\njoin_token: abc\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("trust_domain: example.org\nnode_attestor: tpm\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, path, want string
+		code             int
+	}{
+		{"a valid file passes", good, "Configuration is valid", 0},
+		{"an invalid file names the field", bad, "node_attestor", 1},
+		{"a missing file is reported", filepath.Join(dir, "none.yaml"), "reading -config", 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := run(context.Background(), []string{"validate", "-config", tt.path}, &out, &errOut)
+			if code != tt.code || !strings.Contains(out.String()+errOut.String(), tt.want) {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want exit %d mentioning %q", code, out.String(), errOut.String(), tt.code, tt.want)
+			}
+		})
+	}
+}
