@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
@@ -62,4 +63,25 @@ func TestAdminMintsSVIDs(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestAgentWatchPrintsPushedUpdates: `lanyard-agent api watch` shows each update the
+// agent pushes, here a second identity arriving for the same process.
+func TestAgentWatchPrintsPushedUpdates(t *testing.T) {
+	requireRoot(t)
+	d := newDomain(t, "watch.example")
+	d.startServer()
+	d.startAgent()
+	d.entry("first", uidLate)
+	w := start(t, "lanyard-agent", uidLate, nil, "api", "watch", "-count", "2", "-socketPath", d.socket)
+	eventually(t, 30*time.Second, "the first update", func() bool { return strings.Contains(w.Output(), d.id("first")) })
+	d.cli("entry", "create", "-parentID", d.agentID, "-spiffeID", d.id("second"), "-selector", "unix:uid:41005", "-selector", "unix:gid:41005")
+	select {
+	case <-w.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("watch did not stop after two updates:\n%s", w.Output())
+	}
+	if w.err != nil || !strings.Contains(w.Output(), "Update 2") || !strings.Contains(w.Output(), d.id("second")) {
+		t.Fatalf("watch: %v\n%s", w.err, w.Output())
+	}
 }

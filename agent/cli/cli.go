@@ -29,6 +29,7 @@ Commands:
                                            fetch this process's X.509-SVIDs (and write svid.0.pem, svid.0.key, bundle.0.pem)
   api fetch jwt -audience A [-spiffeID ID] [-socketPath P]
                                            fetch a JWT-SVID
+  api watch [-socketPath P] [-count N]     print every X.509 update the agent pushes (N updates, or until interrupted)
   api validate jwt -audience A -svid TOKEN [-socketPath P]
                                            validate a JWT-SVID through the agent
   healthcheck [-address HOST:PORT]         exit 0 when the agent is ready
@@ -63,6 +64,9 @@ func dispatch(ctx context.Context, args []string, stdout io.Writer) error {
 		return fetchJWT(ctx, args[3:], stdout)
 	case "api validate jwt":
 		return validateJWT(ctx, args[3:], stdout)
+	}
+	if strings.Join(first(args, 2), " ") == "api watch" {
+		return watch(ctx, args[2:], stdout)
 	}
 	if len(args) > 0 && args[0] == "healthcheck" {
 		return healthcheck(ctx, args[1:], stdout)
