@@ -77,10 +77,16 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server,
 	if err != nil {
 		return nil, err
 	}
+	var upstream *ca.Upstream
+	if u := cfg.UpstreamAuthority; u != nil {
+		if upstream, err = ca.LoadUpstream(u.CertFile, u.KeyFile, u.BundleFile, time.Now()); err != nil {
+			return nil, fmt.Errorf("upstream_authority: %w", err)
+		}
+	}
 	if s.ca, err = ca.New(ctx, ca.Config{
 		TrustDomain: s.td, ServerID: serverID, KeyManager: km, Store: s.store,
 		X509KeyType: keymanager.KeyType(cfg.CAKeyType), JWTKeyType: keymanager.KeyType(cfg.JWTKeyType),
-		CATTL: cfg.CATTL.D(), JWTIssuer: cfg.JWTIssuer, Log: log.With("component", "ca"),
+		CATTL: cfg.CATTL.D(), JWTIssuer: cfg.JWTIssuer, Log: log.With("component", "ca"), Upstream: upstream,
 	}); err != nil {
 		return nil, fmt.Errorf("starting CA: %w", err)
 	}

@@ -45,6 +45,8 @@ type Config struct {
 	Log         *slog.Logger
 	// RotateEvery is how often Run checks for rotation; default 10s.
 	RotateEvery time.Duration
+	// Upstream, when set, signs the CA certificates, and its roots are the bundle.
+	Upstream *Upstream
 }
 
 // CA signs SVIDs with its active slots and rotates them.
@@ -77,6 +79,15 @@ func New(ctx context.Context, cfg Config) (*CA, error) {
 			cfg.Log.Warn("CA journal names keys the key manager does not hold (memory key manager after a restart?); starting a new CA", "error", err)
 		} else {
 			c.journal = j
+		}
+	}
+	if cfg.Upstream != nil {
+		// Switching to an upstream CA: self-signed CAs stop signing at once (they stay in
+		// the bundle until they expire, so SVIDs they signed keep verifying).
+		for _, s := range c.journal.X509 {
+			if s.Status != old && isSelfSigned(s.cert) {
+				s.Status = old
+			}
 		}
 	}
 	if err := c.Rotate(ctx); err != nil {

@@ -21,6 +21,9 @@ type x509Slot struct {
 	KeyID   string     `json:"key_id"`
 	CertDER []byte     `json:"cert"`
 	Status  slotStatus `json:"status"`
+	// UpstreamDER is the chain above CertDER when an upstream CA signed it (sent with
+	// every SVID); empty for a self-signed CA.
+	UpstreamDER [][]byte `json:"upstream_chain,omitempty"`
 
 	cert   *x509.Certificate
 	signer crypto.Signer

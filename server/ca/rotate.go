@@ -2,6 +2,7 @@ package ca
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/x509"
 	"fmt"
@@ -172,15 +173,26 @@ func (c *CA) newX509Slot(ctx context.Context, now time.Time) (*x509Slot, error) 
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	parent, parentKey := tmpl, crypto.Signer(key)
+	var chain [][]byte
+	if up := c.cfg.Upstream; up != nil {
+		parent, parentKey, chain = up.Cert, up.Signer, up.chainDER()
+		if tmpl.NotAfter.After(up.Cert.NotAfter) {
+			// A CA cannot outlive the certificate that signed it; rotation then comes
+			// early, and the operator must renew the upstream certificate.
+			tmpl.NotAfter = up.Cert.NotAfter
+			c.cfg.Log.Warn("upstream CA certificate expires before ca_ttl; renew it", "upstream_not_after", up.Cert.NotAfter)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
 	if err != nil {
-		return nil, fmt.Errorf("self-signing CA: %w", err)
+		return nil, fmt.Errorf("signing CA certificate: %w", err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil, err
 	}
-	return &x509Slot{KeyID: keyID, CertDER: der, Status: prepared, cert: cert, signer: key}, nil
+	return &x509Slot{KeyID: keyID, CertDER: der, UpstreamDER: chain, Status: prepared, cert: cert, signer: key}, nil
 }
 
 func (c *CA) newJWTSlot(ctx context.Context, now time.Time) (*jwtSlot, error) {
@@ -199,8 +211,15 @@ func (c *CA) newJWTSlot(ctx context.Context, now time.Time) (*jwtSlot, error) {
 // publish appends every live slot's public material to the trust bundle.
 func (c *CA) publish(ctx context.Context) error {
 	b := &datastore.Bundle{TrustDomain: c.cfg.TrustDomain.Name(), RefreshHint: int64(c.cfg.RefreshHint / time.Second)}
-	for _, s := range c.journal.X509 {
-		b.X509Authorities = append(b.X509Authorities, datastore.X509Authority{DER: s.CertDER})
+	if up := c.cfg.Upstream; up != nil {
+		// Relying parties trust the operator's roots; our CAs travel in SVID chains.
+		for _, r := range up.Roots {
+			b.X509Authorities = append(b.X509Authorities, datastore.X509Authority{DER: r.Raw})
+		}
+	} else {
+		for _, s := range c.journal.X509 {
+			b.X509Authorities = append(b.X509Authorities, datastore.X509Authority{DER: s.CertDER})
+		}
 	}
 	for _, s := range c.journal.JWT {
 		b.JWTAuthorities = append(b.JWTAuthorities, datastore.JWTKey{KeyID: s.Kid, PublicKey: s.PublicKey, ExpiresAt: s.NotAfter.Unix()})

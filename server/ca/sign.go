@@ -39,8 +39,11 @@ type JWTSVIDParams struct {
 type signingState struct {
 	caCert   *x509.Certificate
 	caSigner crypto.Signer
-	jwtKid   string
-	jwt      jose.Signer
+	// caChain follows the leaf in every SVID: empty for a self-signed CA, else our CA
+	// certificate and the upstream chain above it.
+	caChain []*x509.Certificate
+	jwtKid  string
+	jwt     jose.Signer
 }
 
 func (c *CA) newSigningState() (*signingState, error) {
@@ -48,6 +51,13 @@ func (c *CA) newSigningState() (*signingState, error) {
 	for _, s := range c.journal.X509 {
 		if s.Status == active {
 			st.caCert, st.caSigner = s.cert, s.signer
+			if !isSelfSigned(s.cert) {
+				chain, err := parseChain(s.cert, s.UpstreamDER)
+				if err != nil {
+					return nil, err
+				}
+				st.caChain = chain
+			}
 		}
 	}
 	for _, s := range c.journal.JWT {
@@ -130,7 +140,19 @@ func (c *CA) SignX509SVID(_ context.Context, p X509SVIDParams) ([]*x509.Certific
 	if err != nil {
 		return nil, err
 	}
-	return []*x509.Certificate{leaf}, nil
+	return append([]*x509.Certificate{leaf}, st.caChain...), nil
+}
+
+func parseChain(ca *x509.Certificate, upstream [][]byte) ([]*x509.Certificate, error) {
+	out := []*x509.Certificate{ca}
+	for _, der := range upstream {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, fmt.Errorf("ca: journal holds an unparsable upstream certificate: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // SignJWTSVID signs a JWT-SVID per the SPIFFE JWT-SVID spec with the active JWT key.

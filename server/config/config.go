@@ -54,6 +54,8 @@ type Config struct {
 	OIDC OIDCConfig `yaml:"oidc"`
 	// KubernetesRegistration, when set, registers pods from IdentityTemplates.
 	KubernetesRegistration *KubernetesRegistrationConfig `yaml:"kubernetes_registration"`
+	// UpstreamAuthority, when set, signs the CA certificates with an operator's CA.
+	UpstreamAuthority *UpstreamAuthorityConfig `yaml:"upstream_authority"`
 	// KubernetesBundle, when set, publishes the trust bundle into a ConfigMap.
 	KubernetesBundle *KubernetesBundleConfig `yaml:"kubernetes_bundle"`
 	// Datastore selects the backend. Default sqlite at DataDir/datastore.sqlite3.
@@ -224,6 +226,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateKubernetesBundle(); err != nil {
+		return err
+	}
+	if err := c.validateUpstream(); err != nil {
 		return err
 	}
 	if k := c.NodeAttestors.K8sPSAT; k != nil {

@@ -37,6 +37,7 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{"an unknown datastore", "trust_domain: a.org\ndatastore:\n  type: mongo", "datastore.type"},
 		{"an unknown log level", "trust_domain: a.org\nlog_level: loud", "log_level"},
 		{"registration without a cluster", "trust_domain: a.org\nkubernetes_registration:\n  resync_interval: 1m", "kubernetes_registration.cluster"},
+		{"an upstream authority without a key", "trust_domain: a.org\nupstream_authority:\n  cert_file: /etc/hostname", "upstream_authority.key_file"},
 		{"a bundle ConfigMap without a name", "trust_domain: a.org\nkubernetes_bundle:\n  namespace: lanyard", "kubernetes_bundle.config_map"},
 		{"registration with a missing kubeconfig", "trust_domain: a.org\nkubernetes_registration:\n  cluster: c1\n  kubeconfig_path: /nonexistent/kubeconfig", "kubernetes_registration.kubeconfig_path"},
 	}
