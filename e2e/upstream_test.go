@@ -2,15 +2,9 @@ package e2e
 
 import (
 	"bytes"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +14,8 @@ import (
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
+	"github.com/lanyard-dev/lanyard/internal/testca"
 )
 
 // TestUpstreamAuthority: with upstream_authority, the trust bundle is the operator's
@@ -27,8 +23,8 @@ import (
 func TestUpstreamAuthority(t *testing.T) {
 	requireRoot(t)
 	dir := sharedDir(t)
-	root, rootKey := testCA(t, "Corp Root", nil, nil)
-	inter, interKey := testCA(t, "Corp Issuing CA", root, rootKey)
+	root, rootKey := testca.New(t, "Corp Root", nil, nil, time.Now().Add(48*time.Hour))
+	inter, interKey := testca.New(t, "Corp Issuing CA", root, rootKey, time.Now().Add(48*time.Hour))
 	keyDER, _ := x509.MarshalPKCS8PrivateKey(interKey)
 	pemFile := func(name, typ string, der []byte) string {
 		p := filepath.Join(dir, name)
@@ -74,21 +70,4 @@ func TestUpstreamAuthority(t *testing.T) {
 	if _, err := d.runWorkload(uidFrontend, "dial", "-addr", addr, "-expect", d.id("billing"), "-message", "hi"); err != nil {
 		t.Fatalf("mTLS under an upstream CA: %v", err)
 	}
-}
-
-func testCA(t *testing.T, cn string, parent *x509.Certificate, parentKey crypto.Signer) (*x509.Certificate, crypto.Signer) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(48 * time.Hour), IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
-	if parent == nil {
-		parent, parentKey = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return c, key
 }

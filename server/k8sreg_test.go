@@ -2,14 +2,8 @@ package server
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
-	"math/big"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/lanyard-dev/lanyard/e2e/k8stest"
+	"github.com/lanyard-dev/lanyard/internal/testca"
 	"github.com/lanyard-dev/lanyard/server/k8sreg"
 )
 
@@ -101,7 +96,7 @@ func TestBundleIsPublishedToAConfigMap(t *testing.T) {
 	})
 
 	// An operator adds an upstream root with the bundle API: the ConfigMap follows.
-	extra, _ := selfSignedCA(t)
+	extra, _ := testca.New(t, "upstream", nil, nil, time.Now().Add(time.Hour))
 	_, err := bundlev1.NewBundleClient(ts.admin).AppendBundle(context.Background(), &bundlev1.AppendBundleRequest{
 		X509Authorities: []*types.X509Certificate{{Asn1: extra.Raw}},
 	})
@@ -127,24 +122,4 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func selfSignedCA(t *testing.T) (*x509.Certificate, crypto.Signer) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "upstream"},
-		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
 }

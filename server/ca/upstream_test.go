@@ -3,13 +3,8 @@ package ca
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +13,8 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
+	"github.com/lanyard-dev/lanyard/internal/testca"
 )
 
 // pki is an operator's root and an intermediate that signs for Lanyard.
@@ -29,26 +26,9 @@ type pki struct {
 func newPKI(t *testing.T, interNotAfter time.Time) *pki {
 	t.Helper()
 	p := &pki{}
-	p.root, p.rootKey = makeCA(t, "Corp Root", nil, nil, time.Now().Add(24*time.Hour))
-	p.inter, p.interKey = makeCA(t, "Corp Issuing CA", p.root, p.rootKey, interNotAfter)
+	p.root, p.rootKey = testca.New(t, "Corp Root", nil, nil, time.Now().Add(24*time.Hour))
+	p.inter, p.interKey = testca.New(t, "Corp Issuing CA", p.root, p.rootKey, interNotAfter)
 	return p
-}
-
-func makeCA(t *testing.T, cn string, parent *x509.Certificate, parentKey crypto.Signer, notAfter time.Time) (*x509.Certificate, crypto.Signer) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
-	if parent == nil {
-		parent, parentKey = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return c, key
 }
 
 func writePEM(t *testing.T, path string, blocks ...*pem.Block) string {
