@@ -1,13 +1,5 @@
 package sqlite
 
-import (
-	"context"
-	"database/sql"
-	"errors"
-	"fmt"
-	"log/slog"
-)
-
 // migrations[i] brings the schema from version i to version i+1. Append only: a released step
 // is never edited, since databases in the field already ran it.
 var migrations = []string{
@@ -110,55 +102,4 @@ CREATE TABLE federation_relationships (
 	updated_at          INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
-}
-
-// ErrSchemaTooNew is wrapped by Open when the file was written by a newer lanyard-server.
-var ErrSchemaTooNew = errors.New("database schema is newer than this lanyard-server")
-
-// migrate applies the missing migration steps in one transaction, so a failed upgrade leaves
-// the file as it was.
-func migrate(ctx context.Context, db *sql.DB, path string, log *slog.Logger) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: migrate %s: %w", path, err)
-	}
-	defer tx.Rollback()
-
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
-		id      INTEGER PRIMARY KEY CHECK (id = 1),
-		version INTEGER NOT NULL
-	)`); err != nil {
-		return fmt.Errorf("sqlite: migrate %s: create schema_version: %w", path, err)
-	}
-	var version int
-	err = tx.QueryRowContext(ctx, `SELECT version FROM schema_version WHERE id = 1`).Scan(&version)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (id, version) VALUES (1, 0)`); err != nil {
-			return fmt.Errorf("sqlite: migrate %s: %w", path, err)
-		}
-	case err != nil:
-		return fmt.Errorf("sqlite: migrate %s: read schema_version: %w", path, err)
-	}
-	if version > len(migrations) {
-		return fmt.Errorf("sqlite: %s has schema version %d but this lanyard-server knows versions up to %d: "+
-			"run a lanyard-server at least as new as the one that last wrote the file: %w",
-			path, version, len(migrations), ErrSchemaTooNew)
-	}
-	if version == len(migrations) {
-		return nil
-	}
-	for v := version; v < len(migrations); v++ {
-		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
-			return fmt.Errorf("sqlite: migrate %s from schema version %d to %d: %w", path, v, v+1, err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ? WHERE id = 1`, len(migrations)); err != nil {
-		return fmt.Errorf("sqlite: migrate %s: %w", path, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: migrate %s: commit: %w", path, err)
-	}
-	log.Info("datastore schema migrated", "path", path, "from", version, "to", len(migrations))
-	return nil
 }
