@@ -20,6 +20,11 @@ import (
 // another process opening the same file, e.g. a backup tool) before failing with SQLITE_BUSY.
 const busyTimeoutMS = 10000
 
+// migrations are the shared schema in SQLite's types. SQLite compares TEXT byte by byte.
+var migrations = sqlstore.Migrations(sqlstore.Types{
+	Serial: "INTEGER PRIMARY KEY AUTOINCREMENT", Int: "INTEGER", Text: "TEXT", Blob: "BLOB", NoRowID: " WITHOUT ROWID",
+})
+
 // Store is a datastore.Store over one SQLite file. It is safe for concurrent use.
 type Store = sqlstore.Store
 
