@@ -20,6 +20,8 @@ type domain struct {
 	agent      *proc
 	agentID    string
 	socket     string // Workload API socket
+	// agentConfig is extra agent configuration (YAML), e.g. several server addresses.
+	agentConfig string
 }
 
 func newDomain(t *testing.T, td string) *domain {
@@ -74,8 +76,8 @@ func (d *domain) startAgent() {
 	d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/join_token/%s", d.td, token)
 	bundle := d.cli("bundle", "show")
 	writeFile(d.t, filepath.Join(d.dir, "bundle.pem"), bundle)
-	cfg := fmt.Sprintf("trust_domain: %s\nserver_port: %d\ndata_dir: %s\nsocket_path: %s\nhealth_address: \"\"\ntrust_bundle_path: %s\njoin_token: %s\nlog_level: debug\n",
-		d.td, d.serverPort, filepath.Join(d.dir, "agent-data"), d.socket, filepath.Join(d.dir, "bundle.pem"), token)
+	cfg := fmt.Sprintf("trust_domain: %s\nserver_port: %d\ndata_dir: %s\nsocket_path: %s\nhealth_address: \"\"\ntrust_bundle_path: %s\njoin_token: %s\nlog_level: debug\n%s",
+		d.td, d.serverPort, filepath.Join(d.dir, "agent-data"), d.socket, filepath.Join(d.dir, "bundle.pem"), token, d.agentConfig)
 	writeFile(d.t, filepath.Join(d.dir, "agent.yaml"), cfg)
 	d.agent = start(d.t, "lanyard-agent", 0, nil, "run", "-config", filepath.Join(d.dir, "agent.yaml"))
 	eventually(d.t, 30*time.Second, "agent socket", func() bool {

@@ -1,0 +1,71 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lanyard-dev/lanyard/server/datastore/postgres/pgtest"
+)
+
+// postgresConfig starts a throwaway PostgreSQL cluster and returns the server configuration
+// (YAML) of a fresh database on it.
+func postgresConfig(t *testing.T) string {
+	url := pgtest.Start(t).NewDatabase(t)
+	return fmt.Sprintf("datastore:\n  type: postgres\n  connection_string: %q\n  max_open_conns: 5\n", url)
+}
+
+// kill9 kills the server with SIGKILL, so nothing of it gets to clean up, and waits for it.
+func (d *domain) kill9() {
+	d.t.Helper()
+	if err := d.server.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		d.t.Fatal(err)
+	}
+	<-d.server.done
+}
+
+// TestAgentFailsOverBetweenServersSharingPostgres runs two servers on one database and an
+// agent that knows both: entries made on either reach it, and when the server it uses is
+// killed, workloads keep getting rotated SVIDs through the other.
+func TestAgentFailsOverBetweenServersSharingPostgres(t *testing.T) {
+	requireRoot(t)
+	ds := postgresConfig(t)
+	a, b := newDomainWith(t, "shared.example", ds), newDomainWith(t, "shared.example", ds)
+	a.startServer()
+	b.startServer()
+	// a is first in the list, so the agent starts out on a.
+	a.agentConfig = fmt.Sprintf("server_address: ['127.0.0.1:%d', '127.0.0.1:%d']\n", a.serverPort, b.serverPort)
+	a.startAgent()
+	b.agentID, b.socket = a.agentID, a.socket
+
+	b.entry("rotating", uidRotating, "-x509SVIDTTL", "10") // made on b, served through a
+	w := a.workload(uidRotating, "watch")
+	serials := func() int {
+		seen := map[string]bool{}
+		for _, l := range lines(w.Output(), "update ") {
+			for _, f := range strings.Fields(l)[1:] {
+				seen[f] = true
+			}
+		}
+		return len(seen)
+	}
+	eventually(t, 40*time.Second, "the workload's SVID from an entry made on the other server, rotated once", func() bool {
+		return serials() >= 2
+	})
+
+	a.kill9()
+	before := serials()
+	eventually(t, 60*time.Second, "two more rotations after the first server was killed", func() bool {
+		return serials() >= before+2
+	})
+	b.entry("late", uidLate)
+	eventually(t, 30*time.Second, "an entry made after the failover to reach the workload", func() bool {
+		out, err := run(t, "lanyard-agent", uidLate, nil, "api", "fetch", "x509", "-socketPath", a.socket, "-timeout", "2s")
+		return err == nil && strings.Contains(out, b.id("late"))
+	})
+	if w.cmd.ProcessState != nil {
+		t.Fatalf("the watching workload exited during the failover:\n%s", w.Output())
+	}
+}
