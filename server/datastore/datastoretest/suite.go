@@ -24,6 +24,7 @@ func Run(t *testing.T, open func(t *testing.T) datastore.Store) {
 		tests map[string]func(t *testing.T, open Opener)
 	}{
 		{"entries", entryTests},
+		{"entry sizes", entrySizeTests},
 		{"entry filters", entryFilterTests},
 		{"entry paging", entryPagingTests},
 		{"entry events", eventTests},

@@ -57,9 +57,21 @@ const writeLockKey = 0x6c616e79 // "lany"
 
 // migrations are the shared schema in PostgreSQL's types. Keys and names compare by bytes
 // (COLLATE "C") whatever the database's locale, as in SQLite, so listings page the same way.
+//
+// A B-tree entry holds at most about 2.7 kB, less than two SPIFFE IDs of the allowed 2048
+// bytes, so entries are kept unique on a digest of their identity instead of its text.
+// lanyard_identity is immutable: for one database, the same text always encodes the same.
 var migrations = sqlstore.Migrations(sqlstore.Types{
 	Serial: "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", Int: "BIGINT", Text: `TEXT COLLATE "C"`, Blob: "BYTEA",
+	IdentityIndex: `CREATE FUNCTION lanyard_identity(parent_id TEXT, spiffe_id TEXT, selectors TEXT) RETURNS BYTEA
+	LANGUAGE SQL IMMUTABLE STRICT PARALLEL SAFE
+	RETURN sha256(convert_to(parent_id, 'UTF8')) || sha256(convert_to(spiffe_id, 'UTF8')) || sha256(convert_to(selectors, 'UTF8'));
+CREATE UNIQUE INDEX entries_identity ON entries (lanyard_identity(parent_id, spiffe_id, selectors));`,
 })
+
+// findIdentity uses the entries_identity index, then compares the text itself.
+const findIdentity = `SELECT id FROM entries WHERE lanyard_identity(parent_id, spiffe_id, selectors) = lanyard_identity($1, $2, $3)
+	AND parent_id = $1 AND spiffe_id = $2 AND selectors = $3 AND id <> $4`
 
 // Open connects to the database named by connString (a postgres:// URL or a libpq
 // key=value DSN), brings its schema up to date and returns the store. Several servers may
@@ -85,11 +97,12 @@ func Open(ctx context.Context, connString string, pool Pool, log *slog.Logger) (
 		return nil, fmt.Errorf("postgres: connect to %s: %w", where, err)
 	}
 	d := sqlstore.Dialect{
-		Name:       "postgres",
-		Where:      where,
-		Migrations: migrations,
-		Numbered:   true,
-		WriteLock:  fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", writeLockKey),
+		Name:         "postgres",
+		Where:        where,
+		Migrations:   migrations,
+		Numbered:     true,
+		WriteLock:    fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", writeLockKey),
+		FindIdentity: findIdentity,
 	}
 	return sqlstore.New(ctx, d, db, db, log)
 }

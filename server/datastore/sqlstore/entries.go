@@ -114,16 +114,20 @@ func createEntry(ctx context.Context, t *txn, w *entryWriter, in *datastore.Entr
 
 // findIdentity returns ErrAlreadyExists and the entry, other than exceptID, with the same
 // parent ID, SPIFFE ID and selector set as r.
-func findIdentity(ctx context.Context, q querier, r *entryRow, exceptID string) (*datastore.Entry, error) {
+func findIdentity(ctx context.Context, t *txn, r *entryRow, exceptID string) (*datastore.Entry, error) {
 	var id string
-	err := q.QueryRowContext(ctx, sqlFindIdentity, r.e.ParentID, r.e.SPIFFEID, r.selectors, exceptID).Scan(&id)
+	query := sqlFindIdentity
+	if t.s.d.FindIdentity != "" {
+		query = t.s.d.FindIdentity
+	}
+	err := t.QueryRowContext(ctx, query, r.e.ParentID, r.e.SPIFFEID, r.selectors, exceptID).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	existing, err := getEntry(ctx, q, id)
+	existing, err := getEntry(ctx, t, id)
 	if err != nil {
 		return nil, err
 	}

@@ -9,12 +9,22 @@ type Types struct {
 	Text    string // text compared byte by byte (page tokens and ORDER BY rely on it)
 	Blob    string // bytes
 	NoRowID string // table option for tables keyed by their primary key, or ""
+	// IdentityIndex is the SQL that makes (parent_id, spiffe_id, selectors) unique among
+	// entries; empty: a unique index on the three columns. A database whose index entries
+	// cannot hold the longest values indexes a digest of them instead.
+	IdentityIndex string
 }
+
+const identityIndex = `CREATE UNIQUE INDEX entries_identity ON entries (parent_id, spiffe_id, selectors);`
 
 // Migrations returns the schema steps in a dialect's column types: migrations[i] brings the
 // schema from version i to version i+1, the same versions in every dialect.
 func Migrations(t Types) []string {
-	r := strings.NewReplacer("{serial}", t.Serial, "{int}", t.Int, "{text}", t.Text, "{blob}", t.Blob, "{norowid}", t.NoRowID)
+	if t.IdentityIndex == "" {
+		t.IdentityIndex = identityIndex
+	}
+	r := strings.NewReplacer("{serial}", t.Serial, "{int}", t.Int, "{text}", t.Text, "{blob}", t.Blob, "{norowid}", t.NoRowID,
+		"{identity_index}", t.IdentityIndex)
 	out := make([]string, len(schemaSteps))
 	for i, s := range schemaSteps {
 		out[i] = r.Replace(s)
@@ -48,7 +58,7 @@ CREATE TABLE entries (
 	revision_number {int} NOT NULL,
 	created_at      {int} NOT NULL
 );
-CREATE UNIQUE INDEX entries_identity ON entries (parent_id, spiffe_id, selectors);
+{identity_index}
 CREATE INDEX entries_spiffe_id ON entries (spiffe_id);
 
 CREATE TABLE entry_selectors (

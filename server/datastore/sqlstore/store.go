@@ -32,6 +32,10 @@ type Dialect struct {
 	// turns as they do in SQLite, so entry event IDs become visible in increasing order and
 	// read-modify-write steps cannot interleave.
 	WriteLock string
+	// FindIdentity, when set, replaces the query that finds the entry with a given identity,
+	// to match a Types.IdentityIndex. Its parameters are the parent ID, the SPIFFE ID, the
+	// encoded selectors and an entry ID to leave out, in that order.
+	FindIdentity string
 	// BeforeClose, when set, runs on the writer pool before it closes (best effort).
 	BeforeClose func(db *sql.DB) error
 }
