@@ -65,7 +65,7 @@ var migrations = sqlstore.Migrations(sqlstore.Types{
 	Serial: "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", Int: "BIGINT", Text: `TEXT COLLATE "C"`, Blob: "BYTEA",
 	IdentityIndex: `CREATE FUNCTION lanyard_identity(parent_id TEXT, spiffe_id TEXT, selectors TEXT) RETURNS BYTEA
 	LANGUAGE SQL IMMUTABLE STRICT PARALLEL SAFE
-	RETURN sha256(convert_to(parent_id, 'UTF8')) || sha256(convert_to(spiffe_id, 'UTF8')) || sha256(convert_to(selectors, 'UTF8'));
+	AS $$ SELECT sha256(convert_to(parent_id, 'UTF8')) || sha256(convert_to(spiffe_id, 'UTF8')) || sha256(convert_to(selectors, 'UTF8')) $$;
 CREATE UNIQUE INDEX entries_identity ON entries (lanyard_identity(parent_id, spiffe_id, selectors));`,
 })
 
