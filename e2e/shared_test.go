@@ -17,6 +17,15 @@ func postgresConfig(t *testing.T) string {
 	return fmt.Sprintf("datastore:\n  type: postgres\n  connection_string: %q\n  max_open_conns: 5\n", url)
 }
 
+// twoServers starts two servers of one trust domain on one new PostgreSQL database.
+func twoServers(t *testing.T) (a, b *domain) {
+	ds := postgresConfig(t)
+	a, b = newDomainWith(t, "shared.example", ds), newDomainWith(t, "shared.example", ds)
+	a.startServer()
+	b.startServer()
+	return a, b
+}
+
 // kill9 kills the server with SIGKILL, so nothing of it gets to clean up, and waits for it.
 func (d *domain) kill9() {
 	d.t.Helper()
@@ -31,10 +40,7 @@ func (d *domain) kill9() {
 // killed, workloads keep getting rotated SVIDs through the other.
 func TestAgentFailsOverBetweenServersSharingPostgres(t *testing.T) {
 	requireRoot(t)
-	ds := postgresConfig(t)
-	a, b := newDomainWith(t, "shared.example", ds), newDomainWith(t, "shared.example", ds)
-	a.startServer()
-	b.startServer()
+	a, b := twoServers(t)
 	// a is first in the list, so the agent starts out on a.
 	a.agentConfig = fmt.Sprintf("server_address: ['127.0.0.1:%d', '127.0.0.1:%d']\n", a.serverPort, b.serverPort)
 	a.startAgent()
@@ -67,5 +73,40 @@ func TestAgentFailsOverBetweenServersSharingPostgres(t *testing.T) {
 	})
 	if w.cmd.ProcessState != nil {
 		t.Fatalf("the watching workload exited during the failover:\n%s", w.Output())
+	}
+}
+
+// TestWorkloadsOfAgentsOnDifferentServersTrustEachOther has each agent on its own server of
+// two sharing a database, so each workload's SVID is signed by a different server's CA:
+// mTLS and JWT-SVIDs work across them through the shared bundle.
+func TestWorkloadsOfAgentsOnDifferentServersTrustEachOther(t *testing.T) {
+	requireRoot(t)
+	a, b := twoServers(t)
+	if n := strings.Count(b.cli("bundle", "show"), "BEGIN CERTIFICATE"); n != 2 {
+		t.Fatalf("the shared bundle holds %d CA certificates, want one from each server", n)
+	}
+	a.startAgent()
+	b.startAgent()
+	a.entry("billing", uidBilling)
+	b.entry("frontend", uidFrontend)
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	billing := a.workload(uidBilling, "serve", "-addr", addr, "-allow", a.id("frontend"))
+	eventually(t, 30*time.Second, "billing listening", func() bool { return strings.Contains(billing.Output(), "listening") })
+
+	var out string
+	eventually(t, 30*time.Second, "the frontend (through the second server) to complete mTLS with billing (through the first)", func() bool {
+		var err error
+		out, err = b.runWorkload(uidFrontend, "dial", "-addr", addr, "-expect", a.id("billing"), "-message", "invoice 7")
+		return err == nil
+	})
+	if !strings.Contains(out, "hello "+a.id("frontend")) {
+		t.Fatalf("reply does not name the frontend's SPIFFE ID: %q", out)
+	}
+	token, err := b.runWorkload(uidFrontend, "jwt", "-audience", "billing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := a.runWorkload(uidBilling, "validate", "-audience", "billing", "-token", strings.TrimSpace(token)); err != nil || !strings.Contains(out, "valid "+a.id("frontend")) {
+		t.Fatalf("the second server's JWT-SVID did not validate through the first server's agent: %q, %v", out, err)
 	}
 }
