@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lanyard-dev/lanyard/server/datastore"
 	"github.com/lanyard-dev/lanyard/server/datastore/postgres"
@@ -142,5 +143,38 @@ func TestFollowersSeeEveryEntryOfConcurrentWriters(t *testing.T) {
 	})
 	if n != len(writers)*batches*size {
 		t.Fatalf("created %d entries, want %d", n, len(writers)*batches*size)
+	}
+}
+
+// A database restart breaks every pooled connection; the store must carry on with new
+// ones, and what it stored before must still be there.
+func TestStoreRecoversFromADatabaseRestart(t *testing.T) {
+	c := pgtest.Start(t)
+	s := open(t, c.NewDatabase(t))
+	e := &datastore.Entry{SPIFFEID: "spiffe://example.org/before", ParentID: "spiffe://example.org/a",
+		Selectors: []datastore.Selector{{Type: "unix", Value: "uid:1"}}}
+	res, err := s.CreateEntries(t.Context(), []*datastore.Entry{e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Restart(t) // immediate: no checkpoint, the server recovers from its WAL
+
+	after := &datastore.Entry{SPIFFEID: "spiffe://example.org/after", ParentID: "spiffe://example.org/a",
+		Selectors: []datastore.Selector{{Type: "unix", Value: "uid:2"}}}
+	var lastErr error
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		// A call on a connection that broke may fail once; the pool then replaces it.
+		if _, lastErr = s.CreateEntries(t.Context(), []*datastore.Entry{after}); lastErr == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the store did not recover from the restart: %v", lastErr)
+		}
+	}
+	if _, err := s.GetEntry(t.Context(), res[0].Entry.ID); err != nil {
+		t.Fatalf("the entry stored before the restart: %v", err)
+	}
+	if n, err := s.CountEntries(t.Context(), datastore.EntryFilter{}); err != nil || n != 2 {
+		t.Fatalf("CountEntries = %d, %v; want 2", n, err)
 	}
 }

@@ -87,8 +87,7 @@ func Start(t testing.TB) *Cluster {
 	// A free port can be taken by someone else before postgres binds it; try a few.
 	for attempt := 0; ; attempt++ {
 		c.Port = freePort(t)
-		out, err := c.run("pg_ctl", "start", "-w", "-t", "60", "-D", c.data(), "-l", filepath.Join(c.dir, "log"),
-			"-o", fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off -c max_connections=200", c.Port, c.dir))
+		out, err := c.start()
 		if err == nil {
 			break
 		}
@@ -103,6 +102,22 @@ func Start(t testing.TB) *Cluster {
 		}
 	})
 	return c
+}
+
+func (c *Cluster) start() ([]byte, error) {
+	return c.run("pg_ctl", "start", "-w", "-t", "60", "-D", c.data(), "-l", filepath.Join(c.dir, "log"),
+		"-o", fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off -c max_connections=200", c.Port, c.dir))
+}
+
+// Restart stops the server, cutting every connection, and starts it again on the same port.
+func (c *Cluster) Restart(t testing.TB) {
+	t.Helper()
+	if out, err := c.run("pg_ctl", "stop", "-w", "-m", "immediate", "-D", c.data()); err != nil {
+		t.Fatalf("pgtest: pg_ctl stop: %v\n%s", err, out)
+	}
+	if out, err := c.start(); err != nil {
+		t.Fatalf("pgtest: pg_ctl start after stop: %v\n%s", err, out)
+	}
 }
 
 func (c *Cluster) data() string { return filepath.Join(c.dir, "data") }
