@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,6 +17,26 @@ import (
 func postgresConfig(t *testing.T) string {
 	url := pgtest.Start(t).NewDatabase(t)
 	return fmt.Sprintf("datastore:\n  type: postgres\n  connection_string: %q\n  max_open_conns: 5\n", url)
+}
+
+// workloadCAs counts the X.509 authorities of its own trust domain that a workload running
+// as uid receives; 0 when it gets none.
+func workloadCAs(t *testing.T, d *domain, uid int) int {
+	dir := filepath.Join(sharedDir(t), "out")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, uid, uid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "lanyard-agent", uid, nil, "api", "fetch", "x509", "-socketPath", d.socket, "-write", dir, "-timeout", "2s"); err != nil {
+		return 0
+	}
+	pem, err := os.ReadFile(filepath.Join(dir, "bundle.0.pem"))
+	if err != nil {
+		return 0
+	}
+	return strings.Count(string(pem), "BEGIN CERTIFICATE")
 }
 
 // twoServers starts two servers of one trust domain on one new PostgreSQL database.
@@ -36,17 +58,24 @@ func (d *domain) kill9() {
 }
 
 // TestAgentFailsOverBetweenServersSharingPostgres runs two servers on one database and an
-// agent that knows both: entries made on either reach it, and when the server it uses is
-// killed, workloads keep getting rotated SVIDs through the other.
+// agent that knows both. The second server joins after the agent started, so its CA reaches
+// the agent only through the shared bundle; entries made on it reach the agent through the
+// first, and when the first is killed, workloads keep getting rotated SVIDs through the
+// second.
 func TestAgentFailsOverBetweenServersSharingPostgres(t *testing.T) {
 	requireRoot(t)
-	a, b := twoServers(t)
+	ds := postgresConfig(t)
+	a, b := newDomainWith(t, "shared.example", ds), newDomainWith(t, "shared.example", ds)
+	a.startServer()
 	// a is first in the list, so the agent starts out on a.
 	a.agentConfig = fmt.Sprintf("server_address: ['127.0.0.1:%d', '127.0.0.1:%d']\n", a.serverPort, b.serverPort)
 	a.startAgent()
+	b.startServer()
 	b.agentID, b.socket = a.agentID, a.socket
-
 	b.entry("rotating", uidRotating, "-x509SVIDTTL", "10") // made on b, served through a
+	eventually(t, 30*time.Second, "the workload's SVID and, in its bundle, the second server's CA", func() bool {
+		return workloadCAs(t, a, uidRotating) == 2
+	})
 	w := a.workload(uidRotating, "watch")
 	serials := func() int {
 		seen := map[string]bool{}
@@ -71,8 +100,10 @@ func TestAgentFailsOverBetweenServersSharingPostgres(t *testing.T) {
 		out, err := run(t, "lanyard-agent", uidLate, nil, "api", "fetch", "x509", "-socketPath", a.socket, "-timeout", "2s")
 		return err == nil && strings.Contains(out, b.id("late"))
 	})
-	if w.cmd.ProcessState != nil {
+	select {
+	case <-w.done:
 		t.Fatalf("the watching workload exited during the failover:\n%s", w.Output())
+	default:
 	}
 }
 
