@@ -91,6 +91,7 @@ func TestDatastorePostgres(t *testing.T) {
 		{"a negative pool size", "type: postgres\n  connection_string: host=db\n  max_open_conns: -1", "datastore.max_open_conns"},
 		{"more idle than open connections", "type: postgres\n  connection_string: host=db\n  max_open_conns: 2\n  max_idle_conns: 3", "datastore.max_idle_conns"},
 		{"pool settings for sqlite", "type: sqlite\n  max_open_conns: 3", "datastore.max_open_conns"},
+		{"a PostgreSQL URL without the type", "connection_string: postgres://l@db/lanyard", "datastore.type: postgres"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

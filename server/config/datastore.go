@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -35,6 +36,9 @@ func (c *Config) validateDatastore() error {
 	case "sqlite":
 		if pool {
 			return fieldErr("datastore.max_open_conns", "pool settings apply to datastore.type postgres only: remove them")
+		}
+		if strings.HasPrefix(d.ConnectionString, "postgres://") || strings.HasPrefix(d.ConnectionString, "postgresql://") {
+			return fieldErr("datastore.type", "is sqlite but datastore.connection_string is a PostgreSQL URL: set datastore.type: postgres")
 		}
 		if d.ConnectionString == "" {
 			d.ConnectionString = filepath.Join(c.DataDir, "datastore.sqlite3")
