@@ -29,6 +29,14 @@ test: vet k8s-deps
 k8s-deps:
 	./e2e/k8s/install.sh
 
+# PostgreSQL for the datastore and multi-server tests; with LANYARD_REQUIRE_PG=1 they fail
+# instead of skipping when it is missing.
+.PHONY: pg-install
+test: export LANYARD_REQUIRE_PG := 1
+test: pg-install
+pg-install:
+	./e2e/pg/install.sh
+
 # The system benchmark: fresh server + agent processes, results table in e2e/bench/results/.
 bench: build
 	bin/lanyard-bench -bin bin -out e2e/bench/results $(BENCHFLAGS)

@@ -96,7 +96,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		run("health", func() error { return a.serveHealth(ctx, ln) })
 	}
-	log.Info("lanyard-agent started", "agent_id", a.agentID.String(), "socket", cfg.SocketPath, "server", cfg.ServerAddr())
+	log.Info("lanyard-agent started", "agent_id", a.agentID.String(), "socket", cfg.SocketPath, "servers", cfg.ServerAddrs())
 	<-ctx.Done()
 	wg.Wait()
 	select {
@@ -152,7 +152,7 @@ func (a *Agent) attest(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c, err := client.Dial(a.cfg.ServerAddr(), a.identity)
+	c, err := client.Dial(a.cfg.ServerAddrs(), a.identity)
 	if err != nil {
 		return err
 	}
@@ -209,7 +209,7 @@ func (a *Agent) useSVID(chain []*x509.Certificate, key crypto.Signer) error {
 	}
 	a.agentID = id
 	a.identity.SetSVID(chain, key)
-	c, err := client.Dial(a.cfg.ServerAddr(), a.identity)
+	c, err := client.Dial(a.cfg.ServerAddrs(), a.identity)
 	if err != nil {
 		return err
 	}

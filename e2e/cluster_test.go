@@ -20,6 +20,8 @@ type domain struct {
 	agent      *proc
 	agentID    string
 	socket     string // Workload API socket
+	// agentExtra is extra agent configuration (YAML), e.g. several server addresses.
+	agentExtra string
 }
 
 func newDomain(t *testing.T, td string) *domain {
@@ -79,7 +81,7 @@ func (d *domain) startAgent() {
 	out := d.cli("token", "generate", "-ttl", "600")
 	token := strings.TrimSpace(strings.TrimPrefix(lines(out, "Token:")[0], "Token:"))
 	d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/join_token/%s", d.td, token)
-	d.agent = start(d.t, "lanyard-agent", 0, nil, "run", "-config", d.agentConfig("agent", "join_token: "+token+"\n"))
+	d.agent = start(d.t, "lanyard-agent", 0, nil, "run", "-config", d.agentConfig("agent", "join_token: "+token+"\n"+d.agentExtra))
 	d.waitAgentSocket()
 }
 

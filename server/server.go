@@ -22,7 +22,6 @@ import (
 	"github.com/lanyard-dev/lanyard/server/ca"
 	"github.com/lanyard-dev/lanyard/server/config"
 	"github.com/lanyard-dev/lanyard/server/datastore"
-	"github.com/lanyard-dev/lanyard/server/datastore/sqlite"
 	"github.com/lanyard-dev/lanyard/server/entrycache"
 	"github.com/lanyard-dev/lanyard/server/k8sreg"
 	"github.com/lanyard-dev/lanyard/server/keymanager"
@@ -66,7 +65,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server,
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data_dir: %w", err)
 	}
-	if s.store, err = sqlite.Open(ctx, cfg.Datastore.ConnectionString, log.With("component", "datastore")); err != nil {
+	if s.store, err = openDatastore(ctx, cfg.Datastore, log.With("component", "datastore")); err != nil {
 		return nil, fmt.Errorf("opening datastore: %w", err)
 	}
 	km, err := s.keyManager()

@@ -123,7 +123,7 @@ func (ts *testServer) attestedAgent() (*client.Client, spiffeid.ID) {
 	ts.t.Helper()
 	id := client.NewIdentity(testTD)
 	id.SetBundle(ts.bundle())
-	boot, err := client.Dial(ts.srv.Addr().String(), id)
+	boot, err := client.Dial([]string{ts.srv.Addr().String()}, id)
 	if err != nil {
 		ts.t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func (ts *testServer) attestedAgent() (*client.Client, spiffeid.ID) {
 		ts.t.Fatalf("attesting: %v", err)
 	}
 	id.SetSVID(res.Chain, res.Key)
-	c, err := client.Dial(ts.srv.Addr().String(), id)
+	c, err := client.Dial([]string{ts.srv.Addr().String()}, id)
 	if err != nil {
 		ts.t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestJoinTokenAttestationIssuesAgentSVID(t *testing.T) {
 	ts := startServer(t, newConfig(t))
 	id := client.NewIdentity(testTD)
 	id.SetBundle(ts.bundle())
-	c, err := client.Dial(ts.srv.Addr().String(), id)
+	c, err := client.Dial([]string{ts.srv.Addr().String()}, id)
 	if err != nil {
 		t.Fatal(err)
 	}

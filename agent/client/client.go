@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -23,6 +24,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 
 	syncv1 "github.com/lanyard-dev/lanyard/proto/lanyard/agent/v1"
 )
@@ -118,15 +121,32 @@ type Client struct {
 	Sync   syncv1.EntrySyncClient
 }
 
-// Dial connects lazily to addr (host:port); the handshake uses the identity's state at that time.
-func Dial(addr string, id *Identity) (*Client, error) {
-	conn, err := grpc.NewClient("passthrough:///"+addr,
+// Dial connects lazily to one of addrs (host:port each); the handshake uses the identity's
+// state at that time. The first address that answers is used until its connection breaks,
+// and then the next that answers, starting again from the first (gRPC's pick_first). A host
+// name is resolved at every connection attempt and each of its addresses is tried in turn,
+// so a DNS name with several records fails over the same way.
+func Dial(addrs []string, id *Identity) (*Client, error) {
+	if len(addrs) == 0 {
+		return nil, errors.New("connecting to server: no server address")
+	}
+	target, opts := "passthrough:///"+addrs[0], []grpc.DialOption(nil)
+	if len(addrs) > 1 {
+		r := manual.NewBuilderWithScheme("lanyard-servers")
+		state := resolver.State{}
+		for _, a := range addrs {
+			state.Addresses = append(state.Addresses, resolver.Address{Addr: a})
+		}
+		r.InitialState(state)
+		target, opts = r.Scheme()+":///servers", []grpc.DialOption{grpc.WithResolvers(r)}
+	}
+	conn, err := grpc.NewClient(target, append(opts,
 		grpc.WithTransportCredentials(credentials.NewTLS(id.tlsConfig())),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)),
-	)
+	)...)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to server %s: %w", addr, err)
+		return nil, fmt.Errorf("connecting to server %s: %w", strings.Join(addrs, ", "), err)
 	}
 	return &Client{
 		conn: conn, Agent: agentv1.NewAgentClient(conn), Bundle: bundlev1.NewBundleClient(conn),

@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"gopkg.in/yaml.v3"
@@ -20,9 +19,11 @@ import (
 type Config struct {
 	// TrustDomain the agent belongs to. Required.
 	TrustDomain string `yaml:"trust_domain"`
-	// ServerAddress and ServerPort locate lanyard-server. Default 127.0.0.1:8081.
-	ServerAddress string `yaml:"server_address"`
-	ServerPort    int    `yaml:"server_port"`
+	// ServerAddress and ServerPort locate lanyard-server. Default 127.0.0.1:8081. Several
+	// addresses (servers sharing a datastore) are tried in order; so are the several records
+	// of a DNS name.
+	ServerAddress Addresses `yaml:"server_address"`
+	ServerPort    int       `yaml:"server_port"`
 	// DataDir keeps the agent SVID, its key (0600) and the last bundle across restarts. Default .lanyard/agent.
 	DataDir string `yaml:"data_dir"`
 	// SocketPath is the Workload API unix socket. Default /tmp/lanyard-agent/public/api.sock.
@@ -65,7 +66,7 @@ type UnixAttestor struct {
 func Default() Config {
 	health := "127.0.0.1:8083"
 	return Config{
-		ServerAddress: "127.0.0.1",
+		ServerAddress: Addresses{"127.0.0.1"},
 		ServerPort:    8081,
 		DataDir:       ".lanyard/agent",
 		SocketPath:    "/tmp/lanyard-agent/public/api.sock",
@@ -105,11 +106,8 @@ func (c *Config) Validate() error {
 	if _, err := spiffeid.TrustDomainFromString(c.TrustDomain); err != nil {
 		return fieldErr("trust_domain", fmt.Sprintf("%q is not a valid trust domain name: %v", c.TrustDomain, err))
 	}
-	if c.ServerAddress == "" {
-		return fieldErr("server_address", "is required (host name or IP of lanyard-server)")
-	}
-	if c.ServerPort <= 0 || c.ServerPort > 65535 {
-		return fieldErr("server_port", fmt.Sprintf("%d is not a port (1-65535)", c.ServerPort))
+	if err := c.validateServerAddress(); err != nil {
+		return err
 	}
 	if c.DataDir == "" {
 		return fieldErr("data_dir", "must not be empty")
@@ -147,11 +145,6 @@ func (c *Config) Validate() error {
 // TD returns the parsed trust domain (Validate must have passed).
 func (c *Config) TD() spiffeid.TrustDomain {
 	return spiffeid.RequireTrustDomainFromString(c.TrustDomain)
-}
-
-// ServerAddr is host:port of the server.
-func (c *Config) ServerAddr() string {
-	return net.JoinHostPort(c.ServerAddress, strconv.Itoa(c.ServerPort))
 }
 
 // HealthAddr returns the health listener address, "" when disabled.

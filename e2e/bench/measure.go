@@ -254,7 +254,7 @@ func (d *deployment) attestInProcess(ctx context.Context) (*client.Client, spiff
 	id := client.NewIdentity(d.td)
 	id.SetBundle(x509bundle.FromX509Authorities(d.td, cas))
 	addr := fmt.Sprintf("127.0.0.1:%d", d.serverPort)
-	boot, err := client.Dial(addr, id)
+	boot, err := client.Dial([]string{addr}, id)
 	if err != nil {
 		return nil, spiffeid.ID{}, err
 	}
@@ -264,7 +264,7 @@ func (d *deployment) attestInProcess(ctx context.Context) (*client.Client, spiff
 		return nil, spiffeid.ID{}, err
 	}
 	id.SetSVID(res.Chain, res.Key)
-	c, err := client.Dial(addr, id)
+	c, err := client.Dial([]string{addr}, id)
 	return c, res.ID, err
 }
 

@@ -68,14 +68,6 @@ type Config struct {
 	LogFormat string `yaml:"log_format"`
 }
 
-// DatastoreConfig selects the datastore backend.
-type DatastoreConfig struct {
-	// Type is "sqlite" (default).
-	Type string `yaml:"type"`
-	// ConnectionString is the SQLite file path. Default DataDir/datastore.sqlite3.
-	ConnectionString string `yaml:"connection_string"`
-}
-
 // Duration is a time.Duration written like "1h30m" in YAML.
 type Duration time.Duration
 
@@ -208,13 +200,8 @@ func (c *Config) Validate() error {
 	default:
 		return fieldErr("key_manager", fmt.Sprintf("%q: use disk or memory", c.KeyManager))
 	}
-	switch c.Datastore.Type {
-	case "sqlite":
-		if c.Datastore.ConnectionString == "" {
-			c.Datastore.ConnectionString = filepath.Join(c.DataDir, "datastore.sqlite3")
-		}
-	default:
-		return fieldErr("datastore.type", fmt.Sprintf("%q: use sqlite", c.Datastore.Type))
+	if err := c.validateDatastore(); err != nil {
+		return err
 	}
 	if err := c.validateFederation(); err != nil {
 		return err

@@ -108,3 +108,36 @@ func TestK8sPSATSection(t *testing.T) {
 		})
 	}
 }
+
+func TestDatastorePostgres(t *testing.T) {
+	cfg, err := Parse([]byte("trust_domain: a.org\ndatastore:\n  type: postgres\n  connection_string: postgres://l@db:5432/lanyard\n" +
+		"  max_open_conns: 20\n  max_idle_conns: 5\n  conn_max_lifetime: 1h\n  conn_max_idle_time: 1m\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := cfg.Datastore
+	if d.MaxOpenConns != 20 || d.MaxIdleConns != 5 || d.ConnMaxLifetime.D() != time.Hour || d.ConnMaxIdleTime.D() != time.Minute {
+		t.Fatalf("pool settings not read: %+v", d)
+	}
+	tests := []struct {
+		name, yaml, field string
+	}{
+		{"postgres without a connection string", "type: postgres", "datastore.connection_string"},
+		{"an unparsable connection string", "type: postgres\n  connection_string: 'postgres://u:s3cret@h:port/db'", "datastore.connection_string"},
+		{"a negative pool size", "type: postgres\n  connection_string: host=db\n  max_open_conns: -1", "datastore.max_open_conns"},
+		{"more idle than open connections", "type: postgres\n  connection_string: host=db\n  max_open_conns: 2\n  max_idle_conns: 3", "datastore.max_idle_conns"},
+		{"pool settings for sqlite", "type: sqlite\n  max_open_conns: 3", "datastore.max_open_conns"},
+		{"a PostgreSQL URL without the type", "connection_string: postgres://l@db/lanyard", "datastore.type: postgres"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte("trust_domain: a.org\ndatastore:\n  " + tt.yaml + "\n"))
+			if err == nil || !strings.Contains(err.Error(), tt.field) {
+				t.Fatalf("error = %v, want it to name %q", err, tt.field)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Fatalf("error %q shows the password", err)
+			}
+		})
+	}
+}

@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/lanyard-dev/lanyard/server/datastore"
+	"github.com/lanyard-dev/lanyard/server/datastore/postgres"
+	"github.com/lanyard-dev/lanyard/server/datastore/postgres/pgtest"
+	"github.com/lanyard-dev/lanyard/server/datastore/sqlstore"
 )
 
 func TestNewRejectsBadConfig(t *testing.T) {
@@ -99,23 +102,44 @@ func TestRefreshAppliesWritesAtOnce(t *testing.T) {
 }
 
 func TestRunPicksUpWritesOfOtherServers(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "shared.db")
-	store := openStoreAt(t, path)
-	c := newCache(t, store, newClock(), func(cfg *Config) { cfg.PollInterval = 10 * time.Millisecond })
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error)
-	go func() { done <- c.Run(ctx) }()
+	// Each returns an opener of stores over one database, as servers sharing it have.
+	backends := map[string]func(t *testing.T) func() *sqlstore.Store{
+		"sqlite": func(t *testing.T) func() *sqlstore.Store {
+			path := filepath.Join(t.TempDir(), "shared.db")
+			return func() *sqlstore.Store { return openStoreAt(t, path) }
+		},
+		"postgres": func(t *testing.T) func() *sqlstore.Store {
+			url := pgtest.Start(t).NewDatabase(t)
+			return func() *sqlstore.Store {
+				s, err := postgres.Open(t.Context(), url, postgres.Pool{}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { s.Close() })
+				return s
+			}
+		},
+	}
+	for name, shared := range backends {
+		t.Run(name, func(t *testing.T) {
+			open := shared(t)
+			c := newCache(t, open(), newClock(), func(cfg *Config) { cfg.PollInterval = 10 * time.Millisecond })
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error)
+			go func() { done <- c.Run(ctx) }()
 
-	// Another server shares the database file; nobody calls Refresh on this cache.
-	other := openStoreAt(t, path)
-	create(t, other, ent("remote", agentA, id("/w")))
-	eventually(t, "the other server's entry is cached", func() bool {
-		_, ok := c.IsAuthorized(agentA, nil, "remote")
-		return ok
-	})
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run returned %v after cancellation, want nil", err)
+			// Another server shares the database; nobody calls Refresh on this cache.
+			other := open()
+			create(t, other, ent("remote", agentA, id("/w")))
+			eventually(t, "the other server's entry is cached", func() bool {
+				_, ok := c.IsAuthorized(agentA, nil, "remote")
+				return ok
+			})
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("Run returned %v after cancellation, want nil", err)
+			}
+		})
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/lanyard-dev/lanyard/server/datastore"
@@ -23,6 +24,7 @@ func Run(t *testing.T, open func(t *testing.T) datastore.Store) {
 		tests map[string]func(t *testing.T, open Opener)
 	}{
 		{"entries", entryTests},
+		{"entry sizes", entrySizeTests},
 		{"entry filters", entryFilterTests},
 		{"entry paging", entryPagingTests},
 		{"entry events", eventTests},
@@ -148,3 +150,21 @@ func mustGetEntry(t *testing.T, s datastore.Store, id string) *datastore.Entry {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// PerTest returns a function that calls create once per test and then returns the same
+// value, for openers that must reopen a test's database: create makes a fresh file or
+// database and returns where it is.
+func PerTest(create func(t *testing.T) string) func(t *testing.T) string {
+	var mu sync.Mutex
+	made := map[*testing.T]string{}
+	return func(t *testing.T) string {
+		mu.Lock()
+		defer mu.Unlock()
+		where, ok := made[t]
+		if !ok {
+			where = create(t)
+			made[t] = where
+		}
+		return where
+	}
+}

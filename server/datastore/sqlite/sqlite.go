@@ -2,20 +2,16 @@ package sqlite
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
-	"time"
 
-	"github.com/lanyard-dev/lanyard/server/datastore"
+	"github.com/lanyard-dev/lanyard/server/datastore/sqlstore"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -24,23 +20,16 @@ import (
 // another process opening the same file, e.g. a backup tool) before failing with SQLITE_BUSY.
 const busyTimeoutMS = 10000
 
+// migrations are the shared schema in SQLite's types. SQLite compares TEXT byte by byte.
+var migrations = sqlstore.Migrations(sqlstore.Types{
+	Serial: "INTEGER PRIMARY KEY AUTOINCREMENT", Int: "INTEGER", Text: "TEXT", Blob: "BLOB", NoRowID: " WITHOUT ROWID",
+})
+
 // Store is a datastore.Store over one SQLite file. It is safe for concurrent use.
-type Store struct {
-	log  *slog.Logger
-	path string
-	now  func() time.Time
+type Store = sqlstore.Store
 
-	// writer has exactly one connection: SQLite runs one write transaction at a time anyway,
-	// and queueing writers in Go instead of in SQLite's busy handler avoids SQLITE_BUSY.
-	writer *sql.DB
-	// reader is a pool of query_only connections; in WAL mode they never block the writer.
-	reader *sql.DB
-
-	closeOnce sync.Once
-	closeErr  error
-}
-
-var _ datastore.Store = (*Store)(nil)
+// ErrSchemaTooNew is wrapped by Open when the file was written by a newer lanyard-server.
+var ErrSchemaTooNew = sqlstore.ErrSchemaTooNew
 
 // Open opens (creating if missing) the SQLite database at path, brings its schema up to date
 // and returns the store. A missing parent directory is created with mode 0700 and a new file
@@ -57,35 +46,45 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 	if err := preparePath(path, log); err != nil {
 		return nil, err
 	}
-	s := &Store{log: log, path: path, now: time.Now}
-
-	var err error
-	s.writer, err = openPool(path, "_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=cache_size(-65536)")
+	// writer has exactly one connection: SQLite runs one write transaction at a time anyway,
+	// and queueing writers in Go instead of in SQLite's busy handler avoids SQLITE_BUSY.
+	writer, err := openPool(path, "_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=cache_size(-65536)")
 	if err != nil {
 		return nil, err
 	}
-	s.writer.SetMaxOpenConns(1)
-	s.writer.SetMaxIdleConns(1)
-	s.writer.SetConnMaxLifetime(0)
-	s.writer.SetConnMaxIdleTime(0)
-	if err := s.writer.PingContext(ctx); err != nil {
-		s.writer.Close()
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	writer.SetConnMaxIdleTime(0)
+	if err := writer.PingContext(ctx); err != nil {
+		writer.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	if err := migrate(ctx, s.writer, path, log); err != nil {
-		s.writer.Close()
-		return nil, err
-	}
-
-	s.reader, err = openPool(path, "_pragma=query_only(1)")
+	// reader is a pool of query_only connections; in WAL mode they never block the writer.
+	reader, err := openPool(path, "_pragma=query_only(1)")
 	if err != nil {
-		s.writer.Close()
+		writer.Close()
 		return nil, err
 	}
 	n := max(4, runtime.NumCPU())
-	s.reader.SetMaxOpenConns(n)
-	s.reader.SetMaxIdleConns(n)
-	if err := s.reader.PingContext(ctx); err != nil {
+	reader.SetMaxOpenConns(n)
+	reader.SetMaxIdleConns(n)
+	d := sqlstore.Dialect{
+		Name:       "sqlite",
+		Where:      path,
+		Migrations: migrations,
+		// Let SQLite refresh its planner statistics where they are stale; cheap, and it keeps
+		// the selector queries on their indexes as tables grow.
+		BeforeClose: func(db *sql.DB) error {
+			_, err := db.Exec("PRAGMA optimize")
+			return err
+		},
+	}
+	s, err := sqlstore.New(ctx, d, writer, reader, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := reader.PingContext(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
 	}
@@ -131,65 +130,4 @@ func openPool(path, params string) (*sql.DB, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	return db, nil
-}
-
-// Close closes both pools. It is safe to call more than once.
-func (s *Store) Close() error {
-	s.closeOnce.Do(func() {
-		var errs []error
-		if s.reader != nil {
-			errs = append(errs, s.reader.Close())
-		}
-		// Let SQLite refresh its planner statistics where they are stale; cheap, and it keeps
-		// the selector queries on their indexes as tables grow.
-		if _, err := s.writer.Exec("PRAGMA optimize"); err != nil {
-			s.log.Debug("PRAGMA optimize failed", "err", err)
-		}
-		errs = append(errs, s.writer.Close())
-		if err := errors.Join(errs...); err != nil {
-			s.closeErr = fmt.Errorf("sqlite: close %s: %w", s.path, err)
-		}
-	})
-	return s.closeErr
-}
-
-// querier is what *sql.DB and *sql.Tx have in common.
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// newID returns a random version 4 UUID.
-func newID() string {
-	var b [16]byte
-	rand.Read(b[:]) // never fails (crypto/rand aborts the process instead)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// changedOne reports whether a statement changed exactly one row.
-func changedOne(res sql.Result) (bool, error) {
-	n, err := res.RowsAffected()
-	return n == 1, err
-}
-
-// unixNano is t.UnixNano clamped to int64, whose range ends in 1678 and 2262, so a zero or far
-// future time still compares correctly against stored nanosecond timestamps.
-func unixNano(t time.Time) int64 {
-	switch {
-	case t.Before(time.Unix(0, math.MinInt64)):
-		return math.MinInt64
-	case t.After(time.Unix(0, math.MaxInt64)):
-		return math.MaxInt64
-	}
-	return t.UnixNano()
 }

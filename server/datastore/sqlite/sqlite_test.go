@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/lanyard-dev/lanyard/server/datastore"
@@ -21,17 +20,9 @@ func testLog(t testing.TB) *slog.Logger {
 
 func TestConformance(t *testing.T) {
 	// One file per test: a second open with the same t reopens that test's file.
-	var mu sync.Mutex
-	paths := map[*testing.T]string{}
+	path := datastoretest.PerTest(func(t *testing.T) string { return filepath.Join(t.TempDir(), "datastore.sqlite3") })
 	datastoretest.Run(t, func(t *testing.T) datastore.Store {
-		mu.Lock()
-		path, ok := paths[t]
-		if !ok {
-			path = filepath.Join(t.TempDir(), "datastore.sqlite3")
-			paths[t] = path
-		}
-		mu.Unlock()
-		s, err := sqlite.Open(t.Context(), path, testLog(t))
+		s, err := sqlite.Open(t.Context(), path(t), testLog(t))
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -32,7 +32,7 @@ func (s *Store) CreateEntries(ctx context.Context, entries []*datastore.Entry) (
 			e, err := createEntry(ctx, t, w, in, now.Unix(), now.UnixNano())
 			switch {
 			case errors.Is(err, datastore.ErrAlreadyExists), errors.Is(err, errInvalid):
-				results[i] = datastore.EntryResult{Entry: e, Err: fmt.Errorf("sqlite: create entry %d: %w", i, err)}
+				results[i] = datastore.EntryResult{Entry: e, Err: s.errorf("create entry %d: %w", i, err)}
 			case err != nil:
 				return err
 			default:
@@ -42,7 +42,7 @@ func (s *Store) CreateEntries(ctx context.Context, entries []*datastore.Entry) (
 		return w.flush(ctx)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: create entries: %w", err)
+		return nil, s.errorf("create entries: %w", err)
 	}
 	return results, nil
 }
@@ -114,16 +114,20 @@ func createEntry(ctx context.Context, t *txn, w *entryWriter, in *datastore.Entr
 
 // findIdentity returns ErrAlreadyExists and the entry, other than exceptID, with the same
 // parent ID, SPIFFE ID and selector set as r.
-func findIdentity(ctx context.Context, q querier, r *entryRow, exceptID string) (*datastore.Entry, error) {
+func findIdentity(ctx context.Context, t *txn, r *entryRow, exceptID string) (*datastore.Entry, error) {
 	var id string
-	err := q.QueryRowContext(ctx, sqlFindIdentity, r.e.ParentID, r.e.SPIFFEID, r.selectors, exceptID).Scan(&id)
+	query := sqlFindIdentity
+	if t.s.d.FindIdentity != "" {
+		query = t.s.d.FindIdentity
+	}
+	err := t.QueryRowContext(ctx, query, r.e.ParentID, r.e.SPIFFEID, r.selectors, exceptID).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	existing, err := getEntry(ctx, q, id)
+	existing, err := getEntry(ctx, t, id)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +167,7 @@ func (s *Store) UpdateEntries(ctx context.Context, entries []*datastore.Entry, m
 			e, err := updateEntry(ctx, t, in, mask, nowNano)
 			switch {
 			case errors.Is(err, datastore.ErrAlreadyExists), errors.Is(err, datastore.ErrNotFound), errors.Is(err, errInvalid):
-				results[i] = datastore.EntryResult{Entry: e, Err: fmt.Errorf("sqlite: update entry %d: %w", i, err)}
+				results[i] = datastore.EntryResult{Entry: e, Err: s.errorf("update entry %d: %w", i, err)}
 			case err != nil:
 				return err
 			default:
@@ -173,7 +177,7 @@ func (s *Store) UpdateEntries(ctx context.Context, entries []*datastore.Entry, m
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: update entries: %w", err)
+		return nil, s.errorf("update entries: %w", err)
 	}
 	return results, nil
 }
@@ -268,7 +272,7 @@ func (s *Store) DeleteEntries(ctx context.Context, ids []string) ([]datastore.En
 			e, err := deleteEntry(ctx, t, id, nowNano)
 			switch {
 			case errors.Is(err, datastore.ErrNotFound):
-				results[i] = datastore.EntryResult{Err: fmt.Errorf("sqlite: delete entry %d: %w", i, err)}
+				results[i] = datastore.EntryResult{Err: s.errorf("delete entry %d: %w", i, err)}
 			case err != nil:
 				return err
 			default:
@@ -278,7 +282,7 @@ func (s *Store) DeleteEntries(ctx context.Context, ids []string) ([]datastore.En
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: delete entries: %w", err)
+		return nil, s.errorf("delete entries: %w", err)
 	}
 	return results, nil
 }
@@ -297,9 +301,9 @@ func deleteEntry(ctx context.Context, q querier, id string, nowNano int64) (*dat
 
 // GetEntry implements datastore.EntryStore.
 func (s *Store) GetEntry(ctx context.Context, id string) (*datastore.Entry, error) {
-	e, err := getEntry(ctx, s.reader, id)
+	e, err := getEntry(ctx, s.read, id)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: get entry: %w", err)
+		return nil, s.errorf("get entry: %w", err)
 	}
 	return e, nil
 }

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"bytes"
@@ -56,11 +56,11 @@ func checkRelationship(r *datastore.FederationRelationship) error {
 // CreateFederationRelationship implements datastore.FederationStore.
 func (s *Store) CreateFederationRelationship(ctx context.Context, r *datastore.FederationRelationship, b *datastore.Bundle) (*datastore.FederationRelationship, error) {
 	if err := checkRelationship(r); err != nil {
-		return nil, fmt.Errorf("sqlite: create federation relationship: %w", err)
+		return nil, s.errorf("create federation relationship: %w", err)
 	}
 	nb, err := optionalBundle(r.TrustDomain, b)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: create federation relationship: %w", err)
+		return nil, s.errorf("create federation relationship: %w", err)
 	}
 	out := *r
 	out.CreatedAt = s.now().Unix()
@@ -86,7 +86,7 @@ func (s *Store) CreateFederationRelationship(ctx context.Context, r *datastore.F
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: create federation relationship: %w", err)
+		return nil, s.errorf("create federation relationship: %w", err)
 	}
 	return &out, nil
 }
@@ -94,11 +94,11 @@ func (s *Store) CreateFederationRelationship(ctx context.Context, r *datastore.F
 // UpdateFederationRelationship implements datastore.FederationStore.
 func (s *Store) UpdateFederationRelationship(ctx context.Context, r *datastore.FederationRelationship, mask datastore.FederationRelationshipMask, b *datastore.Bundle) (*datastore.FederationRelationship, error) {
 	if r == nil || r.TrustDomain == "" {
-		return nil, errors.New("sqlite: update federation relationship: trust domain is empty")
+		return nil, s.errorf("update federation relationship: trust domain is empty")
 	}
 	nb, err := optionalBundle(r.TrustDomain, b)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: update federation relationship: %w", err)
+		return nil, s.errorf("update federation relationship: %w", err)
 	}
 	var out *datastore.FederationRelationship
 	err = s.write(ctx, func(t *txn) error {
@@ -133,16 +133,16 @@ func (s *Store) UpdateFederationRelationship(ctx context.Context, r *datastore.F
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: update federation relationship: %w", err)
+		return nil, s.errorf("update federation relationship: %w", err)
 	}
 	return out, nil
 }
 
 // GetFederationRelationship implements datastore.FederationStore.
 func (s *Store) GetFederationRelationship(ctx context.Context, trustDomain string) (*datastore.FederationRelationship, error) {
-	r, err := getRelationship(ctx, s.reader, trustDomain)
+	r, err := getRelationship(ctx, s.read, trustDomain)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: get federation relationship: %w", err)
+		return nil, s.errorf("get federation relationship: %w", err)
 	}
 	return r, nil
 }
@@ -151,28 +151,28 @@ func (s *Store) GetFederationRelationship(ctx context.Context, trustDomain strin
 func (s *Store) ListFederationRelationships(ctx context.Context, page datastore.Page) ([]*datastore.FederationRelationship, string, error) {
 	term, args, limit, err := pageQuery("trust_domain", page)
 	if err != nil {
-		return nil, "", fmt.Errorf("sqlite: list federation relationships: %w", err)
+		return nil, "", s.errorf("list federation relationships: %w", err)
 	}
 	var terms []string
 	if term != "" {
 		terms = append(terms, term)
 	}
-	rows, err := s.reader.QueryContext(ctx, `SELECT `+relationshipColumns+` FROM federation_relationships`+
+	rows, err := s.read.QueryContext(ctx, `SELECT `+relationshipColumns+` FROM federation_relationships`+
 		whereClause(terms)+` ORDER BY trust_domain LIMIT ?`, append(args, limit)...)
 	if err != nil {
-		return nil, "", fmt.Errorf("sqlite: list federation relationships: %w", err)
+		return nil, "", s.errorf("list federation relationships: %w", err)
 	}
 	defer rows.Close()
 	var out []*datastore.FederationRelationship
 	for rows.Next() {
 		r, err := scanRelationship(rows)
 		if err != nil {
-			return nil, "", fmt.Errorf("sqlite: list federation relationships: %w", err)
+			return nil, "", s.errorf("list federation relationships: %w", err)
 		}
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("sqlite: list federation relationships: %w", err)
+		return nil, "", s.errorf("list federation relationships: %w", err)
 	}
 	out, next := nextToken(out, page, func(r *datastore.FederationRelationship) string { return r.TrustDomain })
 	return out, next, nil
@@ -194,7 +194,7 @@ func (s *Store) DeleteFederationRelationship(ctx context.Context, trustDomain st
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: delete federation relationship: %w", err)
+		return s.errorf("delete federation relationship: %w", err)
 	}
 	return nil
 }
@@ -203,7 +203,7 @@ func (s *Store) DeleteFederationRelationship(ctx context.Context, trustDomain st
 func (s *Store) StoreFetchedBundle(ctx context.Context, b *datastore.Bundle) (bool, error) {
 	nb, err := normalBundle(b)
 	if err != nil {
-		return false, fmt.Errorf("sqlite: store fetched bundle: %w", err)
+		return false, s.errorf("store fetched bundle: %w", err)
 	}
 	var changed bool
 	err = s.write(ctx, func(t *txn) error {
@@ -214,7 +214,7 @@ func (s *Store) StoreFetchedBundle(ctx context.Context, b *datastore.Bundle) (bo
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("sqlite: store fetched bundle for %q: %w", nb.TrustDomain, err)
+		return false, s.errorf("store fetched bundle for %q: %w", nb.TrustDomain, err)
 	}
 	return changed, nil
 }

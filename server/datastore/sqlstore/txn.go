@@ -1,28 +1,37 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 )
 
 // txn is a write transaction that prepares each distinct statement once, so a batch of
 // thousands of items pays for parsing only once per statement.
 type txn struct {
+	s     *Store
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt
 }
 
 var _ querier = (*txn)(nil)
 
-// write runs fn in one write transaction (BEGIN IMMEDIATE), committing when fn returns nil.
+// write runs fn in one write transaction, committing when fn returns nil. Write transactions
+// take turns: SQLite's BEGIN IMMEDIATE, or the dialect's WriteLock.
 func (s *Store) write(ctx context.Context, fn func(t *txn) error) error {
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	t := &txn{tx: tx, stmts: map[string]*sql.Stmt{}}
+	t := &txn{s: s, tx: tx, stmts: map[string]*sql.Stmt{}}
 	defer t.closeStmts()
+	if s.d.WriteLock != "" {
+		if _, err := tx.ExecContext(ctx, s.d.WriteLock); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("take the write lock: %w", err)
+		}
+	}
 	if err := fn(t); err != nil {
 		tx.Rollback()
 		return err
@@ -34,7 +43,7 @@ func (t *txn) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	if st, ok := t.stmts[query]; ok {
 		return st, nil
 	}
-	st, err := t.tx.PrepareContext(ctx, query)
+	st, err := t.tx.PrepareContext(ctx, t.s.q(query))
 	if err != nil {
 		return nil, err
 	}
@@ -68,13 +77,13 @@ func (t *txn) QueryRowContext(ctx context.Context, query string, args ...any) *s
 	st, err := t.stmt(ctx, query)
 	if err != nil {
 		// Let the unprepared path report the same error through the Row.
-		return t.tx.QueryRowContext(ctx, query, args...)
+		return t.tx.QueryRowContext(ctx, t.s.q(query), args...)
 	}
 	return st.QueryRowContext(ctx, args...)
 }
 
 // bulkRows is how many rows one multi-row INSERT carries; with at most three columns that
-// stays far below SQLite's limit of 32766 bound parameters.
+// stays far below SQLite's limit of 32766 bound parameters (PostgreSQL's is 65535).
 const bulkRows = 500
 
 // bulkInsert buffers rows for one table and writes them with multi-row INSERTs, which cost far

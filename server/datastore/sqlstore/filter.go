@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"encoding/base64"
@@ -86,7 +86,7 @@ func pageQuery(keyCol string, p datastore.Page) (where string, args []any, limit
 	if p.Size < 0 {
 		return "", nil, 0, fmt.Errorf("page size %d is negative: use 0 for everything", p.Size)
 	}
-	limit = -1 // SQLite: no limit
+	limit = noLimit
 	if p.Size > 0 {
 		limit = p.Size + 1
 	}

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -67,7 +67,7 @@ func insertAgentSelectors(ctx context.Context, q querier, a *datastore.Agent) er
 func (s *Store) CreateAgent(ctx context.Context, agent *datastore.Agent) (*datastore.Agent, error) {
 	a, err := normalAgent(agent)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: create agent: %w", err)
+		return nil, s.errorf("create agent: %w", err)
 	}
 	now := s.now().Unix()
 	if a.CreatedAt == 0 {
@@ -90,7 +90,7 @@ func (s *Store) CreateAgent(ctx context.Context, agent *datastore.Agent) (*datas
 		return insertAgentSelectors(ctx, t, a)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: create agent: %w", err)
+		return nil, s.errorf("create agent: %w", err)
 	}
 	return a, nil
 }
@@ -100,7 +100,7 @@ func (s *Store) CreateAgent(ctx context.Context, agent *datastore.Agent) (*datas
 func (s *Store) UpdateAgent(ctx context.Context, agent *datastore.Agent) (*datastore.Agent, error) {
 	a, err := normalAgent(agent)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: update agent: %w", err)
+		return nil, s.errorf("update agent: %w", err)
 	}
 	if a.UpdatedAt == 0 {
 		a.UpdatedAt = s.now().Unix()
@@ -126,16 +126,16 @@ func (s *Store) UpdateAgent(ctx context.Context, agent *datastore.Agent) (*datas
 		return insertAgentSelectors(ctx, t, a)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: update agent: %w", err)
+		return nil, s.errorf("update agent: %w", err)
 	}
 	return a, nil
 }
 
 // GetAgent implements datastore.AgentStore.
 func (s *Store) GetAgent(ctx context.Context, id string) (*datastore.Agent, error) {
-	a, err := getAgent(ctx, s.reader, id)
+	a, err := getAgent(ctx, s.read, id)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: get agent: %w", err)
+		return nil, s.errorf("get agent: %w", err)
 	}
 	return a, nil
 }
@@ -163,7 +163,7 @@ func (s *Store) DeleteAgent(ctx context.Context, id string) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: delete agent: %w", err)
+		return s.errorf("delete agent: %w", err)
 	}
 	return nil
 }
@@ -201,31 +201,31 @@ func agentWhere(f datastore.AgentFilter) ([]string, []any, error) {
 func (s *Store) ListAgents(ctx context.Context, filter datastore.AgentFilter, page datastore.Page) ([]*datastore.Agent, string, error) {
 	terms, args, err := agentWhere(filter)
 	if err != nil {
-		return nil, "", fmt.Errorf("sqlite: list agents: %w", err)
+		return nil, "", s.errorf("list agents: %w", err)
 	}
 	pageTerm, pageArgs, limit, err := pageQuery("a.id", page)
 	if err != nil {
-		return nil, "", fmt.Errorf("sqlite: list agents: %w", err)
+		return nil, "", s.errorf("list agents: %w", err)
 	}
 	if pageTerm != "" {
 		terms, args = append(terms, pageTerm), append(args, pageArgs...)
 	}
 	q := `SELECT ` + agentColumns + ` FROM agents a` + whereClause(terms) + ` ORDER BY a.id LIMIT ?`
-	rows, err := s.reader.QueryContext(ctx, q, append(args, limit)...)
+	rows, err := s.read.QueryContext(ctx, q, append(args, limit)...)
 	if err != nil {
-		return nil, "", fmt.Errorf("sqlite: list agents: %w", err)
+		return nil, "", s.errorf("list agents: %w", err)
 	}
 	defer rows.Close()
 	var out []*datastore.Agent
 	for rows.Next() {
 		a, err := scanAgent(rows)
 		if err != nil {
-			return nil, "", fmt.Errorf("sqlite: list agents: %w", err)
+			return nil, "", s.errorf("list agents: %w", err)
 		}
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("sqlite: list agents: %w", err)
+		return nil, "", s.errorf("list agents: %w", err)
 	}
 	out, next := nextToken(out, page, func(a *datastore.Agent) string { return a.ID })
 	return out, next, nil
@@ -235,11 +235,11 @@ func (s *Store) ListAgents(ctx context.Context, filter datastore.AgentFilter, pa
 func (s *Store) CountAgents(ctx context.Context, filter datastore.AgentFilter) (int, error) {
 	terms, args, err := agentWhere(filter)
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: count agents: %w", err)
+		return 0, s.errorf("count agents: %w", err)
 	}
 	var n int
-	if err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM agents a`+whereClause(terms), args...).Scan(&n); err != nil {
-		return 0, fmt.Errorf("sqlite: count agents: %w", err)
+	if err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM agents a`+whereClause(terms), args...).Scan(&n); err != nil {
+		return 0, s.errorf("count agents: %w", err)
 	}
 	return n, nil
 }

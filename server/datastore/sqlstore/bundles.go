@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -38,11 +38,11 @@ func putBundle(ctx context.Context, q querier, b *datastore.Bundle) error {
 func (s *Store) CreateBundle(ctx context.Context, b *datastore.Bundle) (*datastore.Bundle, error) {
 	nb, err := normalBundle(b)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: create bundle: %w", err)
+		return nil, s.errorf("create bundle: %w", err)
 	}
 	data, err := encodeBundle(nb)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: create bundle: %w", err)
+		return nil, s.errorf("create bundle: %w", err)
 	}
 	err = s.write(ctx, func(t *txn) error {
 		res, err := t.ExecContext(ctx, `INSERT INTO bundles (trust_domain, data) VALUES (?, ?)
@@ -58,7 +58,7 @@ func (s *Store) CreateBundle(ctx context.Context, b *datastore.Bundle) (*datasto
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: create bundle: %w", err)
+		return nil, s.errorf("create bundle: %w", err)
 	}
 	return nb, nil
 }
@@ -68,7 +68,7 @@ func (s *Store) CreateBundle(ctx context.Context, b *datastore.Bundle) (*datasto
 func (s *Store) UpdateBundle(ctx context.Context, b *datastore.Bundle, mask datastore.BundleMask) (*datastore.Bundle, error) {
 	in, err := normalBundle(b)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: update bundle: %w", err)
+		return nil, s.errorf("update bundle: %w", err)
 	}
 	var out *datastore.Bundle
 	err = s.write(ctx, func(t *txn) error {
@@ -92,7 +92,7 @@ func (s *Store) UpdateBundle(ctx context.Context, b *datastore.Bundle, mask data
 		return putBundle(ctx, t, cur)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: update bundle: %w", err)
+		return nil, s.errorf("update bundle: %w", err)
 	}
 	return out, nil
 }
@@ -101,10 +101,10 @@ func (s *Store) UpdateBundle(ctx context.Context, b *datastore.Bundle, mask data
 func (s *Store) SetBundle(ctx context.Context, b *datastore.Bundle) (*datastore.Bundle, error) {
 	nb, err := normalBundle(b)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: set bundle: %w", err)
+		return nil, s.errorf("set bundle: %w", err)
 	}
 	if err := s.write(ctx, func(t *txn) error { return putBundle(ctx, t, nb) }); err != nil {
-		return nil, fmt.Errorf("sqlite: set bundle: %w", err)
+		return nil, s.errorf("set bundle: %w", err)
 	}
 	return nb, nil
 }
@@ -114,7 +114,7 @@ func (s *Store) SetBundle(ctx context.Context, b *datastore.Bundle) (*datastore.
 func (s *Store) AppendBundle(ctx context.Context, b *datastore.Bundle) (*datastore.Bundle, error) {
 	in, err := normalBundle(b)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: append bundle: %w", err)
+		return nil, s.errorf("append bundle: %w", err)
 	}
 	var out *datastore.Bundle
 	err = s.write(ctx, func(t *txn) error {
@@ -140,7 +140,7 @@ func (s *Store) AppendBundle(ctx context.Context, b *datastore.Bundle) (*datasto
 		return putBundle(ctx, t, cur)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: append bundle: %w", err)
+		return nil, s.errorf("append bundle: %w", err)
 	}
 	return out, nil
 }
@@ -163,7 +163,7 @@ func (s *Store) PruneBundle(ctx context.Context, trustDomain string, expiredBefo
 		return putBundle(ctx, t, b)
 	})
 	if err != nil {
-		return false, fmt.Errorf("sqlite: prune bundle: %w", err)
+		return false, s.errorf("prune bundle: %w", err)
 	}
 	return changed, nil
 }
@@ -211,9 +211,9 @@ func (s *Store) pruneAuthorities(b *datastore.Bundle, before time.Time) bool {
 
 // GetBundle implements datastore.BundleStore.
 func (s *Store) GetBundle(ctx context.Context, trustDomain string) (*datastore.Bundle, error) {
-	b, err := getBundle(ctx, s.reader, trustDomain)
+	b, err := getBundle(ctx, s.read, trustDomain)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: get bundle: %w", err)
+		return nil, s.errorf("get bundle: %w", err)
 	}
 	return b, nil
 }
@@ -222,16 +222,16 @@ func (s *Store) GetBundle(ctx context.Context, trustDomain string) (*datastore.B
 func (s *Store) ListBundles(ctx context.Context, page datastore.Page) ([]*datastore.Bundle, string, error) {
 	term, args, limit, err := pageQuery("trust_domain", page)
 	if err != nil {
-		return nil, "", fmt.Errorf("sqlite: list bundles: %w", err)
+		return nil, "", s.errorf("list bundles: %w", err)
 	}
 	var terms []string
 	if term != "" {
 		terms = append(terms, term)
 	}
-	rows, err := s.reader.QueryContext(ctx, `SELECT trust_domain, data FROM bundles`+whereClause(terms)+
+	rows, err := s.read.QueryContext(ctx, `SELECT trust_domain, data FROM bundles`+whereClause(terms)+
 		` ORDER BY trust_domain LIMIT ?`, append(args, limit)...)
 	if err != nil {
-		return nil, "", fmt.Errorf("sqlite: list bundles: %w", err)
+		return nil, "", s.errorf("list bundles: %w", err)
 	}
 	defer rows.Close()
 	var out []*datastore.Bundle
@@ -239,16 +239,16 @@ func (s *Store) ListBundles(ctx context.Context, page datastore.Page) ([]*datast
 		var td string
 		var data []byte
 		if err := rows.Scan(&td, &data); err != nil {
-			return nil, "", fmt.Errorf("sqlite: list bundles: %w", err)
+			return nil, "", s.errorf("list bundles: %w", err)
 		}
 		b, err := decodeBundle(td, data)
 		if err != nil {
-			return nil, "", fmt.Errorf("sqlite: list bundles: %w", err)
+			return nil, "", s.errorf("list bundles: %w", err)
 		}
 		out = append(out, b)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("sqlite: list bundles: %w", err)
+		return nil, "", s.errorf("list bundles: %w", err)
 	}
 	out, next := nextToken(out, page, func(b *datastore.Bundle) string { return b.TrustDomain })
 	return out, next, nil
@@ -257,8 +257,8 @@ func (s *Store) ListBundles(ctx context.Context, page datastore.Page) ([]*datast
 // CountBundles implements datastore.BundleStore.
 func (s *Store) CountBundles(ctx context.Context) (int, error) {
 	var n int
-	if err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM bundles`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("sqlite: count bundles: %w", err)
+	if err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM bundles`).Scan(&n); err != nil {
+		return 0, s.errorf("count bundles: %w", err)
 	}
 	return n, nil
 }

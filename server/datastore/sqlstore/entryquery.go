@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -50,31 +50,31 @@ func entryWhere(f datastore.EntryFilter) ([]string, []any, error) {
 func (s *Store) ListEntries(ctx context.Context, filter datastore.EntryFilter, page datastore.Page) ([]*datastore.Entry, string, error) {
 	terms, args, err := entryWhere(filter)
 	if err != nil {
-		return nil, "", fmt.Errorf("sqlite: list entries: %w", err)
+		return nil, "", s.errorf("list entries: %w", err)
 	}
 	pageTerm, pageArgs, limit, err := pageQuery("e.id", page)
 	if err != nil {
-		return nil, "", fmt.Errorf("sqlite: list entries: %w", err)
+		return nil, "", s.errorf("list entries: %w", err)
 	}
 	if pageTerm != "" {
 		terms, args = append(terms, pageTerm), append(args, pageArgs...)
 	}
 	q := `SELECT ` + entryColumns + ` FROM entries e` + whereClause(terms) + ` ORDER BY e.id LIMIT ?`
-	rows, err := s.reader.QueryContext(ctx, q, append(args, limit)...)
+	rows, err := s.read.QueryContext(ctx, q, append(args, limit)...)
 	if err != nil {
-		return nil, "", fmt.Errorf("sqlite: list entries: %w", err)
+		return nil, "", s.errorf("list entries: %w", err)
 	}
 	defer rows.Close()
 	var out []*datastore.Entry
 	for rows.Next() {
 		e, err := scanEntry(rows)
 		if err != nil {
-			return nil, "", fmt.Errorf("sqlite: list entries: %w", err)
+			return nil, "", s.errorf("list entries: %w", err)
 		}
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("sqlite: list entries: %w", err)
+		return nil, "", s.errorf("list entries: %w", err)
 	}
 	out, next := nextToken(out, page, func(e *datastore.Entry) string { return e.ID })
 	return out, next, nil
@@ -84,11 +84,11 @@ func (s *Store) ListEntries(ctx context.Context, filter datastore.EntryFilter, p
 func (s *Store) CountEntries(ctx context.Context, filter datastore.EntryFilter) (int, error) {
 	terms, args, err := entryWhere(filter)
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: count entries: %w", err)
+		return 0, s.errorf("count entries: %w", err)
 	}
 	var n int
-	if err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM entries e`+whereClause(terms), args...).Scan(&n); err != nil {
-		return 0, fmt.Errorf("sqlite: count entries: %w", err)
+	if err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM entries e`+whereClause(terms), args...).Scan(&n); err != nil {
+		return 0, s.errorf("count entries: %w", err)
 	}
 	return n, nil
 }
@@ -96,24 +96,24 @@ func (s *Store) CountEntries(ctx context.Context, filter datastore.EntryFilter) 
 // ListEntryEvents implements datastore.EntryStore. A limit of 0 or less means no limit.
 func (s *Store) ListEntryEvents(ctx context.Context, afterID int64, limit int) ([]datastore.EntryEvent, error) {
 	if limit <= 0 {
-		limit = -1
+		limit = noLimit
 	}
-	rows, err := s.reader.QueryContext(ctx,
+	rows, err := s.read.QueryContext(ctx,
 		`SELECT id, entry_id FROM entry_events WHERE id > ? ORDER BY id LIMIT ?`, afterID, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: list entry events: %w", err)
+		return nil, s.errorf("list entry events: %w", err)
 	}
 	defer rows.Close()
 	var out []datastore.EntryEvent
 	for rows.Next() {
 		var ev datastore.EntryEvent
 		if err := rows.Scan(&ev.ID, &ev.EntryID); err != nil {
-			return nil, fmt.Errorf("sqlite: list entry events: %w", err)
+			return nil, s.errorf("list entry events: %w", err)
 		}
 		out = append(out, ev)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list entry events: %w", err)
+		return nil, s.errorf("list entry events: %w", err)
 	}
 	return out, nil
 }
@@ -125,7 +125,7 @@ func (s *Store) PruneEntryEvents(ctx context.Context, before time.Time) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: prune entry events: %w", err)
+		return s.errorf("prune entry events: %w", err)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 // federating with it; either change records entry events in the same transaction.
 func (s *Store) DeleteBundle(ctx context.Context, trustDomain string, mode datastore.DeleteMode) error {
 	if mode < datastore.DeleteRestrict || mode > datastore.DeleteDissociate {
-		return fmt.Errorf("sqlite: delete bundle %q: unknown delete mode %d: use DeleteRestrict, DeleteCascade or DeleteDissociate",
+		return s.errorf("delete bundle %q: unknown delete mode %d: use DeleteRestrict, DeleteCascade or DeleteDissociate",
 			trustDomain, mode)
 	}
 	err := s.write(ctx, func(t *txn) error {
@@ -48,7 +48,7 @@ func (s *Store) DeleteBundle(ctx context.Context, trustDomain string, mode datas
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: delete bundle %q: %w", trustDomain, err)
+		return s.errorf("delete bundle %q: %w", trustDomain, err)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -15,11 +15,11 @@ import (
 func (s *Store) CreateJoinToken(ctx context.Context, token *datastore.JoinToken) error {
 	switch {
 	case token == nil:
-		return errors.New("sqlite: create join token: the token is nil")
+		return s.errorf("create join token: the token is nil")
 	case token.Token == "":
-		return errors.New("sqlite: create join token: the token value is empty")
+		return s.errorf("create join token: the token value is empty")
 	case token.ExpiresAt.IsZero():
-		return errors.New("sqlite: create join token: ExpiresAt is zero: every join token needs an expiry")
+		return s.errorf("create join token: ExpiresAt is zero: every join token needs an expiry")
 	}
 	err := s.write(ctx, func(t *txn) error {
 		res, err := t.ExecContext(ctx, `INSERT INTO join_tokens (token, expires_at, agent_id) VALUES (?, ?, ?)
@@ -36,7 +36,7 @@ func (s *Store) CreateJoinToken(ctx context.Context, token *datastore.JoinToken)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: create join token: %w", err)
+		return s.errorf("create join token: %w", err)
 	}
 	return nil
 }
@@ -56,7 +56,7 @@ func (s *Store) TakeJoinToken(ctx context.Context, token string) (*datastore.Joi
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: take join token: %w", err)
+		return nil, s.errorf("take join token: %w", err)
 	}
 	return jt, nil
 }
@@ -68,7 +68,7 @@ func (s *Store) PruneJoinTokens(ctx context.Context, expiredBefore time.Time) er
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: prune join tokens: %w", err)
+		return s.errorf("prune join tokens: %w", err)
 	}
 	return nil
 }
@@ -76,12 +76,12 @@ func (s *Store) PruneJoinTokens(ctx context.Context, expiredBefore time.Time) er
 // FetchCAJournal implements datastore.CAJournalStore.
 func (s *Store) FetchCAJournal(ctx context.Context, serverID string) ([]byte, error) {
 	var data []byte
-	err := s.reader.QueryRowContext(ctx, `SELECT data FROM ca_journals WHERE server_id = ?`, serverID).Scan(&data)
+	err := s.read.QueryRowContext(ctx, `SELECT data FROM ca_journals WHERE server_id = ?`, serverID).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("sqlite: fetch CA journal of %q: %w", serverID, datastore.ErrNotFound)
+		return nil, s.errorf("fetch CA journal of %q: %w", serverID, datastore.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: fetch CA journal of %q: %w", serverID, err)
+		return nil, s.errorf("fetch CA journal of %q: %w", serverID, err)
 	}
 	return slices.Clone(data), nil
 }
@@ -89,7 +89,7 @@ func (s *Store) FetchCAJournal(ctx context.Context, serverID string) ([]byte, er
 // SetCAJournal implements datastore.CAJournalStore.
 func (s *Store) SetCAJournal(ctx context.Context, serverID string, data []byte) error {
 	if serverID == "" {
-		return errors.New("sqlite: set CA journal: the server ID is empty")
+		return s.errorf("set CA journal: the server ID is empty")
 	}
 	if data == nil {
 		data = []byte{} // the column is NOT NULL; an empty journal is still a journal
@@ -100,7 +100,7 @@ func (s *Store) SetCAJournal(ctx context.Context, serverID string, data []byte) 
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: set CA journal of %q: %w", serverID, err)
+		return s.errorf("set CA journal of %q: %w", serverID, err)
 	}
 	return nil
 }
