@@ -28,6 +28,13 @@ type options struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == loadClientFlag {
+		if err := loadClient(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench load client:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var o options
 	var sizes string
 	quick := flag.Bool("quick", false, "tiny sizes and one run, to check the benchmark works (not for numbers)")

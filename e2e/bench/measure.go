@@ -1,17 +1,23 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"math/big"
 	"net/url"
 	"os"
+	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -119,8 +125,67 @@ func propagation(ctx context.Context, d *deployment, updates chan *workloadapi.X
 }
 
 // throughput is figure 3: conc go-spiffe clients calling the Workload API back to back
-// for dur. It returns calls per second and every call's latency.
+// for dur, in a process of their own (this binary in load-client mode) so that the
+// harness's own memory and goroutines do not slow them. It returns calls per second and
+// every call's latency.
 func throughput(ctx context.Context, d *deployment, conc int, dur time.Duration, jwt bool) (float64, []time.Duration, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return 0, nil, err
+	}
+	args := []string{loadClientFlag, "-socket", d.apiSock, "-conc", strconv.Itoa(conc), "-duration", dur.String()}
+	if jwt {
+		args = append(args, "-jwt")
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, self, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return 0, nil, fmt.Errorf("load client: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	var res loadResult
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		return 0, nil, fmt.Errorf("load client output: %w", err)
+	}
+	lat := make([]time.Duration, len(res.LatenciesNS))
+	for i, ns := range res.LatenciesNS {
+		lat[i] = time.Duration(ns)
+	}
+	return res.Rate, lat, nil
+}
+
+const loadClientFlag = "-load-client"
+
+type loadResult struct {
+	Rate        float64 `json:"rate"`
+	LatenciesNS []int64 `json:"latencies_ns"`
+}
+
+// loadClient is the load-client mode: it runs the clients and prints a loadResult.
+func loadClient(args []string) error {
+	fs := flag.NewFlagSet("load-client", flag.ContinueOnError)
+	sock := fs.String("socket", "", "Workload API socket")
+	conc := fs.Int("conc", 1, "clients")
+	dur := fs.Duration("duration", time.Second, "how long")
+	jwt := fs.Bool("jwt", false, "FetchJWTSVID instead of FetchX509SVID")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	d := &deployment{apiSock: *sock}
+	rate, lat, err := load(ctx, d, *conc, *dur, *jwt)
+	if err != nil {
+		return err
+	}
+	res := loadResult{Rate: rate, LatenciesNS: make([]int64, len(lat))}
+	for i, l := range lat {
+		res.LatenciesNS[i] = int64(l)
+	}
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// load runs conc clients back to back for dur.
+func load(ctx context.Context, d *deployment, conc int, dur time.Duration, jwt bool) (float64, []time.Duration, error) {
 	clients := make([]*workloadapi.Client, conc)
 	for i := range clients {
 		c, err := d.workloadClient(ctx)
