@@ -126,6 +126,13 @@ func agentRound(ctx context.Context, o options, rec *recorder, run, n int, small
 	if err != nil {
 		return err
 	}
+	if smallest {
+		// Before the propagation samples add identities: the workload holds one SVID, as
+		// most do.
+		if err := throughputFigures(ctx, o, rec, d); err != nil {
+			return err
+		}
+	}
 	lat, err := propagation(ctx, d, updates, run, o.samples)
 	if err != nil {
 		return err
@@ -134,11 +141,6 @@ func agentRound(ctx context.Context, o options, rec *recorder, run, n int, small
 	tgt := map[int]string{1: "< 200 ms", 1000: "< 1000 ms"}[n]
 	rec.add(name+", p50", "ms", tgt, percentile(lat, 0.5))
 	rec.add(name+", p99", "ms", "", percentile(lat, 0.99))
-	if smallest {
-		if err := throughputFigures(ctx, o, rec, d); err != nil {
-			return err
-		}
-	}
 	if largest && !smallest {
 		return recordRSS(rec, d, fmt.Sprintf("%d SVIDs for other workloads", n), "")
 	}
