@@ -16,6 +16,7 @@ import (
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 
 	"github.com/lanyard-dev/lanyard/server/api"
+	"github.com/lanyard-dev/lanyard/server/certfile"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 )
 
@@ -64,11 +65,11 @@ func NewEndpoint(cfg EndpointConfig) (*Endpoint, error) {
 	e.tls = &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
 	switch cfg.Profile {
 	case datastore.ProfileHTTPSWeb:
-		certs, err := newCertFiles(cfg.CertFile, cfg.KeyFile)
+		certs, err := certfile.New(cfg.CertFile, cfg.KeyFile, "bundle endpoint (https_web)", cfg.Log)
 		if err != nil {
 			return nil, fmt.Errorf("bundle endpoint https_web certificate: %w", err)
 		}
-		e.tls.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return certs.get(cfg.Log) }
+		e.tls.GetCertificate = certs.Get
 	case datastore.ProfileHTTPSSPIFFE:
 		if cfg.SVID == nil {
 			return nil, errors.New("bundle endpoint https_spiffe: no server SVID source")

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
+
+	"github.com/lanyard-dev/lanyard/server/certfile"
 )
 
 // BundleSource gives the server's current own bundle. It must be safe for concurrent use
@@ -167,7 +170,13 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, certFile, keyFi
 	}()
 	var err error
 	if certFile != "" {
-		err = srv.ServeTLS(ln, certFile, keyFile)
+		certs, cerr := certfile.New(certFile, keyFile, "oidc", log)
+		if cerr != nil {
+			return cerr
+		}
+		// A renewed certificate (certbot, cert-manager) is picked up without a restart.
+		srv.TLSConfig = &tls.Config{GetCertificate: certs.Get, MinVersion: tls.VersionTLS12}
+		err = srv.ServeTLS(ln, "", "")
 	} else {
 		err = srv.Serve(ln)
 	}
