@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -16,7 +17,12 @@ import (
 // send it, which keeps server-side request forgery away from the Workload API.
 const securityHeader = "workload.spiffe.io"
 
-func checkHeader(ctx context.Context) error {
+// Envoy's SDS calls are exempt: Envoy cannot send the header, and SDS answers only the
+// attested caller, like the Workload API.
+func checkHeader(ctx context.Context, fullMethod string) error {
+	if strings.HasPrefix(fullMethod, sdsMethodsPrefix) {
+		return nil
+	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	if v := md.Get(securityHeader); len(v) != 1 || v[0] != "true" {
 		return status.Errorf(codes.InvalidArgument, "security header missing from request: set gRPC metadata %q to \"true\"", securityHeader)
@@ -26,7 +32,7 @@ func checkHeader(ctx context.Context) error {
 
 func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	method := path.Base(info.FullMethod)
-	if err := checkHeader(ctx); err != nil {
+	if err := checkHeader(ctx, info.FullMethod); err != nil {
 		s.metrics.done(method, err)
 		return nil, err
 	}
@@ -37,7 +43,7 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 
 func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	method := path.Base(info.FullMethod)
-	if err := checkHeader(ss.Context()); err != nil {
+	if err := checkHeader(ss.Context(), info.FullMethod); err != nil {
 		s.metrics.done(method, err)
 		return err
 	}

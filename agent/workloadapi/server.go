@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	secretv3 "github.com/envoyproxy/go-control-plane/envoy/service/secret/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spiffe/go-spiffe/v2/proto/spiffe/workload"
 	"google.golang.org/grpc"
@@ -88,6 +89,7 @@ func (s *Server) Serve(ctx context.Context, socketPath string) error {
 		grpc.ChainStreamInterceptor(s.streamInterceptor),
 	)
 	workload.RegisterSpiffeWorkloadAPIServer(gs, s)
+	secretv3.RegisterSecretDiscoveryServiceServer(gs, &sds{s: s})
 
 	errc := make(chan error, 1)
 	go func() { errc <- gs.Serve(ln) }()
