@@ -10,6 +10,8 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	secretv3 "github.com/envoyproxy/go-control-plane/envoy/service/secret/v3"
+	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -140,4 +142,33 @@ func TestSDSFetchAndRefusals(t *testing.T) {
 			t.Fatalf("error = %v, want InvalidArgument", err)
 		}
 	})
+}
+
+func TestSDSFederatedBundles(t *testing.T) {
+	partner := spiffeid.RequireTrustDomainFromString("partner.test")
+	e := start(t)
+	p := newAuthority(t, partner)
+	e.cache.SetFederatedBundles(map[spiffeid.TrustDomain]*spiffebundle.Bundle{partner: p.bundle()})
+	e.add("e1", "spiffe://example.org/web", func(ent *cache.Entry) { ent.FederatesWith = []string{"partner.test"} }, selfUID)
+	resp, err := sdsClient(t, e).FetchSecrets(ctxT(t), &discoveryv3.DiscoveryRequest{TypeUrl: secretTypeURL,
+		ResourceNames: []string{"spiffe://partner.test", "ALL"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := secrets(t, resp)
+	block, _ := pem.Decode(got["spiffe://partner.test"].GetValidationContext().GetTrustedCa().GetInlineBytes())
+	if block == nil || string(block.Bytes) != string(p.cert.Raw) {
+		t.Fatal("the partner's trust domain secret does not carry its CA")
+	}
+	cfg := &tlsv3.SPIFFECertValidatorConfig{}
+	if err := got["ALL"].GetValidationContext().GetCustomValidatorConfig().GetTypedConfig().UnmarshalTo(cfg); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, td := range cfg.TrustDomains {
+		names = append(names, td.Name)
+	}
+	if len(names) != 2 || names[0] != "example.org" || names[1] != "partner.test" {
+		t.Fatalf("ALL validates trust domains %v, want example.org and partner.test", names)
+	}
 }
