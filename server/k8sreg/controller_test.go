@@ -2,6 +2,8 @@ package k8sreg_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -51,7 +53,7 @@ func start(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, k: k, dyn: k.Dynamic(t), entries: entryapi.New(entryapi.Config{TrustDomain: td, Store: store, Authorized: cache})}
+	h := &harness{t: t, k: k, dyn: k.Dynamic(t), entries: entryapi.New(entryapi.Config{TrustDomain: td, Store: store, Authorized: cache, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})}
 	c, err := k8sreg.New(k8sreg.Config{TrustDomain: td, Cluster: "c1", Kube: k.Client, Dynamic: h.dyn, Entries: h.entries,
 		Settle: 20 * time.Millisecond})
 	if err != nil {

@@ -31,6 +31,9 @@ type Service struct {
 
 // New returns the service.
 func New(cfg Config) *Service {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
 	if cfg.OnChange == nil {
 		cfg.OnChange = func() {}
 	}

@@ -43,6 +43,9 @@ type Service struct {
 
 // New returns the service.
 func New(cfg Config) *Service {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
 	return &Service{
 		td: cfg.TrustDomain, store: cfg.Store, auth: cfg.Authorized, log: cfg.Log,
 		validator: api.EntryValidator{TrustDomain: cfg.TrustDomain},

@@ -49,7 +49,12 @@ type Service struct {
 }
 
 // New returns the service.
-func New(cfg Config) *Service { return &Service{cfg: cfg} }
+func New(cfg Config) *Service {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg}
+}
 
 // MaxAudiences bounds the audience list of a JWT-SVID request.
 const MaxAudiences = 32
