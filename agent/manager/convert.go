@@ -1,11 +1,8 @@
 package manager
 
 import (
-	"crypto/x509"
 	"fmt"
-	"time"
 
-	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 
@@ -45,34 +42,4 @@ func protoID(p *types.SPIFFEID) (spiffeid.ID, error) {
 		return spiffeid.ID{}, err
 	}
 	return spiffeid.FromPath(td, p.Path)
-}
-
-// bundleFromProto converts a bundle received from the server.
-func bundleFromProto(b *types.Bundle) (*spiffebundle.Bundle, error) {
-	td, err := spiffeid.TrustDomainFromString(b.TrustDomain)
-	if err != nil {
-		return nil, fmt.Errorf("bundle trust domain %q: %w", b.TrustDomain, err)
-	}
-	out := spiffebundle.New(td)
-	for _, a := range b.X509Authorities {
-		c, err := x509.ParseCertificate(a.Asn1)
-		if err != nil {
-			return nil, fmt.Errorf("bundle %s: x509 authority: %w", td, err)
-		}
-		out.AddX509Authority(c)
-	}
-	for _, k := range b.JwtAuthorities {
-		pub, err := x509.ParsePKIXPublicKey(k.PublicKey)
-		if err != nil {
-			return nil, fmt.Errorf("bundle %s: jwt authority %s: %w", td, k.KeyId, err)
-		}
-		if err := out.AddJWTAuthority(k.KeyId, pub); err != nil {
-			return nil, fmt.Errorf("bundle %s: jwt authority %s: %w", td, k.KeyId, err)
-		}
-	}
-	if b.RefreshHint > 0 {
-		out.SetRefreshHint(time.Duration(b.RefreshHint) * time.Second)
-	}
-	out.SetSequenceNumber(b.SequenceNumber)
-	return out, nil
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/lanyard-dev/lanyard/agent/cache"
 	"github.com/lanyard-dev/lanyard/agent/client"
+	"github.com/lanyard-dev/lanyard/internal/bundleconv"
 	syncv1 "github.com/lanyard-dev/lanyard/proto/lanyard/agent/v1"
 )
 
@@ -267,7 +268,7 @@ func (m *Manager) due(now time.Time) []*cache.Entry {
 }
 
 func (m *Manager) setBundle(pb *types.Bundle) {
-	b, err := bundleFromProto(pb)
+	b, err := bundleconv.ToSPIFFE(pb)
 	if err != nil {
 		m.cfg.Log.Error("server sent an unusable bundle; keeping the previous one", "error", err)
 		return
@@ -285,7 +286,7 @@ func (m *Manager) setBundle(pb *types.Bundle) {
 func (m *Manager) setFederated(pbs []*types.Bundle) {
 	out := make(map[spiffeid.TrustDomain]*spiffebundle.Bundle, len(pbs))
 	for _, pb := range pbs {
-		b, err := bundleFromProto(pb)
+		b, err := bundleconv.ToSPIFFE(pb)
 		if err != nil {
 			m.cfg.Log.Warn("skipping unusable federated bundle", "error", err)
 			continue

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +24,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/lanyard-dev/lanyard/internal/bundleconv"
 )
 
 // deployment is one fresh lanyard-server (and optionally lanyard-agent) started from the
@@ -118,12 +119,8 @@ func (d *deployment) writeBundle(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("bundle: %w", err)
 	}
-	var out []byte
-	for _, a := range b.X509Authorities {
-		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.Asn1})...)
-	}
 	path := filepath.Join(d.dir, "bundle.pem")
-	return path, os.WriteFile(path, out, 0o600)
+	return path, os.WriteFile(path, bundleconv.X509PEM(b), 0o600)
 }
 
 func startProc(bin, name, dir, cfg string) (*exec.Cmd, error) {

@@ -11,7 +11,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 
-	"github.com/lanyard-dev/lanyard/server/api"
+	"github.com/lanyard-dev/lanyard/internal/bundleconv"
 )
 
 const (
@@ -30,15 +30,9 @@ func checkFormat(f string) error {
 // (a JWKS document with X.509 and JWT authorities, refresh hint and sequence number).
 func encodeBundle(b *types.Bundle, format string) ([]byte, error) {
 	if format == formatPEM {
-		var buf bytes.Buffer
-		for _, a := range b.X509Authorities {
-			if err := pem.Encode(&buf, &pem.Block{Type: "CERTIFICATE", Bytes: a.Asn1}); err != nil {
-				return nil, fmt.Errorf("encoding bundle of %s as PEM: %w", b.TrustDomain, err)
-			}
-		}
-		return buf.Bytes(), nil
+		return bundleconv.X509PEM(b), nil
 	}
-	sb, err := api.ToSPIFFEBundle(b)
+	sb, err := bundleconv.ToSPIFFE(b)
 	if err != nil {
 		return nil, fmt.Errorf("encoding bundle of %s as a SPIFFE bundle: %w", b.TrustDomain, err)
 	}
@@ -68,7 +62,7 @@ func decodeBundle(td string, data []byte, format string) (*types.Bundle, error) 
 	if err != nil {
 		return nil, fmt.Errorf("not a SPIFFE bundle (JWKS) document: %w", err)
 	}
-	return api.FromSPIFFEBundle(sb)
+	return bundleconv.FromSPIFFE(sb)
 }
 
 func decodePEMBundle(td string, data []byte) (*types.Bundle, error) {

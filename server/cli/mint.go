@@ -18,6 +18,8 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
 	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
+
+	"github.com/lanyard-dev/lanyard/internal/bundleconv"
 )
 
 // x509Mint asks the server to sign an X.509-SVID for a key generated in this process: the
@@ -69,13 +71,11 @@ func x509Mint(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return rpcError("x509 mint: bundle", err)
 	}
-	var svidPEM, bundlePEM bytes.Buffer
+	var svidPEM bytes.Buffer
 	for _, der := range resp.Svid.CertChain {
 		_ = pem.Encode(&svidPEM, &pem.Block{Type: "CERTIFICATE", Bytes: der})
 	}
-	for _, a := range bundle.X509Authorities {
-		_ = pem.Encode(&bundlePEM, &pem.Block{Type: "CERTIFICATE", Bytes: a.Asn1})
-	}
+	bundlePEM := bundleconv.X509PEM(bundle)
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
 	expires := time.Unix(resp.Svid.ExpiresAt, 0).UTC().Format(time.RFC3339)
 	if *write != "" {
@@ -83,7 +83,7 @@ func x509Mint(ctx context.Context, e *env, args []string) error {
 			name string
 			data []byte
 			mode os.FileMode
-		}{{"svid.pem", svidPEM.Bytes(), 0o644}, {"key.pem", keyPEM, 0o600}, {"bundle.pem", bundlePEM.Bytes(), 0o644}}
+		}{{"svid.pem", svidPEM.Bytes(), 0o644}, {"key.pem", keyPEM, 0o600}, {"bundle.pem", bundlePEM, 0o644}}
 		if err := os.MkdirAll(*write, 0o755); err != nil {
 			return fmt.Errorf("-write %s: %w", *write, err)
 		}
@@ -98,7 +98,7 @@ func x509Mint(ctx context.Context, e *env, args []string) error {
 	if c.output == "json" {
 		return printJSON(e, resp)
 	}
-	fmt.Fprintf(e.stdout, "# SPIFFE ID %s, expires %s\n%s%s# bundle\n%s", id, expires, svidPEM.String(), keyPEM, bundlePEM.String())
+	fmt.Fprintf(e.stdout, "# SPIFFE ID %s, expires %s\n%s%s# bundle\n%s", id, expires, svidPEM.String(), keyPEM, bundlePEM)
 	return nil
 }
 

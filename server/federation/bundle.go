@@ -10,18 +10,19 @@ import (
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/lanyard-dev/lanyard/internal/bundleconv"
 	"github.com/lanyard-dev/lanyard/server/api"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 )
 
 // toSPIFFE converts a stored bundle to the form bundle endpoints serve.
 func toSPIFFE(b *datastore.Bundle) (*spiffebundle.Bundle, error) {
-	return api.ToSPIFFEBundle(api.BundleToProto(b, nil))
+	return bundleconv.ToSPIFFE(api.BundleToProto(b, nil))
 }
 
 // fromSPIFFE converts a fetched or loaded bundle to the stored form.
 func fromSPIFFE(sb *spiffebundle.Bundle) (*datastore.Bundle, error) {
-	pb, err := api.FromSPIFFEBundle(sb)
+	pb, err := bundleconv.FromSPIFFE(sb)
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 
-	"github.com/lanyard-dev/lanyard/server/api"
+	"github.com/lanyard-dev/lanyard/internal/bundleconv"
 	"github.com/lanyard-dev/lanyard/server/certfile"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 )
@@ -90,7 +90,7 @@ func (e *Endpoint) GetBundleForTrustDomain(td spiffeid.TrustDomain) (*spiffebund
 	if err != nil {
 		return nil, err
 	}
-	sb, err := api.ToSPIFFEBundle(pb)
+	sb, err := bundleconv.ToSPIFFE(pb)
 	if err != nil {
 		return nil, err
 	}

@@ -5,9 +5,7 @@
 package k8sbundle
 
 import (
-	"bytes"
 	"context"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +16,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/lanyard-dev/lanyard/internal/bundleconv"
 )
 
 // Source is the server's own bundle and a signal of its changes.
@@ -91,18 +91,13 @@ func (p *Publisher) publish(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var pemData bytes.Buffer
-	for _, a := range b.X509Authorities {
-		if err := pem.Encode(&pemData, &pem.Block{Type: "CERTIFICATE", Bytes: a.Asn1}); err != nil {
-			return err
-		}
-	}
+	pemData := string(bundleconv.X509PEM(b))
 	cms := p.cfg.Kube.CoreV1().ConfigMaps(p.cfg.Namespace)
 	cm, err := cms.Get(ctx, p.cfg.ConfigMap, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		_, err = cms.Create(ctx, &corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{Name: p.cfg.ConfigMap, Namespace: p.cfg.Namespace},
-			Data:       map[string]string{p.cfg.Key: pemData.String()},
+			Data:       map[string]string{p.cfg.Key: pemData},
 		}, metav1.CreateOptions{})
 		if err == nil {
 			p.cfg.Log.Info("published the trust bundle", "config_map", p.cfg.Namespace+"/"+p.cfg.ConfigMap)
@@ -112,13 +107,13 @@ func (p *Publisher) publish(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading ConfigMap: %w", err)
 	}
-	if cm.Data[p.cfg.Key] == pemData.String() {
+	if cm.Data[p.cfg.Key] == pemData {
 		return nil
 	}
 	if cm.Data == nil {
 		cm.Data = map[string]string{}
 	}
-	cm.Data[p.cfg.Key] = pemData.String()
+	cm.Data[p.cfg.Key] = pemData
 	if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("updating ConfigMap: %w", err)
 	}

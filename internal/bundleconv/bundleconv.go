@@ -1,7 +1,12 @@
-package api
+// Package bundleconv converts trust bundles between spire-api-sdk's wire form and
+// go-spiffe's, and to PEM: what the server, its CLI and the agent all need, kept in one
+// place that links nothing of the server.
+package bundleconv
 
 import (
+	"bytes"
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"time"
 
@@ -10,10 +15,10 @@ import (
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 )
 
-// ToSPIFFEBundle converts an API bundle to go-spiffe's, the SPIFFE bundle (JWKS) form that
+// ToSPIFFE converts an API bundle to go-spiffe's, the SPIFFE bundle (JWKS) form that
 // bundle endpoints serve and bundle files hold. Taint flags and JWT key expiries have no
 // place in that form and are dropped.
-func ToSPIFFEBundle(b *types.Bundle) (*spiffebundle.Bundle, error) {
+func ToSPIFFE(b *types.Bundle) (*spiffebundle.Bundle, error) {
 	td, err := spiffeid.TrustDomainFromString(b.TrustDomain)
 	if err != nil {
 		return nil, fmt.Errorf("trust domain %q: %w", b.TrustDomain, err)
@@ -51,8 +56,8 @@ func ToSPIFFEBundle(b *types.Bundle) (*spiffebundle.Bundle, error) {
 	return sb, nil
 }
 
-// FromSPIFFEBundle converts a go-spiffe bundle to the API form.
-func FromSPIFFEBundle(sb *spiffebundle.Bundle) (*types.Bundle, error) {
+// FromSPIFFE converts a go-spiffe bundle to the API form.
+func FromSPIFFE(sb *spiffebundle.Bundle) (*types.Bundle, error) {
 	out := &types.Bundle{TrustDomain: sb.TrustDomain().Name()}
 	for _, cert := range sb.X509Authorities() {
 		out.X509Authorities = append(out.X509Authorities, &types.X509Certificate{Asn1: cert.Raw})
@@ -78,4 +83,14 @@ func FromSPIFFEBundle(sb *spiffebundle.Bundle) (*types.Bundle, error) {
 		out.SequenceNumber = seq
 	}
 	return out, nil
+}
+
+// X509PEM returns the bundle's X.509 authorities as PEM certificates (what
+// trust_bundle_path files, ConfigMaps and `bundle show` hold).
+func X509PEM(b *types.Bundle) []byte {
+	var buf bytes.Buffer
+	for _, a := range b.X509Authorities {
+		_ = pem.Encode(&buf, &pem.Block{Type: "CERTIFICATE", Bytes: a.Asn1}) // writing to a bytes.Buffer cannot fail
+	}
+	return buf.Bytes()
 }
