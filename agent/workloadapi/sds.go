@@ -2,6 +2,7 @@ package workloadapi
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"slices"
@@ -261,37 +262,13 @@ func inline(b []byte) *corev3.DataSource {
 	return &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: b}}
 }
 
-// pemChain turns concatenated DER certificates into PEM.
+// pemChain turns the cache's concatenated DER certificates into the PEM Envoy reads. The
+// cache built that DER from parsed certificates, so parsing cannot fail here.
 func pemChain(der []byte) []byte {
+	certs, _ := x509.ParseCertificates(der)
 	var out []byte
-	for len(der) > 0 {
-		n := derLen(der)
-		if n <= 0 || n > len(der) {
-			break
-		}
-		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der[:n]})...)
-		der = der[n:]
+	for _, c := range certs {
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
 	}
 	return out
-}
-
-// derLen is the length of the DER element at the start of b (a certificate SEQUENCE),
-// or 0 when it cannot be read.
-func derLen(b []byte) int {
-	if len(b) < 2 {
-		return 0
-	}
-	l := int(b[1])
-	if l < 0x80 {
-		return 2 + l
-	}
-	n := l & 0x7f
-	if n == 0 || n > 4 || len(b) < 2+n {
-		return 0
-	}
-	l = 0
-	for _, c := range b[2 : 2+n] {
-		l = l<<8 | int(c)
-	}
-	return 2 + n + l
 }
