@@ -265,14 +265,5 @@ func assertSelectors(t *testing.T, got []attestors.Selector, err error, want []s
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s []string
-	for _, sel := range got {
-		s = append(s, sel.String())
-	}
-	slices.Sort(s)
-	want = slices.Clone(want)
-	slices.Sort(want)
-	if !slices.Equal(s, want) {
-		t.Fatalf("selectors:\n got %q\nwant %q", s, want)
-	}
+	k8stest.SameSelectors(t, got, want)
 }

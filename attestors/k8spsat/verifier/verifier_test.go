@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -121,7 +120,7 @@ func TestVerifier(t *testing.T) {
 			"k8s_psat:agent_node_label:topology.kubernetes.io/zone:z1",
 			"k8s_psat:agent_pod_label:app:spire-agent",
 		}
-		assertSelectors(t, att.Selectors, want)
+		k8stest.SameSelectors(t, att.Selectors, want)
 	})
 
 	t.Run("a cluster configured with the apiserver's audience accepts tokens for it", func(t *testing.T) {
@@ -247,18 +246,4 @@ func assertRejectedEither(t *testing.T, err error, want string, deleted time.Tim
 		return
 	}
 	assertRejected(t, err, want)
-}
-
-func assertSelectors(t *testing.T, got []attestors.Selector, want []string) {
-	t.Helper()
-	var s []string
-	for _, sel := range got {
-		s = append(s, sel.String())
-	}
-	slices.Sort(s)
-	want = slices.Clone(want)
-	slices.Sort(want)
-	if !slices.Equal(s, want) {
-		t.Fatalf("selectors:\n got %q\nwant %q", s, want)
-	}
 }
