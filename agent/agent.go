@@ -310,12 +310,21 @@ func (a *Agent) serveHealth(ctx context.Context, ln net.Listener) error {
 // registerCacheMetrics exposes the cache's size, so operators see an agent falling behind
 // (entries without SVIDs) and benchmarks know when minting is complete.
 func (a *Agent) registerCacheMetrics() {
-	a.reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "lanyard_agent_entries", Help: "Registration entries the agent is authorized for.",
-		}, func() float64 { n, _ := a.cache.Counts(); return float64(n) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "lanyard_agent_x509_svids", Help: "Entries with a current (unexpired) X.509-SVID in the cache.",
-		}, func() float64 { _, n := a.cache.Counts(); return float64(n) }),
-	)
+	a.reg.MustRegister(cacheCollector{a.cache})
+}
+
+var (
+	entriesDesc = prometheus.NewDesc("lanyard_agent_entries", "Registration entries the agent is authorized for.", nil, nil)
+	svidsDesc   = prometheus.NewDesc("lanyard_agent_x509_svids", "Entries with a current (unexpired) X.509-SVID in the cache.", nil, nil)
+)
+
+// cacheCollector reports both gauges from one walk of the cache per scrape.
+type cacheCollector struct{ c *cache.Cache }
+
+func (cacheCollector) Describe(ch chan<- *prometheus.Desc) { ch <- entriesDesc; ch <- svidsDesc }
+
+func (cc cacheCollector) Collect(ch chan<- prometheus.Metric) {
+	entries, svids := cc.c.Counts()
+	ch <- prometheus.MustNewConstMetric(entriesDesc, prometheus.GaugeValue, float64(entries))
+	ch <- prometheus.MustNewConstMetric(svidsDesc, prometheus.GaugeValue, float64(svids))
 }
