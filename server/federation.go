@@ -65,7 +65,7 @@ func (s *Server) setUpFederation(ctx context.Context) error {
 		}
 	}
 	if addr := s.cfg.OIDCAddr(); addr != "" {
-		if f.oidc, err = oidc.NewHandler(oidc.Config{Issuer: s.cfg.OIDC.Issuer, Bundles: s.bundles, Log: s.log.With("component", "oidc")}); err != nil {
+		if f.oidc, err = oidc.NewHandler(oidc.Config{Issuer: s.cfg.OIDC.Issuer, Bundles: s.bundles, OmitKeyUse: s.cfg.OIDC.OmitKeyUse(), Log: s.log.With("component", "oidc")}); err != nil {
 			return fmt.Errorf("config: oidc: %w", err)
 		}
 		if f.oidcLn, err = net.Listen("tcp", addr); err != nil {

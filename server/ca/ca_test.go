@@ -6,9 +6,12 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -183,6 +186,33 @@ func TestJWTSVIDValidatesWithGoSPIFFE(t *testing.T) {
 	}
 	if _, err := jwtsvid.ParseAndValidate(token, f.jwtBundle(), []string{"gcp"}); err == nil {
 		t.Fatal("a JWT-SVID for aws and vault validated for gcp")
+	}
+}
+
+func TestJWTSVIDAudienceIsAlwaysAnArray(t *testing.T) {
+	f := newFixture(t)
+	c := f.newCA()
+	token, _, err := c.SignJWTSVID(context.Background(), JWTSVIDParams{ID: spiffeid.RequireFromPath(td, "/web"), Audience: []string{"sts.amazonaws.com"}, TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a compact JWS: %q", token)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(claims["aud"]); got != `["sts.amazonaws.com"]` {
+		t.Fatalf("aud = %s, want a one-element array as SPIRE sends it", got)
+	}
+	if _, err := jwtsvid.ParseAndValidate(token, f.jwtBundle(), []string{"sts.amazonaws.com"}); err != nil {
+		t.Fatalf("go-spiffe rejects the JWT-SVID: %v", err)
 	}
 }
 

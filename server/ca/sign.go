@@ -168,12 +168,14 @@ func (c *CA) SignJWTSVID(_ context.Context, p JWTSVIDParams) (string, time.Time,
 	exp := now.Add(p.TTL).Truncate(time.Second)
 	claims := jwt.Claims{
 		Subject:  p.ID.String(),
-		Audience: jwt.Audience(p.Audience),
 		Expiry:   jwt.NewNumericDate(exp),
 		IssuedAt: jwt.NewNumericDate(now),
 		Issuer:   c.cfg.JWTIssuer,
 	}
-	token, err := jwt.Signed(st.jwt).Claims(claims).Serialize()
+	// "aud" is always an array, as SPIRE sends it: jwt.Audience would collapse a single
+	// audience to a string, which some relying parties refuse.
+	aud := map[string]any{"aud": p.Audience}
+	token, err := jwt.Signed(st.jwt).Claims(claims).Claims(aud).Serialize()
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("ca: signing JWT-SVID: %w", err)
 	}

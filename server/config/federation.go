@@ -64,7 +64,13 @@ type OIDCConfig struct {
 	// only on a loopback address (cloud providers need HTTPS; put a TLS proxy in front).
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
+	// SetKeyUse publishes "use": "sig" on every key (default true; SPIRE's option of the
+	// same name). Set false for relying parties that reject the member.
+	SetKeyUse *bool `yaml:"set_key_use"`
 }
+
+// OmitKeyUse reports whether the published keys leave out "use".
+func (o OIDCConfig) OmitKeyUse() bool { return o.SetKeyUse != nil && !*o.SetKeyUse }
 
 const defaultOIDCAddress = "127.0.0.1:8444"
 

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,7 +37,10 @@ type Config struct {
 	// both served paths.
 	Issuer  string
 	Bundles BundleSource
-	Log     *slog.Logger
+	// OmitKeyUse leaves "use" out of the published keys (SPIRE's set_key_use: false); by
+	// default every key says "use": "sig", which some relying parties require.
+	OmitKeyUse bool
+	Log        *slog.Logger
 }
 
 // NewHandler returns the discovery and JWKS handler.
@@ -62,7 +66,8 @@ type handler struct {
 }
 
 // discoveryDoc is the subset of OpenID Connect Discovery 1.0 §3 metadata that makes sense
-// for a token issuer without an authorization endpoint.
+// for a token issuer without an authorization endpoint. authorization_endpoint is present
+// but empty: Lanyard has none, and parsers that expect the key still find it.
 type discoveryDoc struct {
 	Issuer                 string   `json:"issuer"`
 	JWKSURI                string   `json:"jwks_uri"`
@@ -73,25 +78,22 @@ type discoveryDoc struct {
 }
 
 func (h *handler) discovery(w http.ResponseWriter, r *http.Request) {
-	keys, err := h.jwks(r.Context())
+	keys, seq, err := h.jwks(r.Context())
 	if err != nil {
 		h.fail(w, err)
 		return
 	}
-	// OIDC Discovery requires RS256 in the list; the keys' own algorithms come first.
+	// Only what the published keys sign: a relying party that picks an algorithm from this
+	// list must find a key for it.
 	algs := []string{}
 	for _, k := range keys.Keys {
 		if !slices.Contains(algs, k.Algorithm) {
 			algs = append(algs, k.Algorithm)
 		}
 	}
-	if !slices.Contains(algs, string(jose.RS256)) {
-		algs = append(algs, string(jose.RS256))
-	}
-	writeJSON(w, discoveryDoc{
+	writeJSON(w, r, seq, discoveryDoc{
 		Issuer:                 h.issuer,
 		JWKSURI:                h.issuer + "/keys",
-		AuthorizationEndpoint:  h.issuer + "/authorize", // required by the spec; lanyard issues no tokens here
 		ResponseTypesSupported: []string{"id_token"},
 		SubjectTypesSupported:  []string{"public"},
 		SigningAlgs:            algs,
@@ -99,12 +101,12 @@ func (h *handler) discovery(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) keys(w http.ResponseWriter, r *http.Request) {
-	keys, err := h.jwks(r.Context())
+	keys, seq, err := h.jwks(r.Context())
 	if err != nil {
 		h.fail(w, err)
 		return
 	}
-	writeJSON(w, keys)
+	writeJSON(w, r, seq, keys)
 }
 
 func (h *handler) fail(w http.ResponseWriter, err error) {
@@ -112,18 +114,30 @@ func (h *handler) fail(w http.ResponseWriter, err error) {
 	http.Error(w, "signing keys unavailable", http.StatusServiceUnavailable)
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	// Short: JWT keys rotate, and new keys are published in the bundle before they sign.
-	w.Header().Set("Cache-Control", "public, max-age=60")
+// writeJSON answers v, or 304 when the client already holds this bundle revision.
+func writeJSON(w http.ResponseWriter, r *http.Request, seq uint64, v any) {
+	hdr := w.Header()
+	// Browsers verify JWT-SVIDs too; the documents are public.
+	hdr.Set("Access-Control-Allow-Origin", "*")
+	// Short: JWT keys rotate, and new keys are published in the bundle before they sign,
+	// so a minute of caching never hides a key that signs. The ETag (the bundle's sequence
+	// number) makes revalidation cheap.
+	hdr.Set("Cache-Control", "public, max-age=60")
+	etag := `"` + strconv.FormatUint(seq, 10) + `"`
+	hdr.Set("ETag", etag)
+	if r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	hdr.Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
 }
 
 // jwks returns the bundle's JWT authorities as signature keys.
-func (h *handler) jwks(ctx context.Context) (*jose.JSONWebKeySet, error) {
-	b, _, err := h.cfg.Bundles.Bundle(ctx)
+func (h *handler) jwks(ctx context.Context) (*jose.JSONWebKeySet, uint64, error) {
+	b, seq, err := h.cfg.Bundles.Bundle(ctx)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	set := &jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
 	for _, k := range b.JwtAuthorities {
@@ -137,9 +151,13 @@ func (h *handler) jwks(ctx context.Context) (*jose.JSONWebKeySet, error) {
 			h.cfg.Log.Warn("skipping a JWT authority", "key_id", k.KeyId, "error", err)
 			continue
 		}
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: pub, KeyID: k.KeyId, Use: "sig", Algorithm: alg})
+		use := "sig"
+		if h.cfg.OmitKeyUse {
+			use = ""
+		}
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: pub, KeyID: k.KeyId, Use: use, Algorithm: alg})
 	}
-	return set, nil
+	return set, seq, nil
 }
 
 // algorithm is the JWS algorithm lanyard signs with for a key type (see server/ca).

@@ -42,12 +42,19 @@ func jwtAuthority(t *testing.T, kid string, key crypto.Signer) *types.JWTKey {
 // serve starts the handler on a loopback port; the issuer has a path to check prefixing.
 func serve(t *testing.T, keys ...*types.JWTKey) string {
 	t.Helper()
+	return serveConfig(t, Config{}, keys...)
+}
+
+// serveConfig is serve with cfg's options; it sets Issuer and Bundles itself.
+func serveConfig(t *testing.T, cfg Config, keys ...*types.JWTKey) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	issuer := "http://" + ln.Addr().String() + "/td-a"
-	h, err := NewHandler(Config{Issuer: issuer, Bundles: staticBundle{&types.Bundle{TrustDomain: "a.org", JwtAuthorities: keys}}})
+	cfg.Issuer, cfg.Bundles = issuer, staticBundle{&types.Bundle{TrustDomain: "a.org", JwtAuthorities: keys}}
+	h, err := NewHandler(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,12 +136,64 @@ func TestDiscoveryDocumentAndKeys(t *testing.T) {
 	if doc["issuer"] != issuer || doc["jwks_uri"] != issuer+"/keys" {
 		t.Errorf("issuer/jwks_uri = %v/%v, want %s and %s/keys", doc["issuer"], doc["jwks_uri"], issuer, issuer)
 	}
+	if ep, ok := doc["authorization_endpoint"]; !ok || ep != "" {
+		t.Errorf("authorization_endpoint = %v (present %v), want present and empty: there is no authorization endpoint to point at", ep, ok)
+	}
+	if algs, _ := doc["id_token_signing_alg_values_supported"].([]any); len(algs) != 1 || algs[0] != "ES384" {
+		t.Errorf("id_token_signing_alg_values_supported = %v, want only what the keys sign: [ES384]", algs)
+	}
 	var set struct {
 		Keys []map[string]any `json:"keys"`
 	}
 	getJSON(t, issuer+"/keys", &set)
 	if len(set.Keys) != 1 || set.Keys[0]["use"] != "sig" || set.Keys[0]["kid"] != "k1" || set.Keys[0]["alg"] != "ES384" {
 		t.Fatalf("keys = %v, want one signature key k1 with alg ES384", set.Keys)
+	}
+}
+
+func TestDocumentsAreCacheableAndOpenToBrowsers(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	issuer := serve(t, jwtAuthority(t, "k1", key))
+	for _, path := range []string{"/.well-known/openid-configuration", "/keys"} {
+		t.Run(path, func(t *testing.T) {
+			resp, err := http.Get(issuer + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "*" {
+				t.Errorf("Access-Control-Allow-Origin = %q, want * (browser clients fetch the keys)", got)
+			}
+			etag := resp.Header.Get("ETag")
+			if etag == "" || resp.Header.Get("Cache-Control") == "" {
+				t.Fatalf("ETag %q, Cache-Control %q: both wanted", etag, resp.Header.Get("Cache-Control"))
+			}
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, issuer+path, nil)
+			req.Header.Set("If-None-Match", etag)
+			resp, err = http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNotModified {
+				t.Fatalf("revalidation with the current ETag: %s, want 304", resp.Status)
+			}
+		})
+	}
+}
+
+func TestKeyUseCanBeLeftOut(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	issuer := serveConfig(t, Config{OmitKeyUse: true}, jwtAuthority(t, "k1", key))
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	getJSON(t, issuer+"/keys", &set)
+	if len(set.Keys) != 1 {
+		t.Fatalf("keys = %v", set.Keys)
+	}
+	if use, ok := set.Keys[0]["use"]; ok {
+		t.Fatalf("use = %v, want it left out", use)
 	}
 }
 
