@@ -189,6 +189,78 @@ func TestEntryCreateFromData(t *testing.T) {
 	})
 }
 
+// spireData is a -data file as SPIRE's own CLI reads and writes it.
+const spireData = `{"entries": [
+  {"entry_id": "", "spiffe_id": "spiffe://example.org/billing", "parent_id": "spiffe://example.org/spire/agent/join_token/t1",
+   "selectors": [{"type": "unix", "value": "uid:1000"}, {"type": "unix", "value": "gid:50"}],
+   "x509_svid_ttl": 600, "jwt_svid_ttl": 120, "federates_with": ["spiffe://partner.org", "other.org"],
+   "admin": true, "downstream": true, "entryExpiry": 1900000000, "dns_names": ["billing.example.org"],
+   "hint": "internal", "store_svid": true},
+  {"spiffe_id": "spiffe://example.org/legacy", "parent_id": "spiffe://example.org/spire/agent/join_token/t1",
+   "selectors": [{"type": "unix", "value": "uid:1001"}], "ttl": 300}
+]}`
+
+func TestEntryDataInSPIREsForm(t *testing.T) {
+	entries, err := parseEntryData([]byte(spireData))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []*types.Entry{{
+		SpiffeId: id("example.org", "/billing"), ParentId: id("example.org", "/spire/agent/join_token/t1"),
+		Selectors:   []*types.Selector{sel("unix", "uid:1000"), sel("unix", "gid:50")},
+		X509SvidTtl: 600, JwtSvidTtl: 120, FederatesWith: []string{"partner.org", "other.org"},
+		Admin: true, Downstream: true, ExpiresAt: 1900000000, DnsNames: []string{"billing.example.org"},
+		Hint: "internal", StoreSvid: true,
+	}, {
+		SpiffeId: id("example.org", "/legacy"), ParentId: id("example.org", "/spire/agent/join_token/t1"),
+		Selectors: []*types.Selector{sel("unix", "uid:1001")}, X509SvidTtl: 300,
+	}}
+	if len(entries) != len(want) {
+		t.Fatalf("%d entries, want %d", len(entries), len(want))
+	}
+	for i := range want {
+		if !proto.Equal(entries[i], want[i]) {
+			t.Errorf("entry %d:\n got %v\nwant %v", i+1, entries[i], want[i])
+		}
+	}
+
+	t.Run("entry create sends them", func(t *testing.T) {
+		h := newHarness(t)
+		h.run("entry", "create", "-data", writeFile(t, "spire.json", spireData)).wantOK(t)
+		if n := len(h.srv.storedEntries()); n != 2 {
+			t.Errorf("server holds %d entries, want 2", n)
+		}
+	})
+	t.Run("entry update takes entry_id as the ID", func(t *testing.T) {
+		got, err := parseEntryData([]byte(`{"entries": [{"entry_id": "e1", "spiffe_id": "spiffe://example.org/a", "parent_id": "spiffe://example.org/p", "selectors": [{"type": "unix", "value": "uid:1"}]}]}`))
+		if err != nil || got[0].Id != "e1" {
+			t.Fatalf("entries %v, err %v; want ID e1", got, err)
+		}
+	})
+	for _, tt := range []struct{ name, data, want string }{
+		{"a misspelt field is named", `{"entries": [{"spiffe_id": "spiffe://example.org/a", "parent_id": "spiffe://example.org/p", "federatesWith": ["x.org"]}]}`, `unknown field "federatesWith"`},
+		{"a bad SPIFFE ID is named", `{"entries": [{"spiffe_id": "example.org/a", "parent_id": "spiffe://example.org/p"}]}`, `entry 1: "spiffe_id" "example.org/a" is not a SPIFFE ID`},
+		{"two spellings of one field are refused", `{"entries": [{"spiffe_id": "spiffe://example.org/a", "parent_id": "spiffe://example.org/p", "entryExpiry": 1, "expires_at": 2}]}`, `mean the same`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseEntryData([]byte(tt.data))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestEntryDeleteTakesSPIREsFile(t *testing.T) {
+	h := newHarness(t)
+	h.srv.addEntry(&types.Entry{Id: "e1", SpiffeId: id("example.org", "/w/1"), ParentId: id("example.org", "/agent"),
+		Selectors: []*types.Selector{sel("unix", "uid:1")}})
+	h.run("entry", "delete", "-file", writeFile(t, "ids.json", `{"ids": ["e1"]}`)).wantOK(t)
+	if n := len(h.srv.storedEntries()); n != 0 {
+		t.Errorf("server holds %d entries, want 0", n)
+	}
+}
+
 func TestEntryCreatePerItemFailures(t *testing.T) {
 	h := newHarness(t)
 	h.srv.addEntry(&types.Entry{SpiffeId: id("example.org", "/w/1"), ParentId: id("example.org", "/agent"),

@@ -7,7 +7,6 @@ import (
 
 	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -48,7 +47,7 @@ func (f *entryFlags) register(fs *flag.FlagSet, update bool) {
 	fs.BoolVar(&f.storeSVID, "storeSVID", false, "the agent stores the SVID instead of serving it to a workload")
 	fs.Int64Var(&f.expiry, "entryExpiry", 0, "when the entry expires, in unix seconds (0: never)")
 	fs.StringVar(&f.hint, "hint", "", "hint passed to workloads to tell apart several identities")
-	fs.StringVar(&f.data, "data", "", `JSON file of entries, {"entries":[...]}, in the API's JSON form ("-" for stdin)`)
+	fs.StringVar(&f.data, "data", "", `JSON file of entries, {"entries":[...]}, in the API's JSON form or SPIRE's -data form ("-" for stdin)`)
 }
 
 // entries returns the entries to send: those of -data, or the one described by the flags.
@@ -131,30 +130,6 @@ func (f *entryFlags) entry(update bool) (*types.Entry, error) {
 		StoreSvid:     f.storeSVID,
 		Hint:          f.hint,
 	}, nil
-}
-
-// readEntryData parses a -data file: {"entries": [...]} with each entry in protojson form.
-func readEntryData(e *env, file string, update bool) ([]*types.Entry, error) {
-	data, err := readInput(e, "-data", file)
-	if err != nil {
-		return nil, err
-	}
-	var batch entryv1.BatchCreateEntryRequest
-	if err := protojson.Unmarshal(data, &batch); err != nil {
-		return nil, fmt.Errorf(`-data %s is not {"entries": [...]} in the API's JSON form: %w`, file, err)
-	}
-	if len(batch.Entries) == 0 {
-		return nil, fmt.Errorf(`-data %s has no entries: want {"entries": [...]}`, file)
-	}
-	for i, entry := range batch.Entries {
-		if entry == nil {
-			return nil, fmt.Errorf("-data %s: entry %d is null", file, i+1)
-		}
-		if update && entry.Id == "" {
-			return nil, fmt.Errorf(`-data %s: entry %d has no "id": updates need the ID of the entry to replace`, file, i+1)
-		}
-	}
-	return batch.Entries, nil
 }
 
 // entryFilterFlags are the filters of `entry show` and `entry count`.
