@@ -10,6 +10,8 @@ import (
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	agentapi "github.com/lanyard-dev/lanyard/server/api/agent"
 )
 
 // agentFilterFlags are the filters of `agent list` and `agent count`.
@@ -18,6 +20,8 @@ type agentFilterFlags struct {
 	matchSelectors  string
 	attestationType string
 	banned          bool
+	canReattest     bool
+	expiresBefore   string
 }
 
 func (f *agentFilterFlags) register(fs *flag.FlagSet) {
@@ -25,6 +29,8 @@ func (f *agentFilterFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.matchSelectors, "matchSelectorsOn", "superset", "how -selector matches: "+matchNames)
 	fs.StringVar(&f.attestationType, "attestationType", "", "only agents attested this way, e.g. join_token")
 	fs.BoolVar(&f.banned, "banned", false, "only agents whose banned flag equals this (-banned=false for the others)")
+	fs.BoolVar(&f.canReattest, "canReattest", false, "only agents that can (or, =false, cannot) re-attest")
+	fs.StringVar(&f.expiresBefore, "expiresBefore", "", `only agents whose SVID expires before this time: RFC 3339 or SPIRE's "2006-01-02 15:04:05 -0700 -07"`)
 }
 
 func (f *agentFilterFlags) filter(fs *flag.FlagSet) (*agentv1.ListAgentsRequest_Filter, error) {
@@ -40,8 +46,18 @@ func (f *agentFilterFlags) filter(fs *flag.FlagSet) (*agentv1.ListAgentsRequest_
 		}
 		filter.BySelectorMatch = &types.SelectorMatch{Selectors: selectors, Match: match}
 	}
-	if setFlags(fs)["banned"] {
+	set := setFlags(fs)
+	if set["banned"] {
 		filter.ByBanned = wrapperspb.Bool(f.banned)
+	}
+	if set["canReattest"] {
+		filter.ByCanReattest = wrapperspb.Bool(f.canReattest)
+	}
+	if f.expiresBefore != "" {
+		if _, err := agentapi.ParseExpiresBefore(f.expiresBefore); err != nil {
+			return nil, fmt.Errorf("-expiresBefore: %w", err)
+		}
+		filter.ByExpiresBefore = f.expiresBefore
 	}
 	return filter, nil
 }

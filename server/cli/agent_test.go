@@ -46,13 +46,16 @@ func TestAgentList(t *testing.T) {
 		}
 	})
 	t.Run("flags become the list filter", func(t *testing.T) {
-		h.run("agent", "list", "-selector", "k8s_psat:cluster:c1", "-matchSelectorsOn", "any", "-attestationType", "k8s_psat", "-banned").wantOK(t)
+		h.run("agent", "list", "-selector", "k8s_psat:cluster:c1", "-matchSelectorsOn", "any", "-attestationType", "k8s_psat", "-banned",
+			"-canReattest=false", "-expiresBefore", "2030-01-02 15:04:05 +0000 +00").wantOK(t)
 		reqs := h.srv.requests("ListAgents")
 		got := reqs[len(reqs)-1].(*agentv1.ListAgentsRequest).Filter
 		want := &agentv1.ListAgentsRequest_Filter{
 			ByAttestationType: "k8s_psat",
 			BySelectorMatch:   &types.SelectorMatch{Selectors: []*types.Selector{sel("k8s_psat", "cluster:c1")}, Match: types.SelectorMatch_MATCH_ANY},
 			ByBanned:          wrapperspb.Bool(true),
+			ByCanReattest:     wrapperspb.Bool(false),
+			ByExpiresBefore:   "2030-01-02 15:04:05 +0000 +00",
 		}
 		if d := diffProto(want, got); d != "" {
 			t.Error(d)

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -249,13 +250,31 @@ func agentFilter(attType string, sel *types.SelectorMatch, banned, canReattest *
 		f.ByCanReattest = &b
 	}
 	if expiresBefore != "" {
-		t, err := time.Parse(time.RFC3339, expiresBefore)
+		t, err := ParseExpiresBefore(expiresBefore)
 		if err != nil {
-			return f, api.Invalid("filter by_expires_before %q: use RFC 3339, e.g. 2026-01-02T15:04:05Z", expiresBefore)
+			return f, api.Invalid("filter by_expires_before: %v", err)
 		}
 		f.ByExpiresBefore = t.Unix()
 	}
 	return f, nil
+}
+
+// SPIRETimeLayout is the time format SPIRE's CLI sends in by_expires_before.
+const SPIRETimeLayout = "2006-01-02 15:04:05 -0700 -07"
+
+// ParseExpiresBefore reads an agent expiry filter in RFC 3339 or in SPIRE's CLI format.
+func ParseExpiresBefore(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	// SPIRE's layout, and Go's time.Time.String() form with a zone name, which operators
+	// paste from logs ("2026-01-02 15:04:05 +0000 UTC").
+	for _, layout := range []string{SPIRETimeLayout, "2006-01-02 15:04:05 -0700 MST"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time: use RFC 3339 (2026-01-02T15:04:05Z) or SPIRE's %q", s, SPIRETimeLayout)
 }
 
 var errNotAgent = status.Error(codes.PermissionDenied, "only attested agents may renew agent SVIDs")
