@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto"
+	"fmt"
 	"crypto/x509"
 	"io"
 	"log/slog"
@@ -373,6 +374,29 @@ func TestEvictionEndsTheAgentsOpenPushStream(t *testing.T) {
 
 // TestLargeBatchKeepsOrderAndPerItemVerdicts: a large batch is signed in parallel, yet
 // each result must answer the item at the same index, good and bad items mixed.
+// SPIRE's CLI sends a whole -data file as one request.
+func TestOneBatchOfManyEntriesIsAccepted(t *testing.T) {
+	ts := startServer(t, newConfig(t))
+	_, agentID := ts.attestedAgent()
+	var entries []*types.Entry
+	for i := range 1100 {
+		entries = append(entries, entry(fmt.Sprintf("/w/%d", i), agentID, fmt.Sprintf("unix:uid:%d", i)))
+	}
+	res := ts.createEntries(entries...)
+	if len(res) != len(entries) {
+		t.Fatalf("%d results for %d entries", len(res), len(entries))
+	}
+	for i, r := range res {
+		if codes.Code(r.Status.Code) != codes.OK || r.Entry.SpiffeId.Path != fmt.Sprintf("/w/%d", i) {
+			t.Fatalf("item %d: %v %v", i, r.Status, r.Entry)
+		}
+	}
+	n, err := entryv1.NewEntryClient(ts.admin).CountEntries(t.Context(), &entryv1.CountEntriesRequest{})
+	if err != nil || n.Count != 1100 {
+		t.Fatalf("count %v, %v; want 1100", n, err)
+	}
+}
+
 func TestLargeBatchKeepsOrderAndPerItemVerdicts(t *testing.T) {
 	ts := startServer(t, newConfig(t))
 	agentA, idA := ts.attestedAgent()

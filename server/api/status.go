@@ -57,10 +57,12 @@ func BatchStatus(what string, err error) *types.Status {
 	return &types.Status{Code: int32(Code(err)), Message: fmt.Sprintf("%s: %v", what, err)}
 }
 
-// CheckBatchSize refuses batches larger than MaxBatchSize so one request cannot hold the datastore for long.
-func CheckBatchSize(n int) error {
-	if n > MaxBatchSize {
-		return Invalid("batch has %d items; at most %d are allowed per request (split it; the CLI does this for you)", n, MaxBatchSize)
+// CheckSVIDBatchSize refuses a BatchNewX509SVID with more than MaxSVIDBatch CSRs, so one
+// agent call cannot occupy every signing core for long. Administrative batches have no
+// item limit (SPIRE's CLI sends a whole -data file at once): the gRPC message size bounds them.
+func CheckSVIDBatchSize(n int) error {
+	if n > MaxSVIDBatch {
+		return Invalid("batch has %d CSRs; at most %d are allowed per request (split it)", n, MaxSVIDBatch)
 	}
 	return nil
 }

@@ -14,7 +14,7 @@ import (
 
 // Limits on untrusted input. They are generous for real use and stop abuse.
 const (
-	MaxBatchSize      = 500 // items per Batch* request; the CLI splits larger batches
+	MaxSVIDBatch      = 500 // CSRs per BatchNewX509SVID (SPIRE's agent sends 100 at most)
 	MaxSelectors      = 64
 	MaxSelectorLength = 1024
 	MaxDNSNames       = 64

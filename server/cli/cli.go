@@ -14,8 +14,9 @@ import (
 // DefaultSocketPath is where lanyard-server listens for admin calls unless configured otherwise.
 const DefaultSocketPath = "/tmp/lanyard-server/admin.sock"
 
-// maxBatchSize is the most items the server accepts in one Batch* call; larger inputs are
-// split into several calls.
+// maxBatchSize is how many items the CLI sends per Batch* call: the server takes any
+// batch that fits a gRPC message, but a large -data file goes in several calls so each
+// stays well under that limit and a failure names its part.
 const maxBatchSize = 500
 
 // binary is the name shown in usage text and hints.

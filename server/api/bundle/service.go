@@ -110,9 +110,6 @@ func (s *Service) GetFederatedBundle(ctx context.Context, req *bundlev1.GetFeder
 
 // BatchCreateFederatedBundle implements bundlev1.BundleServer.
 func (s *Service) BatchCreateFederatedBundle(ctx context.Context, req *bundlev1.BatchCreateFederatedBundleRequest) (*bundlev1.BatchCreateFederatedBundleResponse, error) {
-	if err := api.CheckBatchSize(len(req.Bundle)); err != nil {
-		return nil, err
-	}
 	resp := &bundlev1.BatchCreateFederatedBundleResponse{}
 	for _, in := range req.Bundle {
 		b, err := s.write(ctx, in, func(b *datastore.Bundle) (*datastore.Bundle, error) { return s.cfg.Store.CreateBundle(ctx, b) })
@@ -123,9 +120,6 @@ func (s *Service) BatchCreateFederatedBundle(ctx context.Context, req *bundlev1.
 
 // BatchUpdateFederatedBundle implements bundlev1.BundleServer.
 func (s *Service) BatchUpdateFederatedBundle(ctx context.Context, req *bundlev1.BatchUpdateFederatedBundleRequest) (*bundlev1.BatchUpdateFederatedBundleResponse, error) {
-	if err := api.CheckBatchSize(len(req.Bundle)); err != nil {
-		return nil, err
-	}
 	mask := datastore.BundleMask{X509Authorities: true, JWTAuthorities: true, RefreshHint: true, SequenceNumber: true}
 	if m := req.InputMask; m != nil {
 		mask = datastore.BundleMask{X509Authorities: m.X509Authorities, JWTAuthorities: m.JwtAuthorities, RefreshHint: m.RefreshHint, SequenceNumber: m.SequenceNumber}
@@ -140,9 +134,6 @@ func (s *Service) BatchUpdateFederatedBundle(ctx context.Context, req *bundlev1.
 
 // BatchSetFederatedBundle implements bundlev1.BundleServer.
 func (s *Service) BatchSetFederatedBundle(ctx context.Context, req *bundlev1.BatchSetFederatedBundleRequest) (*bundlev1.BatchSetFederatedBundleResponse, error) {
-	if err := api.CheckBatchSize(len(req.Bundle)); err != nil {
-		return nil, err
-	}
 	resp := &bundlev1.BatchSetFederatedBundleResponse{}
 	for _, in := range req.Bundle {
 		b, err := s.write(ctx, in, func(b *datastore.Bundle) (*datastore.Bundle, error) { return s.cfg.Store.SetBundle(ctx, b) })
@@ -153,9 +144,6 @@ func (s *Service) BatchSetFederatedBundle(ctx context.Context, req *bundlev1.Bat
 
 // BatchDeleteFederatedBundle implements bundlev1.BundleServer.
 func (s *Service) BatchDeleteFederatedBundle(ctx context.Context, req *bundlev1.BatchDeleteFederatedBundleRequest) (*bundlev1.BatchDeleteFederatedBundleResponse, error) {
-	if err := api.CheckBatchSize(len(req.TrustDomains)); err != nil {
-		return nil, err
-	}
 	var mode datastore.DeleteMode
 	switch req.Mode {
 	case bundlev1.BatchDeleteFederatedBundleRequest_RESTRICT:

@@ -102,9 +102,6 @@ func (s *Service) GetEntry(ctx context.Context, req *entryv1.GetEntryRequest) (*
 // BatchCreateEntry implements entryv1.EntryServer. Invalid items fail alone; the valid
 // ones are written in one transaction.
 func (s *Service) BatchCreateEntry(ctx context.Context, req *entryv1.BatchCreateEntryRequest) (*entryv1.BatchCreateEntryResponse, error) {
-	if err := api.CheckBatchSize(len(req.Entries)); err != nil {
-		return nil, err
-	}
 	results := make([]*entryv1.BatchCreateEntryResponse_Result, len(req.Entries))
 	var valid []*datastore.Entry
 	var where []int
@@ -136,9 +133,6 @@ func (s *Service) BatchCreateEntry(ctx context.Context, req *entryv1.BatchCreate
 
 // BatchUpdateEntry implements entryv1.EntryServer.
 func (s *Service) BatchUpdateEntry(ctx context.Context, req *entryv1.BatchUpdateEntryRequest) (*entryv1.BatchUpdateEntryResponse, error) {
-	if err := api.CheckBatchSize(len(req.Entries)); err != nil {
-		return nil, err
-	}
 	results := make([]*entryv1.BatchUpdateEntryResponse_Result, len(req.Entries))
 	var valid []*datastore.Entry
 	var where []int
@@ -173,9 +167,6 @@ func (s *Service) BatchUpdateEntry(ctx context.Context, req *entryv1.BatchUpdate
 
 // BatchDeleteEntry implements entryv1.EntryServer.
 func (s *Service) BatchDeleteEntry(ctx context.Context, req *entryv1.BatchDeleteEntryRequest) (*entryv1.BatchDeleteEntryResponse, error) {
-	if err := api.CheckBatchSize(len(req.Ids)); err != nil {
-		return nil, err
-	}
 	for _, id := range req.Ids {
 		if id == "" {
 			return nil, api.Invalid("ids: an empty entry id was given")

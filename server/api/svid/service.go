@@ -111,7 +111,7 @@ func (s *Service) MintJWTSVID(ctx context.Context, req *svidv1.MintJWTSVIDReques
 // BatchNewX509SVID implements svidv1.SVIDServer for agents: each item names an entry the
 // calling agent must be authorized for, and a CSR carrying the workload's public key.
 func (s *Service) BatchNewX509SVID(ctx context.Context, req *svidv1.BatchNewX509SVIDRequest) (*svidv1.BatchNewX509SVIDResponse, error) {
-	if err := api.CheckBatchSize(len(req.Params)); err != nil {
+	if err := api.CheckSVIDBatchSize(len(req.Params)); err != nil {
 		return nil, err
 	}
 	authorized, err := s.authorizedSet(ctx)

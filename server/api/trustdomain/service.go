@@ -112,9 +112,6 @@ func (s *Service) BatchCreateFederationRelationship(ctx context.Context, req *tr
 	if s.cfg.Store == nil {
 		return nil, errNoStore
 	}
-	if err := api.CheckBatchSize(len(req.FederationRelationships)); err != nil {
-		return nil, err
-	}
 	resp := &trustdomainv1.BatchCreateFederationRelationshipResponse{}
 	changed := false
 	for _, in := range req.FederationRelationships {
@@ -146,9 +143,6 @@ func (s *Service) create(ctx context.Context, in *types.FederationRelationship, 
 func (s *Service) BatchUpdateFederationRelationship(ctx context.Context, req *trustdomainv1.BatchUpdateFederationRelationshipRequest) (*trustdomainv1.BatchUpdateFederationRelationshipResponse, error) {
 	if s.cfg.Store == nil {
 		return nil, errNoStore
-	}
-	if err := api.CheckBatchSize(len(req.FederationRelationships)); err != nil {
-		return nil, err
 	}
 	in := req.InputMask
 	if in == nil {
@@ -211,9 +205,6 @@ func (s *Service) update(ctx context.Context, in *types.FederationRelationship, 
 func (s *Service) BatchDeleteFederationRelationship(ctx context.Context, req *trustdomainv1.BatchDeleteFederationRelationshipRequest) (*trustdomainv1.BatchDeleteFederationRelationshipResponse, error) {
 	if s.cfg.Store == nil {
 		return nil, errNoStore
-	}
-	if err := api.CheckBatchSize(len(req.TrustDomains)); err != nil {
-		return nil, err
 	}
 	resp := &trustdomainv1.BatchDeleteFederationRelationshipResponse{}
 	changed := false
