@@ -55,8 +55,10 @@ func TestFederatedWorkloadsTalkMTLSAcrossTrustDomains(t *testing.T) {
 		d.startServer()
 		d.startAgent()
 	}
-	a.entry("server", uidFedServer, "-federatesWith", b.td)
-	b.entry("client", uidFedClient, "-federatesWith", a.td)
+	// Entries may federate only with trust domains the server knows: these get
+	// -federatesWith once the relationships exist.
+	serverEntry := a.entry("server", uidFedServer)
+	clientEntry := b.entry("client", uidFedClient)
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	server := a.workload(uidFedServer, "serve", "-addr", addr, "-allow", b.id("client"))
 	eventually(t, 30*time.Second, "td-a's server listening", func() bool { return strings.Contains(server.Output(), "listening") })
@@ -80,9 +82,21 @@ func TestFederatedWorkloadsTalkMTLSAcrossTrustDomains(t *testing.T) {
 		}
 	})
 
+	t.Run("an entry federating with a trust domain the server does not know is refused", func(t *testing.T) {
+		out, err := run(t, "lanyard-server", 0, nil, "entry", "create", "-socketPath", a.adminSock, "-parentID", a.agentID,
+			"-spiffeID", a.id("typo"), "-selector", "unix:uid:4242", "-federatesWith", "td-b.tset")
+		if err == nil || !strings.Contains(err.Error(), "td-b.tset") || !strings.Contains(err.Error(), "federation create") {
+			t.Fatalf("entry create with an unknown federated trust domain: %v\n%s", err, out)
+		}
+	})
+
 	t.Run("with relationships both ways mTLS succeeds, each side authorizing the other's ID", func(t *testing.T) {
 		a.federateWith(b, bURL)
 		b.federateWith(a, aURL)
+		a.cli("entry", "update", "-entryID", serverEntry, "-parentID", a.agentID, "-spiffeID", a.id("server"),
+			"-selector", fmt.Sprintf("unix:uid:%d", uidFedServer), "-federatesWith", b.td)
+		b.cli("entry", "update", "-entryID", clientEntry, "-parentID", b.agentID, "-spiffeID", b.id("client"),
+			"-selector", fmt.Sprintf("unix:uid:%d", uidFedClient), "-federatesWith", a.td)
 		eventually(t, 60*time.Second, "cross-domain mTLS", func() bool { return dial() == nil })
 		eventually(t, 10*time.Second, "td-a's server to see td-b's client", func() bool {
 			return strings.Contains(server.Output(), "request from "+b.id("client")+": cross-domain")

@@ -39,7 +39,9 @@ type Store interface {
 type EntryStore interface {
 	// CreateEntries inserts entries. An entry whose ID is empty gets a fresh random ID; CreatedAt and
 	// RevisionNumber (0) are set by the store. An entry with the same SPIFFE ID, parent ID and selector
-	// set as an existing one yields ErrAlreadyExists with the existing entry.
+	// set as an existing one yields ErrAlreadyExists with the existing entry. An entry that
+	// federates with a trust domain having neither a bundle nor a federation relationship
+	// yields ErrConflict (UpdateEntries too, when it changes FederatesWith).
 	CreateEntries(ctx context.Context, entries []*Entry) ([]EntryResult, error)
 	// UpdateEntries changes the masked fields of entries found by ID and increments their revision.
 	UpdateEntries(ctx context.Context, entries []*Entry, mask EntryMask) ([]EntryResult, error)

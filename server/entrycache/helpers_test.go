@@ -69,6 +69,14 @@ func create(t testing.TB, s datastore.EntryStore, entries ...*datastore.Entry) [
 	return out
 }
 
+// storeBundle stores a bundle for td, so entries may federate with it.
+func storeBundle(t testing.TB, s datastore.BundleStore, td string) {
+	t.Helper()
+	if _, err := s.SetBundle(context.Background(), &datastore.Bundle{TrustDomain: td}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func deleteEntries(t testing.TB, s datastore.EntryStore, ids ...string) {
 	t.Helper()
 	res, err := s.DeleteEntries(context.Background(), ids)

@@ -219,6 +219,7 @@ func (e *watchEnv) written(t testing.TB, entries ...*datastore.Entry) []*datasto
 func TestWatchStartsWithTheCompleteAuthorizedSet(t *testing.T) {
 	env := startWatch(t)
 	env.bundles.set("partner.org", 7)
+	storeBundle(t, env.store, "partner.org")
 	fed := ent("fed", agentA, id("/fed"))
 	fed.FederatesWith = []string{"partner.org"}
 	create(t, env.store,
@@ -356,6 +357,7 @@ func TestWatchPushesBundleChanges(t *testing.T) {
 	}
 
 	env.bundles.set("partner.org", 5)
+	storeBundle(t, env.store, "partner.org")
 	fed := ent("fed", agentA, id("/fed"))
 	fed.FederatesWith = []string{"partner.org"}
 	env.written(t, fed)

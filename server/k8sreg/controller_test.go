@@ -20,6 +20,7 @@ import (
 
 	"github.com/lanyard-dev/lanyard/e2e/k8stest"
 	entryapi "github.com/lanyard-dev/lanyard/server/api/entry"
+	"github.com/lanyard-dev/lanyard/server/datastore"
 	"github.com/lanyard-dev/lanyard/server/datastore/sqlite"
 	"github.com/lanyard-dev/lanyard/server/entrycache"
 	"github.com/lanyard-dev/lanyard/server/k8sreg"
@@ -49,6 +50,11 @@ func start(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
+	// Templates federate with partner.example; entries may only name trust domains the
+	// server knows.
+	if _, err := store.SetBundle(ctx, &datastore.Bundle{TrustDomain: "partner.example"}); err != nil {
+		t.Fatal(err)
+	}
 	cache, err := entrycache.New(ctx, entrycache.Config{Store: store, TrustDomain: td})
 	if err != nil {
 		t.Fatal(err)

@@ -11,15 +11,21 @@ import (
 // federationFixture stores bundles a.org and b.org and three entries: one federating with
 // a.org, one with a.org and b.org, one with neither.
 func federationFixture(t *testing.T, s datastore.Store) (onlyA, both, none *datastore.Entry) {
-	for _, name := range []string{"a.org", "b.org"} {
-		if _, err := s.CreateBundle(t.Context(), bundle(t, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	withBundles(t, s, "a.org", "b.org")
 	e1, e2 := entry("/a", "unix:uid:1"), entry("/ab", "unix:uid:2")
 	e1.FederatesWith, e2.FederatesWith = []string{"a.org"}, []string{"a.org", "b.org"}
 	made := create(t, s, e1, e2, entry("/none", "unix:uid:3"))
 	return made[0], made[1], made[2]
+}
+
+// withBundles stores a bundle for each trust domain, so entries may federate with them.
+func withBundles(t *testing.T, s datastore.Store, trustDomains ...string) {
+	t.Helper()
+	for _, name := range trustDomains {
+		if _, err := s.CreateBundle(t.Context(), bundle(t, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 var bundleDeleteTests = map[string]func(t *testing.T, open Opener){

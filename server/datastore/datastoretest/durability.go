@@ -13,14 +13,14 @@ var durabilityTests = map[string]func(t *testing.T, open Opener){
 	"everything survives Close and reopening the same store": func(t *testing.T, open Opener) {
 		s := open(t)
 		ctx := t.Context()
+		b := bundle(t, "a.org")
+		if _, err := s.CreateBundle(ctx, b); err != nil {
+			t.Fatal(err)
+		}
 		e := create(t, s, &datastore.Entry{SPIFFEID: td + "/kept", ParentID: parentA, Selectors: sels("unix:uid:1"),
 			FederatesWith: []string{"a.org"}, DNSNames: []string{"kept.example.org"}, Hint: "h"})[0]
 		a, err := s.CreateAgent(ctx, agent("kept", "unix:uid:0"))
 		if err != nil {
-			t.Fatal(err)
-		}
-		b := bundle(t, "a.org")
-		if _, err := s.CreateBundle(ctx, b); err != nil {
 			t.Fatal(err)
 		}
 		exp := time.Now().Add(time.Hour)

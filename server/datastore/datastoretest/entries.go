@@ -11,6 +11,7 @@ import (
 var entryTests = map[string]func(t *testing.T, open Opener){
 	"create assigns an ID, CreatedAt and revision 0 and keeps every field": func(t *testing.T, open Opener) {
 		s := open(t)
+		withBundles(t, s, "a.org", "b.org")
 		in := &datastore.Entry{
 			SPIFFEID: td + "/web", ParentID: parentA, Selectors: sels("unix:uid:1000", "unix:gid:1000"),
 			X509SVIDTTL: 3600, JWTSVIDTTL: 300, FederatesWith: []string{"b.org", "a.org"}, Admin: true,
@@ -174,6 +175,7 @@ var entryTests = map[string]func(t *testing.T, open Opener){
 	},
 	"update of selectors and federates_with is seen by filters": func(t *testing.T, open Opener) {
 		s := open(t)
+		withBundles(t, s, "a.org", "b.org")
 		orig := create(t, s, &datastore.Entry{SPIFFEID: td + "/u", ParentID: parentA, Selectors: sels("unix:uid:1"),
 			FederatesWith: []string{"a.org"}})[0]
 		upd := *orig

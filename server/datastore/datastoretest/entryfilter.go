@@ -11,6 +11,7 @@ import (
 // filterFixture creates four entries whose selectors, trust domains, parents, hints and
 // downstream flags overlap in the ways the filter cases need, and returns them by name.
 func filterFixture(t *testing.T, s datastore.Store) map[string]*datastore.Entry {
+	withBundles(t, s, "a.org", "b.org")
 	e1 := entry("/w1", "unix:uid:0", "unix:gid:0")
 	e1.FederatesWith, e1.Hint = []string{"a.org"}, "web"
 	e2 := entry("/w2", "unix:uid:0")

@@ -26,6 +26,7 @@ func Run(t *testing.T, open func(t *testing.T) datastore.Store) {
 		{"entries", entryTests},
 		{"entry sizes", entrySizeTests},
 		{"entry filters", entryFilterTests},
+		{"entry federation", entryFederationTests},
 		{"entry paging", entryPagingTests},
 		{"entry events", eventTests},
 		{"agents", agentTests},

@@ -31,7 +31,7 @@ func (s *Store) CreateEntries(ctx context.Context, entries []*datastore.Entry) (
 		for i, in := range entries {
 			e, err := createEntry(ctx, t, w, in, now.Unix(), now.UnixNano())
 			switch {
-			case errors.Is(err, datastore.ErrAlreadyExists), errors.Is(err, errInvalid):
+			case errors.Is(err, datastore.ErrAlreadyExists), errors.Is(err, errInvalid), errors.Is(err, datastore.ErrConflict):
 				results[i] = datastore.EntryResult{Entry: e, Err: s.errorf("create entry %d: %w", i, err)}
 			case err != nil:
 				return err
@@ -51,6 +51,7 @@ func (s *Store) CreateEntries(ctx context.Context, entries []*datastore.Entry) (
 // batch reads them before the end, where flush writes them all.
 type entryWriter struct {
 	selectors, federates, events *bulkInsert
+	federation                   federationCheck
 }
 
 func (w *entryWriter) add(ctx context.Context, e *datastore.Entry, nowNano int64) error {
@@ -88,6 +89,9 @@ func createEntry(ctx context.Context, t *txn, w *entryWriter, in *datastore.Entr
 		return nil, fmt.Errorf("%w: %w", errInvalid, err)
 	}
 	e := r.e
+	if err := w.federation.check(ctx, t, e.FederatesWith); err != nil {
+		return nil, err
+	}
 	if e.ID == "" {
 		e.ID = newID()
 	}
@@ -163,10 +167,12 @@ func (s *Store) UpdateEntries(ctx context.Context, entries []*datastore.Entry, m
 	results := make([]datastore.EntryResult, len(entries))
 	err := s.write(ctx, func(t *txn) error {
 		nowNano := s.now().UnixNano()
+		var fed federationCheck
 		for i, in := range entries {
-			e, err := updateEntry(ctx, t, in, mask, nowNano)
+			e, err := updateEntry(ctx, t, &fed, in, mask, nowNano)
 			switch {
-			case errors.Is(err, datastore.ErrAlreadyExists), errors.Is(err, datastore.ErrNotFound), errors.Is(err, errInvalid):
+			case errors.Is(err, datastore.ErrAlreadyExists), errors.Is(err, datastore.ErrNotFound), errors.Is(err, errInvalid),
+				errors.Is(err, datastore.ErrConflict):
 				results[i] = datastore.EntryResult{Entry: e, Err: s.errorf("update entry %d: %w", i, err)}
 			case err != nil:
 				return err
@@ -182,7 +188,7 @@ func (s *Store) UpdateEntries(ctx context.Context, entries []*datastore.Entry, m
 	return results, nil
 }
 
-func updateEntry(ctx context.Context, t *txn, in *datastore.Entry, mask datastore.EntryMask, nowNano int64) (*datastore.Entry, error) {
+func updateEntry(ctx context.Context, t *txn, fed *federationCheck, in *datastore.Entry, mask datastore.EntryMask, nowNano int64) (*datastore.Entry, error) {
 	if in == nil {
 		return nil, fmt.Errorf("%w: entry is nil", errInvalid)
 	}
@@ -197,13 +203,18 @@ func updateEntry(ctx context.Context, t *txn, in *datastore.Entry, mask datastor
 	if existing, err := findIdentity(ctx, t, r, cur.ID); err != nil {
 		return existing, err
 	}
+	feds := encodeStrings(cur.FederatesWith) != r.federates
+	if feds {
+		if err := fed.check(ctx, t, r.e.FederatesWith); err != nil {
+			return nil, err
+		}
+	}
 	r.e.RevisionNumber = cur.RevisionNumber + 1
 	if _, err := t.ExecContext(ctx, `UPDATE entries SET (`+entryColumns+`) =
 		(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?`, append(r.args(), cur.ID)...); err != nil {
 		return nil, err
 	}
 	sels := encodeSelectors(cur.Selectors) != r.selectors
-	feds := encodeStrings(cur.FederatesWith) != r.federates
 	if sels {
 		if _, err := t.ExecContext(ctx, `DELETE FROM entry_selectors WHERE entry_id = ?`, cur.ID); err != nil {
 			return nil, err
