@@ -3,8 +3,8 @@ package server
 import (
 	"context"
 	"crypto"
-	"fmt"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
