@@ -7,7 +7,9 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	agentv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/agent/v1"
 	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
+	debugv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/debug/v1"
 	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
+	loggerv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/logger/v1"
 	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
 	trustdomainv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/trustdomain/v1"
 	"google.golang.org/grpc"
@@ -23,7 +25,9 @@ import (
 	"github.com/lanyard-dev/lanyard/server/api"
 	agentapi "github.com/lanyard-dev/lanyard/server/api/agent"
 	bundleapi "github.com/lanyard-dev/lanyard/server/api/bundle"
+	debugapi "github.com/lanyard-dev/lanyard/server/api/debug"
 	entryapi "github.com/lanyard-dev/lanyard/server/api/entry"
+	loggerapi "github.com/lanyard-dev/lanyard/server/api/logger"
 	svidapi "github.com/lanyard-dev/lanyard/server/api/svid"
 	trustdomainapi "github.com/lanyard-dev/lanyard/server/api/trustdomain"
 	"github.com/lanyard-dev/lanyard/server/datastore"
@@ -51,6 +55,7 @@ func (s *Server) grpcServers(verifiers map[string]attestors.NodeVerifier) (tcp, 
 		Managed: func(td string) bool { return s.fed.managed[td] }, Log: s.log.With("api", "trustdomain"),
 	})
 	watch := entrycache.NewWatchService(s.entries, watchLookup, s.bundles, s.log.With("api", "entrysync"))
+	debug := debugapi.New(debugapi.Config{Store: s.store, Started: s.started, ServerSVID: s.tls.cert.Load})
 	healthSrv := health.NewServer()
 
 	register := func(g *grpc.Server) {
@@ -60,6 +65,10 @@ func (s *Server) grpcServers(verifiers map[string]attestors.NodeVerifier) (tcp, 
 		svidv1.RegisterSVIDServer(g, svids)
 		trustdomainv1.RegisterTrustDomainServer(g, trustDomains)
 		syncv1.RegisterEntrySyncServer(g, watch)
+		debugv1.RegisterDebugServer(g, debug)
+		if s.levels != nil {
+			loggerv1.RegisterLoggerServer(g, loggerapi.New(s.levels))
+		}
 		grpc_health_v1.RegisterHealthServer(g, healthSrv)
 	}
 	tcpUnary, tcpStream := api.Interceptors(authn.Authenticate, policies, s.log)

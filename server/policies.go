@@ -3,7 +3,9 @@ package server
 import (
 	agentv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/agent/v1"
 	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
+	debugv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/debug/v1"
 	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
+	loggerv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/logger/v1"
 	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
 	trustdomainv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/trustdomain/v1"
 	"google.golang.org/grpc/health/grpc_health_v1"
@@ -56,6 +58,12 @@ var policies = api.Policies{
 	trustdomainv1.TrustDomain_RefreshBundle_FullMethodName:                     api.AdminOnly,
 
 	syncv1.EntrySync_Watch_FullMethodName: api.AgentOnly,
+
+	debugv1.Debug_GetInfo_FullMethodName: api.AdminOnly,
+
+	loggerv1.Logger_GetLogger_FullMethodName:     api.AdminOnly,
+	loggerv1.Logger_SetLogLevel_FullMethodName:   api.AdminOnly,
+	loggerv1.Logger_ResetLogLevel_FullMethodName: api.AdminOnly,
 
 	grpc_health_v1.Health_Check_FullMethodName: api.AnyCaller,
 	grpc_health_v1.Health_Watch_FullMethodName: api.AnyCaller,

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/lanyard-dev/lanyard/internal/loglevel"
 	"github.com/lanyard-dev/lanyard/server/ca"
 	"github.com/lanyard-dev/lanyard/server/config"
 	"github.com/lanyard-dev/lanyard/server/datastore"
@@ -44,17 +45,30 @@ type Server struct {
 
 	tcpLn, adminLn, healthLn net.Listener
 
+	levels  *loglevel.Control // nil: no logger API
+	started time.Time
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	errMu  sync.Mutex
 	err    error
 }
 
+// Option changes how Start builds the server.
+type Option func(*Server)
+
+// WithLogLevels serves the logger API (SPIRE's logger/v1) over the level that log's
+// handler reads, so operators can change it while the server runs.
+func WithLogLevels(c *loglevel.Control) Option { return func(s *Server) { s.levels = c } }
+
 // Start opens everything, starts serving and returns once the server accepts connections.
 // It stops when ctx is cancelled; Wait returns after everything has stopped.
-func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, err error) {
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) (_ *Server, err error) {
 	ctx, cancel := context.WithCancel(ctx)
-	s := &Server{cfg: cfg, log: log, td: cfg.TD(), cancel: cancel, reg: prometheus.NewRegistry()}
+	s := &Server{cfg: cfg, log: log, td: cfg.TD(), cancel: cancel, reg: prometheus.NewRegistry(), started: time.Now()}
+	for _, o := range opts {
+		o(s)
+	}
 	defer func() {
 		if err != nil {
 			cancel()

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/lanyard-dev/lanyard/internal/loglevel"
 	"github.com/lanyard-dev/lanyard/server"
 	"github.com/lanyard-dev/lanyard/server/cli"
 	"github.com/lanyard-dev/lanyard/server/config"
@@ -69,8 +70,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "Error:", err)
 		return 1
 	}
-	log := newLogger(cfg, stderr)
-	srv, err := server.Start(ctx, cfg, log)
+	log, levels := newLogger(cfg, stderr)
+	srv, err := server.Start(ctx, cfg, log, server.WithLogLevels(levels))
 	if err != nil {
 		fmt.Fprintln(stderr, "Error:", err)
 		return 1
@@ -103,12 +104,14 @@ func loadConfig(path, trustDomain, dataDir string) (config.Config, error) {
 	return config.ParseWithOverrides(data, []byte(overrides))
 }
 
-func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+// newLogger returns the server's logger and the level control that the logger API changes.
+func newLogger(cfg config.Config, w io.Writer) (*slog.Logger, *loglevel.Control) {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
+	levels := loglevel.New(level)
+	opts := &slog.HandlerOptions{Level: levels.Leveler()}
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, opts)), levels
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(w, opts)), levels
 }

@@ -68,6 +68,10 @@ var commands = []command{
 	{"x509 mint", "Mint an X.509-SVID (key made here, never sent)", x509Mint},
 	{"jwt mint", "Mint a JWT-SVID", jwtMint},
 	{"healthcheck", "Check that the server is healthy", healthcheck},
+	{"logger get", "Show the server's current and launch log levels", loggerGet},
+	{"logger set", "Change the server's log level until restart or reset", loggerSet},
+	{"logger reset", "Return the server's log level to the launch level", loggerReset},
+	{"debug", "Show uptime, counts of agents, entries and bundles, and the server's SVID chain", debugInfo},
 }
 
 // Run executes one admin subcommand (everything except `run`) and returns the process exit

@@ -13,7 +13,9 @@ import (
 
 	agentv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/agent/v1"
 	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
+	debugv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/debug/v1"
 	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
+	loggerv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/logger/v1"
 	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
 	trustdomainv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/trustdomain/v1"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
@@ -37,6 +39,8 @@ type client struct {
 	bundles bundlev1.BundleClient
 	health  grpc_health_v1.HealthClient
 	svids   svidv1.SVIDClient
+	logger  loggerv1.LoggerClient
+	debug   debugv1.DebugClient
 
 	trustDomains trustdomainv1.TrustDomainClient
 }
@@ -68,6 +72,8 @@ func dial(ctx context.Context, socketPath string) (*client, error) {
 		bundles: bundlev1.NewBundleClient(conn),
 		health:  grpc_health_v1.NewHealthClient(conn),
 		svids:   svidv1.NewSVIDClient(conn),
+		logger:  loggerv1.NewLoggerClient(conn),
+		debug:   debugv1.NewDebugClient(conn),
 
 		trustDomains: trustdomainv1.NewTrustDomainClient(conn),
 	}, nil
