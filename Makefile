@@ -37,6 +37,14 @@ test: pg-install
 pg-install:
 	./e2e/pg/install.sh
 
+# SPIRE's own server CLI and agent, built from the Go module proxy into .cache/spire (kept
+# out of go.mod), so the tests prove SPIRE's tools work against Lanyard unchanged.
+.PHONY: spire-install
+test: export LANYARD_REQUIRE_SPIRE := 1
+test: spire-install
+spire-install:
+	./e2e/spire/install.sh
+
 # The system benchmark: fresh server + agent processes, results table in e2e/bench/results/.
 bench: build
 	bin/lanyard-bench -bin bin -out e2e/bench/results $(BENCHFLAGS)

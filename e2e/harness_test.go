@@ -92,11 +92,16 @@ func (p *proc) Output() string {
 	return p.out.String()
 }
 
-// start runs a binary from binDir. uid > 0 runs it as that user.
+// start runs a binary from binDir, or the program at an absolute path. uid > 0 runs it
+// as that user.
 func start(t *testing.T, name string, uid int, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{name: name, done: make(chan struct{})}
-	p.cmd = exec.Command(filepath.Join(binDir, name), args...)
+	path := name
+	if !filepath.IsAbs(name) {
+		path = filepath.Join(binDir, name)
+	}
+	p.cmd = exec.Command(path, args...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if uid > 0 {
