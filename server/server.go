@@ -65,8 +65,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server,
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data_dir: %w", err)
 	}
-	if s.store, err = openDatastore(ctx, cfg.Datastore, log.With("component", "datastore")); err != nil {
+	if s.store, err = openDatastore(ctx, cfg, log.With("component", "datastore")); err != nil {
 		return nil, fmt.Errorf("opening datastore: %w", err)
+	}
+	if err := checkPriorState(ctx, cfg, s.store, log); err != nil {
+		return nil, err
 	}
 	km, err := s.keyManager()
 	if err != nil {
