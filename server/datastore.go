@@ -54,16 +54,18 @@ func priorState(cfg config.Config) []string {
 	return found
 }
 
+const restoreHint = "restore the datastore from a backup (lanyard-server datastore restore -config FILE BACKUP, " +
+	"see README \"Backup and restore\")"
+
 // withRestoreHint adds what to do to a datastore error when data_dir holds prior state.
 func withRestoreHint(cfg config.Config, err error) error {
 	if len(priorState(cfg)) == 0 {
 		return err
 	}
-	hint := "restore the datastore from a backup (lanyard-server datastore restore), or, to give up its " +
-		"entries and agents and begin a new CA, move the damaged file aside and start with -forceNew"
+	hint := restoreHint + ", or, to give up its entries and agents and begin a new CA, move the damaged file aside " +
+		"and start with -forceNew"
 	if errors.Is(err, sqlite.ErrLogDamaged) {
-		hint = "restore the datastore from a backup (lanyard-server datastore restore), or start with -forceNew " +
-			"to accept the loss"
+		hint = restoreHint + ", or start with -forceNew to go on with what the database file holds without the log"
 	}
 	return fmt.Errorf("%w; data_dir %s holds this server's state: %s", err, cfg.DataDir, hint)
 }
@@ -83,10 +85,10 @@ func checkPriorState(ctx context.Context, cfg config.Config, store datastore.Sto
 	}
 	var err error
 	if b, readErr := os.ReadFile(filepath.Join(cfg.DataDir, "server_id")); readErr != nil {
-		err = fmt.Errorf("data_dir %s holds %v but no server_id file", cfg.DataDir, found)
+		err = fmt.Errorf("data_dir %s holds %s but no server_id file", cfg.DataDir, strings.Join(found, ", "))
 	} else if _, fetchErr := store.FetchCAJournal(ctx, strings.TrimSpace(string(b))); errors.Is(fetchErr, datastore.ErrNotFound) {
-		err = fmt.Errorf("%s holds no CA state for this server although data_dir %s holds %v: "+
-			"it was emptied, replaced or lost its write-ahead log", where, cfg.DataDir, found)
+		err = fmt.Errorf("%s holds no CA state for this server although data_dir %s holds %s: "+
+			"it was emptied, replaced or lost its write-ahead log", where, cfg.DataDir, strings.Join(found, ", "))
 	} else if fetchErr != nil {
 		return fmt.Errorf("reading CA journal: %w", fetchErr)
 	}
@@ -97,7 +99,6 @@ func checkPriorState(ctx context.Context, cfg config.Config, store datastore.Sto
 		log.Warn("starting a new CA over existing state as -forceNew asks", "reason", err)
 		return nil
 	}
-	return fmt.Errorf("refusing to start a new CA: %w; restore the datastore from a backup "+
-		"(lanyard-server datastore restore), or start with -forceNew to begin a new CA (agents must attest again "+
-		"and workloads must get the new bundle)", err)
+	return fmt.Errorf("refusing to start a new CA: %w; %s, or start with -forceNew to begin a new CA "+
+		"(agents must attest again and workloads must get the new bundle)", err, restoreHint)
 }

@@ -46,6 +46,7 @@ type Server struct {
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	closed chan struct{} // closed once closeAll has run after a stop
 	errMu  sync.Mutex
 	err    error
 }
@@ -54,7 +55,7 @@ type Server struct {
 // It stops when ctx is cancelled; Wait returns after everything has stopped.
 func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	ctx, cancel := context.WithCancel(ctx)
-	s := &Server{cfg: cfg, log: log, td: cfg.TD(), cancel: cancel, reg: prometheus.NewRegistry()}
+	s := &Server{cfg: cfg, log: log, td: cfg.TD(), cancel: cancel, reg: prometheus.NewRegistry(), closed: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			cancel()
@@ -135,6 +136,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server,
 		stopGRPC(adminSrv, 3*time.Second)
 		s.wg.Wait()
 		s.closeAll()
+		close(s.closed)
 	}()
 	log.Info("lanyard-server started", "trust_domain", s.td.Name(), "address", s.tcpLn.Addr().String(),
 		"admin_socket", cfg.AdminSocketPath, "health", s.HealthAddr(), "bundle_endpoint", s.BundleEndpointAddr(), "oidc", s.OIDCAddr())
@@ -158,6 +160,7 @@ func (s *Server) Stop() { s.cancel() }
 // Wait blocks until the server stopped and returns the first failure of a component.
 func (s *Server) Wait() error {
 	s.wg.Wait()
+	<-s.closed // the datastore is closed (and its lock released) when Wait returns
 	s.errMu.Lock()
 	defer s.errMu.Unlock()
 	return s.err

@@ -28,6 +28,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "run" {
 		return runServer(ctx, args[1:], stderr)
 	}
+	if len(args) > 0 && args[0] == "datastore" {
+		return datastoreCommand(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "validate" {
 		return validate(args[1:], stdout, stderr)
 	}

@@ -225,3 +225,62 @@ func TestAcceptLossOpensADatabaseWhoseLogIsGone(t *testing.T) {
 	}
 	s.Close()
 }
+
+func TestBackupWhileOpenThenRestore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "datastore.sqlite3")
+	s, err := sqlite.Open(t.Context(), path, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeJournals(t, s)
+	backup := filepath.Join(t.TempDir(), "backup.sqlite3")
+	if err := sqlite.Backup(t.Context(), path, backup); err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlite.Backup(t.Context(), path, backup); err == nil {
+		t.Fatal("a second backup overwrote the first")
+	}
+	if err := sqlite.Restore(t.Context(), backup, path); !errors.Is(err, sqlite.ErrInUse) {
+		t.Fatalf("Restore over an open database = %v, want ErrInUse", err)
+	}
+	// Written after the backup: gone after the restore.
+	if err := s.SetCAJournal(t.Context(), "later", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := sqlite.Restore(t.Context(), backup, path); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	for _, e := range entries {
+		if e.Name() != filepath.Base(path) {
+			t.Errorf("restore left %s behind", e.Name())
+		}
+	}
+	s, err = sqlite.Open(t.Context(), path, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	checkJournals(t, s)
+	if _, err := s.FetchCAJournal(t.Context(), "later"); err == nil {
+		t.Fatal("a journal written after the backup survived the restore")
+	}
+}
+
+func TestRestoreRefusesWhatIsNotABackup(t *testing.T) {
+	path := cleanImage(t)
+	notDB := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(notDB, garbage(4096), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlite.Restore(t.Context(), notDB, path); !errors.Is(err, sqlite.ErrCorrupt) {
+		t.Fatalf("Restore(garbage) = %v, want ErrCorrupt", err)
+	}
+	s, err := sqlite.Open(t.Context(), path, testLog(t))
+	if err != nil {
+		t.Fatalf("the database after a refused restore: %v", err)
+	}
+	defer s.Close()
+	checkJournals(t, s)
+}

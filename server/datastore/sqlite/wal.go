@@ -30,7 +30,7 @@ func checkWAL(dbPath string, unclean bool) error {
 	case errors.Is(err, os.ErrNotExist):
 		if unclean {
 			return fmt.Errorf("sqlite: %w: %s was not closed cleanly (%s exists) but its write-ahead log %s is missing, "+
-				"so the transactions in it are lost", ErrLogDamaged, dbPath, lockPath(dbPath), path)
+				"so the transactions in it would be lost", ErrLogDamaged, dbPath, lockPath(dbPath), path)
 		}
 		return nil
 	case err != nil:
