@@ -59,7 +59,7 @@ func Restore(ctx context.Context, src, dbPath string) (err error) {
 	if err := preparePath(dbPath, slog.New(slog.DiscardHandler)); err != nil {
 		return err
 	}
-	marker, err := acquireMarker(dbPath)
+	marker, err := acquireMarker(dbPath, true)
 	if err != nil {
 		return err
 	}

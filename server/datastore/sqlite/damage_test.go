@@ -121,15 +121,26 @@ func TestCleanCloseCheckpointsTheLogAndRemovesTheLockFile(t *testing.T) {
 	checkJournals(t, s)
 }
 
-func TestASecondOpenOfTheSameFileIsRefused(t *testing.T) {
+// Stores sharing a file (tests, tools) share its lock file: it stays until the last one
+// closes, so one store's clean close does not hide another's crash.
+func TestTheLockFileStaysUntilTheLastStoreCloses(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "datastore.sqlite3")
-	s, err := sqlite.Open(t.Context(), path, testLog(t))
-	if err != nil {
-		t.Fatal(err)
+	var stores []*sqlite.Store
+	for range 2 {
+		s, err := sqlite.Open(t.Context(), path, testLog(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeJournals(t, s)
+		stores = append(stores, s)
 	}
-	defer s.Close()
-	if _, err := sqlite.Open(t.Context(), path, testLog(t)); !errors.Is(err, sqlite.ErrInUse) {
-		t.Fatalf("second Open = %v, want ErrInUse", err)
+	stores[0].Close()
+	if _, err := os.Stat(path + ".lock"); err != nil {
+		t.Fatalf("the lock file after the first of two stores closed: %v", err)
+	}
+	stores[1].Close()
+	if _, err := os.Stat(path + ".lock"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the lock file after the last store closed: %v, want it gone", err)
 	}
 }
 

@@ -63,7 +63,7 @@ func OpenWith(ctx context.Context, path string, opts Options, log *slog.Logger) 
 	if err := preparePath(path, log); err != nil {
 		return nil, err
 	}
-	marker, err := acquireMarker(path)
+	marker, err := acquireMarker(path, false)
 	if err != nil {
 		return nil, err
 	}
