@@ -92,8 +92,11 @@ func OpenWith(ctx context.Context, path string, opts Options, log *slog.Logger) 
 			_, err := db.Exec("PRAGMA optimize")
 			// Move the log into the database file, so the file alone is the whole database
 			// (a copy of it is complete) and the next start has nothing to recover.
-			_, cpErr := db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
-			return errors.Join(err, cpErr)
+			if _, cpErr := db.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); cpErr != nil {
+				log.Warn("could not move the write-ahead log into the database file at close (disk full?); "+
+					"keep it: the next start replays it", "path", path+"-wal", "error", cpErr)
+			}
+			return err
 		},
 		AfterClose: func() { marker.release(path) },
 	}
