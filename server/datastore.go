@@ -84,8 +84,10 @@ func checkPriorState(ctx context.Context, cfg config.Config, store datastore.Sto
 		where = w.Where()
 	}
 	var err error
+	hint := restoreHint
 	if b, readErr := os.ReadFile(filepath.Join(cfg.DataDir, "server_id")); readErr != nil {
 		err = fmt.Errorf("data_dir %s holds %s but no server_id file", cfg.DataDir, strings.Join(found, ", "))
+		hint = "restore server_id from a backup of data_dir"
 	} else if _, fetchErr := store.FetchCAJournal(ctx, strings.TrimSpace(string(b))); errors.Is(fetchErr, datastore.ErrNotFound) {
 		err = fmt.Errorf("%s holds no CA state for this server although data_dir %s holds %s: "+
 			"it was emptied, replaced or lost its write-ahead log", where, cfg.DataDir, strings.Join(found, ", "))
@@ -100,5 +102,5 @@ func checkPriorState(ctx context.Context, cfg config.Config, store datastore.Sto
 		return nil
 	}
 	return fmt.Errorf("refusing to start a new CA: %w; %s, or start with -forceNew to begin a new CA "+
-		"(agents must attest again and workloads must get the new bundle)", err, restoreHint)
+		"(agents must attest again and workloads must get the new bundle)", err, hint)
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -46,11 +47,19 @@ func TestStartRefusesANewCAOverExistingState(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: []string{"holds no CA state", "-forceNew", "datastore restore"},
+			want: []string{"holds no CA state", "-forceNew", "datastore restore", "datastore.sqlite3"},
 		},
 		"a missing database file": {
 			damage: func(t *testing.T, path string) { os.Remove(path) },
-			want:   []string{"holds no CA state", "-forceNew", "datastore restore"},
+			want:   []string{"holds no CA state", "-forceNew", "datastore restore", "datastore.sqlite3"},
+		},
+		"keys without their server_id": {
+			damage: func(t *testing.T, path string) {
+				if err := os.Remove(filepath.Join(filepath.Dir(path), "server_id")); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: []string{"2 CA/JWT keys but no server_id file", "-forceNew", "restore server_id"},
 		},
 		"a directory at the database path": {
 			damage: func(t *testing.T, path string) {
@@ -59,7 +68,7 @@ func TestStartRefusesANewCAOverExistingState(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: []string{"is a directory", "move the damaged file aside", "datastore restore"},
+			want: []string{"is a directory", "move the damaged file aside", "datastore restore", "datastore.sqlite3"},
 		},
 		"garbage in the database header": {
 			damage: func(t *testing.T, path string) {
@@ -72,7 +81,7 @@ func TestStartRefusesANewCAOverExistingState(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: []string{"file is not a database", "move the damaged file aside", "datastore restore"},
+			want: []string{"file is not a database", "move the damaged file aside", "datastore restore", "datastore.sqlite3"},
 		},
 	}
 	for name, tc := range tests {
@@ -84,7 +93,7 @@ func TestStartRefusesANewCAOverExistingState(t *testing.T) {
 			if err == nil {
 				t.Fatal("the server started over a damaged datastore")
 			}
-			for _, want := range append(tc.want, path, cfg.DataDir) {
+			for _, want := range append(tc.want, cfg.DataDir) {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q does not mention %q", err, want)
 				}

@@ -184,11 +184,7 @@ func TestDamageIsReportedNotPaperedOver(t *testing.T) {
 		"a truncated database file": {
 			image: cleanImage,
 			damage: func(t *testing.T, path string) {
-				info, err := os.Stat(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := os.Truncate(path, info.Size()/2); err != nil {
+				if err := os.Truncate(path, fileSize(t, path)/2); err != nil {
 					t.Fatal(err)
 				}
 			},
@@ -217,6 +213,47 @@ func TestDamageIsReportedNotPaperedOver(t *testing.T) {
 			}
 		})
 	}
+}
+
+// After a checkpoint SQLite writes the log again from its start, so a crash leaves frames
+// of the new generation followed by older ones: that is not damage.
+func TestAReusedLogIsNotDamage(t *testing.T) {
+	live := filepath.Join(t.TempDir(), "datastore.sqlite3")
+	s, err := sqlite.Open(t.Context(), live, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// About 6 MB: past SQLite's automatic checkpoint at 1,000 pages, so the log restarts.
+	big := bytes.Repeat([]byte("x"), 150_000)
+	for i := range 40 {
+		if err := s.SetCAJournal(t.Context(), fmt.Sprintf("big-%d", i), big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeJournals(t, s)
+	path := filepath.Join(t.TempDir(), "datastore.sqlite3")
+	for _, suffix := range []string{"", "-wal", "-shm", ".lock"} {
+		copyFile(t, live+suffix, path+suffix)
+	}
+	if fileSize(t, path) < 1<<20 {
+		t.Fatal("no checkpoint happened; the test needs a reused log")
+	}
+	crashed, err := sqlite.Open(t.Context(), path, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer crashed.Close()
+	checkJournals(t, crashed)
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Size()
 }
 
 func TestAcceptLossOpensADatabaseWhoseLogIsGone(t *testing.T) {
