@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"crypto/x509"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/lanyard-dev/lanyard/server/config"
+	"github.com/lanyard-dev/lanyard/server/datastore/postgres/pgtest"
 )
 
 // ranBefore is a configuration whose data_dir holds a server's keys and server_id and whose
@@ -120,5 +122,18 @@ func TestANewServerStartsOnAnEmptyDataDir(t *testing.T) {
 	// And it starts again over its own state.
 	if err := startErr(t, cfg); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A server whose PostgreSQL database was dropped and re-created (or whose
+// connection_string now names another database) refuses too.
+func TestStartRefusesAnEmptyPostgresDatabaseUnderExistingState(t *testing.T) {
+	pg := pgtest.Start(t)
+	cfg := newConfigFor(t, testTD.Name(), fmt.Sprintf("datastore:\n  type: postgres\n  connection_string: %q\n", pg.NewDatabase(t)))
+	startServer(t, cfg).stop()
+	cfg.Datastore.ConnectionString = pg.NewDatabase(t)
+	err := startErr(t, cfg)
+	if err == nil || !strings.Contains(err.Error(), "holds no CA state") || !strings.Contains(err.Error(), "postgres database") {
+		t.Fatalf("Start over an empty database = %v, want a refusal naming the database", err)
 	}
 }
