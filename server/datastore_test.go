@@ -2,8 +2,8 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
