@@ -39,17 +39,21 @@ func openDatastore(ctx context.Context, cfg config.Config, log *slog.Logger) (da
 	return nil, fmt.Errorf("unknown datastore.type %q", ds.Type)
 }
 
-// priorState reports what in data_dir shows that this server ran before: its server_id
-// file and its CA keys. Empty means a new server.
+// priorState reports what in data_dir shows that this server ran before: CA keys on disk
+// (and its server_id). Empty means a new server. A server_id alone is not enough: it is
+// written before the first CA, so a first start that failed leaves one; and with the
+// memory key manager every start begins a new CA anyway.
 func priorState(cfg config.Config) []string {
-	var found []string
+	if cfg.KeyManager == "memory" {
+		return nil
+	}
+	keys, _ := filepath.Glob(filepath.Join(cfg.DataDir, "keys", "*.pem"))
+	if len(keys) == 0 {
+		return nil
+	}
+	found := []string{fmt.Sprintf("%d CA/JWT keys", len(keys))}
 	if _, err := os.Stat(filepath.Join(cfg.DataDir, "server_id")); err == nil {
 		found = append(found, "server_id")
-	}
-	if cfg.KeyManager != "memory" {
-		if keys, _ := filepath.Glob(filepath.Join(cfg.DataDir, "keys", "*.pem")); len(keys) > 0 {
-			found = append(found, fmt.Sprintf("%d CA/JWT keys", len(keys)))
-		}
 	}
 	return found
 }

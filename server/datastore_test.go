@@ -125,6 +125,18 @@ func TestANewServerStartsOnAnEmptyDataDir(t *testing.T) {
 	}
 }
 
+// A first start can fail after writing server_id and before making the CA (a wrong
+// upstream_authority file): the next start is still a first start.
+func TestAServerIDAloneIsNoPriorState(t *testing.T) {
+	cfg := newConfig(t)
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, "server_id"), []byte("0123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := startErr(t, cfg); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A server whose PostgreSQL database was dropped and re-created (or whose
 // connection_string now names another database) refuses too.
 func TestStartRefusesAnEmptyPostgresDatabaseUnderExistingState(t *testing.T) {
