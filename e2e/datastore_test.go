@@ -99,6 +99,15 @@ func TestDamagedDatastoreNeverStartsANewCA(t *testing.T) {
 			},
 			want: []string{"holds no CA state", "-forceNew", "datastore restore"},
 		},
+		"an empty database file after kill -9": {
+			kill: true,
+			damage: func(t *testing.T, db string) {
+				if err := os.Truncate(db, 0); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: []string{"holds no CA state", "-forceNew", "datastore restore"},
+		},
 		"garbage in the database header": {
 			damage: func(t *testing.T, db string) { corrupt(t, db, 0, 96) },
 			want:   []string{"file is not a database", "move the damaged file aside", "datastore restore"},
