@@ -71,6 +71,26 @@ func adminEntries(t *testing.T, sock string) entryv1.EntryClient {
 	return entryv1.NewEntryClient(conn)
 }
 
+// storedEntryIDs lists every entry the server at sock holds.
+func storedEntryIDs(t *testing.T, sock string) map[string]bool {
+	t.Helper()
+	stored := map[string]bool{}
+	list := adminEntries(t, sock)
+	req := &entryv1.ListEntriesRequest{PageSize: 1000}
+	for {
+		resp, err := list.ListEntries(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range resp.Entries {
+			stored[e.Id] = true
+		}
+		if req.PageToken = resp.NextPageToken; req.PageToken == "" {
+			return stored
+		}
+	}
+}
+
 func durableEntries(batch string) []*types.Entry {
 	out := make([]*types.Entry, durableBatch)
 	for i := range out {
@@ -126,21 +146,7 @@ func TestAcknowledgedEntriesSurviveKill9(t *testing.T) {
 			// The writers have stopped: acked is no longer written.
 
 			d.startServer()
-			stored := map[string]bool{}
-			list := adminEntries(t, d.adminSock)
-			req := &entryv1.ListEntriesRequest{PageSize: 1000}
-			for {
-				resp, err := list.ListEntries(t.Context(), req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, e := range resp.Entries {
-					stored[e.Id] = true
-				}
-				if req.PageToken = resp.NextPageToken; req.PageToken == "" {
-					break
-				}
-			}
+			stored := storedEntryIDs(t, d.adminSock)
 			for id := range acked {
 				if !stored[id] {
 					t.Fatalf("entry %s was acknowledged but is gone after kill -9 and restart (%d acknowledged, %d stored)",

@@ -2,8 +2,12 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/lanyard-dev/lanyard/server/config"
 	"github.com/lanyard-dev/lanyard/server/datastore"
@@ -12,15 +16,95 @@ import (
 )
 
 // openDatastore opens the backend that datastore.type selects (Validate has checked it).
-func openDatastore(ctx context.Context, cfg config.DatastoreConfig, log *slog.Logger) (datastore.Store, error) {
-	switch cfg.Type {
+// On failure the returned Store is a nil interface, never a typed nil pointer.
+func openDatastore(ctx context.Context, cfg config.Config, log *slog.Logger) (datastore.Store, error) {
+	ds := cfg.Datastore
+	switch ds.Type {
 	case "postgres":
-		return postgres.Open(ctx, cfg.ConnectionString, postgres.Pool{
-			MaxOpenConns: cfg.MaxOpenConns, MaxIdleConns: cfg.MaxIdleConns,
-			ConnMaxLifetime: cfg.ConnMaxLifetime.D(), ConnMaxIdleTime: cfg.ConnMaxIdleTime.D(),
+		s, err := postgres.Open(ctx, ds.ConnectionString, postgres.Pool{
+			MaxOpenConns: ds.MaxOpenConns, MaxIdleConns: ds.MaxIdleConns,
+			ConnMaxLifetime: ds.ConnMaxLifetime.D(), ConnMaxIdleTime: ds.ConnMaxIdleTime.D(),
 		}, log)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	case "sqlite", "":
-		return sqlite.Open(ctx, cfg.ConnectionString, log)
+		s, err := sqlite.OpenWith(ctx, ds.ConnectionString, sqlite.Options{AcceptLoss: cfg.ForceNew}, log)
+		if err != nil {
+			return nil, withRestoreHint(cfg, err)
+		}
+		return s, nil
 	}
-	return nil, fmt.Errorf("unknown datastore.type %q", cfg.Type)
+	return nil, fmt.Errorf("unknown datastore.type %q", ds.Type)
+}
+
+// priorState reports what in data_dir shows that this server ran before: CA keys on disk
+// (and its server_id). Empty means a new server. A server_id alone is not enough: it is
+// written before the first CA, so a first start that failed leaves one; and with the
+// memory key manager every start begins a new CA anyway.
+func priorState(cfg config.Config) []string {
+	if cfg.KeyManager == "memory" {
+		return nil
+	}
+	keys, _ := filepath.Glob(filepath.Join(cfg.DataDir, "keys", "*.pem"))
+	if len(keys) == 0 {
+		return nil
+	}
+	found := []string{fmt.Sprintf("%d CA/JWT keys", len(keys))}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "server_id")); err == nil {
+		found = append(found, "server_id")
+	}
+	return found
+}
+
+const restoreHint = "restore the datastore from a backup (lanyard-server datastore restore -config FILE BACKUP, " +
+	"see README \"Backup and restore\")"
+
+// withRestoreHint adds what to do to a datastore error when data_dir holds prior state.
+func withRestoreHint(cfg config.Config, err error) error {
+	if len(priorState(cfg)) == 0 {
+		return err
+	}
+	hint := restoreHint + ", or, to give up its entries and agents and begin a new CA, move the damaged file aside " +
+		"and start with -forceNew"
+	if errors.Is(err, sqlite.ErrLogDamaged) {
+		hint = restoreHint + ", or start with -forceNew to go on with what the database file holds without the log"
+	}
+	return fmt.Errorf("%w; data_dir %s holds this server's state: %s", err, cfg.DataDir, hint)
+}
+
+// checkPriorState refuses to start a new CA over a data_dir that shows this server ran
+// before while the datastore holds no CA journal for it: the database was emptied,
+// replaced or lost its write-ahead log, and starting would silently drop every entry and
+// agent and make every issued SVID untrusted. -forceNew (cfg.ForceNew) overrides.
+func checkPriorState(ctx context.Context, cfg config.Config, store datastore.Store, log *slog.Logger) error {
+	found := priorState(cfg)
+	if len(found) == 0 {
+		return nil
+	}
+	where := "the datastore"
+	if w, ok := store.(interface{ Where() string }); ok {
+		where = w.Where()
+	}
+	var err error
+	hint := restoreHint
+	if b, readErr := os.ReadFile(filepath.Join(cfg.DataDir, "server_id")); readErr != nil {
+		err = fmt.Errorf("data_dir %s holds %s but no server_id file", cfg.DataDir, strings.Join(found, ", "))
+		hint = "restore server_id from a backup of data_dir"
+	} else if _, fetchErr := store.FetchCAJournal(ctx, strings.TrimSpace(string(b))); errors.Is(fetchErr, datastore.ErrNotFound) {
+		err = fmt.Errorf("%s holds no CA state for this server although data_dir %s holds %s: "+
+			"it was emptied, replaced or lost its write-ahead log", where, cfg.DataDir, strings.Join(found, ", "))
+	} else if fetchErr != nil {
+		return fmt.Errorf("reading CA journal: %w", fetchErr)
+	}
+	if err == nil {
+		return nil
+	}
+	if cfg.ForceNew {
+		log.Warn("starting a new CA over existing state as -forceNew asks", "reason", err)
+		return nil
+	}
+	return fmt.Errorf("refusing to start a new CA: %w; %s, or start with -forceNew to begin a new CA "+
+		"(agents must attest again and workloads must get the new bundle)", err, hint)
 }

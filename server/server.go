@@ -50,6 +50,7 @@ type Server struct {
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	closed chan struct{} // closed once closeAll has run after a stop
 	errMu  sync.Mutex
 	err    error
 }
@@ -65,7 +66,7 @@ func WithLogLevels(c *loglevel.Control) Option { return func(s *Server) { s.leve
 // It stops when ctx is cancelled; Wait returns after everything has stopped.
 func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) (_ *Server, err error) {
 	ctx, cancel := context.WithCancel(ctx)
-	s := &Server{cfg: cfg, log: log, td: cfg.TD(), cancel: cancel, reg: prometheus.NewRegistry(), started: time.Now()}
+	s := &Server{cfg: cfg, log: log, td: cfg.TD(), cancel: cancel, reg: prometheus.NewRegistry(), started: time.Now(), closed: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
 	}
@@ -79,8 +80,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data_dir: %w", err)
 	}
-	if s.store, err = openDatastore(ctx, cfg.Datastore, log.With("component", "datastore")); err != nil {
+	if s.store, err = openDatastore(ctx, cfg, log.With("component", "datastore")); err != nil {
 		return nil, fmt.Errorf("opening datastore: %w", err)
+	}
+	if err := checkPriorState(ctx, cfg, s.store, log); err != nil {
+		return nil, err
 	}
 	km, err := s.keyManager()
 	if err != nil {
@@ -146,6 +150,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 		stopGRPC(adminSrv, 3*time.Second)
 		s.wg.Wait()
 		s.closeAll()
+		close(s.closed)
 	}()
 	log.Info("lanyard-server started", "trust_domain", s.td.Name(), "address", s.tcpLn.Addr().String(),
 		"admin_socket", cfg.AdminSocketPath, "health", s.HealthAddr(), "bundle_endpoint", s.BundleEndpointAddr(), "oidc", s.OIDCAddr())
@@ -169,6 +174,7 @@ func (s *Server) Stop() { s.cancel() }
 // Wait blocks until the server stopped and returns the first failure of a component.
 func (s *Server) Wait() error {
 	s.wg.Wait()
+	<-s.closed // the datastore is closed (and its lock released) when Wait returns
 	s.errMu.Lock()
 	defer s.errMu.Unlock()
 	return s.err

@@ -29,6 +29,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "run" {
 		return runServer(ctx, args[1:], stderr)
 	}
+	if len(args) > 0 && args[0] == "datastore" {
+		return datastoreCommand(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "validate" {
 		return validate(args[1:], stdout, stderr)
 	}
@@ -62,6 +65,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) int {
 	configPath := fs.String("config", "", "path to the YAML configuration file (required unless -trustDomain is given)")
 	trustDomain := fs.String("trustDomain", "", "trust domain; overrides the config file")
 	dataDir := fs.String("dataDir", "", "data directory; overrides the config file")
+	forceNew := fs.Bool("forceNew", false, "start even though data_dir shows earlier state the datastore does not hold "+
+		"(emptied, replaced or lost write-ahead log): begins a new CA; restoring a backup keeps the old one")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -70,6 +75,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "Error:", err)
 		return 1
 	}
+	cfg.ForceNew = *forceNew
 	log, levels := newLogger(cfg, stderr)
 	srv, err := server.Start(ctx, cfg, log, server.WithLogLevels(levels))
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"k8s.io/utils/clock"
 
 	"github.com/lanyard-dev/lanyard/server/datastore"
 	"github.com/lanyard-dev/lanyard/server/keymanager"
@@ -41,8 +42,9 @@ type Config struct {
 	JWTIssuer   string             // "iss" of JWT-SVIDs; empty omits it
 	Subject     pkix.Name          // default O=Lanyard
 	RefreshHint time.Duration      // bundle refresh hint; default 5m
-	Now         func() time.Time
-	Log         *slog.Logger
+	// Clock drives rotation and the times in certificates and tokens. Default the real clock.
+	Clock clock.WithTicker
+	Log   *slog.Logger
 	// RotateEvery is how often Run checks for rotation; default 10s.
 	RotateEvery time.Duration
 	// Upstream, when set, signs the CA certificates, and its roots are the bundle.
@@ -53,8 +55,11 @@ type Config struct {
 type CA struct {
 	cfg Config
 
-	mu      sync.Mutex // guards the journal and rotation
+	mu      sync.Mutex // guards the journal, retired and rotation
 	journal *journal
+	// retired are key IDs of expired slots dropped from the journal, deleted from the key
+	// manager once the journal without them is saved.
+	retired []string
 	signing atomic.Pointer[signingState]
 }
 
@@ -123,8 +128,8 @@ func (cfg *Config) setDefaults() error {
 	if cfg.RefreshHint == 0 {
 		cfg.RefreshHint = 5 * time.Minute
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -135,16 +140,26 @@ func (cfg *Config) setDefaults() error {
 	return nil
 }
 
+// loadKeys gives each slot its key. An expired slot may have lost its key already (a
+// journal restored from a backup older than a deletion); Rotate drops it.
 func (c *CA) loadKeys(ctx context.Context, j *journal) error {
+	now := c.cfg.Clock.Now()
+	load := func(id string, expired bool) (crypto.Signer, error) {
+		k, err := c.cfg.KeyManager.GetKey(ctx, id)
+		if expired && errors.Is(err, keymanager.ErrNotFound) {
+			return nil, nil
+		}
+		return k, err
+	}
 	for _, s := range j.X509 {
-		k, err := c.cfg.KeyManager.GetKey(ctx, s.KeyID)
+		k, err := load(s.KeyID, !now.Before(s.notAfter()))
 		if err != nil {
 			return err
 		}
 		s.signer = k
 	}
 	for _, s := range j.JWT {
-		k, err := c.cfg.KeyManager.GetKey(ctx, s.KeyID)
+		k, err := load(s.KeyID, !now.Before(s.NotAfter))
 		if err != nil {
 			return err
 		}
@@ -155,13 +170,13 @@ func (c *CA) loadKeys(ctx context.Context, j *journal) error {
 
 // Run rotates until ctx ends.
 func (c *CA) Run(ctx context.Context) error {
-	t := time.NewTicker(c.cfg.RotateEvery)
+	t := c.cfg.Clock.NewTicker(c.cfg.RotateEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-t.C():
 		}
 		if err := c.Rotate(ctx); err != nil && ctx.Err() == nil {
 			c.cfg.Log.Error("CA rotation failed; will retry", "error", err)

@@ -20,6 +20,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/jwtsvid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/lanyard-dev/lanyard/server/datastore"
 	"github.com/lanyard-dev/lanyard/server/datastore/sqlite"
@@ -30,7 +31,7 @@ var td = spiffeid.RequireTrustDomainFromString("example.org")
 
 type fixture struct {
 	t     *testing.T
-	now   time.Time
+	clock *testingclock.FakeClock
 	store *sqlite.Store
 	km    keymanager.KeyManager
 	dir   string
@@ -48,13 +49,13 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, now: time.Now().Truncate(time.Second), store: store, km: km, dir: dir}
+	return &fixture{t: t, clock: testingclock.NewFakeClock(time.Now().Truncate(time.Second)), store: store, km: km, dir: dir}
 }
 
 func (f *fixture) newCA(mut ...func(*Config)) *CA {
 	f.t.Helper()
 	cfg := Config{TrustDomain: td, ServerID: "s1", KeyManager: f.km, Store: f.store, CATTL: 6 * time.Hour,
-		JWTIssuer: "https://oidc.example.org", Now: func() time.Time { return f.now }}
+		JWTIssuer: "https://oidc.example.org", Clock: f.clock}
 	for _, m := range mut {
 		m(&cfg)
 	}
@@ -125,14 +126,14 @@ func TestX509SVIDFollowsTheSpec(t *testing.T) {
 		{"serverAuth and clientAuth", len(leaf.ExtKeyUsage) == 2},
 		{"DNS SANs from the entry, CN the first", len(leaf.DNSNames) == 2 && leaf.Subject.CommonName == "web.example.org"},
 		{"a random serial of real size", leaf.SerialNumber.BitLen() > 64},
-		{"lifetime as asked", leaf.NotAfter.Equal(f.now.Add(time.Hour))},
+		{"lifetime as asked", leaf.NotAfter.Equal(f.clock.Now().Add(time.Hour))},
 	}
 	for _, ck := range checks {
 		if !ck.ok {
 			t.Errorf("%s: violated by %+v", ck.name, leaf)
 		}
 	}
-	id, _, err := x509svid.ParseAndVerify([][]byte{leaf.Raw}, f.x509Bundle(), x509svid.WithTime(f.now))
+	id, _, err := x509svid.ParseAndVerify([][]byte{leaf.Raw}, f.x509Bundle(), x509svid.WithTime(f.clock.Now()))
 	if err != nil {
 		t.Fatalf("go-spiffe rejects the SVID: %v", err)
 	}
@@ -174,7 +175,7 @@ func TestJWTSVIDValidatesWithGoSPIFFE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !exp.Equal(f.now.Add(5 * time.Minute)) {
+	if !exp.Equal(f.clock.Now().Add(5 * time.Minute)) {
 		t.Fatalf("expiry %s", exp)
 	}
 	svid, err := jwtsvid.ParseAndValidate(token, f.jwtBundle(), []string{"vault"})
@@ -223,7 +224,7 @@ func TestRotationPublishesBeforeUse(t *testing.T) {
 	seq := f.bundle().SequenceNumber
 	oldSVID := f.sign(c, "/web", 6*time.Hour) // still valid after the rotation below
 
-	f.now = f.now.Add(3 * time.Hour) // half of 6h: prepare
+	f.clock.SetTime(f.clock.Now().Add(3 * time.Hour)) // half of 6h: prepare
 	if err := c.Rotate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +236,7 @@ func TestRotationPublishesBeforeUse(t *testing.T) {
 		t.Fatal("bundle sequence did not increase")
 	}
 	seq = b.SequenceNumber
-	if _, _, err := x509svid.Verify(f.sign(c, "/web", time.Minute), x509bundle.FromX509Authorities(td, []*x509.Certificate{first}), x509svid.WithTime(f.now)); err != nil {
+	if _, _, err := x509svid.Verify(f.sign(c, "/web", time.Minute), x509bundle.FromX509Authorities(td, []*x509.Certificate{first}), x509svid.WithTime(f.clock.Now())); err != nil {
 		t.Fatal("signing switched to the prepared CA before activation")
 	}
 	if err := c.Rotate(context.Background()); err != nil {
@@ -245,7 +246,7 @@ func TestRotationPublishesBeforeUse(t *testing.T) {
 		t.Fatal("a rotation with nothing to do changed the bundle")
 	}
 
-	f.now = f.now.Add(2 * time.Hour) // 5/6 of 6h: activate
+	f.clock.SetTime(f.clock.Now().Add(2 * time.Hour)) // 5/6 of 6h: activate
 	if err := c.Rotate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -255,12 +256,12 @@ func TestRotationPublishesBeforeUse(t *testing.T) {
 	}
 	bundle := f.x509Bundle()
 	for _, chain := range [][]*x509.Certificate{oldSVID, newSVID} {
-		if _, _, err := x509svid.Verify(chain, bundle, x509svid.WithTime(f.now)); err != nil {
+		if _, _, err := x509svid.Verify(chain, bundle, x509svid.WithTime(f.clock.Now())); err != nil {
 			t.Fatalf("an unexpired SVID no longer verifies: %v", err)
 		}
 	}
 
-	f.now = first.NotAfter.Add(time.Second) // the old CA expired: pruned
+	f.clock.SetTime(first.NotAfter.Add(time.Second)) // the old CA expired: pruned
 	if err := c.Rotate(context.Background()); err != nil {
 		t.Fatal(err)
 	}

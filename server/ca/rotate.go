@@ -22,7 +22,7 @@ const backdate = 10 * time.Second
 func (c *CA) Rotate(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.cfg.Now()
+	now := c.cfg.Clock.Now()
 	changed := false
 
 	x, err := c.rotateX509(ctx, now)
@@ -55,7 +55,24 @@ func (c *CA) Rotate(ctx context.Context) error {
 	if _, err := c.cfg.Store.PruneBundle(ctx, c.cfg.TrustDomain.Name(), now); err != nil {
 		return fmt.Errorf("pruning expired authorities: %w", err)
 	}
+	c.deleteRetiredKeys(ctx)
 	return nil
+}
+
+// deleteRetiredKeys destroys the keys of slots that expired and are gone from the saved
+// journal and from the bundle: nothing can use or trust them any more. A key whose
+// deletion fails is tried again at the next rotation.
+func (c *CA) deleteRetiredKeys(ctx context.Context) {
+	kept := c.retired[:0]
+	for _, id := range c.retired {
+		if err := c.cfg.KeyManager.DeleteKey(ctx, id); err != nil {
+			c.cfg.Log.Warn("deleting a retired CA key failed; will retry", "key_id", id, "error", err)
+			kept = append(kept, id)
+			continue
+		}
+		c.cfg.Log.Info("retired CA key deleted", "key_id", id)
+	}
+	c.retired = kept
 }
 
 func (c *CA) rotateX509(ctx context.Context, now time.Time) (bool, error) {
@@ -65,6 +82,7 @@ func (c *CA) rotateX509(ctx context.Context, now time.Time) (bool, error) {
 	for _, s := range c.journal.X509 {
 		if !now.Before(s.notAfter()) {
 			changed = true // expired: drop it
+			c.retired = append(c.retired, s.KeyID)
 			continue
 		}
 		switch s.Status {
@@ -113,6 +131,7 @@ func (c *CA) rotateJWT(ctx context.Context, now time.Time) (bool, error) {
 	for _, s := range c.journal.JWT {
 		if !now.Before(s.NotAfter) {
 			changed = true
+			c.retired = append(c.retired, s.KeyID)
 			continue
 		}
 		switch s.Status {

@@ -31,7 +31,7 @@ func TestServersSharingADatastorePublishEachOthersCAs(t *testing.T) {
 	// Step through three CA lifetimes (6h each) in 30 minute steps, the servers rotating in
 	// turn, and check at every step that what either signs verifies against the bundle.
 	for step := range 36 {
-		f.now = f.now.Add(30 * time.Minute)
+		f.clock.SetTime(f.clock.Now().Add(30 * time.Minute))
 		for _, c := range cas {
 			if err := c.Rotate(context.Background()); err != nil {
 				t.Fatalf("step %d: %v", step, err)
@@ -39,7 +39,7 @@ func TestServersSharingADatastorePublishEachOthersCAs(t *testing.T) {
 		}
 		x509b, jwtb := f.x509Bundle(), f.jwtBundle()
 		for i, c := range cas {
-			if _, _, err := x509svid.Verify(f.sign(c, "/web", time.Minute), x509b, x509svid.WithTime(f.now)); err != nil {
+			if _, _, err := x509svid.Verify(f.sign(c, "/web", time.Minute), x509b, x509svid.WithTime(f.clock.Now())); err != nil {
 				t.Fatalf("step %d: an X.509-SVID of server %d does not verify against the shared bundle: %v", step, i+1, err)
 			}
 			for _, a := range c.X509Authorities() {

@@ -112,7 +112,7 @@ func (c *CA) SignX509SVID(_ context.Context, p X509SVIDParams) ([]*x509.Certific
 	if err != nil {
 		return nil, err
 	}
-	now := c.cfg.Now()
+	now := c.cfg.Clock.Now()
 	notAfter := now.Add(p.TTL)
 	if notAfter.After(st.caCert.NotAfter) {
 		notAfter = st.caCert.NotAfter
@@ -164,7 +164,7 @@ func (c *CA) SignJWTSVID(_ context.Context, p JWTSVIDParams) (string, time.Time,
 	if len(p.Audience) == 0 {
 		return "", time.Time{}, errors.New("ca: a JWT-SVID needs at least one audience")
 	}
-	now := c.cfg.Now()
+	now := c.cfg.Clock.Now()
 	exp := now.Add(p.TTL).Truncate(time.Second)
 	claims := jwt.Claims{
 		Subject:  p.ID.String(),

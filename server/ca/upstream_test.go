@@ -55,7 +55,7 @@ func TestUpstreamCASignsOurCAAndSVIDsChainToTheRoot(t *testing.T) {
 	f := newFixture(t)
 	p := newPKI(t, time.Now().Add(12*time.Hour))
 	certFile, keyFile, bundleFile := p.files(t, f.dir)
-	up, err := LoadUpstream(certFile, keyFile, bundleFile, f.now)
+	up, err := LoadUpstream(certFile, keyFile, bundleFile, f.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestUpstreamCASignsOurCAAndSVIDsChainToTheRoot(t *testing.T) {
 	t.Run("our CA never outlives the upstream certificate", func(t *testing.T) {
 		short := newPKI(t, time.Now().Add(2*time.Hour))
 		cf, kf, bf := short.files(t, t.TempDir())
-		up, err := LoadUpstream(cf, kf, bf, f.now)
+		up, err := LoadUpstream(cf, kf, bf, f.clock.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

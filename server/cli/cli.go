@@ -125,6 +125,8 @@ func printUsage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: %s <command> [flags]\n\nCommands:\n", binary)
 	fmt.Fprintf(w, "  %-19s %s\n", "run", "Run the server (-config FILE)")
 	fmt.Fprintf(w, "  %-19s %s\n", "validate", "Check a configuration file (-config FILE) without starting")
+	fmt.Fprintf(w, "  %-19s %s\n", "datastore backup", "Copy the SQLite datastore, also while the server runs (-config FILE BACKUP)")
+	fmt.Fprintf(w, "  %-19s %s\n", "datastore restore", "Replace the SQLite datastore with a backup; server stopped (-config FILE BACKUP)")
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-19s %s\n", c.name, c.synopsis)
 	}

@@ -66,6 +66,12 @@ type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is text (default) or json.
 	LogFormat string `yaml:"log_format"`
+
+	// ForceNew starts even when data_dir shows this server ran before but the datastore
+	// does not hold its state (empty, replaced, or its write-ahead log lost): the operator
+	// chose a new CA over restoring a backup. Set by `lanyard-server run -forceNew`, never
+	// by the file.
+	ForceNew bool `yaml:"-"`
 }
 
 // Duration is a time.Duration written like "1h30m" in YAML.

@@ -88,6 +88,28 @@ func (d *Disk) GetKey(ctx context.Context, id string) (crypto.Signer, error) {
 	return key, nil
 }
 
+// DeleteKey implements KeyManager: the file is removed and the removal made durable.
+func (d *Disk) DeleteKey(ctx context.Context, id string) error {
+	if err := validateID(id); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.mem.DeleteKey(ctx, id); err != nil {
+		return err
+	}
+	if err := os.Remove(d.path(id)); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("deleting key %s: %w", id, err)
+	}
+	if err := syncDir(d.dir); err != nil {
+		return fmt.Errorf("deleting key %s: %w", id, err)
+	}
+	return nil
+}
+
 func (d *Disk) path(id string) string { return filepath.Join(d.dir, id+".pem") }
 
 func writeAtomic(path string, data []byte) error {
@@ -114,7 +136,11 @@ func writeAtomic(path string, data []byte) error {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
-	dir, err := os.Open(filepath.Dir(path))
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(path string) error {
+	dir, err := os.Open(path)
 	if err != nil {
 		return err
 	}

@@ -37,4 +37,8 @@ var ErrNotFound = errors.New("key not found")
 type KeyManager interface {
 	GenerateKey(ctx context.Context, id string, keyType KeyType) (crypto.Signer, error)
 	GetKey(ctx context.Context, id string) (crypto.Signer, error)
+	// DeleteKey destroys a key for good (a retired CA or JWT key nothing trusts any more).
+	// Deleting an unknown ID is not an error. A crypto.Signer already handed out keeps
+	// working in memory; the key is gone from storage when DeleteKey returns.
+	DeleteKey(ctx context.Context, id string) error
 }

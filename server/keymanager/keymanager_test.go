@@ -75,3 +75,44 @@ func TestKeyTypes(t *testing.T) {
 		t.Error("unknown key type parsed")
 	}
 }
+
+func TestDeleteKeyRemovesItFromDiskAndMemory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "keys")
+	disk, err := NewDisk(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, km := range map[string]KeyManager{"disk": disk, "memory": NewMemory()} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			if _, err := km.GenerateKey(ctx, "jwt-old", ECP256); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := km.GenerateKey(ctx, "jwt-new", ECP256); err != nil {
+				t.Fatal(err)
+			}
+			if err := km.DeleteKey(ctx, "jwt-old"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := km.GetKey(ctx, "jwt-old"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("GetKey after DeleteKey = %v, want ErrNotFound", err)
+			}
+			if _, err := km.GetKey(ctx, "jwt-new"); err != nil {
+				t.Fatalf("the other key: %v", err)
+			}
+			if err := km.DeleteKey(ctx, "jwt-old"); err != nil {
+				t.Fatalf("deleting it again: %v", err)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "jwt-old.pem")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the deleted key's file: %v, want it gone", err)
+	}
+	reopened, err := NewDisk(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reopened.GetKey(context.Background(), "jwt-old"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("GetKey after reopening = %v, want ErrNotFound", err)
+	}
+}

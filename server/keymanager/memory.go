@@ -46,6 +46,14 @@ func (m *Memory) GetKey(_ context.Context, id string) (crypto.Signer, error) {
 	return key, nil
 }
 
+// DeleteKey implements KeyManager.
+func (m *Memory) DeleteKey(_ context.Context, id string) error {
+	m.mu.Lock()
+	delete(m.keys, id)
+	m.mu.Unlock()
+	return nil
+}
+
 func generate(t KeyType) (crypto.Signer, error) {
 	var (
 		key crypto.Signer

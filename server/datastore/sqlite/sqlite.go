@@ -40,45 +40,65 @@ var ErrSchemaTooNew = sqlstore.ErrSchemaTooNew
 // FULL costs one fsync per transaction, cheap at a control plane's write rate, and a bundle or
 // CA journal change that silently rolls back after a reboot would desynchronise issued SVIDs.
 func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
+	return OpenWith(ctx, path, Options{}, log)
+}
+
+// Options changes what Open accepts.
+type Options struct {
+	// AcceptLoss opens a database whose write-ahead log is missing or damaged (ErrLogDamaged)
+	// as SQLite sees it, losing the transactions the log held. For an operator who chose
+	// that over restoring a backup.
+	AcceptLoss bool
+}
+
+// OpenWith is Open with options.
+//
+// Before SQLite touches the file it checks for damage SQLite would hide: a write-ahead log
+// deleted after an unclean stop, or one whose committed frames cannot be read (ErrLogDamaged).
+// It then runs PRAGMA quick_check. Close checkpoints the log into the database file.
+func OpenWith(ctx context.Context, path string, opts Options, log *slog.Logger) (_ *Store, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if err := preparePath(path, log); err != nil {
 		return nil, err
 	}
-	// writer has exactly one connection: SQLite runs one write transaction at a time anyway,
-	// and queueing writers in Go instead of in SQLite's busy handler avoids SQLITE_BUSY.
-	writer, err := openPool(path, "_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=cache_size(-65536)")
+	marker, err := acquireMarker(path, false)
 	if err != nil {
 		return nil, err
 	}
-	writer.SetMaxOpenConns(1)
-	writer.SetMaxIdleConns(1)
-	writer.SetConnMaxLifetime(0)
-	writer.SetConnMaxIdleTime(0)
-	if err := writer.PingContext(ctx); err != nil {
-		writer.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	defer func() {
+		if err != nil {
+			marker.abandon()
+		}
+	}()
+	if err := checkWAL(path, marker.unclean); err != nil {
+		if !opts.AcceptLoss {
+			return nil, err
+		}
+		log.Warn("opening a damaged datastore as asked; transactions in its write-ahead log are lost", "path", path, "error", err)
 	}
-	// reader is a pool of query_only connections; in WAL mode they never block the writer.
-	reader, err := openPool(path, "_pragma=query_only(1)")
+	writer, reader, err := openPools(ctx, path)
 	if err != nil {
-		writer.Close()
 		return nil, err
 	}
-	n := max(4, runtime.NumCPU())
-	reader.SetMaxOpenConns(n)
-	reader.SetMaxIdleConns(n)
 	d := sqlstore.Dialect{
 		Name:       "sqlite",
 		Where:      path,
 		Migrations: migrations,
-		// Let SQLite refresh its planner statistics where they are stale; cheap, and it keeps
-		// the selector queries on their indexes as tables grow.
 		BeforeClose: func(db *sql.DB) error {
+			// Let SQLite refresh its planner statistics where they are stale; cheap, and it
+			// keeps the selector queries on their indexes as tables grow.
 			_, err := db.Exec("PRAGMA optimize")
+			// Move the log into the database file, so the file alone is the whole database
+			// (a copy of it is complete) and the next start has nothing to recover.
+			if _, cpErr := db.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); cpErr != nil {
+				log.Warn("could not move the write-ahead log into the database file at close (disk full?); "+
+					"keep it: the next start replays it", "path", path+"-wal", "error", cpErr)
+			}
 			return err
 		},
+		AfterClose: func() { marker.release(path) },
 	}
 	s, err := sqlstore.New(ctx, d, writer, reader, log)
 	if err != nil {
@@ -89,6 +109,63 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
 	}
 	return s, nil
+}
+
+// openPools opens the writer and reader pools and checks the file's integrity. It closes
+// both on failure.
+func openPools(ctx context.Context, path string) (writer, reader *sql.DB, err error) {
+	// writer has exactly one connection: SQLite runs one write transaction at a time anyway,
+	// and queueing writers in Go instead of in SQLite's busy handler avoids SQLITE_BUSY.
+	writer, err = openPool(path, "_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=cache_size(-65536)")
+	if err != nil {
+		return nil, nil, err
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	writer.SetConnMaxIdleTime(0)
+	if err := quickCheck(ctx, writer, path); err != nil {
+		writer.Close()
+		return nil, nil, err
+	}
+	// reader is a pool of query_only connections; in WAL mode they never block the writer.
+	reader, err = openPool(path, "_pragma=query_only(1)")
+	if err != nil {
+		writer.Close()
+		return nil, nil, err
+	}
+	n := max(4, runtime.NumCPU())
+	reader.SetMaxOpenConns(n)
+	reader.SetMaxIdleConns(n)
+	return writer, reader, nil
+}
+
+// quickCheck runs PRAGMA quick_check: a pass over every page that finds damaged b-trees
+// and unreadable pages (it skips only the index-content cross-check of integrity_check),
+// so a damaged file fails at start instead of on the first query that reads the bad page.
+func quickCheck(ctx context.Context, db *sql.DB, path string) error {
+	rows, err := db.QueryContext(ctx, "PRAGMA quick_check(5)")
+	if err != nil {
+		return fmt.Errorf("sqlite: %s: %w: SQLite cannot read it: %w", path, ErrCorrupt, err)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return fmt.Errorf("sqlite: %s: %w: integrity check: %w", path, ErrCorrupt, err)
+		}
+		if line != "ok" {
+			problems = append(problems, line)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: %s: %w: integrity check: %w", path, ErrCorrupt, err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("sqlite: %s: %w: PRAGMA quick_check reports: %s", path, ErrCorrupt, strings.Join(problems, "; "))
+	}
+	return nil
 }
 
 // preparePath creates the parent directory and an empty 0600 file before SQLite sees the path:

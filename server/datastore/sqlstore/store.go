@@ -38,6 +38,8 @@ type Dialect struct {
 	FindIdentity string
 	// BeforeClose, when set, runs on the writer pool before it closes (best effort).
 	BeforeClose func(db *sql.DB) error
+	// AfterClose, when set, runs once both pools are closed.
+	AfterClose func()
 }
 
 // rebind turns "?" placeholders into the dialect's. Queries hold no literal "?".
@@ -112,6 +114,9 @@ func (s *Store) q(query string) string {
 	return r
 }
 
+// Where names the database (a file path, a host and database name; never a password).
+func (s *Store) Where() string { return s.d.Where }
+
 // Close closes both pools. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
@@ -125,6 +130,9 @@ func (s *Store) Close() error {
 			}
 		}
 		errs = append(errs, s.writer.Close())
+		if s.d.AfterClose != nil {
+			s.d.AfterClose()
+		}
 		if err := errors.Join(errs...); err != nil {
 			s.closeErr = s.errorf("close %s: %w", s.d.Where, err)
 		}
