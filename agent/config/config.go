@@ -3,16 +3,14 @@
 package config
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
-	"gopkg.in/yaml.v3"
+
+	"github.com/lanyard-dev/lanyard/internal/yamlconf"
 )
 
 // Config is the agent configuration.
@@ -80,9 +78,7 @@ func Default() Config {
 func ParseWithOverrides(docs ...[]byte) (Config, error) {
 	cfg := Default()
 	for _, doc := range docs {
-		dec := yaml.NewDecoder(bytes.NewReader(doc))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		if err := yamlconf.Decode(doc, &cfg); err != nil {
 			return Config{}, fmt.Errorf("config: %w", err)
 		}
 	}

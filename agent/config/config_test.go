@@ -35,6 +35,7 @@ func TestAttestorSections(t *testing.T) {
 		{"a k8s_psat section without node_attestor", "k8s_psat:\n  cluster: prod\n", "set node_attestor: k8s_psat"},
 		{"a kubelet port out of range", "workload_attestors:\n  k8s:\n    kubelet_read_only_port: 70000\n", "workload_attestors.k8s.kubelet_read_only_port"},
 		{"skip verification and a CA together", "workload_attestors:\n  k8s:\n    skip_kubelet_verification: true\n    kubelet_ca_path: /ca\n", "skip_kubelet_verification cannot be combined"},
+		{"a second YAML document", "---\njoin_token: abc\n", "second YAML document"},
 		{"a misspelt k8s key", "workload_attestors:\n  k8s:\n    kubelet_port: 1\n", "kubelet_port"},
 	}
 	for _, tt := range tests {

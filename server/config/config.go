@@ -3,10 +3,8 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,6 +13,8 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"gopkg.in/yaml.v3"
+
+	"github.com/lanyard-dev/lanyard/internal/yamlconf"
 
 	"github.com/lanyard-dev/lanyard/server/keymanager"
 )
@@ -131,9 +131,7 @@ func Parse(data []byte) (Config, error) {
 func ParseWithOverrides(data, overrides []byte) (Config, error) {
 	cfg := Default()
 	for _, doc := range [][]byte{data, overrides} {
-		dec := yaml.NewDecoder(bytes.NewReader(doc))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		if err := yamlconf.Decode(doc, &cfg); err != nil {
 			var le *lineError
 			if errors.As(err, &le) {
 				return Config{}, fieldErr(keyAtLine(doc, le.line), le.msg)
