@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/lanyard-dev/lanyard/internal/unixsock"
+
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/lanyard-dev/lanyard/internal/yamlconf"
@@ -24,7 +26,9 @@ type Config struct {
 	ServerPort    int       `yaml:"server_port"`
 	// DataDir keeps the agent SVID, its key (0600) and the last bundle across restarts. Default .lanyard/agent.
 	DataDir string `yaml:"data_dir"`
-	// SocketPath is the Workload API unix socket. Default /tmp/lanyard-agent/public/api.sock.
+	// SocketPath is the Workload API unix socket. Default /run/lanyard/sockets/api.sock, or
+	// under $XDG_RUNTIME_DIR/lanyard when /run/lanyard is not writable (see
+	// unixsock.DefaultPath).
 	SocketPath string `yaml:"socket_path"`
 	// HealthAddress serves /healthz, /readyz and /metrics over HTTP. Default 127.0.0.1:8083; "" disables it.
 	HealthAddress *string `yaml:"health_address"`
@@ -67,7 +71,7 @@ func Default() Config {
 		ServerAddress: Addresses{"127.0.0.1"},
 		ServerPort:    8081,
 		DataDir:       ".lanyard/agent",
-		SocketPath:    "/tmp/lanyard-agent/public/api.sock",
+		SocketPath:    unixsock.DefaultPath(unixsock.AgentAPI),
 		HealthAddress: &health,
 		LogLevel:      "info",
 		LogFormat:     "text",

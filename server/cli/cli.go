@@ -9,10 +9,13 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/lanyard-dev/lanyard/internal/unixsock"
 )
 
-// DefaultSocketPath is where lanyard-server listens for admin calls unless configured otherwise.
-const DefaultSocketPath = "/tmp/lanyard-server/admin.sock"
+// DefaultSocketPath is where lanyard-server listens for admin calls unless configured
+// otherwise (the same default as the server config's admin_socket_path).
+var DefaultSocketPath = unixsock.ClientPath(unixsock.ServerAdmin)
 
 // maxBatchSize is the most items the server accepts in one Batch* call; larger inputs are
 // split into several calls.
