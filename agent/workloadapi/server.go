@@ -29,6 +29,12 @@ type Config struct {
 	// AllowUnauthenticatedVerifiers lets callers without any identity fetch the bundles
 	// (to verify others' SVIDs). Default false: they get PermissionDenied, as in SPIRE.
 	AllowUnauthenticatedVerifiers bool
+	// MaxConnectionsPerUID is the most connections one uid may hold open. Default 1,000.
+	MaxConnectionsPerUID int
+	// MaxConnections is the most connections all callers may hold open together. Default
+	// 10,000. Both are lowered to fit the open file limit (each connection holds two
+	// descriptors: the socket and a pidfd).
+	MaxConnections int
 	// AttestTimeout bounds attesting one caller. Default 10s.
 	AttestTimeout time.Duration
 	// Log receives per-call debug logs and warnings. Default: discarded.
@@ -65,6 +71,12 @@ func New(cfg Config) *Server {
 	if cfg.AttestTimeout <= 0 {
 		cfg.AttestTimeout = 10 * time.Second
 	}
+	if cfg.MaxConnectionsPerUID <= 0 {
+		cfg.MaxConnectionsPerUID = DefaultMaxConnectionsPerUID
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = DefaultMaxConnections
+	}
 	s := &Server{cfg: cfg, log: cfg.Log, metrics: newMetrics(cfg.Registerer)}
 	s.base, s.stopBase = context.WithCancel(context.Background())
 	return s
@@ -80,6 +92,7 @@ func (s *Server) Serve(ctx context.Context, socketPath string) error {
 	if err != nil {
 		return err
 	}
+	ln = s.limit(ln)
 	gs := grpc.NewServer(
 		grpc.Creds(peer.NewCredentials()),
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),

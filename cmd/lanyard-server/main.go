@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/lanyard-dev/lanyard/internal/fdlimit"
+
 	"github.com/lanyard-dev/lanyard/server"
 	"github.com/lanyard-dev/lanyard/server/cli"
 	"github.com/lanyard-dev/lanyard/server/config"
@@ -70,6 +72,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	log := newLogger(cfg, stderr)
+	raiseFDLimit(log)
 	srv, err := server.Start(ctx, cfg, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "Error:", err)
@@ -111,4 +114,14 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// raiseFDLimit lets the server hold as many agent connections and files as the hard
+// open file limit allows.
+func raiseFDLimit(log *slog.Logger) {
+	if n, err := fdlimit.Raise(); err != nil {
+		log.Warn("could not raise the open file limit", "open_file_limit", n, "error", err)
+	} else {
+		log.Debug("open file limit", "open_file_limit", n)
+	}
 }
