@@ -61,10 +61,10 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			reason = l.admit(uid)
 		}
 		if reason != "" {
-			c.Close()
 			if l.lim.Refused != nil {
-				l.lim.Refused(reason)
+				l.lim.Refused(reason) // counted before the caller can see the close
 			}
+			c.Close()
 			continue
 		}
 		if l.lim.Open != nil {
