@@ -24,6 +24,13 @@ func TestAttestorSections(t *testing.T) {
 	if err != nil || cfg.Attestor() != JoinToken || cfg.WorkloadAttestors.K8s != nil {
 		t.Fatalf("join_token default / k8s off by default: %+v, %v", cfg, err)
 	}
+	if cfg.WorkloadAPI != (WorkloadAPI{MaxConnectionsPerUID: 1000, MaxConnections: 10000}) {
+		t.Fatalf("workload_api defaults: %+v", cfg.WorkloadAPI)
+	}
+	cfg, err = ParseWithOverrides([]byte(base + "workload_api:\n  max_connections_per_uid: 50\n"))
+	if err != nil || cfg.WorkloadAPI != (WorkloadAPI{MaxConnectionsPerUID: 50, MaxConnections: 10000}) {
+		t.Fatalf("workload_api.max_connections_per_uid: %+v, %v", cfg.WorkloadAPI, err)
+	}
 
 	tests := []struct {
 		name, yaml, want string
