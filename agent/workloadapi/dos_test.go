@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/lanyard-dev/lanyard/agent/peer"
 	"github.com/lanyard-dev/lanyard/internal/poll"
+	"github.com/lanyard-dev/lanyard/internal/testproc"
 )
 
 // TestHelperHoldConnections is not a test: it is the flooding process of
@@ -69,9 +69,8 @@ func TestOneUIDCannotStarveOtherWorkloads(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command(copyTestBinary(t), "-test.run=^TestHelperHoldConnections$")
-	cmd.Env = append(os.Environ(), "LANYARD_HOLD_SOCKET="+e.socket, "LANYARD_HOLD_N="+strconv.Itoa(flood))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	cmd := testproc.AsUser(t, nobody, "^TestHelperHoldConnections$",
+		"LANYARD_HOLD_SOCKET="+e.socket, "LANYARD_HOLD_N="+strconv.Itoa(flood))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -139,33 +138,6 @@ func setOpenFileLimit(t *testing.T, soft, hard uint64) {
 		t.Skipf("cannot set the open file limit to %d/%d (now %d/%d): %v", lim.Cur, lim.Max, orig.Cur, orig.Max, err)
 	}
 	t.Cleanup(func() { _ = unix.Setrlimit(unix.RLIMIT_NOFILE, &orig) })
-}
-
-// copyTestBinary copies this test binary where another uid may run it (go test builds
-// it in a directory only the caller can enter).
-func copyTestBinary(t *testing.T) string {
-	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("", "lwapi-bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "workloadapi.test")
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return bin
 }
 
 // metric returns the value of a gauge or counter in reg; label picks the series by its
