@@ -69,7 +69,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	wl := workloadapi.New(workloadapi.Config{
 		Cache: a.cache, JWT: mgr.JWTCache(), Log: log.With("component", "workloadapi"), Registerer: a.reg,
-		Attestors: wattestors,
+		Attestors:            wattestors,
+		MaxConnectionsPerUID: cfg.WorkloadAPI.MaxConnectionsPerUID,
+		MaxConnections:       cfg.WorkloadAPI.MaxConnections,
 	})
 
 	ctx, cancel := context.WithCancel(ctx)

@@ -20,6 +20,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/lanyard-dev/lanyard/internal/loglevel"
+	"github.com/lanyard-dev/lanyard/internal/unixsock"
 	"github.com/lanyard-dev/lanyard/server/ca"
 	"github.com/lanyard-dev/lanyard/server/config"
 	"github.com/lanyard-dev/lanyard/server/datastore"
@@ -223,7 +224,8 @@ func (s *Server) listen() error {
 	if s.tcpLn, err = net.Listen("tcp", addr); err != nil {
 		return fmt.Errorf("listening on bind_address:bind_port %s: %w", addr, err)
 	}
-	if s.adminLn, err = listenUnix(s.cfg.AdminSocketPath); err != nil {
+	// 0600: whoever can connect to the admin socket is an administrator.
+	if s.adminLn, err = unixsock.Listen(s.cfg.AdminSocketPath, 0o600); err != nil {
 		return fmt.Errorf("admin_socket_path: %w", err)
 	}
 	if h := s.cfg.HealthAddr(); h != "" {
@@ -232,32 +234,6 @@ func (s *Server) listen() error {
 		}
 	}
 	return nil
-}
-
-// listenUnix creates the admin socket readable only by the server's user: whoever can
-// connect to it is an administrator.
-func listenUnix(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
-	}
-	if _, err := os.Stat(path); err == nil {
-		if c, dialErr := net.DialTimeout("unix", path, time.Second); dialErr == nil {
-			c.Close()
-			return nil, fmt.Errorf("%s is in use by another running server", path)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("removing stale socket: %w", err)
-		}
-	}
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, err
-	}
-	return ln, nil
 }
 
 // housekeeping prunes expired join tokens and old entry events.

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lanyard-dev/lanyard/internal/unixsock"
+
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/jwtsvid"
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
@@ -35,7 +37,7 @@ Commands:
   healthcheck [-address HOST:PORT]         exit 0 when the agent is ready
 `
 
-const defaultSocket = "/tmp/lanyard-agent/public/api.sock"
+var defaultSocket = unixsock.ClientPath(unixsock.AgentAPI)
 
 // Run runs one command and returns the process exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {

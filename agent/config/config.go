@@ -3,16 +3,16 @@
 package config
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 
+	"github.com/lanyard-dev/lanyard/internal/unixsock"
+
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
-	"gopkg.in/yaml.v3"
+
+	"github.com/lanyard-dev/lanyard/internal/yamlconf"
 )
 
 // Config is the agent configuration.
@@ -26,7 +26,9 @@ type Config struct {
 	ServerPort    int       `yaml:"server_port"`
 	// DataDir keeps the agent SVID, its key (0600) and the last bundle across restarts. Default .lanyard/agent.
 	DataDir string `yaml:"data_dir"`
-	// SocketPath is the Workload API unix socket. Default /tmp/lanyard-agent/public/api.sock.
+	// SocketPath is the Workload API unix socket. Default /run/lanyard/sockets/api.sock, or
+	// under $XDG_RUNTIME_DIR/lanyard when /run/lanyard is not writable (see
+	// unixsock.DefaultPath).
 	SocketPath string `yaml:"socket_path"`
 	// HealthAddress serves /healthz, /readyz and /metrics over HTTP. Default 127.0.0.1:8083; "" disables it.
 	HealthAddress *string `yaml:"health_address"`
@@ -42,11 +44,23 @@ type Config struct {
 	// InsecureBootstrap skips verifying the server on the very first connection. Only for trying
 	// things out: an attacker in the middle could hand the agent a bundle of its choosing.
 	InsecureBootstrap bool `yaml:"insecure_bootstrap"`
+	// WorkloadAPI limits the Workload API's connections.
+	WorkloadAPI WorkloadAPI `yaml:"workload_api"`
 	// WorkloadAttestors configures the workload attestors.
 	WorkloadAttestors WorkloadAttestors `yaml:"workload_attestors"`
 	// LogLevel is debug, info (default), warn or error; LogFormat text (default) or json.
 	LogLevel  string `yaml:"log_level"`
 	LogFormat string `yaml:"log_format"`
+}
+
+// WorkloadAPI caps the Workload API connections held open, so that one local user cannot
+// take every file descriptor of the agent. Connections over a cap are closed at once.
+type WorkloadAPI struct {
+	// MaxConnectionsPerUID is the most connections one uid may hold. Default 1000.
+	MaxConnectionsPerUID int `yaml:"max_connections_per_uid"`
+	// MaxConnections is the most connections all callers may hold together. Default
+	// 10000. Both are lowered, with a warning, to fit the open file limit.
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // WorkloadAttestors configures each workload attestor.
@@ -69,7 +83,8 @@ func Default() Config {
 		ServerAddress: Addresses{"127.0.0.1"},
 		ServerPort:    8081,
 		DataDir:       ".lanyard/agent",
-		SocketPath:    "/tmp/lanyard-agent/public/api.sock",
+		SocketPath:    unixsock.DefaultPath(unixsock.AgentAPI),
+		WorkloadAPI:   WorkloadAPI{MaxConnectionsPerUID: 1000, MaxConnections: 10000},
 		HealthAddress: &health,
 		LogLevel:      "info",
 		LogFormat:     "text",
@@ -80,9 +95,7 @@ func Default() Config {
 func ParseWithOverrides(docs ...[]byte) (Config, error) {
 	cfg := Default()
 	for _, doc := range docs {
-		dec := yaml.NewDecoder(bytes.NewReader(doc))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		if err := yamlconf.Decode(doc, &cfg); err != nil {
 			return Config{}, fmt.Errorf("config: %w", err)
 		}
 	}
@@ -117,6 +130,12 @@ func (c *Config) Validate() error {
 	}
 	if len(c.SocketPath) > 100 {
 		return fieldErr("socket_path", "is longer than the 100 bytes a unix socket path may have here")
+	}
+	if c.WorkloadAPI.MaxConnectionsPerUID < 1 {
+		return fieldErr("workload_api.max_connections_per_uid", "must be at least 1 (default 1000)")
+	}
+	if c.WorkloadAPI.MaxConnections < c.WorkloadAPI.MaxConnectionsPerUID {
+		return fieldErr("workload_api.max_connections", fmt.Sprintf("(%d) must be at least workload_api.max_connections_per_uid (%d)", c.WorkloadAPI.MaxConnections, c.WorkloadAPI.MaxConnectionsPerUID))
 	}
 	if c.HealthAddress != nil && *c.HealthAddress != "" {
 		if _, _, err := net.SplitHostPort(*c.HealthAddress); err != nil {

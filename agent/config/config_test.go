@@ -24,6 +24,13 @@ func TestAttestorSections(t *testing.T) {
 	if err != nil || cfg.Attestor() != JoinToken || cfg.WorkloadAttestors.K8s != nil {
 		t.Fatalf("join_token default / k8s off by default: %+v, %v", cfg, err)
 	}
+	if cfg.WorkloadAPI != (WorkloadAPI{MaxConnectionsPerUID: 1000, MaxConnections: 10000}) {
+		t.Fatalf("workload_api defaults: %+v", cfg.WorkloadAPI)
+	}
+	cfg, err = ParseWithOverrides([]byte(base + "workload_api:\n  max_connections_per_uid: 50\n"))
+	if err != nil || cfg.WorkloadAPI != (WorkloadAPI{MaxConnectionsPerUID: 50, MaxConnections: 10000}) {
+		t.Fatalf("workload_api.max_connections_per_uid: %+v, %v", cfg.WorkloadAPI, err)
+	}
 
 	tests := []struct {
 		name, yaml, want string
@@ -35,6 +42,9 @@ func TestAttestorSections(t *testing.T) {
 		{"a k8s_psat section without node_attestor", "k8s_psat:\n  cluster: prod\n", "set node_attestor: k8s_psat"},
 		{"a kubelet port out of range", "workload_attestors:\n  k8s:\n    kubelet_read_only_port: 70000\n", "workload_attestors.k8s.kubelet_read_only_port"},
 		{"skip verification and a CA together", "workload_attestors:\n  k8s:\n    skip_kubelet_verification: true\n    kubelet_ca_path: /ca\n", "skip_kubelet_verification cannot be combined"},
+		{"no connections per uid", "workload_api:\n  max_connections_per_uid: 0\n", "workload_api.max_connections_per_uid must be at least 1"},
+		{"a total below the per-uid cap", "workload_api:\n  max_connections_per_uid: 50\n  max_connections: 10\n", "workload_api.max_connections (10) must be at least"},
+		{"a second YAML document", "---\njoin_token: abc\n", "second YAML document"},
 		{"a misspelt k8s key", "workload_attestors:\n  k8s:\n    kubelet_port: 1\n", "kubelet_port"},
 	}
 	for _, tt := range tests {

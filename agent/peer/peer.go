@@ -65,31 +65,15 @@ var _ credentials.TransportCredentials = Credentials{}
 
 // ServerHandshake reads the peer's credentials and pins its process with a pidfd.
 func (Credentials) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
-	uc, ok := conn.(*net.UnixConn)
+	sc, ok := conn.(syscall.Conn)
 	if !ok {
 		return nil, nil, fmt.Errorf("peer credentials: connection is %T, not a unix socket", conn)
 	}
-	raw, err := uc.SyscallConn()
+	cred, err := readCred(sc)
 	if err != nil {
-		return nil, nil, fmt.Errorf("peer credentials: %w", err)
+		return nil, nil, err
 	}
-	var cred *unix.Ucred
-	var fd int
-	var credErr, fdErr error
-	err = raw.Control(func(s uintptr) {
-		cred, credErr = unix.GetsockoptUcred(int(s), unix.SOL_SOCKET, unix.SO_PEERCRED)
-		if credErr != nil {
-			return
-		}
-		// SO_PEERPIDFD (Linux 6.5) names the very process that connected, with no race.
-		fd, fdErr = unix.GetsockoptInt(int(s), unix.SOL_SOCKET, unix.SO_PEERPIDFD)
-	})
-	if err == nil {
-		err = credErr
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("peer credentials: reading SO_PEERCRED: %w", err)
-	}
+	fd, fdErr := peerPidfd(sc)
 	if cred.Pid <= 0 {
 		if fdErr == nil {
 			unix.Close(fd)
@@ -127,6 +111,44 @@ func (c Credentials) Clone() credentials.TransportCredentials { return c }
 
 // OverrideServerName implements credentials.TransportCredentials (deprecated in gRPC).
 func (Credentials) OverrideServerName(string) error { return nil }
+
+type ucred = unix.Ucred
+
+// readCred returns the credentials (SO_PEERCRED) of the process that connected.
+func readCred(c syscall.Conn) (*ucred, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("peer credentials: %w", err)
+	}
+	var cred *ucred
+	var credErr error
+	if err := raw.Control(func(s uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(s), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		credErr = err
+	}
+	if credErr != nil {
+		return nil, fmt.Errorf("peer credentials: reading SO_PEERCRED: %w", credErr)
+	}
+	return cred, nil
+}
+
+// peerPidfd returns a pidfd of the process that connected (SO_PEERPIDFD, Linux 6.5),
+// which names that very process with no race.
+func peerPidfd(c syscall.Conn) (int, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	var fd int
+	var sockErr error
+	if err := raw.Control(func(s uintptr) {
+		fd, sockErr = unix.GetsockoptInt(int(s), unix.SOL_SOCKET, unix.SO_PEERPIDFD)
+	}); err != nil {
+		return -1, err
+	}
+	return fd, sockErr
+}
 
 func openPidfd(pid int32) (int, error) {
 	fd, err := unix.PidfdOpen(int(pid), 0)

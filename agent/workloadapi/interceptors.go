@@ -56,8 +56,10 @@ func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.Str
 
 // metrics are optional: every method is a no-op on a nil *metrics.
 type metrics struct {
-	calls  *prometheus.CounterVec
-	active *prometheus.GaugeVec
+	calls   *prometheus.CounterVec
+	active  *prometheus.GaugeVec
+	conns   prometheus.Gauge
+	refusal *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -74,8 +76,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Workload API streams open now, by method.",
 		}, []string{"method"}),
 	}
+	m.conns = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "lanyard_agent_workload_api_connections",
+		Help: "Workload API connections open now.",
+	})
+	// By reason only: a uid label would let one caller create unbounded series.
+	m.refusal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "lanyard_agent_workload_api_connections_refused_total",
+		Help: "Workload API connections closed at accept, by reason (per_uid_limit, total_limit, no_peer_credentials).",
+	}, []string{"reason"})
 	m.calls = register(reg, m.calls)
 	m.active = register(reg, m.active)
+	m.conns = register(reg, m.conns)
+	m.refusal = register(reg, m.refusal)
 	return m
 }
 
@@ -102,5 +115,17 @@ func (m *metrics) done(method string, err error) {
 func (m *metrics) streams(method string, delta float64) {
 	if m != nil {
 		m.active.WithLabelValues(method).Add(delta)
+	}
+}
+
+func (m *metrics) refused(reason string) {
+	if m != nil {
+		m.refusal.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *metrics) connections(delta int) {
+	if m != nil {
+		m.conns.Add(float64(delta))
 	}
 }

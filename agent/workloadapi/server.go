@@ -2,13 +2,9 @@ package workloadapi
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"time"
 
 	secretv3 "github.com/envoyproxy/go-control-plane/envoy/service/secret/v3"
@@ -19,6 +15,7 @@ import (
 	"github.com/lanyard-dev/lanyard/agent/cache"
 	"github.com/lanyard-dev/lanyard/agent/peer"
 	"github.com/lanyard-dev/lanyard/attestors"
+	"github.com/lanyard-dev/lanyard/internal/unixsock"
 )
 
 // Config configures the Workload API server.
@@ -32,6 +29,12 @@ type Config struct {
 	// AllowUnauthenticatedVerifiers lets callers without any identity fetch the bundles
 	// (to verify others' SVIDs). Default false: they get PermissionDenied, as in SPIRE.
 	AllowUnauthenticatedVerifiers bool
+	// MaxConnectionsPerUID is the most connections one uid may hold open. Default 1,000.
+	MaxConnectionsPerUID int
+	// MaxConnections is the most connections all callers may hold open together. Default
+	// 10,000. Both are lowered to fit the open file limit (each connection holds two
+	// descriptors: the socket and a pidfd).
+	MaxConnections int
 	// AttestTimeout bounds attesting one caller. Default 10s.
 	AttestTimeout time.Duration
 	// Log receives per-call debug logs and warnings. Default: discarded.
@@ -68,21 +71,28 @@ func New(cfg Config) *Server {
 	if cfg.AttestTimeout <= 0 {
 		cfg.AttestTimeout = 10 * time.Second
 	}
+	if cfg.MaxConnectionsPerUID <= 0 {
+		cfg.MaxConnectionsPerUID = DefaultMaxConnectionsPerUID
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = DefaultMaxConnections
+	}
 	s := &Server{cfg: cfg, log: cfg.Log, metrics: newMetrics(cfg.Registerer)}
 	s.base, s.stopBase = context.WithCancel(context.Background())
 	return s
 }
 
-// Serve listens on the unix socket at socketPath (e.g. /tmp/lanyard-agent/public/api.sock,
-// which clients address as SPIFFE_ENDPOINT_SOCKET=unix:///tmp/lanyard-agent/public/api.sock)
+// Serve listens on the unix socket at socketPath (e.g. /run/lanyard/sockets/api.sock,
+// which clients address as SPIFFE_ENDPOINT_SOCKET=unix:///run/lanyard/sockets/api.sock)
 // until ctx ends, then stops: open streams end with Unavailable and in-flight calls get a
-// few seconds to finish. The directory is created if needed; a stale socket left by a
-// previous run is replaced, but a live one or any other file is an error. Call Serve once.
+// few seconds to finish. The socket is made as unixsock.Listen says (a directory other
+// users can write to is refused). Call Serve once.
 func (s *Server) Serve(ctx context.Context, socketPath string) error {
 	ln, err := listen(socketPath)
 	if err != nil {
 		return err
 	}
+	ln = s.limit(ln)
 	gs := grpc.NewServer(
 		grpc.Creds(peer.NewCredentials()),
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
@@ -115,45 +125,11 @@ func (s *Server) Serve(ctx context.Context, socketPath string) error {
 // listen prepares the socket: 0777 so every local process can reach it (callers are
 // told apart by attestation, not by file permissions).
 func listen(path string) (net.Listener, error) {
-	if path == "" || !filepath.IsAbs(path) {
-		return nil, fmt.Errorf("workload API: socket path %q must be absolute", path)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("workload API: creating socket directory: %w", err)
-	}
-	if err := removeStaleSocket(path); err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("unix", path)
+	ln, err := unixsock.Listen(path, 0o777)
 	if err != nil {
-		return nil, fmt.Errorf("workload API: listening on %s: %w", path, err)
-	}
-	if err := os.Chmod(path, 0o777); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("workload API: making %s reachable by workloads: %w", path, err)
+		return nil, fmt.Errorf("workload API: %w", err)
 	}
 	return ln, nil
-}
-
-func removeStaleSocket(path string) error {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("workload API: checking %s: %w", path, err)
-	}
-	if fi.Mode().Type() != fs.ModeSocket {
-		return fmt.Errorf("workload API: %s exists and is not a socket; remove it or choose another socket_path", path)
-	}
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
-		return fmt.Errorf("workload API: another process is serving on %s; stop it or choose another socket_path", path)
-	}
-	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("workload API: removing stale socket %s: %w", path, err)
-	}
-	return nil
 }
 
 // streamContext ends with the client's call or with the server.

@@ -55,6 +55,15 @@ func TestServeSocketPreparation(t *testing.T) {
 			},
 			wantErr: "another process is serving",
 		},
+		{
+			name: "a directory another user can write to is refused",
+			prepare: func(t *testing.T, path string) {
+				if err := os.Chmod(filepath.Dir(path), 0o777); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantErr: "writable by other users",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/lanyard-dev/lanyard/internal/fdlimit"
+
 	"github.com/lanyard-dev/lanyard/agent"
 	"github.com/lanyard-dev/lanyard/agent/cli"
 	"github.com/lanyard-dev/lanyard/agent/config"
@@ -88,6 +90,10 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) int {
 		log = slog.New(slog.NewJSONHandler(stderr, opts))
 	} else {
 		log = slog.New(slog.NewTextHandler(stderr, opts))
+	}
+	// Every Workload API connection holds descriptors; the caps are sized to this limit.
+	if n, err := fdlimit.Raise(); err != nil {
+		log.Warn("could not raise the open file limit", "open_file_limit", n, "error", err)
 	}
 	if err := agent.Run(ctx, cfg, log); err != nil {
 		fmt.Fprintln(stderr, "Error:", err)

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/lanyard-dev/lanyard/internal/fdlimit"
 	"github.com/lanyard-dev/lanyard/internal/loglevel"
 	"github.com/lanyard-dev/lanyard/server"
 	"github.com/lanyard-dev/lanyard/server/cli"
@@ -77,6 +78,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	cfg.ForceNew = *forceNew
 	log, levels := newLogger(cfg, stderr)
+	raiseFDLimit(log)
 	srv, err := server.Start(ctx, cfg, log, server.WithLogLevels(levels))
 	if err != nil {
 		fmt.Fprintln(stderr, "Error:", err)
@@ -120,4 +122,14 @@ func newLogger(cfg config.Config, w io.Writer) (*slog.Logger, *loglevel.Control)
 		return slog.New(slog.NewJSONHandler(w, opts)), levels
 	}
 	return slog.New(slog.NewTextHandler(w, opts)), levels
+}
+
+// raiseFDLimit lets the server hold as many agent connections and files as the hard
+// open file limit allows.
+func raiseFDLimit(log *slog.Logger) {
+	if n, err := fdlimit.Raise(); err != nil {
+		log.Warn("could not raise the open file limit", "open_file_limit", n, "error", err)
+	} else {
+		log.Debug("open file limit", "open_file_limit", n)
+	}
 }

@@ -8,6 +8,7 @@
 //	workload jwt -audience A            # prints a JWT-SVID
 //	workload validate -audience A -token T
 //	workload bundles                    # prints "x509 TD..." and "jwt TD..." (FetchX509Bundles, FetchJWTBundles)
+//	workload hold -n 10000              # opens and holds N idle Workload API connections
 package main
 
 import (
@@ -35,7 +36,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: workload serve|dial|watch|x509|jwt|validate|bundles [flags]")
+		fmt.Fprintln(os.Stderr, "usage: workload serve|dial|watch|x509|jwt|validate|bundles|hold [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -54,6 +55,8 @@ func main() {
 		err = validate(ctx, os.Args[2:])
 	case "bundles":
 		err = bundles(ctx)
+	case "hold":
+		err = hold(ctx, os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

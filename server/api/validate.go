@@ -4,7 +4,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
@@ -49,10 +52,21 @@ func ValidateSelectors(sels []*types.Selector) ([]datastore.Selector, error) {
 			return nil, invalidf("selectors: selector %q has an empty value", s.Type)
 		case len(s.Type)+len(s.Value) > MaxSelectorLength:
 			return nil, invalidf("selectors: selector %s:... is longer than %d bytes", s.Type, MaxSelectorLength)
+		case !printable(s.Type) || !printable(s.Value):
+			// A newline would print as a second selector in listings and logs.
+			return nil, invalidf("selectors: selector %q contains a control character or invalid UTF-8; selectors are one line of printable text", s.Type+":"+s.Value)
 		}
 		out = append(out, datastore.Selector{Type: s.Type, Value: s.Value})
 	}
 	return out, nil
+}
+
+// printable reports whether s is valid UTF-8 without control characters.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	return !strings.ContainsFunc(s, unicode.IsControl)
 }
 
 // EntryValidator validates entries against the server's trust domain.
@@ -197,7 +211,13 @@ func ValidateDNSName(name string) error {
 	if host == "" || len(name) > 253 {
 		return invalidf("dns name %q: must be 1 to 253 characters", name)
 	}
-	for _, label := range strings.Split(host, ".") {
+	labels := strings.Split(host, ".")
+	if last := labels[len(labels)-1]; net.ParseIP(host) != nil || last != "" && strings.Trim(last, "0123456789") == "" {
+		// Clients read 10.0.0.1 (and even 10.1) as an IP address, which a DNS SAN does not
+		// vouch for: IP addresses would need IP SANs, which SVIDs do not carry here.
+		return invalidf("dns name %q: reads as an IP address; SVIDs carry DNS names only (no IP SANs): use a DNS name that resolves to it", name)
+	}
+	for _, label := range labels {
 		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
 			return invalidf("dns name %q: label %q is not a valid DNS label", name, label)
 		}

@@ -9,10 +9,13 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/lanyard-dev/lanyard/internal/unixsock"
 )
 
-// DefaultSocketPath is where lanyard-server listens for admin calls unless configured otherwise.
-const DefaultSocketPath = "/tmp/lanyard-server/admin.sock"
+// DefaultSocketPath is where lanyard-server listens for admin calls unless configured
+// otherwise (the same default as the server config's admin_socket_path).
+var DefaultSocketPath = unixsock.ClientPath(unixsock.ServerAdmin)
 
 // maxBatchSize is how many items the CLI sends per Batch* call: the server takes any
 // batch that fits a gRPC message, but a large -data file goes in several calls so each

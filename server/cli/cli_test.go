@@ -170,3 +170,18 @@ func TestUnreachableSocket(t *testing.T) {
 		})
 	}
 }
+
+func TestSocketInAnotherUsersDirectoryIsNotTrusted(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to hand the directory to another user")
+	}
+	h := newHarness(t)
+	// As if uid 65534 had pre-created the directory and put its own server there.
+	if err := os.Chown(filepath.Dir(h.sock), 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	h.run("bundle", "show").wantError(t, "is owned by uid 65534")
+	if n := h.srv.callCount(); n != 0 {
+		t.Fatalf("the CLI made %d calls to a server in an untrusted directory", n)
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lanyard-dev/lanyard/internal/unixsock"
+
 	agentv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/agent/v1"
 	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
 	debugv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/debug/v1"
@@ -60,6 +62,10 @@ func dial(ctx context.Context, socketPath string) (*client, error) {
 		return nil, socketError(abs, err)
 	}
 	_ = raw.Close()
+	// Whoever can write the directory could have swapped in their own server (and CA).
+	if err := unixsock.CheckDir(filepath.Dir(abs)); err != nil {
+		return nil, fmt.Errorf("refusing to use the admin socket %s: %w", abs, err)
+	}
 	// The socket is local and guarded by file permissions, so no transport security.
 	conn, err := grpc.NewClient("unix://"+abs, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -3,18 +3,20 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"time"
 
+	"github.com/lanyard-dev/lanyard/internal/unixsock"
+
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"gopkg.in/yaml.v3"
+
+	"github.com/lanyard-dev/lanyard/internal/yamlconf"
 
 	"github.com/lanyard-dev/lanyard/server/keymanager"
 )
@@ -28,7 +30,9 @@ type Config struct {
 	// BindAddress and BindPort are where agents reach the server API (TLS). Default 127.0.0.1:8081.
 	BindAddress string `yaml:"bind_address"`
 	BindPort    int    `yaml:"bind_port"`
-	// AdminSocketPath is the unix socket of the admin API used by the CLI. Default /tmp/lanyard-server/admin.sock.
+	// AdminSocketPath is the unix socket of the admin API used by the CLI. Default
+	// /run/lanyard/server/admin.sock, or under $XDG_RUNTIME_DIR/lanyard when /run/lanyard is
+	// not writable (see unixsock.DefaultPath).
 	AdminSocketPath string `yaml:"admin_socket_path"`
 	// HealthAddress serves /healthz, /readyz and /metrics over HTTP. Default 127.0.0.1:8082; "" disables it.
 	HealthAddress *string `yaml:"health_address"`
@@ -101,7 +105,7 @@ func Default() Config {
 		DataDir:            ".lanyard/server",
 		BindAddress:        "127.0.0.1",
 		BindPort:           8081,
-		AdminSocketPath:    "/tmp/lanyard-server/admin.sock",
+		AdminSocketPath:    unixsock.DefaultPath(unixsock.ServerAdmin),
 		HealthAddress:      &health,
 		CAKeyType:          string(keymanager.ECP256),
 		JWTKeyType:         string(keymanager.ECP256),
@@ -137,9 +141,7 @@ func Parse(data []byte) (Config, error) {
 func ParseWithOverrides(data, overrides []byte) (Config, error) {
 	cfg := Default()
 	for _, doc := range [][]byte{data, overrides} {
-		dec := yaml.NewDecoder(bytes.NewReader(doc))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		if err := yamlconf.Decode(doc, &cfg); err != nil {
 			var le *lineError
 			if errors.As(err, &le) {
 				return Config{}, fieldErr(keyAtLine(doc, le.line), le.msg)

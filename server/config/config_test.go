@@ -36,6 +36,7 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{"a bad bind address", "trust_domain: a.org\nbind_address: localhost:1", "bind_address"},
 		{"an unknown datastore", "trust_domain: a.org\ndatastore:\n  type: mongo", "datastore.type"},
 		{"an unknown log level", "trust_domain: a.org\nlog_level: loud", "log_level"},
+		{"a second YAML document", "trust_domain: a.org\n---\nca_ttl: 1h\n", "second YAML document at line 3"},
 		{"registration without a cluster", "trust_domain: a.org\nkubernetes_registration:\n  resync_interval: 1m", "kubernetes_registration.cluster"},
 		{"an upstream authority without a key", "trust_domain: a.org\nupstream_authority:\n  cert_file: /etc/hostname", "upstream_authority.key_file"},
 		{"a bundle ConfigMap without a name", "trust_domain: a.org\nkubernetes_bundle:\n  namespace: lanyard", "kubernetes_bundle.config_map"},
