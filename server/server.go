@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"google.golang.org/grpc"
+	"k8s.io/utils/clock"
 
 	"github.com/lanyard-dev/lanyard/server/ca"
 	"github.com/lanyard-dev/lanyard/server/config"
@@ -43,9 +45,11 @@ type Server struct {
 	entryAPI k8sreg.EntryAPI
 
 	tcpLn, adminLn, healthLn net.Listener
+	clk                      clock.WithTicker
 
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // every goroutine the server starts
+	done   chan struct{}  // closed once everything has stopped and the datastore is closed
 	errMu  sync.Mutex
 	err    error
 }
@@ -54,10 +58,16 @@ type Server struct {
 // It stops when ctx is cancelled; Wait returns after everything has stopped.
 func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	ctx, cancel := context.WithCancel(ctx)
-	s := &Server{cfg: cfg, log: log, td: cfg.TD(), cancel: cancel, reg: prometheus.NewRegistry()}
+	s := &Server{cfg: cfg, log: log, td: cfg.TD(), cancel: cancel, reg: prometheus.NewRegistry(),
+		clk: cfg.Clock, done: make(chan struct{})}
+	if s.clk == nil {
+		s.clk = clock.RealClock{}
+	}
 	defer func() {
 		if err != nil {
+			// Components started so far use the store: join them before closing it.
 			cancel()
+			s.wg.Wait()
 			s.closeAll()
 		}
 	}()
@@ -86,10 +96,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server,
 		TrustDomain: s.td, ServerID: serverID, KeyManager: km, Store: s.store,
 		X509KeyType: keymanager.KeyType(cfg.CAKeyType), JWTKeyType: keymanager.KeyType(cfg.JWTKeyType),
 		CATTL: cfg.CATTL.D(), JWTIssuer: cfg.JWTIssuer, Log: log.With("component", "ca"), Upstream: upstream,
+		Now: s.clk.Now,
 	}); err != nil {
 		return nil, fmt.Errorf("starting CA: %w", err)
 	}
-	if s.entries, err = entrycache.New(ctx, entrycache.Config{Store: s.store, TrustDomain: s.td, Log: log.With("component", "entrycache")}); err != nil {
+	if s.entries, err = entrycache.New(ctx, entrycache.Config{Store: s.store, TrustDomain: s.td, Log: log.With("component", "entrycache"), Now: s.clk.Now}); err != nil {
 		return nil, fmt.Errorf("loading entries: %w", err)
 	}
 	s.bundles = newBundleSource(s.td, s.store, log.With("component", "bundles"))
@@ -110,7 +121,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server,
 	if err := s.setUpFederation(ctx); err != nil {
 		return nil, err
 	}
-	tcpSrv, adminSrv := s.grpcServers(verifiers)
+	tcpSrv, adminSrv := s.grpcServers(ctx, verifiers)
 	if err := s.startKubernetes(ctx, s.entryAPI); err != nil {
 		return nil, err
 	}
@@ -126,13 +137,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server,
 	if s.healthLn != nil {
 		s.goRun("health", func() error { return serveHealth(ctx, s.healthLn, s.ready, s.reg, log) })
 	}
-	go func() {
-		<-ctx.Done()
-		stopGRPC(tcpSrv, 3*time.Second)
-		stopGRPC(adminSrv, 3*time.Second)
-		s.wg.Wait()
-		s.closeAll()
-	}()
+	go s.shutdown(ctx, tcpSrv, adminSrv)
 	log.Info("lanyard-server started", "trust_domain", s.td.Name(), "address", s.tcpLn.Addr().String(),
 		"admin_socket", cfg.AdminSocketPath, "health", s.HealthAddr(), "bundle_endpoint", s.BundleEndpointAddr(), "oidc", s.OIDCAddr())
 	return s, nil
@@ -152,9 +157,23 @@ func (s *Server) HealthAddr() string {
 // Stop cancels the server; Wait then returns.
 func (s *Server) Stop() { s.cancel() }
 
-// Wait blocks until the server stopped and returns the first failure of a component.
-func (s *Server) Wait() error {
+// shutdown stops the server in order once ctx is done: the gRPC servers stop accepting
+// and their streams end (they are tied to ctx), then every goroutine is joined, and only
+// then are the listeners and the datastore closed.
+func (s *Server) shutdown(ctx context.Context, grpcServers ...*grpc.Server) {
+	<-ctx.Done()
+	for _, g := range grpcServers {
+		stopGRPC(s.clk, g, 3*time.Second)
+	}
 	s.wg.Wait()
+	s.closeAll()
+	close(s.done)
+}
+
+// Wait blocks until the server has stopped, its goroutines have returned and its
+// datastore is closed, and returns the first failure of a component.
+func (s *Server) Wait() error {
+	<-s.done
 	s.errMu.Lock()
 	defer s.errMu.Unlock()
 	return s.err
@@ -180,7 +199,7 @@ func (s *Server) ready(ctx context.Context) error {
 	if _, err := s.store.GetBundle(ctx, s.td.Name()); err != nil {
 		return fmt.Errorf("datastore: %w", err)
 	}
-	if leaf := s.tls.cert.Load(); leaf == nil || time.Now().After(leaf.Leaf.NotAfter) {
+	if leaf := s.tls.cert.Load(); leaf == nil || s.clk.Now().After(leaf.Leaf.NotAfter) {
 		return errors.New("server SVID expired")
 	}
 	return nil
@@ -240,19 +259,22 @@ func listenUnix(path string) (net.Listener, error) {
 	return ln, nil
 }
 
-// housekeeping prunes expired join tokens and old entry events.
+// housekeeping prunes expired join tokens and entries, and old entry events.
 func (s *Server) housekeeping(ctx context.Context) {
-	t := time.NewTicker(time.Minute)
+	t := s.clk.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		}
-		now := time.Now()
+		now := s.clk.Now()
 		if err := s.store.PruneJoinTokens(ctx, now); err != nil && ctx.Err() == nil {
 			s.log.Warn("pruning join tokens", "error", err)
+		}
+		if err := s.pruneExpiredEntries(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("pruning expired entries", "error", err)
 		}
 		if err := s.store.PruneEntryEvents(ctx, now.Add(-time.Hour)); err != nil && ctx.Err() == nil {
 			s.log.Warn("pruning entry events", "error", err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"gopkg.in/yaml.v3"
+	"k8s.io/utils/clock"
 
 	"github.com/lanyard-dev/lanyard/server/keymanager"
 )
@@ -66,6 +67,9 @@ type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is text (default) or json.
 	LogFormat string `yaml:"log_format"`
+	// Clock drives expiry checks and the server's own timers; tests set a fake one. It is
+	// not read from YAML. Default (nil): clock.RealClock{}.
+	Clock clock.WithTicker `yaml:"-"`
 }
 
 // Duration is a time.Duration written like "1h30m" in YAML.
