@@ -121,6 +121,13 @@ func (ts *testServer) token() string {
 // attestedAgent attests over TCP with a fresh join token and returns a client using the agent SVID.
 func (ts *testServer) attestedAgent() (*client.Client, spiffeid.ID) {
 	ts.t.Helper()
+	res := ts.attest()
+	return ts.dialAs(res.Chain, res.Key), res.ID
+}
+
+// attest attests over TCP with a fresh join token and returns the agent SVID.
+func (ts *testServer) attest() *attest.Result {
+	ts.t.Helper()
 	id := client.NewIdentity(testTD)
 	id.SetBundle(ts.bundle())
 	boot, err := client.Dial([]string{ts.srv.Addr().String()}, id)
@@ -132,13 +139,21 @@ func (ts *testServer) attestedAgent() (*client.Client, spiffeid.ID) {
 	if err != nil {
 		ts.t.Fatalf("attesting: %v", err)
 	}
-	id.SetSVID(res.Chain, res.Key)
+	return res
+}
+
+// dialAs returns a client that presents the X.509-SVID chain on its own, new connection.
+func (ts *testServer) dialAs(chain []*x509.Certificate, key crypto.Signer) *client.Client {
+	ts.t.Helper()
+	id := client.NewIdentity(testTD)
+	id.SetBundle(ts.bundle())
+	id.SetSVID(chain, key)
 	c, err := client.Dial([]string{ts.srv.Addr().String()}, id)
 	if err != nil {
 		ts.t.Fatal(err)
 	}
 	ts.t.Cleanup(func() { c.Close() })
-	return c, res.ID
+	return c
 }
 
 func (ts *testServer) createEntries(entries ...*types.Entry) []*entryv1.BatchCreateEntryResponse_Result {

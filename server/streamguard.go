@@ -59,11 +59,16 @@ func (g *streamGuard) interceptor(srv any, ss grpc.ServerStream, info *grpc.Stre
 		g.mu.Unlock()
 	}()
 
+	// Armed before the handler runs, so the stream's expiry is due from its first message.
+	tick := g.clock.NewTicker(g.every)
+	defer tick.Stop()
+	expiry := g.clock.NewTimer(caller.Cert.NotAfter.Sub(g.clock.Now()))
+	defer expiry.Stop()
 	var denied error
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		denied = g.watch(ctx, caller, ch)
+		denied = g.watch(ctx, caller, ch, tick.C(), expiry.C())
 		cancel()
 	}()
 	err := handler(srv, &guardedStream{ServerStream: ss, ctx: ctx})
@@ -76,19 +81,15 @@ func (g *streamGuard) interceptor(srv any, ss grpc.ServerStream, info *grpc.Stre
 }
 
 // watch returns the reason the caller's stream must end, or nil when ctx ends first.
-func (g *streamGuard) watch(ctx context.Context, caller *api.Caller, changed <-chan struct{}) error {
-	t := g.clock.NewTicker(g.every)
-	defer t.Stop()
-	expiry := g.clock.NewTimer(caller.Cert.NotAfter.Sub(g.clock.Now()))
-	defer expiry.Stop()
+func (g *streamGuard) watch(ctx context.Context, caller *api.Caller, changed <-chan struct{}, tick, expiry <-chan time.Time) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-expiry.C():
+		case <-expiry:
 			return api.ExpiredAgentSVID(caller.ID, caller.Cert.NotAfter)
 		case <-changed:
-		case <-t.C():
+		case <-tick:
 		}
 		if _, err := g.auth.CheckAgentCert(ctx, caller.ID, caller.Cert); err != nil && ctx.Err() == nil {
 			return err
