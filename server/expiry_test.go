@@ -166,3 +166,36 @@ func TestEntryExpiryEndsAdminRightsAndCapsSVIDs(t *testing.T) {
 		return status.Code(err) == codes.NotFound
 	})
 }
+
+// An admin X.509-SVID that expires while its connection is open stops working on it.
+func TestExpiredAdminSVIDIsRefusedOnItsOpenConnection(t *testing.T) {
+	ts, clk := startWithClock(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	parent := spiffeid.RequireFromPath(testTD, "/spire/agent/join_token/x")
+	e := entry("/ops", parent, "unix:uid:0")
+	e.Admin = true
+	if r := ts.createEntries(e)[0]; codes.Code(r.Status.Code) != codes.OK {
+		t.Fatalf("creating the admin entry: %v", r.Status)
+	}
+	key, csr, err := attest.NewKeyAndCSR(spiffeid.RequireFromPath(testTD, "/ops"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	minted, err := svidv1.NewSVIDClient(ts.admin).MintX509SVID(ctx, &svidv1.MintX509SVIDRequest{Csr: csr, Ttl: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(minted.Svid.CertChain[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := ts.dialAs([]*x509.Certificate{leaf}, key)
+	if _, err := admin.Entry.ListEntries(ctx, &entryv1.ListEntriesRequest{}); err != nil {
+		t.Fatalf("listing with a valid admin SVID: %v", err)
+	}
+	clk.SetTime(leaf.NotAfter.Add(time.Second))
+	if _, err := admin.Entry.ListEntries(ctx, &entryv1.ListEntriesRequest{}); status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("listing after the admin SVID expired: %v; want Unauthenticated, expired", err)
+	}
+}

@@ -58,6 +58,10 @@ func (a *Authenticator) Authenticate(ctx context.Context) (*Caller, error) {
 	if err != nil {
 		return nil, status.Errorf(codes.Unauthenticated, "client certificate is not an X.509-SVID: %v", err)
 	}
+	if now := a.now(); now.After(leaf.NotAfter) && !IsAgentID(a.TrustDomain, id) {
+		// The handshake checked expiry when the connection opened; calls on it keep coming.
+		return nil, status.Errorf(codes.Unauthenticated, "client X.509-SVID %s expired at %s: get a new one", id, leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
 	if IsAgentID(a.TrustDomain, id) {
 		agent, err := a.checkAgent(ctx, id, leaf)
 		if err != nil {
