@@ -17,7 +17,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/lanyard-dev/lanyard/agent/attest"
-	syncv1 "github.com/lanyard-dev/lanyard/proto/lanyard/agent/v1"
+	"github.com/lanyard-dev/lanyard/agent/client"
 	"github.com/lanyard-dev/lanyard/internal/poll"
 )
 
@@ -28,6 +28,39 @@ func startWithClock(t *testing.T) (*testServer, *clocktesting.FakeClock) {
 	cfg := newConfig(t)
 	cfg.Clock = clk
 	return startServer(t, cfg), clk
+}
+
+// mintedClient mints an X.509-SVID for path over the admin socket and returns a client
+// presenting it, and its leaf.
+func (ts *testServer) mintedClient(ctx context.Context, path string, ttl int32) (*client.Client, *x509.Certificate) {
+	ts.t.Helper()
+	key, csr, err := attest.NewKeyAndCSR(spiffeid.RequireFromPath(testTD, path))
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	minted, err := svidv1.NewSVIDClient(ts.admin).MintX509SVID(ctx, &svidv1.MintX509SVIDRequest{Csr: csr, Ttl: ttl})
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	var chain []*x509.Certificate
+	for _, der := range minted.Svid.CertChain {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			ts.t.Fatal(err)
+		}
+		chain = append(chain, c)
+	}
+	return ts.dialAs(chain, key), chain[0]
+}
+
+// mintOne asks for one X.509-SVID for entryID as agent c.
+func mintOne(ctx context.Context, t *testing.T, c *client.Client, entryID string) (*svidv1.BatchNewX509SVIDResponse_Result, error) {
+	resp, err := c.SVID.BatchNewX509SVID(ctx, &svidv1.BatchNewX509SVIDRequest{
+		Params: []*svidv1.NewX509SVIDParams{{EntryId: entryID, Csr: csrFor(t, "")}}})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Results[0], nil
 }
 
 // wantExpired fails t unless err is PermissionDenied with SPIRE's AGENT_EXPIRED reason.
@@ -55,26 +88,18 @@ func TestExpiredAgentSVIDEndsCallsAndStreamsOnOpenConnections(t *testing.T) {
 	agent := ts.dialAs(res.Chain, res.Key)
 	web := ts.createEntries(entry("/web", res.ID, "unix:uid:1000"))[0].Entry.Id
 	mint := func() error {
-		_, err := agent.SVID.BatchNewX509SVID(ctx, &svidv1.BatchNewX509SVIDRequest{
-			Params: []*svidv1.NewX509SVIDParams{{EntryId: web, Csr: csrFor(t, "")}}})
+		_, err := mintOne(ctx, t, agent, web)
 		return err
 	}
-	stream, err := agent.Sync.Watch(ctx, &syncv1.WatchRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := stream.Recv(); err != nil {
-		t.Fatalf("first push: %v", err)
-	}
+	stream := openWatch(t, ctx, agent)
 	if err := mint(); err != nil {
 		t.Fatalf("minting before expiry: %v", err)
 	}
 
 	clk.SetTime(res.Chain[0].NotAfter.Add(time.Second))
-	for {
-		if _, err = stream.Recv(); err != nil {
-			break
-		}
+	var err error
+	for err == nil {
+		_, err = stream.Recv()
 	}
 	wantExpired(t, "the push stream at expiry", err)
 	wantExpired(t, "minting on the open connection after expiry", mint())
@@ -100,12 +125,11 @@ func TestEntryExpiryEndsAdminRightsAndCapsSVIDs(t *testing.T) {
 	entryID := r.Entry.Id
 
 	t.Run("SVIDs expire with the entry", func(t *testing.T) {
-		resp, err := agent.SVID.BatchNewX509SVID(ctx, &svidv1.BatchNewX509SVIDRequest{
-			Params: []*svidv1.NewX509SVIDParams{{EntryId: entryID, Csr: csrFor(t, "")}}})
-		if err != nil || resp.Results[0].Svid == nil {
-			t.Fatalf("minting: %v %v", err, resp)
+		r, err := mintOne(ctx, t, agent, entryID)
+		if err != nil || r.Svid == nil {
+			t.Fatalf("minting: %v %v", err, r)
 		}
-		leaf, err := x509.ParseCertificate(resp.Results[0].Svid.CertChain[0])
+		leaf, err := x509.ParseCertificate(r.Svid.CertChain[0])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,24 +146,7 @@ func TestEntryExpiryEndsAdminRightsAndCapsSVIDs(t *testing.T) {
 	})
 
 	// An SVID for the admin ID that outlives the entry (minted by an administrator).
-	adminID := spiffeid.RequireFromPath(testTD, "/ops")
-	key, csr, err := attest.NewKeyAndCSR(adminID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	minted, err := svidv1.NewSVIDClient(ts.admin).MintX509SVID(ctx, &svidv1.MintX509SVIDRequest{Csr: csr, Ttl: 3600})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var chain []*x509.Certificate
-	for _, der := range minted.Svid.CertChain {
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		chain = append(chain, c)
-	}
-	admin := ts.dialAs(chain, key)
+	admin, _ := ts.mintedClient(ctx, "/ops", 3600)
 	listBoth := func() error {
 		if _, err := admin.Entry.ListEntries(ctx, &entryv1.ListEntriesRequest{}); err != nil {
 			return err
@@ -155,10 +162,8 @@ func TestEntryExpiryEndsAdminRightsAndCapsSVIDs(t *testing.T) {
 	if err := listBoth(); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("admin calls after the entry expired: %v; want PermissionDenied", err)
 	}
-	resp, err := agent.SVID.BatchNewX509SVID(ctx, &svidv1.BatchNewX509SVIDRequest{
-		Params: []*svidv1.NewX509SVIDParams{{EntryId: entryID, Csr: csrFor(t, "")}}})
-	if err != nil || codes.Code(resp.Results[0].Status.Code) != codes.NotFound {
-		t.Fatalf("minting for the expired entry: %v %v; want NotFound", err, resp)
+	if r, err := mintOne(ctx, t, agent, entryID); err != nil || codes.Code(r.Status.Code) != codes.NotFound {
+		t.Fatalf("minting for the expired entry: %v %v; want NotFound", err, r)
 	}
 	poll.Until(t, 10*time.Second, "housekeeping to prune the expired entry", func() bool {
 		clk.Step(time.Minute)
@@ -178,19 +183,7 @@ func TestExpiredAdminSVIDIsRefusedOnItsOpenConnection(t *testing.T) {
 	if r := ts.createEntries(e)[0]; codes.Code(r.Status.Code) != codes.OK {
 		t.Fatalf("creating the admin entry: %v", r.Status)
 	}
-	key, csr, err := attest.NewKeyAndCSR(spiffeid.RequireFromPath(testTD, "/ops"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	minted, err := svidv1.NewSVIDClient(ts.admin).MintX509SVID(ctx, &svidv1.MintX509SVIDRequest{Csr: csr, Ttl: 60})
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(minted.Svid.CertChain[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := ts.dialAs([]*x509.Certificate{leaf}, key)
+	admin, leaf := ts.mintedClient(ctx, "/ops", 60)
 	if _, err := admin.Entry.ListEntries(ctx, &entryv1.ListEntriesRequest{}); err != nil {
 		t.Fatalf("listing with a valid admin SVID: %v", err)
 	}

@@ -13,8 +13,6 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-
-	syncv1 "github.com/lanyard-dev/lanyard/proto/lanyard/agent/v1"
 )
 
 // Stop must end open streams at once (not wait for agents to hang up), and Wait must
@@ -30,15 +28,10 @@ func TestStopEndsStreamsJoinsGoroutinesAndClosesTheStoreBeforeWaitReturns(t *tes
 	agent := ts.dialAs(res.Chain, res.Key)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	stream, err := agent.Sync.Watch(ctx, &syncv1.WatchRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := stream.Recv(); err != nil {
-		t.Fatalf("first push: %v", err)
-	}
+	stream := openWatch(t, ctx, agent)
 
 	ts.srv.Stop()
+	var err error
 	for err == nil {
 		_, err = stream.Recv()
 	}

@@ -156,6 +156,19 @@ func (ts *testServer) dialAs(chain []*x509.Certificate, key crypto.Signer) *clie
 	return c
 }
 
+// openWatch opens c's entry push stream and receives the first (full) push.
+func openWatch(t *testing.T, ctx context.Context, c *client.Client) syncv1.EntrySync_WatchClient {
+	t.Helper()
+	stream, err := c.Sync.Watch(ctx, &syncv1.WatchRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatalf("first push: %v", err)
+	}
+	return stream
+}
+
 func (ts *testServer) createEntries(entries ...*types.Entry) []*entryv1.BatchCreateEntryResponse_Result {
 	ts.t.Helper()
 	resp, err := entryv1.NewEntryClient(ts.admin).BatchCreateEntry(context.Background(), &entryv1.BatchCreateEntryRequest{Entries: entries})
@@ -363,14 +376,8 @@ func TestEvictionEndsTheAgentsOpenPushStream(t *testing.T) {
 	agent, agentID := ts.attestedAgent()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	stream, err := agent.Sync.Watch(ctx, &syncv1.WatchRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := stream.Recv(); err != nil {
-		t.Fatalf("first push: %v", err)
-	}
-	_, err = agentv1.NewAgentClient(ts.admin).DeleteAgent(ctx, &agentv1.DeleteAgentRequest{Id: &types.SPIFFEID{TrustDomain: testTD.Name(), Path: agentID.Path()}})
+	stream := openWatch(t, ctx, agent)
+	_, err := agentv1.NewAgentClient(ts.admin).DeleteAgent(ctx, &agentv1.DeleteAgentRequest{Id: &types.SPIFFEID{TrustDomain: testTD.Name(), Path: agentID.Path()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,19 @@ func sameAgent(t *testing.T, got, want *datastore.Agent) {
 	}
 }
 
+// createdAgent stores agent(name) and returns it as read back from s.
+func createdAgent(t *testing.T, s datastore.Store, name string) *datastore.Agent {
+	t.Helper()
+	if _, err := s.CreateAgent(t.Context(), agent(name)); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.GetAgent(t.Context(), agent(name).ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 func agentIDs(agents []*datastore.Agent) []string {
 	out := make([]string, len(agents))
 	for i, a := range agents {
@@ -114,22 +127,16 @@ var agentTests = map[string]func(t *testing.T, open Opener){
 	},
 	"a stale write after a ban is ErrConflict and the ban stays": func(t *testing.T, open Opener) {
 		s := open(t)
-		if _, err := s.CreateAgent(t.Context(), agent("n1")); err != nil {
-			t.Fatal(err)
-		}
 		// A renewal and an activation read the agent, then an administrator bans it,
 		// then both write what they computed from their read.
-		read, err := s.GetAgent(t.Context(), agent("n1").ID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		read := createdAgent(t, s, "n1")
 		ban := &datastore.Agent{ID: read.ID, Banned: true}
 		if _, err := s.UpdateAgent(t.Context(), ban, datastore.AgentMask{Banned: true, SerialNumber: true, NewSerialNumber: true}, nil); err != nil {
 			t.Fatal(err)
 		}
 		renew := *read
 		renew.NewSerialNumber, renew.NewExpiresAt = "2", 2_100_000_000
-		_, err = s.UpdateAgent(t.Context(), &renew, datastore.AgentMask{NewSerialNumber: true, NewExpiresAt: true}, datastore.ConditionOf(read))
+		_, err := s.UpdateAgent(t.Context(), &renew, datastore.AgentMask{NewSerialNumber: true, NewExpiresAt: true}, datastore.ConditionOf(read))
 		wantErr(t, err, datastore.ErrConflict)
 		stale := *read
 		_, err = s.UpdateAgent(t.Context(), &stale, datastore.AllAgentFields, datastore.ConditionOf(read))
@@ -145,13 +152,7 @@ var agentTests = map[string]func(t *testing.T, open Opener){
 	},
 	"a write conditioned on serials that changed is ErrConflict": func(t *testing.T, open Opener) {
 		s := open(t)
-		if _, err := s.CreateAgent(t.Context(), agent("n1")); err != nil {
-			t.Fatal(err)
-		}
-		read, err := s.GetAgent(t.Context(), agent("n1").ID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		read := createdAgent(t, s, "n1")
 		// Two renewals of the same read: the first wins, the second must not replace its serial.
 		first, second := *read, *read
 		first.NewSerialNumber, second.NewSerialNumber = "2", "3"
@@ -159,7 +160,7 @@ var agentTests = map[string]func(t *testing.T, open Opener){
 		if _, err := s.UpdateAgent(t.Context(), &first, renewMask, datastore.ConditionOf(read)); err != nil {
 			t.Fatal(err)
 		}
-		_, err = s.UpdateAgent(t.Context(), &second, renewMask, datastore.ConditionOf(read))
+		_, err := s.UpdateAgent(t.Context(), &second, renewMask, datastore.ConditionOf(read))
 		wantErr(t, err, datastore.ErrConflict)
 		// Evicted and attested again: a write based on the old record is refused too.
 		if err := s.DeleteAgent(t.Context(), read.ID); err != nil {

@@ -111,7 +111,7 @@ func (s *Store) UpdateAgent(ctx context.Context, agent *datastore.Agent, mask da
 		if err := checkAgentCondition(cur, cond); err != nil {
 			return err
 		}
-		a := maskedAgent(cur, in, mask)
+		a := applyAgentMask(cur, in, mask)
 		if a.UpdatedAt == 0 {
 			a.UpdatedAt = s.now().Unix()
 		}
@@ -146,8 +146,8 @@ func checkAgentCondition(cur *datastore.Agent, cond *datastore.AgentCondition) e
 	return nil
 }
 
-// maskedAgent returns cur with the masked fields of in, and in's UpdatedAt.
-func maskedAgent(cur, in *datastore.Agent, m datastore.AgentMask) *datastore.Agent {
+// applyAgentMask returns cur with the masked fields taken from in, and in's UpdatedAt.
+func applyAgentMask(cur, in *datastore.Agent, m datastore.AgentMask) *datastore.Agent {
 	a := *cur
 	if m.AttestationType {
 		a.AttestationType = in.AttestationType
