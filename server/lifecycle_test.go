@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
+	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -29,14 +32,42 @@ func TestStopEndsStreamsJoinsGoroutinesAndClosesTheStoreBeforeWaitReturns(t *tes
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	stream := openWatch(t, ctx, agent)
+	// A SPIRE agent's sync stream, paged (over 1000 entries) and waiting for the agent to
+	// ask for entries by ID.
+	var entries []*types.Entry
+	for i := range 1001 {
+		entries = append(entries, entry(fmt.Sprintf("/w%d", i), res.ID, "unix:uid:1000"))
+	}
+	for start := 0; start < len(entries); start += 500 {
+		ts.createEntries(entries[start:min(start+500, len(entries))]...)
+	}
+	sync, err := agent.Entry.SyncAuthorizedEntries(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sync.Send(&entryv1.SyncAuthorizedEntriesRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	for more := true; more; {
+		page, err := sync.Recv()
+		if err != nil {
+			t.Fatalf("sync revisions: %v", err)
+		}
+		more = page.More
+	}
 
 	ts.srv.Stop()
-	var err error
-	for err == nil {
-		_, err = stream.Recv()
-	}
-	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "shutting down") {
-		t.Fatalf("open stream ended with %v; want Unavailable saying the server is shutting down", err)
+	for name, recv := range map[string]func() error{
+		"push stream": func() error { _, err := stream.Recv(); return err },
+		"sync stream": func() error { _, err := sync.Recv(); return err },
+	} {
+		var err error
+		for err == nil {
+			err = recv()
+		}
+		if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "shutting down") {
+			t.Fatalf("open %s ended with %v; want Unavailable saying the server is shutting down", name, err)
+		}
 	}
 	if err := ts.srv.Wait(); err != nil {
 		t.Fatal(err)
