@@ -192,3 +192,38 @@ func TestExpiredAdminSVIDIsRefusedOnItsOpenConnection(t *testing.T) {
 		t.Fatalf("listing after the admin SVID expired: %v; want Unauthenticated, expired", err)
 	}
 }
+
+// An agent that renewed but kept its connection made with the old SVID is told, when the
+// old one expires, to reconnect with the new one: not that it must attest again, which
+// would cost a join token agent its identity.
+func TestRenewedAgentOnItsOldConnectionIsToldToReconnectAtExpiry(t *testing.T) {
+	ts, clk := startWithClock(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res := ts.attest()
+	old := ts.dialAs(res.Chain, res.Key)
+	stream := openWatch(t, ctx, old)
+	clk.Step(30 * time.Minute) // agents renew at half-life
+	renewed, err := attest.Renew(ctx, old.Agent, res.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	clk.SetTime(res.Chain[0].NotAfter)
+	for err == nil {
+		_, err = stream.Recv()
+	}
+	wantReconnect := func(what string, err error) {
+		t.Helper()
+		st := status.Convert(err)
+		if st.Code() != codes.Unauthenticated || !strings.Contains(st.Message(), "renewed SVID") || len(st.Details()) != 0 {
+			t.Fatalf("%s: %v (details %v); want Unauthenticated asking to present the renewed SVID, with no re-attest reason", what, err, st.Details())
+		}
+	}
+	wantReconnect("the push stream on the old connection", err)
+	_, err = old.Entry.GetAuthorizedEntries(ctx, &entryv1.GetAuthorizedEntriesRequest{})
+	wantReconnect("a call on the old connection", err)
+	if _, err := ts.dialAs(renewed.Chain, renewed.Key).Entry.GetAuthorizedEntries(ctx, &entryv1.GetAuthorizedEntriesRequest{}); err != nil {
+		t.Fatalf("a new connection with the renewed SVID: %v", err)
+	}
+}

@@ -60,6 +60,7 @@ func (g *streamGuard) interceptor(srv any, ss grpc.ServerStream, info *grpc.Stre
 	}()
 
 	// Armed before the handler runs, so the stream's expiry is due from its first message.
+	// It fires at NotAfter, from when CheckAgentCert counts the SVID as expired.
 	tick := g.clock.NewTicker(g.every)
 	defer tick.Stop()
 	expiry := g.clock.NewTimer(caller.Cert.NotAfter.Sub(g.clock.Now()))
@@ -86,8 +87,7 @@ func (g *streamGuard) watch(ctx context.Context, caller *api.Caller, changed <-c
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-expiry:
-			return api.ExpiredAgentSVID(caller.ID, caller.Cert.NotAfter)
+		case <-expiry: // CheckAgentCert says why: expired, or renewed on another connection
 		case <-changed:
 		case <-tick:
 		}

@@ -58,7 +58,7 @@ func (a *Authenticator) Authenticate(ctx context.Context) (*Caller, error) {
 	if err != nil {
 		return nil, status.Errorf(codes.Unauthenticated, "client certificate is not an X.509-SVID: %v", err)
 	}
-	if now := a.now(); now.After(leaf.NotAfter) && !IsAgentID(a.TrustDomain, id) {
+	if now := a.now(); !now.Before(leaf.NotAfter) && !IsAgentID(a.TrustDomain, id) {
 		// The handshake checked expiry when the connection opened; calls on it keep coming.
 		return nil, status.Errorf(codes.Unauthenticated, "client X.509-SVID %s expired at %s: get a new one", id, leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
@@ -83,13 +83,11 @@ func (a *Authenticator) CheckAgentCert(ctx context.Context, id spiffeid.ID, leaf
 
 // checkAgent makes sure the SVID is unexpired, the agent's current one, and the agent is
 // allowed in. The TLS handshake checked expiry only when the connection opened; this runs
-// on every call and stream check. An SVID issued by RenewAgent becomes current on its first
+// on every call and stream check (an SVID counts as expired from its NotAfter second on). An SVID issued by RenewAgent becomes current on its first
 // use on any connection, which retires the old one; until then the old one keeps working.
 func (a *Authenticator) checkAgent(ctx context.Context, id spiffeid.ID, leaf *x509.Certificate) (*datastore.Agent, error) {
 	now := a.now()
-	if now.After(leaf.NotAfter) {
-		return nil, ExpiredAgentSVID(id, leaf.NotAfter)
-	}
+	expired := !now.Before(leaf.NotAfter)
 	serial := leaf.SerialNumber.String()
 	for attempt := 0; ; attempt++ {
 		agent, err := a.Agents.GetAgent(ctx, id.String())
@@ -100,6 +98,13 @@ func (a *Authenticator) checkAgent(ctx context.Context, id spiffeid.ID, leaf *x5
 			return nil, status.Errorf(codes.Internal, "looking up agent: %v", err)
 		case agent.Banned:
 			return nil, PermissionDenied(types.PermissionDeniedDetails_AGENT_BANNED, "agent %s is banned", id)
+		case expired && serial == agent.SerialNumber && agent.NewSerialNumber != "" && now.Unix() < agent.NewExpiresAt:
+			// The agent was renewed but still talks over a connection made with the old SVID.
+			// No PermissionDenied reason: it must reconnect, not attest again.
+			return nil, status.Errorf(codes.Unauthenticated, "agent %s: the SVID of this connection expired at %s; "+
+				"connect again presenting the renewed SVID (serial %s)", id, leaf.NotAfter.UTC().Format(time.RFC3339), agent.NewSerialNumber)
+		case expired:
+			return nil, ExpiredAgentSVID(id, leaf.NotAfter)
 		case serial == agent.SerialNumber:
 			return agent, nil
 		case serial != agent.NewSerialNumber:
