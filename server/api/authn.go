@@ -83,8 +83,9 @@ func (a *Authenticator) CheckAgentCert(ctx context.Context, id spiffeid.ID, leaf
 
 // checkAgent makes sure the SVID is unexpired, the agent's current one, and the agent is
 // allowed in. The TLS handshake checked expiry only when the connection opened; this runs
-// on every call and stream check (an SVID counts as expired from its NotAfter second on). An SVID issued by RenewAgent becomes current on its first
-// use on any connection, which retires the old one; until then the old one keeps working.
+// on every call and stream check (an SVID counts as expired from its NotAfter on). An SVID
+// issued by RenewAgent becomes current on its first use on any connection, which retires
+// the old one; until then the old one keeps working.
 func (a *Authenticator) checkAgent(ctx context.Context, id spiffeid.ID, leaf *x509.Certificate) (*datastore.Agent, error) {
 	now := a.now()
 	expired := !now.Before(leaf.NotAfter)
