@@ -105,7 +105,7 @@ func untilStopped(stop context.Context) grpc.StreamServerInterceptor {
 		defer cancel()
 		defer context.AfterFunc(stop, cancel)()
 		err := handler(srv, &guardedStream{ServerStream: ss, ctx: ctx})
-		if stop.Err() != nil && ss.Context().Err() == nil {
+		if err != nil && stop.Err() != nil && ss.Context().Err() == nil {
 			return status.Error(codes.Unavailable, "lanyard-server is shutting down; reconnect when it is back (or to another server)")
 		}
 		return err
