@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
+	"k8s.io/utils/clock"
 
 	"github.com/lanyard-dev/lanyard/attestors"
 	syncv1 "github.com/lanyard-dev/lanyard/proto/lanyard/agent/v1"
@@ -36,19 +37,20 @@ import (
 
 // grpcServers builds the agent-facing TLS server and the local admin server. Both serve
 // the same services; the interceptors decide who may call what.
-func (s *Server) grpcServers(verifiers map[string]attestors.NodeVerifier) (tcp, admin *grpc.Server) {
-	authn := &api.Authenticator{TrustDomain: s.td, Agents: s.store, IsAdminID: s.isAdminID}
-	guard := newStreamGuard(authn)
+// Every stream ends when ctx does.
+func (s *Server) grpcServers(ctx context.Context, verifiers map[string]attestors.NodeVerifier) (tcp, admin *grpc.Server) {
+	authn := &api.Authenticator{TrustDomain: s.td, Agents: s.store, IsAdminID: s.isAdminID, Now: s.clk.Now}
+	guard := newStreamGuard(authn, s.clk)
 	agents := agentapi.New(agentapi.Config{
 		TrustDomain: s.td, OnChange: guard.AgentsChanged, Store: s.store, Signer: s.ca, AgentTTL: s.cfg.AgentTTL.D(), Log: s.log.With("api", "agent"),
-		Verifiers: verifiers,
+		Verifiers: verifiers, Now: s.clk.Now,
 	})
 	bundles := bundleapi.New(bundleapi.Config{TrustDomain: s.td, Store: s.store, Log: s.log.With("api", "bundle"), OnChange: s.bundles.Notify})
 	entries := entryapi.New(entryapi.Config{TrustDomain: s.td, Store: s.store, Authorized: s.entries, Log: s.log.With("api", "entry")})
 	s.entryAPI = entries
 	svids := svidapi.New(svidapi.Config{
 		TrustDomain: s.td, Signer: s.ca, Authorized: s.entries, Log: s.log.With("api", "svid"),
-		X509TTL: s.cfg.DefaultX509SVIDTTL.D(), JWTTTL: s.cfg.DefaultJWTSVIDTTL.D(),
+		X509TTL: s.cfg.DefaultX509SVIDTTL.D(), JWTTTL: s.cfg.DefaultJWTSVIDTTL.D(), Now: s.clk.Now,
 	})
 	trustDomains := trustdomainapi.New(trustdomainapi.Config{
 		TrustDomain: s.td, Store: s.fed.store, Refresher: s.fed.refresher, OnChange: s.relationshipsChanged,
@@ -76,7 +78,7 @@ func (s *Server) grpcServers(verifiers map[string]attestors.NodeVerifier) (tcp, 
 	tcp = grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(s.tls.config())),
 		grpc.ChainUnaryInterceptor(tcpMetrics.unary, tcpUnary),
-		grpc.ChainStreamInterceptor(tcpMetrics.stream, tcpStream, guard.interceptor),
+		grpc.ChainStreamInterceptor(tcpMetrics.stream, untilStopped(ctx), tcpStream, guard.interceptor),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxRecvMsgSize(8<<20),
 	)
@@ -85,26 +87,17 @@ func (s *Server) grpcServers(verifiers map[string]attestors.NodeVerifier) (tcp, 
 	adminMetrics := newRPCMetrics(s.reg, "admin")
 	admin = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(adminMetrics.unary, adminUnary),
-		grpc.ChainStreamInterceptor(adminMetrics.stream, adminStream),
+		grpc.ChainStreamInterceptor(adminMetrics.stream, untilStopped(ctx), adminStream),
 		grpc.MaxRecvMsgSize(32<<20),
 	)
 	register(admin)
 	return tcp, admin
 }
 
-// isAdminID reports whether an admin entry has this SPIFFE ID.
+// isAdminID reports whether an unexpired admin entry has this SPIFFE ID, from the entry
+// cache: it runs for every call made with a non-agent SVID.
 func (s *Server) isAdminID(id spiffeid.ID) bool {
-	entries, _, err := s.store.ListEntries(context.Background(), datastore.EntryFilter{BySPIFFEID: id.String()}, datastore.Page{})
-	if err != nil {
-		s.log.Warn("looking up admin entries", "error", err)
-		return false
-	}
-	for _, e := range entries {
-		if e.Admin {
-			return true
-		}
-	}
-	return false
+	return s.entries.IsAdmin(id.String())
 }
 
 // watchLookup identifies the agent of an EntrySync stream from the authenticated caller.
@@ -116,12 +109,18 @@ func watchLookup(ctx context.Context) (string, []datastore.Selector, error) {
 	return c.Agent.ID, c.Agent.Selectors, nil
 }
 
-func stopGRPC(g *grpc.Server, grace time.Duration) {
+// stopGRPC stops accepting, lets running calls finish for up to grace, then closes every
+// connection.
+func stopGRPC(clk clock.Clock, g *grpc.Server, grace time.Duration) {
 	done := make(chan struct{})
 	go func() { g.GracefulStop(); close(done) }()
+	t := clk.NewTimer(grace)
+	defer t.Stop()
 	select {
 	case <-done:
-	case <-time.After(grace):
+		return
+	case <-t.C():
 		g.Stop()
 	}
+	<-done
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"google.golang.org/grpc"
+	"k8s.io/utils/clock"
 
 	"github.com/lanyard-dev/lanyard/internal/loglevel"
 	"github.com/lanyard-dev/lanyard/internal/unixsock"
@@ -45,13 +47,14 @@ type Server struct {
 	entryAPI k8sreg.EntryAPI
 
 	tcpLn, adminLn, healthLn net.Listener
+	clk                      clock.WithTicker
 
 	levels  *loglevel.Control // nil: no logger API
 	started time.Time
 
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	closed chan struct{} // closed once closeAll has run after a stop
+	wg     sync.WaitGroup // every goroutine the server starts
+	done   chan struct{}  // closed once everything has stopped and the datastore is closed
 	errMu  sync.Mutex
 	err    error
 }
@@ -67,13 +70,20 @@ func WithLogLevels(c *loglevel.Control) Option { return func(s *Server) { s.leve
 // It stops when ctx is cancelled; Wait returns after everything has stopped.
 func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) (_ *Server, err error) {
 	ctx, cancel := context.WithCancel(ctx)
-	s := &Server{cfg: cfg, log: log, td: cfg.TD(), cancel: cancel, reg: prometheus.NewRegistry(), started: time.Now(), closed: make(chan struct{})}
+	s := &Server{cfg: cfg, log: log, td: cfg.TD(), cancel: cancel, reg: prometheus.NewRegistry(),
+		clk: cfg.Clock, done: make(chan struct{})}
+	if s.clk == nil {
+		s.clk = clock.RealClock{}
+	}
+	s.started = s.clk.Now()
 	for _, o := range opts {
 		o(s)
 	}
 	defer func() {
 		if err != nil {
+			// Components started so far use the store: join them before closing it.
 			cancel()
+			s.wg.Wait()
 			s.closeAll()
 		}
 	}()
@@ -105,17 +115,18 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 		TrustDomain: s.td, ServerID: serverID, KeyManager: km, Store: s.store,
 		X509KeyType: keymanager.KeyType(cfg.CAKeyType), JWTKeyType: keymanager.KeyType(cfg.JWTKeyType),
 		CATTL: cfg.CATTL.D(), JWTIssuer: cfg.JWTIssuer, Log: log.With("component", "ca"), Upstream: upstream,
+		Clock: s.clk,
 	}); err != nil {
 		return nil, fmt.Errorf("starting CA: %w", err)
 	}
-	if s.entries, err = entrycache.New(ctx, entrycache.Config{Store: s.store, TrustDomain: s.td, Log: log.With("component", "entrycache")}); err != nil {
+	if s.entries, err = entrycache.New(ctx, entrycache.Config{Store: s.store, TrustDomain: s.td, Log: log.With("component", "entrycache"), Now: s.clk.Now}); err != nil {
 		return nil, fmt.Errorf("loading entries: %w", err)
 	}
 	s.bundles = newBundleSource(s.td, s.store, log.With("component", "bundles"))
 	if err := s.bundles.load(ctx); err != nil {
 		return nil, fmt.Errorf("loading trust bundle: %w", err)
 	}
-	s.tls = &serverTLS{id: serverSPIFFEID(s.td), signer: s.ca, ttl: cfg.DefaultX509SVIDTTL.D(), bundles: s.bundles, log: log}
+	s.tls = &serverTLS{id: serverSPIFFEID(s.td), signer: s.ca, ttl: cfg.DefaultX509SVIDTTL.D(), bundles: s.bundles, log: log, now: s.clk.Now}
 	if err := s.tls.rotate(ctx); err != nil {
 		return nil, err
 	}
@@ -129,7 +140,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 	if err := s.setUpFederation(ctx); err != nil {
 		return nil, err
 	}
-	tcpSrv, adminSrv := s.grpcServers(verifiers)
+	tcpSrv, adminSrv := s.grpcServers(ctx, verifiers)
 	if err := s.startKubernetes(ctx, s.entryAPI); err != nil {
 		return nil, err
 	}
@@ -145,14 +156,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 	if s.healthLn != nil {
 		s.goRun("health", func() error { return serveHealth(ctx, s.healthLn, s.ready, s.reg, log) })
 	}
-	go func() {
-		<-ctx.Done()
-		stopGRPC(tcpSrv, 3*time.Second)
-		stopGRPC(adminSrv, 3*time.Second)
-		s.wg.Wait()
-		s.closeAll()
-		close(s.closed)
-	}()
+	go s.shutdown(ctx, tcpSrv, adminSrv)
 	log.Info("lanyard-server started", "trust_domain", s.td.Name(), "address", s.tcpLn.Addr().String(),
 		"admin_socket", cfg.AdminSocketPath, "health", s.HealthAddr(), "bundle_endpoint", s.BundleEndpointAddr(), "oidc", s.OIDCAddr())
 	return s, nil
@@ -172,10 +176,23 @@ func (s *Server) HealthAddr() string {
 // Stop cancels the server; Wait then returns.
 func (s *Server) Stop() { s.cancel() }
 
-// Wait blocks until the server stopped and returns the first failure of a component.
-func (s *Server) Wait() error {
+// shutdown stops the server in order once ctx is done: the gRPC servers stop accepting
+// and their streams end (they are tied to ctx), then every goroutine is joined, and only
+// then are the listeners and the datastore closed.
+func (s *Server) shutdown(ctx context.Context, grpcServers ...*grpc.Server) {
+	<-ctx.Done()
+	for _, g := range grpcServers {
+		stopGRPC(s.clk, g, 3*time.Second)
+	}
 	s.wg.Wait()
-	<-s.closed // the datastore is closed (and its lock released) when Wait returns
+	s.closeAll()
+	close(s.done)
+}
+
+// Wait blocks until the server has stopped, its goroutines have returned and its
+// datastore is closed, and returns the first failure of a component.
+func (s *Server) Wait() error {
+	<-s.done
 	s.errMu.Lock()
 	defer s.errMu.Unlock()
 	return s.err
@@ -201,7 +218,7 @@ func (s *Server) ready(ctx context.Context) error {
 	if _, err := s.store.GetBundle(ctx, s.td.Name()); err != nil {
 		return fmt.Errorf("datastore: %w", err)
 	}
-	if leaf := s.tls.cert.Load(); leaf == nil || time.Now().After(leaf.Leaf.NotAfter) {
+	if leaf := s.tls.cert.Load(); leaf == nil || s.clk.Now().After(leaf.Leaf.NotAfter) {
 		return errors.New("server SVID expired")
 	}
 	return nil
@@ -236,19 +253,22 @@ func (s *Server) listen() error {
 	return nil
 }
 
-// housekeeping prunes expired join tokens and old entry events.
+// housekeeping prunes expired join tokens and entries, and old entry events.
 func (s *Server) housekeeping(ctx context.Context) {
-	t := time.NewTicker(time.Minute)
+	t := s.clk.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		}
-		now := time.Now()
+		now := s.clk.Now()
 		if err := s.store.PruneJoinTokens(ctx, now); err != nil && ctx.Err() == nil {
 			s.log.Warn("pruning join tokens", "error", err)
+		}
+		if err := s.pruneExpiredEntries(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("pruning expired entries", "error", err)
 		}
 		if err := s.store.PruneEntryEvents(ctx, now.Add(-time.Hour)); err != nil && ctx.Err() == nil {
 			s.log.Warn("pruning entry events", "error", err)

@@ -122,6 +122,13 @@ func (ts *testServer) token() string {
 // attestedAgent attests over TCP with a fresh join token and returns a client using the agent SVID.
 func (ts *testServer) attestedAgent() (*client.Client, spiffeid.ID) {
 	ts.t.Helper()
+	res := ts.attest()
+	return ts.dialAs(res.Chain, res.Key), res.ID
+}
+
+// attest attests over TCP with a fresh join token and returns the agent SVID.
+func (ts *testServer) attest() *attest.Result {
+	ts.t.Helper()
 	id := client.NewIdentity(testTD)
 	id.SetBundle(ts.bundle())
 	boot, err := client.Dial([]string{ts.srv.Addr().String()}, id)
@@ -133,13 +140,34 @@ func (ts *testServer) attestedAgent() (*client.Client, spiffeid.ID) {
 	if err != nil {
 		ts.t.Fatalf("attesting: %v", err)
 	}
-	id.SetSVID(res.Chain, res.Key)
+	return res
+}
+
+// dialAs returns a client that presents the X.509-SVID chain on its own, new connection.
+func (ts *testServer) dialAs(chain []*x509.Certificate, key crypto.Signer) *client.Client {
+	ts.t.Helper()
+	id := client.NewIdentity(testTD)
+	id.SetBundle(ts.bundle())
+	id.SetSVID(chain, key)
 	c, err := client.Dial([]string{ts.srv.Addr().String()}, id)
 	if err != nil {
 		ts.t.Fatal(err)
 	}
 	ts.t.Cleanup(func() { c.Close() })
-	return c, res.ID
+	return c
+}
+
+// openWatch opens c's entry push stream and receives the first (full) push.
+func openWatch(t *testing.T, ctx context.Context, c *client.Client) syncv1.EntrySync_WatchClient {
+	t.Helper()
+	stream, err := c.Sync.Watch(ctx, &syncv1.WatchRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatalf("first push: %v", err)
+	}
+	return stream
 }
 
 func (ts *testServer) createEntries(entries ...*types.Entry) []*entryv1.BatchCreateEntryResponse_Result {
@@ -345,14 +373,8 @@ func TestEvictionEndsTheAgentsOpenPushStream(t *testing.T) {
 	agent, agentID := ts.attestedAgent()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	stream, err := agent.Sync.Watch(ctx, &syncv1.WatchRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := stream.Recv(); err != nil {
-		t.Fatalf("first push: %v", err)
-	}
-	_, err = agentv1.NewAgentClient(ts.admin).DeleteAgent(ctx, &agentv1.DeleteAgentRequest{Id: &types.SPIFFEID{TrustDomain: testTD.Name(), Path: agentID.Path()}})
+	stream := openWatch(t, ctx, agent)
+	_, err := agentv1.NewAgentClient(ts.admin).DeleteAgent(ctx, &agentv1.DeleteAgentRequest{Id: &types.SPIFFEID{TrustDomain: testTD.Name(), Path: agentID.Path()}})
 	if err != nil {
 		t.Fatal(err)
 	}

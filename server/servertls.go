@@ -34,6 +34,7 @@ type serverTLS struct {
 	ttl     time.Duration
 	bundles *bundleSource
 	log     *slog.Logger
+	now     func() time.Time // client SVIDs are verified at this time
 	cert    atomic.Pointer[tls.Certificate]
 }
 
@@ -105,7 +106,7 @@ func (s *serverTLS) verifyClient(raw [][]byte, _ [][]*x509.Certificate) error {
 	if len(authorities) == 0 {
 		return errors.New("no trust bundle loaded yet")
 	}
-	_, _, err := x509svid.Verify(certs, x509bundle.FromX509Authorities(s.id.TrustDomain(), authorities))
+	_, _, err := x509svid.Verify(certs, x509bundle.FromX509Authorities(s.id.TrustDomain(), authorities), x509svid.WithTime(s.now()))
 	if err != nil {
 		return fmt.Errorf("client X.509-SVID does not verify against the trust bundle: %w", err)
 	}

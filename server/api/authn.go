@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
@@ -21,7 +22,7 @@ import (
 // AgentStore is what authentication needs of the datastore.
 type AgentStore interface {
 	GetAgent(ctx context.Context, id string) (*datastore.Agent, error)
-	UpdateAgent(ctx context.Context, agent *datastore.Agent) (*datastore.Agent, error)
+	UpdateAgent(ctx context.Context, agent *datastore.Agent, mask datastore.AgentMask, cond *datastore.AgentCondition) (*datastore.Agent, error)
 }
 
 // Authenticator identifies callers of the TCP endpoint from their TLS client certificate.
@@ -31,6 +32,15 @@ type Authenticator struct {
 	Agents      AgentStore
 	// IsAdminID reports whether an admin entry exists for the SPIFFE ID.
 	IsAdminID func(id spiffeid.ID) bool
+	// Now is the time against which agent SVIDs expire. Default time.Now.
+	Now func() time.Time
+}
+
+func (a *Authenticator) now() time.Time {
+	if a.Now == nil {
+		return time.Now()
+	}
+	return a.Now()
 }
 
 // Authenticate returns the caller of ctx's RPC.
@@ -47,6 +57,10 @@ func (a *Authenticator) Authenticate(ctx context.Context) (*Caller, error) {
 	id, err := x509svid.IDFromCert(leaf)
 	if err != nil {
 		return nil, status.Errorf(codes.Unauthenticated, "client certificate is not an X.509-SVID: %v", err)
+	}
+	if now := a.now(); !now.Before(leaf.NotAfter) && !IsAgentID(a.TrustDomain, id) {
+		// The handshake checked expiry when the connection opened; calls on it keep coming.
+		return nil, status.Errorf(codes.Unauthenticated, "client X.509-SVID %s expired at %s: get a new one", id, leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
 	if IsAgentID(a.TrustDomain, id) {
 		agent, err := a.checkAgent(ctx, id, leaf)
@@ -67,32 +81,54 @@ func (a *Authenticator) CheckAgentCert(ctx context.Context, id spiffeid.ID, leaf
 	return a.checkAgent(ctx, id, leaf)
 }
 
-// checkAgent makes sure the SVID is the agent's current one and the agent is allowed in.
-// An SVID issued by RenewAgent becomes current on its first use, which retires the old one.
+// checkAgent makes sure the SVID is unexpired, the agent's current one, and the agent is
+// allowed in. The TLS handshake checked expiry only when the connection opened; this runs
+// on every call and stream check (an SVID counts as expired from its NotAfter on). An SVID
+// issued by RenewAgent becomes current on its first use on any connection, which retires
+// the old one; until then the old one keeps working.
 func (a *Authenticator) checkAgent(ctx context.Context, id spiffeid.ID, leaf *x509.Certificate) (*datastore.Agent, error) {
-	agent, err := a.Agents.GetAgent(ctx, id.String())
-	switch {
-	case errors.Is(err, datastore.ErrNotFound):
-		return nil, PermissionDenied(types.PermissionDeniedDetails_AGENT_NOT_ATTESTED, "agent %s is not attested (evicted?): attest again", id)
-	case err != nil:
-		return nil, status.Errorf(codes.Internal, "looking up agent: %v", err)
-	}
-	if agent.Banned {
-		return nil, PermissionDenied(types.PermissionDeniedDetails_AGENT_BANNED, "agent %s is banned", id)
-	}
+	now := a.now()
+	expired := !now.Before(leaf.NotAfter)
 	serial := leaf.SerialNumber.String()
-	switch serial {
-	case agent.SerialNumber:
-	case agent.NewSerialNumber:
-		agent.SerialNumber, agent.ExpiresAt = agent.NewSerialNumber, agent.NewExpiresAt
-		agent.NewSerialNumber, agent.NewExpiresAt = "", 0
-		if agent, err = a.Agents.UpdateAgent(ctx, agent); err != nil {
-			return nil, status.Errorf(codes.Internal, "activating renewed agent SVID: %v", err)
+	for attempt := 0; ; attempt++ {
+		agent, err := a.Agents.GetAgent(ctx, id.String())
+		switch {
+		case errors.Is(err, datastore.ErrNotFound):
+			return nil, PermissionDenied(types.PermissionDeniedDetails_AGENT_NOT_ATTESTED, "agent %s is not attested (evicted?): attest again", id)
+		case err != nil:
+			return nil, status.Errorf(codes.Internal, "looking up agent: %v", err)
+		case agent.Banned:
+			return nil, PermissionDenied(types.PermissionDeniedDetails_AGENT_BANNED, "agent %s is banned", id)
+		case expired && serial == agent.SerialNumber && agent.NewSerialNumber != "" && now.Unix() < agent.NewExpiresAt:
+			// The agent was renewed but still talks over a connection made with the old SVID.
+			// No PermissionDenied reason: it must reconnect, not attest again.
+			return nil, status.Errorf(codes.Unauthenticated, "agent %s: the SVID of this connection expired at %s; "+
+				"connect again presenting the renewed SVID (serial %s)", id, leaf.NotAfter.UTC().Format(time.RFC3339), agent.NewSerialNumber)
+		case expired:
+			return nil, ExpiredAgentSVID(id, leaf.NotAfter)
+		case serial == agent.SerialNumber:
+			return agent, nil
+		case serial != agent.NewSerialNumber:
+			return nil, PermissionDenied(types.PermissionDeniedDetails_AGENT_NOT_ACTIVE, "agent %s presented an SVID that is no longer active (serial %s)", id, serial)
 		}
-	default:
-		return nil, PermissionDenied(types.PermissionDeniedDetails_AGENT_NOT_ACTIVE, "agent %s presented an SVID that is no longer active (serial %s)", id, serial)
+		activate := &datastore.Agent{ID: agent.ID, SerialNumber: agent.NewSerialNumber, ExpiresAt: agent.NewExpiresAt, UpdatedAt: now.Unix()}
+		mask := datastore.AgentMask{SerialNumber: true, ExpiresAt: true, NewSerialNumber: true, NewExpiresAt: true}
+		updated, err := a.Agents.UpdateAgent(ctx, activate, mask, datastore.ConditionOf(agent))
+		switch {
+		case errors.Is(err, datastore.ErrConflict) && attempt == 0:
+			// Another connection activated it, or an administrator banned the agent: look again.
+			continue
+		case err != nil:
+			return nil, Error("activating renewed agent SVID", err)
+		}
+		return updated, nil
 	}
-	return agent, nil
+}
+
+// ExpiredAgentSVID is the error for an agent whose SVID expired at notAfter.
+func ExpiredAgentSVID(id spiffeid.ID, notAfter time.Time) error {
+	return PermissionDenied(types.PermissionDeniedDetails_AGENT_EXPIRED,
+		"agent %s: its SVID expired at %s; renew it before it expires, or attest again", id, notAfter.UTC().Format(time.RFC3339))
 }
 
 // PermissionDenied builds a PermissionDenied status carrying SPIRE's reason details,

@@ -25,6 +25,8 @@ type X509SVIDParams struct {
 	PublicKey crypto.PublicKey
 	TTL       time.Duration
 	DNSNames  []string
+	// NotAfter, when set, caps the SVID's expiry (the entry's own expiry).
+	NotAfter time.Time
 }
 
 // JWTSVIDParams describes a JWT-SVID to sign.
@@ -32,6 +34,8 @@ type JWTSVIDParams struct {
 	ID       spiffeid.ID
 	Audience []string
 	TTL      time.Duration
+	// NotAfter, when set, caps the SVID's expiry (the entry's own expiry).
+	NotAfter time.Time
 }
 
 // signingState is the active CA and JWT key, swapped atomically on rotation so signing
@@ -113,9 +117,12 @@ func (c *CA) SignX509SVID(_ context.Context, p X509SVIDParams) ([]*x509.Certific
 		return nil, err
 	}
 	now := c.cfg.Clock.Now()
-	notAfter := now.Add(p.TTL)
+	notAfter := capExpiry(now.Add(p.TTL), p.NotAfter)
 	if notAfter.After(st.caCert.NotAfter) {
 		notAfter = st.caCert.NotAfter
+	}
+	if !notAfter.After(now) {
+		return nil, fmt.Errorf("ca: %s would expire at %s, which has passed", p.ID, notAfter.UTC().Format(time.RFC3339))
 	}
 	u := p.ID.URL()
 	tmpl := &x509.Certificate{
@@ -165,7 +172,10 @@ func (c *CA) SignJWTSVID(_ context.Context, p JWTSVIDParams) (string, time.Time,
 		return "", time.Time{}, errors.New("ca: a JWT-SVID needs at least one audience")
 	}
 	now := c.cfg.Clock.Now()
-	exp := now.Add(p.TTL).Truncate(time.Second)
+	exp := capExpiry(now.Add(p.TTL), p.NotAfter).Truncate(time.Second)
+	if !exp.After(now) {
+		return "", time.Time{}, fmt.Errorf("ca: %s would expire at %s, which has passed", p.ID, exp.UTC().Format(time.RFC3339))
+	}
 	claims := jwt.Claims{
 		Subject:  p.ID.String(),
 		Expiry:   jwt.NewNumericDate(exp),
@@ -180,6 +190,14 @@ func (c *CA) SignJWTSVID(_ context.Context, p JWTSVIDParams) (string, time.Time,
 		return "", time.Time{}, fmt.Errorf("ca: signing JWT-SVID: %w", err)
 	}
 	return token, exp, nil
+}
+
+// capExpiry returns exp, or limit when limit is set and earlier.
+func capExpiry(exp, limit time.Time) time.Time {
+	if !limit.IsZero() && limit.Before(exp) {
+		return limit
+	}
+	return exp
 }
 
 func (c *CA) checkParams(id spiffeid.ID, ttl time.Duration) error {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"gopkg.in/yaml.v3"
+	"k8s.io/utils/clock"
 
 	"github.com/lanyard-dev/lanyard/internal/yamlconf"
 
@@ -76,6 +77,10 @@ type Config struct {
 	// chose a new CA over restoring a backup. Set by `lanyard-server run -forceNew`, never
 	// by the file.
 	ForceNew bool `yaml:"-"`
+
+	// Clock drives expiry checks and the server's own timers; tests set a fake one. It is
+	// not read from YAML. Default (nil): clock.RealClock{}.
+	Clock clock.WithTicker `yaml:"-"`
 }
 
 // Duration is a time.Duration written like "1h30m" in YAML.

@@ -61,8 +61,11 @@ type EntryStore interface {
 type AgentStore interface {
 	// CreateAgent fails with ErrAlreadyExists if an agent with the ID exists.
 	CreateAgent(ctx context.Context, agent *Agent) (*Agent, error)
-	// UpdateAgent replaces the stored agent with the same ID (ErrNotFound if none).
-	UpdateAgent(ctx context.Context, agent *Agent) (*Agent, error)
+	// UpdateAgent changes the masked fields of the stored agent with the same ID (ErrNotFound
+	// if none) and returns the stored result. With a non-nil cond, it changes nothing and
+	// returns ErrConflict unless the stored agent still satisfies cond: read-modify-write
+	// callers pass what they read, so a ban or an activation made in between is never undone.
+	UpdateAgent(ctx context.Context, agent *Agent, mask AgentMask, cond *AgentCondition) (*Agent, error)
 	GetAgent(ctx context.Context, id string) (*Agent, error)
 	ListAgents(ctx context.Context, filter AgentFilter, page Page) ([]*Agent, string, error)
 	CountAgents(ctx context.Context, filter AgentFilter) (int, error)

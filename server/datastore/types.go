@@ -102,6 +102,27 @@ type Agent struct {
 	CreatedAt, UpdatedAt int64
 }
 
+// AgentMask says which fields of an Agent an update touches. UpdatedAt is always written
+// (now when zero); ID and CreatedAt never change.
+type AgentMask struct {
+	AttestationType, SerialNumber, ExpiresAt, NewSerialNumber, NewExpiresAt bool
+	Selectors, Banned, CanReattest                                          bool
+}
+
+// AllAgentFields is the mask that updates every mutable field.
+var AllAgentFields = AgentMask{true, true, true, true, true, true, true, true}
+
+// AgentCondition is what a read-modify-write of an agent depends on: the stored agent is
+// not banned and holds exactly these serials.
+type AgentCondition struct {
+	SerialNumber, NewSerialNumber string
+}
+
+// ConditionOf returns the condition that a holds now.
+func ConditionOf(a *Agent) *AgentCondition {
+	return &AgentCondition{SerialNumber: a.SerialNumber, NewSerialNumber: a.NewSerialNumber}
+}
+
 // AgentFilter narrows ListAgents/CountAgents.
 type AgentFilter struct {
 	ByAttestationType string

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -221,4 +222,33 @@ func (c *Cache) Len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return len(c.idx.byID)
+}
+
+// IsAdmin reports whether an unexpired admin entry has the SPIFFE ID id. It answers from
+// memory, so authenticating an admin caller costs no datastore query.
+func (c *Cache) IsAdmin(id string) bool {
+	now := c.cfg.Now()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, e := range c.idx.bySPIFFEID[id] {
+		if e.Admin && !expired(e, now) {
+			return true
+		}
+	}
+	return false
+}
+
+// Expired returns the IDs of the cached entries that have expired, for pruning.
+func (c *Cache) Expired() []string {
+	now := c.cfg.Now()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var ids []string
+	for id, e := range c.idx.byID {
+		if expired(e, now) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 
 	"github.com/lanyard-dev/lanyard/internal/bundleconv"
+	"github.com/lanyard-dev/lanyard/internal/httpserve"
 	"github.com/lanyard-dev/lanyard/server/certfile"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 )
@@ -111,15 +112,5 @@ func (e *Endpoint) Serve(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(e.cfg.Log.Handler(), slog.LevelDebug),
 	}
-	go func() {
-		<-ctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdownCtx)
-	}()
-	err := srv.ServeTLS(ln, "", "")
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
+	return httpserve.Serve(ctx, srv, 3*time.Second, func() error { return srv.ServeTLS(ln, "", "") })
 }

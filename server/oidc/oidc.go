@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -22,6 +21,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 
+	"github.com/lanyard-dev/lanyard/internal/httpserve"
 	"github.com/lanyard-dev/lanyard/server/certfile"
 )
 
@@ -180,26 +180,15 @@ func algorithm(pub any) (string, error) {
 // Serve serves h on ln until ctx is cancelled, over HTTPS when certFile and keyFile are set.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, certFile, keyFile string, log *slog.Logger) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	go func() {
-		<-ctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdownCtx)
-	}()
-	var err error
+	serve := func() error { return srv.Serve(ln) }
 	if certFile != "" {
-		certs, cerr := certfile.New(certFile, keyFile, "oidc", log)
-		if cerr != nil {
-			return cerr
+		certs, err := certfile.New(certFile, keyFile, "oidc", log)
+		if err != nil {
+			return err
 		}
 		// A renewed certificate (certbot, cert-manager) is picked up without a restart.
 		srv.TLSConfig = &tls.Config{GetCertificate: certs.Get, MinVersion: tls.VersionTLS12}
-		err = srv.ServeTLS(ln, "", "")
-	} else {
-		err = srv.Serve(ln)
+		serve = func() error { return srv.ServeTLS(ln, "", "") }
 	}
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
+	return httpserve.Serve(ctx, srv, 3*time.Second, serve)
 }

@@ -127,7 +127,11 @@ func (s *Service) storeAttested(ctx context.Context, existing *datastore.Agent, 
 			a.SerialNumber, a.ExpiresAt = existing.SerialNumber, existing.ExpiresAt
 			a.NewSerialNumber, a.NewExpiresAt = leaf.SerialNumber.String(), leaf.NotAfter.Unix()
 		}
-		_, err = s.cfg.Store.UpdateAgent(ctx, a)
+		// Conditional on the record read before attesting: a ban in between wins.
+		_, err = s.cfg.Store.UpdateAgent(ctx, a, datastore.AllAgentFields, datastore.ConditionOf(existing))
+	}
+	if errors.Is(err, datastore.ErrConflict) {
+		return status.Errorf(codes.Aborted, "agent %s changed while it attested (banned, or attested elsewhere): %v; attest again", att.AgentID, err)
 	}
 	if err != nil {
 		return api.Error("storing attested agent", err)
@@ -153,10 +157,12 @@ func (s *Service) RenewAgent(ctx context.Context, req *agentv1.RenewAgentRequest
 	if err != nil {
 		return nil, api.Error("signing agent SVID", err)
 	}
-	a := *c.Agent
-	a.NewSerialNumber, a.NewExpiresAt = chain[0].SerialNumber.String(), chain[0].NotAfter.Unix()
-	a.UpdatedAt = s.cfg.Now().Unix()
-	if _, err := s.cfg.Store.UpdateAgent(ctx, &a); err != nil {
+	renewed := &datastore.Agent{ID: c.Agent.ID, NewSerialNumber: chain[0].SerialNumber.String(),
+		NewExpiresAt: chain[0].NotAfter.Unix(), UpdatedAt: s.cfg.Now().Unix()}
+	// Conditional on the record the caller was authenticated with, so a ban or another
+	// activation since then is never overwritten.
+	mask := datastore.AgentMask{NewSerialNumber: true, NewExpiresAt: true}
+	if _, err := s.cfg.Store.UpdateAgent(ctx, renewed, mask, datastore.ConditionOf(c.Agent)); err != nil {
 		return nil, api.Error("storing renewed agent SVID", err)
 	}
 	return &agentv1.RenewAgentResponse{Svid: api.X509SVIDToProto(c.ID, chain, "")}, nil

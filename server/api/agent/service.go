@@ -142,13 +142,11 @@ func (s *Service) BanAgent(ctx context.Context, req *agentv1.BanAgentRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.cfg.Store.GetAgent(ctx, id.String())
-	if err != nil {
-		return nil, api.Error("banning agent "+id.String(), err)
-	}
-	a.Banned = true
-	a.SerialNumber, a.NewSerialNumber = "", ""
-	if _, err := s.cfg.Store.UpdateAgent(ctx, a); err != nil {
+	// Only the ban and the serials are written, unconditionally: whatever a renewal or an
+	// activation read before, their conditional writes now fail instead of undoing the ban.
+	ban := &datastore.Agent{ID: id.String(), Banned: true, UpdatedAt: s.cfg.Now().Unix()}
+	mask := datastore.AgentMask{Banned: true, SerialNumber: true, NewSerialNumber: true}
+	if _, err := s.cfg.Store.UpdateAgent(ctx, ban, mask, nil); err != nil {
 		return nil, api.Error("banning agent "+id.String(), err)
 	}
 	s.cfg.Log.Info("agent banned", "agent_id", id.String())

@@ -1,11 +1,13 @@
 package entry
 
 import (
+	"context"
 	"errors"
 	"io"
 
 	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
+	"google.golang.org/grpc/status"
 
 	"github.com/lanyard-dev/lanyard/server/api"
 	"github.com/lanyard-dev/lanyard/server/datastore"
@@ -23,7 +25,7 @@ func (s *Service) SyncAuthorizedEntries(stream entryv1.Entry_SyncAuthorizedEntri
 	if err != nil {
 		return err
 	}
-	first, err := stream.Recv()
+	first, err := recvOrDone(ctx, stream)
 	if err != nil {
 		return err
 	}
@@ -49,7 +51,7 @@ func (s *Service) SyncAuthorizedEntries(stream entryv1.Entry_SyncAuthorizedEntri
 		}
 	}
 	for {
-		req, err := stream.Recv()
+		req, err := recvOrDone(ctx, stream)
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
@@ -77,5 +79,26 @@ func (s *Service) SyncAuthorizedEntries(stream entryv1.Entry_SyncAuthorizedEntri
 				return err
 			}
 		}
+	}
+}
+
+// recvOrDone receives the agent's next request, or returns when ctx ends (the agent's
+// stream ends with the server, which must not wait for the agent to ask again). The
+// receiving goroutine ends when the stream does, as the handler returns.
+func recvOrDone(ctx context.Context, stream entryv1.Entry_SyncAuthorizedEntriesServer) (*entryv1.SyncAuthorizedEntriesRequest, error) {
+	type received struct {
+		req *entryv1.SyncAuthorizedEntriesRequest
+		err error
+	}
+	ch := make(chan received, 1)
+	go func() {
+		req, err := stream.Recv()
+		ch <- received{req, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.req, r.err
+	case <-ctx.Done():
+		return nil, status.FromContextError(ctx.Err()).Err()
 	}
 }

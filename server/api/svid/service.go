@@ -40,6 +40,8 @@ type Config struct {
 	X509TTL     time.Duration // default X.509-SVID TTL
 	JWTTTL      time.Duration // default JWT-SVID TTL
 	Log         *slog.Logger
+	// Now is the issue time written into JWT-SVIDs. Default time.Now.
+	Now func() time.Time
 }
 
 // Service implements svidv1.SVIDServer.
@@ -52,6 +54,9 @@ type Service struct {
 func New(cfg Config) *Service {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	return &Service{cfg: cfg}
 }
@@ -101,7 +106,7 @@ func (s *Service) MintJWTSVID(ctx context.Context, req *svidv1.MintJWTSVIDReques
 	if err != nil {
 		return nil, err
 	}
-	svid, err := s.jwt(ctx, id, req.Audience, ttl, "")
+	svid, err := s.jwt(ctx, ca.JWTSVIDParams{ID: id, Audience: req.Audience, TTL: ttl}, "")
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +167,8 @@ func (s *Service) newX509SVID(ctx context.Context, authorized map[string]*datast
 	if e.X509SVIDTTL > 0 {
 		ttl = time.Duration(e.X509SVIDTTL) * time.Second
 	}
-	chain, err := s.cfg.Signer.SignX509SVID(ctx, ca.X509SVIDParams{ID: id, PublicKey: csr.PublicKey, TTL: ttl, DNSNames: e.DNSNames})
+	chain, err := s.cfg.Signer.SignX509SVID(ctx, ca.X509SVIDParams{ID: id, PublicKey: csr.PublicKey, TTL: ttl,
+		DNSNames: e.DNSNames, NotAfter: entryExpiry(e)})
 	if err != nil {
 		return nil, api.Error("signing X.509-SVID for entry "+e.ID, err)
 	}
@@ -190,14 +196,15 @@ func (s *Service) NewJWTSVID(ctx context.Context, req *svidv1.NewJWTSVIDRequest)
 	if e.JWTSVIDTTL > 0 {
 		ttl = time.Duration(e.JWTSVIDTTL) * time.Second
 	}
-	svid, err := s.jwt(ctx, id, req.Audience, ttl, e.Hint)
+	svid, err := s.jwt(ctx, ca.JWTSVIDParams{ID: id, Audience: req.Audience, TTL: ttl, NotAfter: entryExpiry(e)}, e.Hint)
 	if err != nil {
 		return nil, err
 	}
 	return &svidv1.NewJWTSVIDResponse{Svid: svid}, nil
 }
 
-func (s *Service) jwt(ctx context.Context, id spiffeid.ID, audience []string, ttl time.Duration, hint string) (*types.JWTSVID, error) {
+func (s *Service) jwt(ctx context.Context, p ca.JWTSVIDParams, hint string) (*types.JWTSVID, error) {
+	audience := p.Audience
 	if len(audience) == 0 {
 		return nil, api.Invalid("audience is required (at least one)")
 	}
@@ -209,11 +216,20 @@ func (s *Service) jwt(ctx context.Context, id spiffeid.ID, audience []string, tt
 			return nil, api.Invalid("audience values must be 1 to 1024 characters")
 		}
 	}
-	token, exp, err := s.cfg.Signer.SignJWTSVID(ctx, ca.JWTSVIDParams{ID: id, Audience: audience, TTL: ttl})
+	token, exp, err := s.cfg.Signer.SignJWTSVID(ctx, p)
 	if err != nil {
 		return nil, api.Error("signing JWT-SVID", err)
 	}
-	return &types.JWTSVID{Token: token, Id: api.IDToProto(id), ExpiresAt: exp.Unix(), IssuedAt: time.Now().Unix(), Hint: hint}, nil
+	return &types.JWTSVID{Token: token, Id: api.IDToProto(p.ID), ExpiresAt: exp.Unix(), IssuedAt: s.cfg.Now().Unix(), Hint: hint}, nil
+}
+
+// entryExpiry is when SVIDs of e must expire at the latest: the entry's own expiry, so an
+// SVID (an admin one in particular) never outlives the entry that granted it.
+func entryExpiry(e *datastore.Entry) time.Time {
+	if e.ExpiresAt == 0 {
+		return time.Time{}
+	}
+	return time.Unix(e.ExpiresAt, 0)
 }
 
 func (s *Service) authorizedSet(ctx context.Context) (map[string]*datastore.Entry, error) {

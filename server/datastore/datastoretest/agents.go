@@ -31,6 +31,19 @@ func sameAgent(t *testing.T, got, want *datastore.Agent) {
 	}
 }
 
+// createdAgent stores agent(name) and returns it as read back from s.
+func createdAgent(t *testing.T, s datastore.Store, name string) *datastore.Agent {
+	t.Helper()
+	if _, err := s.CreateAgent(t.Context(), agent(name)); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.GetAgent(t.Context(), agent(name).ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 func agentIDs(agents []*datastore.Agent) []string {
 	out := make([]string, len(agents))
 	for i, a := range agents {
@@ -69,7 +82,7 @@ var agentTests = map[string]func(t *testing.T, open Opener){
 			t.Fatalf("CreatedAt %d, UpdatedAt %d; want both set", got.CreatedAt, got.UpdatedAt)
 		}
 	},
-	"update replaces the agent and keeps CreatedAt when zero": func(t *testing.T, open Opener) {
+	"update with every field replaces the agent and keeps CreatedAt": func(t *testing.T, open Opener) {
 		s := open(t)
 		orig, err := s.CreateAgent(t.Context(), agent("n1", "unix:uid:0"))
 		if err != nil {
@@ -77,7 +90,7 @@ var agentTests = map[string]func(t *testing.T, open Opener){
 		}
 		upd := agent("n1", "k8s:ns:x")
 		upd.SerialNumber, upd.Banned, upd.CreatedAt, upd.UpdatedAt = "9", true, 0, 1_800_000_000
-		got, err := s.UpdateAgent(t.Context(), upd)
+		got, err := s.UpdateAgent(t.Context(), upd, datastore.AllAgentFields, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,8 +104,78 @@ var agentTests = map[string]func(t *testing.T, open Opener){
 		if err != nil || n != 0 {
 			t.Fatalf("old selector still matches %d agents (%v)", n, err)
 		}
-		_, err = s.UpdateAgent(t.Context(), agent("missing"))
+		_, err = s.UpdateAgent(t.Context(), agent("missing"), datastore.AllAgentFields, nil)
 		wantErr(t, err, datastore.ErrNotFound)
+	},
+	"update changes only the masked fields": func(t *testing.T, open Opener) {
+		s := open(t)
+		orig, err := s.CreateAgent(t.Context(), agent("n1", "unix:uid:0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A writer that only renews sends an otherwise empty record.
+		upd := &datastore.Agent{ID: orig.ID, NewSerialNumber: "2", NewExpiresAt: 2_100_000_000, UpdatedAt: 1_800_000_000}
+		got, err := s.UpdateAgent(t.Context(), upd, datastore.AgentMask{NewSerialNumber: true, NewExpiresAt: true}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := *orig
+		want.NewSerialNumber, want.NewExpiresAt, want.UpdatedAt = "2", 2_100_000_000, 1_800_000_000
+		sameAgent(t, got, &want)
+		stored, _ := s.GetAgent(t.Context(), orig.ID)
+		sameAgent(t, stored, &want)
+	},
+	"a stale write after a ban is ErrConflict and the ban stays": func(t *testing.T, open Opener) {
+		s := open(t)
+		// A renewal and an activation read the agent, then an administrator bans it,
+		// then both write what they computed from their read.
+		read := createdAgent(t, s, "n1")
+		ban := &datastore.Agent{ID: read.ID, Banned: true}
+		if _, err := s.UpdateAgent(t.Context(), ban, datastore.AgentMask{Banned: true, SerialNumber: true, NewSerialNumber: true}, nil); err != nil {
+			t.Fatal(err)
+		}
+		renew := *read
+		renew.NewSerialNumber, renew.NewExpiresAt = "2", 2_100_000_000
+		_, err := s.UpdateAgent(t.Context(), &renew, datastore.AgentMask{NewSerialNumber: true, NewExpiresAt: true}, datastore.ConditionOf(read))
+		wantErr(t, err, datastore.ErrConflict)
+		stale := *read
+		_, err = s.UpdateAgent(t.Context(), &stale, datastore.AllAgentFields, datastore.ConditionOf(read))
+		wantErr(t, err, datastore.ErrConflict)
+		stored, err := s.GetAgent(t.Context(), read.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !stored.Banned || stored.SerialNumber != "" || stored.NewSerialNumber != "" {
+			t.Fatalf("after a ban and stale writes the agent is banned=%v serial=%q new serial=%q; want banned with no serials",
+				stored.Banned, stored.SerialNumber, stored.NewSerialNumber)
+		}
+	},
+	"a write conditioned on serials that changed is ErrConflict": func(t *testing.T, open Opener) {
+		s := open(t)
+		read := createdAgent(t, s, "n1")
+		// Two renewals of the same read: the first wins, the second must not replace its serial.
+		first, second := *read, *read
+		first.NewSerialNumber, second.NewSerialNumber = "2", "3"
+		renewMask := datastore.AgentMask{NewSerialNumber: true, NewExpiresAt: true}
+		if _, err := s.UpdateAgent(t.Context(), &first, renewMask, datastore.ConditionOf(read)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.UpdateAgent(t.Context(), &second, renewMask, datastore.ConditionOf(read))
+		wantErr(t, err, datastore.ErrConflict)
+		// Evicted and attested again: a write based on the old record is refused too.
+		if err := s.DeleteAgent(t.Context(), read.ID); err != nil {
+			t.Fatal(err)
+		}
+		again := agent("n1")
+		again.SerialNumber = "7"
+		if _, err := s.CreateAgent(t.Context(), again); err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.UpdateAgent(t.Context(), &second, renewMask, datastore.ConditionOf(read))
+		wantErr(t, err, datastore.ErrConflict)
+		if stored, _ := s.GetAgent(t.Context(), read.ID); stored.SerialNumber != "7" || stored.NewSerialNumber != "" {
+			t.Fatalf("re-attested agent has serial %q, new serial %q; want 7 and none", stored.SerialNumber, stored.NewSerialNumber)
+		}
 	},
 	"delete removes the agent and unknown IDs are ErrNotFound": func(t *testing.T, open Opener) {
 		s := open(t)

@@ -95,28 +95,31 @@ func (s *Store) CreateAgent(ctx context.Context, agent *datastore.Agent) (*datas
 	return a, nil
 }
 
-// UpdateAgent implements datastore.AgentStore. A zero CreatedAt keeps the stored one and a zero
-// UpdatedAt becomes now.
-func (s *Store) UpdateAgent(ctx context.Context, agent *datastore.Agent) (*datastore.Agent, error) {
-	a, err := normalAgent(agent)
+// UpdateAgent implements datastore.AgentStore. The compare and the write happen under the
+// store's write lock, so no other writer (on any server sharing the database) comes between.
+func (s *Store) UpdateAgent(ctx context.Context, agent *datastore.Agent, mask datastore.AgentMask, cond *datastore.AgentCondition) (*datastore.Agent, error) {
+	in, err := normalAgent(agent)
 	if err != nil {
 		return nil, s.errorf("update agent: %w", err)
 	}
-	if a.UpdatedAt == 0 {
-		a.UpdatedAt = s.now().Unix()
-	}
+	var out *datastore.Agent
 	err = s.write(ctx, func(t *txn) error {
-		cur, err := getAgent(ctx, t, a.ID)
+		cur, err := getAgent(ctx, t, in.ID)
 		if err != nil {
 			return err
 		}
-		if a.CreatedAt == 0 {
-			a.CreatedAt = cur.CreatedAt
+		if err := checkAgentCondition(cur, cond); err != nil {
+			return err
+		}
+		a := applyAgentMask(cur, in, mask)
+		if a.UpdatedAt == 0 {
+			a.UpdatedAt = s.now().Unix()
 		}
 		if _, err := t.ExecContext(ctx, `UPDATE agents SET (`+agentColumns+`) =
 			(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?`, append(agentArgs(a), a.ID)...); err != nil {
 			return err
 		}
+		out = a
 		if encodeSelectors(cur.Selectors) == encodeSelectors(a.Selectors) {
 			return nil
 		}
@@ -128,7 +131,50 @@ func (s *Store) UpdateAgent(ctx context.Context, agent *datastore.Agent) (*datas
 	if err != nil {
 		return nil, s.errorf("update agent: %w", err)
 	}
-	return a, nil
+	return out, nil
+}
+
+func checkAgentCondition(cur *datastore.Agent, cond *datastore.AgentCondition) error {
+	switch {
+	case cond == nil:
+		return nil
+	case cur.Banned:
+		return fmt.Errorf("agent %q was banned meanwhile: %w", cur.ID, datastore.ErrConflict)
+	case cur.SerialNumber != cond.SerialNumber || cur.NewSerialNumber != cond.NewSerialNumber:
+		return fmt.Errorf("agent %q: its SVID serials changed meanwhile: %w", cur.ID, datastore.ErrConflict)
+	}
+	return nil
+}
+
+// applyAgentMask returns cur with the masked fields taken from in, and in's UpdatedAt.
+func applyAgentMask(cur, in *datastore.Agent, m datastore.AgentMask) *datastore.Agent {
+	a := *cur
+	if m.AttestationType {
+		a.AttestationType = in.AttestationType
+	}
+	if m.SerialNumber {
+		a.SerialNumber = in.SerialNumber
+	}
+	if m.ExpiresAt {
+		a.ExpiresAt = in.ExpiresAt
+	}
+	if m.NewSerialNumber {
+		a.NewSerialNumber = in.NewSerialNumber
+	}
+	if m.NewExpiresAt {
+		a.NewExpiresAt = in.NewExpiresAt
+	}
+	if m.Selectors {
+		a.Selectors = in.Selectors
+	}
+	if m.Banned {
+		a.Banned = in.Banned
+	}
+	if m.CanReattest {
+		a.CanReattest = in.CanReattest
+	}
+	a.UpdatedAt = in.UpdatedAt
+	return &a
 }
 
 // GetAgent implements datastore.AgentStore.
