@@ -121,6 +121,7 @@ func printUsage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: %s <command> [flags]\n\nCommands:\n", binary)
 	fmt.Fprintf(w, "  %-19s %s\n", "run", "Run the server (-config FILE)")
 	fmt.Fprintf(w, "  %-19s %s\n", "validate", "Check a configuration file (-config FILE) without starting")
+	fmt.Fprintf(w, "  %-19s %s\n", "migrate-config", "Print a SPIRE server .conf file as Lanyard YAML")
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-19s %s\n", c.name, c.synopsis)
 	}
