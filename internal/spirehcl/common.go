@@ -50,7 +50,7 @@ func Health(root *Section, doc *Doc, note string) {
 		addr = "localhost"
 	}
 	port, ok := h.Int("bind_port")
-	if !ok {
+	if !ok || !Port(h, "bind_port", port) {
 		port = 80
 	}
 	h.Drop("live_path")

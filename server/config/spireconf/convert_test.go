@@ -1,30 +1,20 @@
 package spireconf
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/lanyard-dev/lanyard/internal/spirehcl"
+	"github.com/lanyard-dev/lanyard/internal/spirehcl/spirehcltest"
 	"github.com/lanyard-dev/lanyard/server/config"
 )
 
 // convertAndParse converts src and parses the result with lanyard-server's own parser.
 func convertAndParse(t *testing.T, src string) (config.Config, string) {
 	t.Helper()
-	out, err := Convert("server.conf", []byte(src))
-	if err != nil {
-		t.Fatalf("Convert: %v", err)
-	}
-	cfg, err := config.Parse(out)
-	if err != nil {
-		t.Fatalf("lanyard-server refuses the converted config: %v\n%s", err, out)
-	}
-	return cfg, string(out)
+	return spirehcltest.ConvertAndParse(t, Convert, config.Parse, src)
 }
 
 // fullServerConf is testdata/server.conf with its upstream CA files in a temporary
@@ -48,13 +38,13 @@ func TestAFullServerConfigConvertsToWhatLanyardReads(t *testing.T) {
 	src := fullServerConf(t)
 	cfg, out := convertAndParse(t, src)
 	d := func(s string) config.Duration { v, _ := time.ParseDuration(s); return config.Duration(v) }
-	checks := []struct {
-		name      string
-		got, want any
+	spirehcltest.Fields(t, out, []struct {
+		Name      string
+		Got, Want any
 	}{
 		{"trust_domain", cfg.TrustDomain, "prod.acme.example"},
 		{"data_dir", cfg.DataDir, "/run/spire/data"},
-		{"bind", cfg.BindAddress + ":" + itoa(cfg.BindPort), "0.0.0.0:8081"},
+		{"bind", [2]any{cfg.BindAddress, cfg.BindPort}, [2]any{"0.0.0.0", 8081}},
 		{"socket_path becomes admin_socket_path", cfg.AdminSocketPath, "/tmp/spire-server/private/api.sock"},
 		{"ca_key_type", cfg.CAKeyType, "rsa-2048"},
 		{"ca_key_type also sets the JWT key as in SPIRE", cfg.JWTKeyType, "rsa-2048"},
@@ -87,12 +77,7 @@ func TestAFullServerConfigConvertsToWhatLanyardReads(t *testing.T) {
 		{"node labels", cfg.NodeAttestors.K8sPSAT.Clusters["prod"].AllowedNodeLabelKeys, []string{"topology.kubernetes.io/zone"}},
 		{"upstream cert", filepath.Base(cfg.UpstreamAuthority.CertFile) + " " + filepath.Base(cfg.UpstreamAuthority.KeyFile), "ca.crt ca.key"},
 		{"k8sbundle with SPIRE's defaults", *cfg.KubernetesBundle, config.KubernetesBundleConfig{Namespace: "spire", ConfigMap: "spire-bundle", Key: "bundle.crt"}},
-	}
-	for _, c := range checks {
-		if !equal(c.got, c.want) {
-			t.Errorf("%s = %#v, want %#v\n%s", c.name, c.got, c.want, out)
-		}
-	}
+	})
 	for _, note := range []string{"ca_subject is dropped", "file_sync_interval is dropped", "keys_path is dropped", "CHANGE the database name", "/healthz"} {
 		if !strings.Contains(out, note) {
 			t.Errorf("the output does not say %q:\n%s", note, out)
@@ -102,9 +87,9 @@ func TestAFullServerConfigConvertsToWhatLanyardReads(t *testing.T) {
 
 func TestServerValuesSPIREReadsDifferently(t *testing.T) {
 	const td = "server {\n trust_domain = \"example.org\"\n"
-	tests := []struct {
-		name, src string
-		check     func(config.Config) bool
+	spirehcltest.Parsed(t, Convert, config.Parse, []struct {
+		Name, Src string
+		Check     func(config.Config) bool
 	}{
 		{"bind_address left out listens everywhere, as SPIRE does", td + "}\n",
 			func(c config.Config) bool { return c.BindAddress == "0.0.0.0" }},
@@ -131,41 +116,23 @@ func TestServerValuesSPIREReadsDifferently(t *testing.T) {
 			}},
 		{"a health listener that is off keeps Lanyard's default", td + "}\nhealth_checks {\n listener_enabled = false\n bind_port = 80\n}\n",
 			func(c config.Config) bool { return c.HealthAddr() == "127.0.0.1:8082" }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg, out := convertAndParse(t, tt.src)
-			if !tt.check(cfg) {
-				t.Fatalf("unexpected result:\n%s", out)
-			}
-		})
-	}
+	})
 }
 
 func TestBothPluginDataFormsConvertAlike(t *testing.T) {
-	const head = "server {\n trust_domain = \"example.org\"\n}\nplugins {\n NodeAttestor \"k8s_psat\" {\n  plugin_data"
-	const body = " {\n   clusters = {\n    \"prod\" = {\n     service_account_allow_list = [\"spire:spire-agent\"]\n     kube_config_file = \"/k\"\n    }\n   }\n  }\n }\n}\n"
-	block, err := Convert("a.conf", []byte(head+body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	assign, err := Convert("a.conf", []byte(head+" ="+body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(block) != string(assign) {
-		t.Fatalf("plugin_data { } gave\n%s\nplugin_data = { } gave\n%s", block, assign)
-	}
-	cfg, err := config.Parse(block)
+	out := spirehcltest.BothPluginDataForms(t, Convert,
+		"server {\n trust_domain = \"example.org\"\n}\nplugins {\n NodeAttestor \"k8s_psat\" {\n  plugin_data",
+		"\n   clusters = {\n    \"prod\" = {\n     service_account_allow_list = [\"spire:spire-agent\"]\n     kube_config_file = \"/k\"\n    }\n   }\n  }\n }\n}\n")
+	cfg, err := config.Parse(out)
 	if err != nil || cfg.NodeAttestors.K8sPSAT.Clusters["prod"].KubeconfigPath != "/k" {
-		t.Fatalf("parsed %+v, %v\n%s", cfg.NodeAttestors, err, block)
+		t.Fatalf("parsed %+v, %v\n%s", cfg.NodeAttestors, err, out)
 	}
 }
 
 func TestUnsupportedServerKeysAreRefusedByName(t *testing.T) {
 	const td = "server {\n trust_domain = \"example.org\"\n"
 	plugin := func(p string) string { return td + "}\nplugins {\n" + p + "\n}\n" }
-	tests := []struct{ name, src, want string }{
+	spirehcltest.Refusals(t, Convert, "spire-server.conf", []struct{ Name, Src, Want string }{
 		{"another node attestor", plugin(`NodeAttestor "aws_iid" { plugin_data {} }`), `plugins.NodeAttestor "aws_iid": not supported by Lanyard: use NodeAttestor "join_token" or "k8s_psat"`},
 		{"a plugin type Lanyard lacks", plugin(`BundlePublisher "aws_s3" { plugin_data {} }`), `plugins.BundlePublisher "aws_s3": not supported by Lanyard (it has no BundlePublisher plugins)`},
 		{"a KMS key manager", plugin(`KeyManager "aws_kms" { plugin_data {} }`), `plugins.KeyManager "aws_kms": not supported`},
@@ -193,32 +160,9 @@ func TestUnsupportedServerKeysAreRefusedByName(t *testing.T) {
 		{"a missing trust domain", "server {\n data_dir = \"/d\"\n}\n", "server.trust_domain: is required"},
 		{"an agent file", "agent {\n trust_domain = \"example.org\"\n}\n", "server: block is missing"},
 		{"a key given twice", td + " bind_port = 1\n bind_port = 2\n}\n", "server.bind_port: is given more than once"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			out, err := Convert("spire-server.conf", []byte(tt.src))
-			var e *spirehcl.Error
-			if !errors.As(err, &e) {
-				t.Fatalf("Convert = %v\n%s\nwant a refusal containing %q", err, out, tt.want)
-			}
-			if !slices.ContainsFunc(e.Lines, func(l string) bool {
-				return strings.HasPrefix(l, "spire-server.conf:") && strings.Contains(l, tt.want)
-			}) {
-				t.Fatalf("refusals:\n%s\nwant a line with %q", e, tt.want)
-			}
-			if out != nil {
-				t.Fatalf("a refused file still printed YAML:\n%s", out)
-			}
-		})
-	}
+	})
 }
 
 func TestMalformedHCLIsOneLineWithFileAndPosition(t *testing.T) {
-	_, err := Convert("spire-server.conf", []byte("server {\n  trust_domain = \"example.org\"\n  bind_port = \n"))
-	if err == nil || strings.Count(err.Error(), "\n") != 0 || !strings.HasPrefix(err.Error(), "spire-server.conf:") {
-		t.Fatalf("error = %q, want one line starting with the file name", err)
-	}
-	if !strings.Contains(err.Error(), "spire-server.conf:3:") && !strings.Contains(err.Error(), "spire-server.conf:4:") {
-		t.Fatalf("error = %q, want it to name line 3 or 4", err)
-	}
+	spirehcltest.OneLineSyntaxError(t, Convert, "spire-server.conf", "server {\n  trust_domain = \"example.org\"\n  bind_port = \n")
 }

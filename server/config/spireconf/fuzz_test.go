@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"github.com/lanyard-dev/lanyard/internal/spirehcl/spirehcltest"
 )
 
 // FuzzConvert: any input gives YAML or an error, never a panic, and the YAML is well
@@ -26,17 +26,5 @@ func FuzzConvert(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, src []byte) {
-		out, err := Convert("fuzz.conf", src)
-		if err != nil {
-			if out != nil {
-				t.Fatalf("Convert returned both YAML and %v", err)
-			}
-			return
-		}
-		var v map[string]any
-		if err := yaml.Unmarshal(out, &v); err != nil {
-			t.Fatalf("Convert printed YAML that does not parse: %v\n%s", err, out)
-		}
-	})
+	f.Fuzz(spirehcltest.Fuzz(Convert))
 }
