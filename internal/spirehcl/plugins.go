@@ -17,9 +17,9 @@ type Plugin struct {
 
 // Plugins reads the plugins block. supported maps each plugin type Lanyard has to its
 // plugin names; anything else is refused by name, as are external plugin binaries and
-// plugin_data_file. Plugins with enabled = false are skipped. Of each type only one
-// plugin may be enabled, except the types listed in multi.
-func (s *Section) Plugins(supported map[string][]string, multi ...string) map[string][]Plugin {
+// plugin_data_file. Plugins with enabled = false are skipped, with a note in doc. Of each
+// type only one plugin may be enabled, except the types listed in multi.
+func (s *Section) Plugins(doc *Doc, supported map[string][]string, multi ...string) map[string][]Plugin {
 	out := map[string][]Plugin{}
 	plugins, ok := s.Block("plugins")
 	if !ok {
@@ -37,6 +37,7 @@ func (s *Section) Plugins(supported map[string][]string, multi ...string) map[st
 		if enabled, ok := p.Bool("enabled"); ok && !enabled {
 			// SPIRE ignores a disabled plugin, whatever it is.
 			p.takeAll()
+			doc.Note(plugins.Key(key) + " is skipped: it has enabled = false.")
 			continue
 		}
 		names, known := supported[typ]

@@ -25,7 +25,7 @@ func Convert(file string, src []byte) ([]byte, error) {
 	} else {
 		root.Refusef(1, "agent", "block is missing: is this a SPIRE agent configuration? (server files go to lanyard-server migrate-config)")
 	}
-	plugins(root.Plugins(map[string][]string{
+	plugins(root.Plugins(doc, map[string][]string{
 		"KeyManager":       {"disk", "memory"},
 		"NodeAttestor":     {"join_token", "k8s_psat"},
 		"WorkloadAttestor": {"unix", "k8s"},
@@ -81,7 +81,9 @@ func agent(a *spirehcl.Section, doc *spirehcl.Doc) {
 	if v, ok := a.String("rebootstrap_mode"); ok && v != "never" {
 		a.Refusef(a.LineOf("rebootstrap_mode"), "rebootstrap_mode", "%q: Lanyard never re-bootstraps by itself; remove it (to re-bootstrap, empty data_dir and restart)", v)
 	}
-	a.Drop("rebootstrap_delay")
+	if a.Drop("rebootstrap_delay") != 0 {
+		doc.Note("agent.rebootstrap_delay is dropped: Lanyard never re-bootstraps by itself.")
+	}
 	spirehcl.FalseOnly(a, "disable_workload_api", "Lanyard always serves the Workload API: remove it")
 	spirehcl.FalseOnly(a, "disable_sds_api", "Lanyard always serves SDS beside the Workload API: remove it")
 	if v, ok := a.String("workload_x509_svid_key_type"); ok && v != "ec-p256" {

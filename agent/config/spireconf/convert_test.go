@@ -41,7 +41,8 @@ func TestAFullAgentConfigConvertsToWhatLanyardReads(t *testing.T) {
 		{"unix discover_workload_path", cfg.DiscoverWorkloadPath(), true},
 		{"health_checks listener", cfg.HealthAddr(), "0.0.0.0:8080"},
 	})
-	for _, note := range []string{"KeyManager \"memory\" has no Lanyard setting", "/healthz"} {
+	for _, note := range []string{"KeyManager \"memory\" has no Lanyard setting", "/healthz",
+		"use_new_container_locator is dropped"} {
 		if !strings.Contains(out, note) {
 			t.Errorf("the output does not say %q:\n%s", note, out)
 		}

@@ -68,7 +68,10 @@ func k8s(d *spirehcl.Section, doc *spirehcl.Doc) {
 	}
 	spirehcl.FalseOnly(d, "disable_kubelet_client", "Lanyard's k8s attestor needs the kubelet: remove it")
 	spirehcl.FalseOnly(d, "disable_container_selectors", "Lanyard always produces container selectors: remove it")
-	d.Drop("use_new_container_locator")
-	d.Drop("verbose_container_locator_logs")
+	for _, k := range []string{"use_new_container_locator", "verbose_container_locator_logs"} {
+		if d.Drop(k) != 0 {
+			doc.Note(d.Key(k) + " is dropped: Lanyard finds containers in cgroups v1 and v2 by itself.")
+		}
+	}
 	d.Refuse("sigstore", "Lanyard does not check image signatures: remove the block")
 }

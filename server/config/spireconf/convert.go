@@ -29,7 +29,7 @@ func Convert(file string, src []byte) ([]byte, error) {
 	} else {
 		root.Refusef(1, "server", "block is missing: is this a SPIRE server configuration? (agent files go to lanyard-agent migrate-config)")
 	}
-	c.plugins(root.Plugins(map[string][]string{
+	c.plugins(root.Plugins(c.doc, map[string][]string{
 		"DataStore":         {"sql"},
 		"KeyManager":        {"disk", "memory"},
 		"NodeAttestor":      {"join_token", "k8s_psat"},

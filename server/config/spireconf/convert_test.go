@@ -78,7 +78,8 @@ func TestAFullServerConfigConvertsToWhatLanyardReads(t *testing.T) {
 		{"upstream cert", filepath.Base(cfg.UpstreamAuthority.CertFile) + " " + filepath.Base(cfg.UpstreamAuthority.KeyFile), "ca.crt ca.key"},
 		{"k8sbundle with SPIRE's defaults", *cfg.KubernetesBundle, config.KubernetesBundleConfig{Namespace: "spire", ConfigMap: "spire-bundle", Key: "bundle.crt"}},
 	})
-	for _, note := range []string{"ca_subject is dropped", "file_sync_interval is dropped", "keys_path is dropped", "CHANGE the database name", "/healthz"} {
+	for _, note := range []string{"ca_subject is dropped", "file_sync_interval is dropped", "keys_path is dropped", "CHANGE the database name", "/healthz",
+		`plugins.NodeAttestor "x509pop" is skipped: it has enabled = false`} {
 		if !strings.Contains(out, note) {
 			t.Errorf("the output does not say %q:\n%s", note, out)
 		}
@@ -159,6 +160,7 @@ func TestUnsupportedServerKeysAreRefusedByName(t *testing.T) {
 		{"telemetry", td + "}\ntelemetry { Prometheus { port = 9988 } }\n", "telemetry: Lanyard serves Prometheus metrics at /metrics"},
 		{"a missing trust domain", "server {\n data_dir = \"/d\"\n}\n", "server.trust_domain: is required"},
 		{"an agent file", "agent {\n trust_domain = \"example.org\"\n}\n", "server: block is missing"},
+		{"k8s_psat without clusters", plugin(`NodeAttestor "k8s_psat" { plugin_data { clusters = {} } }`), `plugins.NodeAttestor "k8s_psat".plugin_data.clusters: is empty`},
 		{"a key given twice", td + " bind_port = 1\n bind_port = 2\n}\n", "server.bind_port: is given more than once"},
 	})
 }

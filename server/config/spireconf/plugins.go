@@ -115,7 +115,11 @@ func (c *converter) k8sPSAT(d *spirehcl.Section) {
 		return
 	}
 	base := []string{"node_attestors", "k8s_psat", "clusters"}
-	for _, cl := range clusters.Entries() {
+	entries := clusters.Entries()
+	if len(entries) == 0 {
+		d.Refusef(clusters.Line(), "clusters", "is empty: name at least one cluster, or remove the k8s_psat plugin")
+	}
+	for _, cl := range entries {
 		key := append(append([]string{}, base...), cl.Label())
 		c.doc.Map("", key...)
 		if v, ok := cl.Strings("service_account_allow_list"); ok {
