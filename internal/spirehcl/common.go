@@ -32,7 +32,7 @@ func Logging(s *Section, doc *Doc) {
 		}
 	}
 	s.Refuse("log_file", "Lanyard logs to stderr only: remove it and redirect stderr (journald, or 2>>FILE)")
-	if s.Drop("log_source_location") != 0 {
+	if s.Drop("log_source_location") {
 		doc.Note(s.Key("log_source_location") + " is dropped: Lanyard's log lines do not carry source locations.")
 	}
 }

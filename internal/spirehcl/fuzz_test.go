@@ -10,6 +10,7 @@ func FuzzParse(f *testing.F) {
 		"a = [1, 2.5, true, \"x\"]\nb = 0x10\nc = 99999999999999999999999",
 		"x = <<EOF\nhi\nEOF\n",
 		"\"\\q\" = 1",
+		`{"a": {"b": {"c": null, "d": [{"e": {}}]}}, "f": 1.5}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -25,12 +25,7 @@ func (s *Section) Plugins(doc *Doc, supported map[string][]string, multi ...stri
 	if !ok {
 		return out
 	}
-	for i, it := range plugins.items {
-		plugins.used[i] = true
-		if len(it.keys) != 2 || it.val.obj == nil {
-			plugins.Refusef(it.line, strings.Join(it.keys, " "), "want Type \"name\" { plugin_data { ... } }")
-			continue
-		}
+	for _, it := range plugins.blocks() {
 		typ, name := it.keys[0], it.keys[1]
 		key := fmt.Sprintf("%s %q", typ, name)
 		p := plugins.labeled(typ, name, it.line, it.val.obj)
@@ -78,6 +73,31 @@ func quoted(names []string) []string {
 	out := make([]string, len(names))
 	for i, n := range names {
 		out[i] = fmt.Sprintf("%q", n)
+	}
+	return out
+}
+
+// blocks lists the plugin blocks `Type "name" { ... }`, also written (as in JSON)
+// `Type = { name = { ... } }`, each with keys Type and name.
+func (s *Section) blocks() []*item {
+	var out []*item
+	for i, it := range s.items {
+		s.used[i] = true
+		switch {
+		case len(it.keys) == 2 && it.val.obj != nil:
+			out = append(out, it)
+			continue
+		case len(it.keys) == 1 && it.val.obj != nil:
+			for _, in := range it.val.obj {
+				if len(in.keys) == 1 && in.val.obj != nil {
+					out = append(out, &item{keys: []string{it.keys[0], in.keys[0]}, line: in.line, val: in.val})
+					continue
+				}
+				s.Refusef(in.line, it.keys[0]+" "+strings.Join(in.keys, " "), "want Type \"name\" { plugin_data { ... } }")
+			}
+			continue
+		}
+		s.Refusef(it.line, strings.Join(it.keys, " "), "want Type \"name\" { plugin_data { ... } }")
 	}
 	return out
 }

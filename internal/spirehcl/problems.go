@@ -7,7 +7,7 @@ import (
 )
 
 // Error lists everything in a SPIRE file that Lanyard cannot take, one line each:
-// "file:line: key: what is wrong and what to do".
+// "file:line: key: what is wrong and what to do" (no line for JSON files).
 type Error struct {
 	Lines []string
 }
@@ -37,6 +37,10 @@ func (p *problems) err() error {
 	sort.SliceStable(p.list, func(i, j int) bool { return p.list[i].line < p.list[j].line })
 	e := &Error{}
 	for _, q := range p.list {
+		if q.line == 0 { // JSON files carry no positions
+			e.Lines = append(e.Lines, fmt.Sprintf("%s: %s: %s", p.file, q.key, q.msg))
+			continue
+		}
 		e.Lines = append(e.Lines, fmt.Sprintf("%s:%d: %s: %s", p.file, q.line, q.key, q.msg))
 	}
 	return e

@@ -88,23 +88,33 @@ func (s *Section) take(k string) *item {
 	return found
 }
 
-// Drop takes key k without using it and returns its line, or 0 when absent.
-func (s *Section) Drop(k string) int {
-	line := 0
+// Drop takes key k without using it and reports whether it was there.
+func (s *Section) Drop(k string) bool {
+	found := false
 	for i, it := range s.items {
 		if len(it.keys) > 0 && it.keys[0] == k {
 			s.used[i] = true
-			line = it.line
+			found = true
 		}
 	}
-	return line
+	return found
 }
 
 // Refuse takes key k, if present, and refuses it with msg.
 func (s *Section) Refuse(k, msg string) {
-	if line := s.Drop(k); line != 0 {
-		s.Refusef(line, k, "%s", msg)
+	if s.Drop(k) {
+		s.Refusef(s.firstLine(k), k, "%s", msg)
 	}
+}
+
+// firstLine is where key k (in any form) first appears.
+func (s *Section) firstLine(k string) int {
+	for _, it := range s.items {
+		if len(it.keys) > 0 && it.keys[0] == k {
+			return it.line
+		}
+	}
+	return s.line
 }
 
 // String returns string key k (a number is taken as its text, as SPIRE's decoder does).
@@ -198,13 +208,13 @@ func (s *Section) Strings(k string) ([]string, bool) {
 	return out, true
 }
 
-// Block returns block k, written `k { ... }` or `k = { ... }`.
+// Block returns block k, written `k { ... }` or `k = { ... }` (or null in JSON: empty).
 func (s *Section) Block(k string) (*Section, bool) {
 	it := s.take(k)
 	if it == nil {
 		return nil, false
 	}
-	if it.val.obj == nil {
+	if it.val.obj == nil && (it.val.lit != nil || it.val.list != nil) {
 		s.Refusef(it.line, k, "want a block, e.g. %s { ... }", k)
 		return nil, false
 	}

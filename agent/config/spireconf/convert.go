@@ -81,7 +81,7 @@ func agent(a *spirehcl.Section, doc *spirehcl.Doc) {
 	if v, ok := a.String("rebootstrap_mode"); ok && v != "never" {
 		a.Refusef(a.LineOf("rebootstrap_mode"), "rebootstrap_mode", "%q: Lanyard never re-bootstraps by itself; remove it (to re-bootstrap, empty data_dir and restart)", v)
 	}
-	if a.Drop("rebootstrap_delay") != 0 {
+	if a.Drop("rebootstrap_delay") {
 		doc.Note("agent.rebootstrap_delay is dropped: Lanyard never re-bootstraps by itself.")
 	}
 	spirehcl.FalseOnly(a, "disable_workload_api", "Lanyard always serves the Workload API: remove it")

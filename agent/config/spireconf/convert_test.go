@@ -105,10 +105,16 @@ func TestUnsupportedAgentKeysAreRefusedByName(t *testing.T) {
 		{"no SDS", td + " disable_sds_api = true\n}\n", "agent.disable_sds_api: Lanyard always serves SDS"},
 		{"an unknown agent key", td + " allowed_foreign_jwt_claims = [\"a\"]\n}\n", "agent.allowed_foreign_jwt_claims: not supported by Lanyard: remove it"},
 		{"a server file", "server {\n trust_domain = \"example.org\"\n}\n", "agent: block is missing"},
+		{"a refusal in SPIRE's JSON form", `{"agent": {"trust_domain": "example.org", "log_file": "/var/log/a"}}`, "spire-agent.conf: agent.log_file: Lanyard logs to stderr only"},
 		{"a bad server_port", td + " server_port = \"http\"\n}\n", "agent.server_port: want a whole number"},
 	})
 }
 
 func TestMalformedAgentHCLIsOneLineWithFileAndPosition(t *testing.T) {
 	spirehcltest.OneLineSyntaxError(t, Convert, "spire-agent.conf", "agent {\n  trust_domain = \"example.org\"\n  server_port = [\n}\n")
+	spirehcltest.OneLineSyntaxError(t, Convert, "spire-agent.conf", "{\"agent\": {\n  \"trust_domain\": }}\n")
+}
+
+func TestSPIREsJSONFormConvertsLikeHCL(t *testing.T) {
+	spirehcltest.SameOutput(t, Convert, "testdata/agent.conf", "testdata/agent.json")
 }

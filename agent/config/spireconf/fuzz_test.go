@@ -9,8 +9,10 @@ import (
 
 // FuzzConvert: any input gives YAML or an error, never a panic, and the YAML is well formed.
 func FuzzConvert(f *testing.F) {
-	if src, err := os.ReadFile("testdata/agent.conf"); err == nil {
-		f.Add(src)
+	for _, file := range []string{"testdata/agent.conf", "testdata/agent.json"} {
+		if src, err := os.ReadFile(file); err == nil {
+			f.Add(src)
+		}
 	}
 	for _, s := range []string{
 		"agent { trust_domain = \"example.org\"\n server_port = \"8081\" }",

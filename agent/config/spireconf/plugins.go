@@ -69,7 +69,7 @@ func k8s(d *spirehcl.Section, doc *spirehcl.Doc) {
 	spirehcl.FalseOnly(d, "disable_kubelet_client", "Lanyard's k8s attestor needs the kubelet: remove it")
 	spirehcl.FalseOnly(d, "disable_container_selectors", "Lanyard always produces container selectors: remove it")
 	for _, k := range []string{"use_new_container_locator", "verbose_container_locator_logs"} {
-		if d.Drop(k) != 0 {
+		if d.Drop(k) {
 			doc.Note(d.Key(k) + " is dropped: Lanyard finds containers in cgroups v1 and v2 by itself.")
 		}
 	}

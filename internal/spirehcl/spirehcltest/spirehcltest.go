@@ -197,3 +197,22 @@ func Parsed[C any](t *testing.T, convert Convert, parse func([]byte) (C, error),
 		})
 	}
 }
+
+// SameOutput checks that two SPIRE files (e.g. the HCL and JSON forms of one
+// configuration) convert to the same YAML.
+func SameOutput(t *testing.T, convert Convert, fileA, fileB string) {
+	t.Helper()
+	var outs [2][]byte
+	for i, file := range []string{fileA, fileB} {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if outs[i], err = convert("spire.conf", src); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if string(outs[0]) != string(outs[1]) {
+		t.Fatalf("%s gave\n%s\n%s gave\n%s", fileA, outs[0], fileB, outs[1])
+	}
+}

@@ -86,7 +86,7 @@ func (c *converter) server(s *spirehcl.Section) {
 	spirehcl.Logging(s, c.doc)
 	s.Refuse("admin_ids", "Lanyard has no admin_ids: give those workloads registration entries with -admin instead")
 	s.Refuse("default_svid_ttl", "was renamed default_x509_svid_ttl in SPIRE: rename it")
-	if line := s.Drop("ca_subject"); line != 0 {
+	if s.Drop("ca_subject") {
 		c.doc.Note("server.ca_subject is dropped: Lanyard sets the subject of its CA certificates itself (SVID checks do not use it).")
 	}
 	spirehcl.FalseOnly(s, "audit_log_enabled", "Lanyard has no audit log: remove it")

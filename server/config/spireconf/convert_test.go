@@ -168,3 +168,7 @@ func TestUnsupportedServerKeysAreRefusedByName(t *testing.T) {
 func TestMalformedHCLIsOneLineWithFileAndPosition(t *testing.T) {
 	spirehcltest.OneLineSyntaxError(t, Convert, "spire-server.conf", "server {\n  trust_domain = \"example.org\"\n  bind_port = \n")
 }
+
+func TestSPIREsJSONFormConvertsLikeHCL(t *testing.T) {
+	spirehcltest.SameOutput(t, Convert, "testdata/server.conf", "testdata/server.json")
+}

@@ -54,7 +54,7 @@ func (c *converter) bundleEndpoint(be *spirehcl.Section) {
 				if v, ok := sc.String("key_file_path"); ok {
 					c.doc.Set(v, "", append(key, "key_file")...)
 				}
-				if sc.Drop("file_sync_interval") != 0 {
+				if sc.Drop("file_sync_interval") {
 					c.doc.Note("federation.bundle_endpoint file_sync_interval is dropped: Lanyard re-reads cert_file and key_file when they change.")
 				}
 				sc.Done()

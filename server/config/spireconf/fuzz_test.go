@@ -10,8 +10,10 @@ import (
 // FuzzConvert: any input gives YAML or an error, never a panic, and the YAML is well
 // formed. (The tests above check that lanyard-server's parser takes what it prints.)
 func FuzzConvert(f *testing.F) {
-	if src, err := os.ReadFile("testdata/server.conf"); err == nil {
-		f.Add(src)
+	for _, file := range []string{"testdata/server.conf", "testdata/server.json"} {
+		if src, err := os.ReadFile(file); err == nil {
+			f.Add(src)
+		}
 	}
 	for _, s := range []string{
 		"server { trust_domain = \"example.org\" }",

@@ -13,7 +13,7 @@ func (c *converter) plugins(p map[string][]spirehcl.Plugin) {
 	}
 	for _, km := range p["KeyManager"] {
 		c.doc.Set(km.Name, "", "key_manager")
-		if km.Data.Drop("keys_path") != 0 {
+		if km.Data.Drop("keys_path") {
 			c.doc.Note("KeyManager \"disk\" keys_path is dropped: Lanyard keeps its keys in data_dir/keys (0600).")
 		}
 		km.Data.Done()
@@ -78,7 +78,7 @@ func (c *converter) datastore(d *spirehcl.Section) {
 	default:
 		d.Refusef(d.LineOf("database_type"), "database_type", "%q is not supported: Lanyard stores in sqlite3 or postgres", typ)
 	}
-	if d.Drop("ro_connection_string") != 0 {
+	if d.Drop("ro_connection_string") {
 		c.doc.Note("DataStore ro_connection_string is dropped: Lanyard reads from connection_string.")
 	}
 	spirehcl.FalseOnly(d, "disable_migration", "Lanyard migrates its own schema at start (servers sharing a database wait for each other): remove it")
