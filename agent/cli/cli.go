@@ -27,6 +27,7 @@ const usage = `Usage: lanyard-agent <command> [flags]
 Commands:
   run -config FILE [-joinToken T]          run the agent
   validate -config FILE                    check a configuration file without starting
+  migrate-config SPIRE_AGENT_CONF          print a SPIRE agent .conf file as Lanyard YAML
   api fetch x509 [-socketPath P] [-write DIR]
                                            fetch this process's X.509-SVIDs (and write svid.0.pem, svid.0.key, bundle.0.pem)
   api fetch jwt -audience A [-spiffeID ID] [-socketPath P]

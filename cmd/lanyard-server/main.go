@@ -36,6 +36,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "validate" {
 		return validate(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "migrate-config" {
+		return migrateConfig(args[1:], stdout, stderr)
+	}
 	return cli.Run(ctx, args, stdout, stderr)
 }
 

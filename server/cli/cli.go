@@ -130,6 +130,7 @@ func printUsage(w io.Writer) {
 	fmt.Fprintf(w, "  %-19s %s\n", "validate", "Check a configuration file (-config FILE) without starting")
 	fmt.Fprintf(w, "  %-19s %s\n", "datastore backup", "Copy the SQLite datastore, also while the server runs (-config FILE BACKUP)")
 	fmt.Fprintf(w, "  %-19s %s\n", "datastore restore", "Replace the SQLite datastore with a backup; server stopped (-config FILE BACKUP)")
+	fmt.Fprintf(w, "  %-19s %s\n", "migrate-config", "Print a SPIRE server .conf file as Lanyard YAML")
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-19s %s\n", c.name, c.synopsis)
 	}
