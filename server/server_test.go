@@ -461,3 +461,22 @@ func TestLargeBatchKeepsOrderAndPerItemVerdicts(t *testing.T) {
 		}
 	}
 }
+
+func TestAgentVersionFromPostStatusIsShown(t *testing.T) {
+	ts := startServer(t, newConfig(t))
+	agent, id := ts.attestedAgent()
+	if _, err := agent.Agent.PostStatus(t.Context(), &agentv1.PostStatusRequest{CurrentBundleSerial: 1, AgentVersion: "spire-agent 1.14.0"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := agentv1.NewAgentClient(ts.admin).GetAgent(t.Context(), &agentv1.GetAgentRequest{Id: &types.SPIFFEID{TrustDomain: id.TrustDomain().Name(), Path: id.Path()}})
+	if err != nil || got.AgentVersion != "spire-agent 1.14.0" {
+		t.Fatalf("agent %v, %v; want version spire-agent 1.14.0", got, err)
+	}
+	_, err = agent.Agent.PostStatus(t.Context(), &agentv1.PostStatusRequest{AgentVersion: "1.0\n2.0"})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("a version with a newline: %v, want InvalidArgument", err)
+	}
+	if _, err := agentv1.NewAgentClient(ts.admin).PostStatus(t.Context(), &agentv1.PostStatusRequest{AgentVersion: "x"}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("PostStatus from the admin socket: %v, want PermissionDenied", err)
+	}
+}

@@ -144,6 +144,9 @@ func AgentToProto(a *datastore.Agent, mask *types.AgentMask) *types.Agent {
 	if all || mask.CanReattest {
 		out.CanReattest = a.CanReattest
 	}
+	if all || mask.AgentVersion {
+		out.AgentVersion = a.AgentVersion
+	}
 	return out
 }
 

@@ -103,6 +103,9 @@ func printAgent(w io.Writer, a *types.Agent) {
 	field(w, "Serial number", a.X509SvidSerialNumber)
 	field(w, "Can re-attest", strconv.FormatBool(a.CanReattest))
 	field(w, "Banned", strconv.FormatBool(a.Banned))
+	if a.AgentVersion != "" {
+		field(w, "Agent version", a.AgentVersion)
+	}
 	for _, s := range a.Selectors {
 		field(w, "Selector", selectorString(s))
 	}

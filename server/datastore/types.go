@@ -100,17 +100,18 @@ type Agent struct {
 	Banned               bool
 	CanReattest          bool
 	CreatedAt, UpdatedAt int64
+	AgentVersion         string // as the agent last reported it (PostStatus); "" when never
 }
 
 // AgentMask says which fields of an Agent an update touches. UpdatedAt is always written
 // (now when zero); ID and CreatedAt never change.
 type AgentMask struct {
 	AttestationType, SerialNumber, ExpiresAt, NewSerialNumber, NewExpiresAt bool
-	Selectors, Banned, CanReattest                                          bool
+	Selectors, Banned, CanReattest, AgentVersion                            bool
 }
 
 // AllAgentFields is the mask that updates every mutable field.
-var AllAgentFields = AgentMask{true, true, true, true, true, true, true, true}
+var AllAgentFields = AgentMask{true, true, true, true, true, true, true, true, true}
 
 // AgentCondition is what a read-modify-write of an agent depends on: the stored agent is
 // not banned and holds exactly these serials.

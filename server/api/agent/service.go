@@ -10,7 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	agentv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/agent/v1"
@@ -204,8 +207,27 @@ func (s *Service) CreateJoinToken(ctx context.Context, req *agentv1.CreateJoinTo
 	return &types.JoinToken{Value: token, ExpiresAt: expires.Unix()}, nil
 }
 
-// PostStatus implements agentv1.AgentServer; Lanyard pushes bundles, so it only acknowledges.
-func (s *Service) PostStatus(ctx context.Context, _ *agentv1.PostStatusRequest) (*agentv1.PostStatusResponse, error) {
+// maxAgentVersion bounds the version string an agent may have stored.
+const maxAgentVersion = 128
+
+// PostStatus implements agentv1.AgentServer. Lanyard pushes bundles, so the bundle serial
+// needs no answer; the agent's version is recorded for `agent list|show`.
+func (s *Service) PostStatus(ctx context.Context, req *agentv1.PostStatusRequest) (*agentv1.PostStatusResponse, error) {
+	c := api.CallerFrom(ctx)
+	if c.Kind != api.AgentCaller || c.Agent == nil {
+		return nil, errNotAgent
+	}
+	v := req.AgentVersion
+	if len(v) > maxAgentVersion || !utf8.ValidString(v) || strings.IndexFunc(v, unicode.IsControl) >= 0 {
+		return nil, api.Invalid("agent_version: at most %d printable characters", maxAgentVersion)
+	}
+	if v != "" && v != c.Agent.AgentVersion {
+		// Conditional like every agent write, so a report racing a ban cannot undo it.
+		update := &datastore.Agent{ID: c.Agent.ID, AgentVersion: v, UpdatedAt: s.cfg.Now().Unix()}
+		if _, err := s.cfg.Store.UpdateAgent(ctx, update, datastore.AgentMask{AgentVersion: true}, datastore.ConditionOf(c.Agent)); err != nil {
+			return nil, api.Error("recording agent version", err)
+		}
+	}
 	return &agentv1.PostStatusResponse{}, nil
 }
 

@@ -125,6 +125,24 @@ var agentTests = map[string]func(t *testing.T, open Opener){
 		stored, _ := s.GetAgent(t.Context(), orig.ID)
 		sameAgent(t, stored, &want)
 	},
+	"the agent version is written only under its mask and survives other updates": func(t *testing.T, open Opener) {
+		s := open(t)
+		orig, err := s.CreateAgent(t.Context(), agent("v1", "unix:uid:0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.UpdateAgent(t.Context(), &datastore.Agent{ID: orig.ID, AgentVersion: "lanyard 1.2.3"},
+			datastore.AgentMask{AgentVersion: true}, datastore.ConditionOf(orig)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.UpdateAgent(t.Context(), &datastore.Agent{ID: orig.ID, Banned: true}, datastore.AgentMask{Banned: true}, nil); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetAgent(t.Context(), orig.ID)
+		if err != nil || got.AgentVersion != "lanyard 1.2.3" || !got.Banned {
+			t.Fatalf("agent %+v, %v; want version lanyard 1.2.3 and banned", got, err)
+		}
+	},
 	"a stale write after a ban is ErrConflict and the ban stays": func(t *testing.T, open Opener) {
 		s := open(t)
 		// A renewal and an activation read the agent, then an administrator bans it,

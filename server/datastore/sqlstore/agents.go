@@ -10,11 +10,11 @@ import (
 )
 
 const agentColumns = `id, attestation_type, serial_number, expires_at, new_serial_number, new_expires_at,
-	selectors, banned, can_reattest, created_at, updated_at`
+	selectors, banned, can_reattest, created_at, updated_at, agent_version`
 
 func agentArgs(a *datastore.Agent) []any {
 	return []any{a.ID, a.AttestationType, a.SerialNumber, a.ExpiresAt, a.NewSerialNumber, a.NewExpiresAt,
-		encodeSelectors(a.Selectors), boolInt(a.Banned), boolInt(a.CanReattest), a.CreatedAt, a.UpdatedAt}
+		encodeSelectors(a.Selectors), boolInt(a.Banned), boolInt(a.CanReattest), a.CreatedAt, a.UpdatedAt, a.AgentVersion}
 }
 
 func scanAgent(sc scanner) (*datastore.Agent, error) {
@@ -22,7 +22,7 @@ func scanAgent(sc scanner) (*datastore.Agent, error) {
 	var sels string
 	var banned, canReattest int
 	if err := sc.Scan(&a.ID, &a.AttestationType, &a.SerialNumber, &a.ExpiresAt, &a.NewSerialNumber,
-		&a.NewExpiresAt, &sels, &banned, &canReattest, &a.CreatedAt, &a.UpdatedAt); err != nil {
+		&a.NewExpiresAt, &sels, &banned, &canReattest, &a.CreatedAt, &a.UpdatedAt, &a.AgentVersion); err != nil {
 		return nil, err
 	}
 	a.Banned, a.CanReattest = banned != 0, canReattest != 0
@@ -78,7 +78,7 @@ func (s *Store) CreateAgent(ctx context.Context, agent *datastore.Agent) (*datas
 	}
 	err = s.write(ctx, func(t *txn) error {
 		res, err := t.ExecContext(ctx, `INSERT INTO agents (`+agentColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`, agentArgs(a)...)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`, agentArgs(a)...)
 		if err != nil {
 			return err
 		}
@@ -116,7 +116,7 @@ func (s *Store) UpdateAgent(ctx context.Context, agent *datastore.Agent, mask da
 			a.UpdatedAt = s.now().Unix()
 		}
 		if _, err := t.ExecContext(ctx, `UPDATE agents SET (`+agentColumns+`) =
-			(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?`, append(agentArgs(a), a.ID)...); err != nil {
+			(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?`, append(agentArgs(a), a.ID)...); err != nil {
 			return err
 		}
 		out = a
@@ -172,6 +172,9 @@ func applyAgentMask(cur, in *datastore.Agent, m datastore.AgentMask) *datastore.
 	}
 	if m.CanReattest {
 		a.CanReattest = in.CanReattest
+	}
+	if m.AgentVersion {
+		a.AgentVersion = in.AgentVersion
 	}
 	a.UpdatedAt = in.UpdatedAt
 	return &a

@@ -134,4 +134,8 @@ CREATE TABLE federation_relationships (
 	updated_at          {int} NOT NULL
 ){norowid};
 `,
+	// 3: the version an agent reports (PostStatus).
+	`
+ALTER TABLE agents ADD COLUMN agent_version {text} NOT NULL DEFAULT '';
+`,
 }
