@@ -308,6 +308,9 @@ func serverSPIFFEID(td spiffeid.TrustDomain) spiffeid.ID {
 	return spiffeid.RequireFromPath(td, "/spire/server")
 }
 
+// isClosedErr tells a listener closed by the shutdown from a failure; a gRPC server that
+// the shutdown stopped before its Serve began says ErrServerStopped.
 func isClosedErr(err error) bool {
-	return errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "use of closed network connection")
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, grpc.ErrServerStopped) ||
+		strings.Contains(err.Error(), "use of closed network connection")
 }

@@ -480,3 +480,21 @@ func TestAgentVersionFromPostStatusIsShown(t *testing.T) {
 		t.Fatalf("PostStatus from the admin socket: %v, want PermissionDenied", err)
 	}
 }
+
+func TestErrorsSpeakTheCallersTermsNotTheDatastores(t *testing.T) {
+	ts := startServer(t, newConfig(t))
+	_, agentID := ts.attestedAgent()
+	ts.createEntries(entry("/web", agentID, "unix:uid:1000"))
+	dup := ts.createEntries(entry("/web", agentID, "unix:uid:1000"))[0].Status
+	if codes.Code(dup.Code) != codes.AlreadyExists || !strings.Contains(dup.Message, "similar entry already exists") || strings.Contains(dup.Message, "sqlite") {
+		t.Errorf("duplicate entry: %v", dup)
+	}
+	_, err := agentv1.NewAgentClient(ts.admin).GetAgent(t.Context(), &agentv1.GetAgentRequest{Id: &types.SPIFFEID{TrustDomain: testTD.Name(), Path: "/spire/agent/join_token/nobody"}})
+	if st := status.Convert(err); st.Code() != codes.NotFound || !strings.Contains(st.Message(), "not found") || strings.Contains(st.Message(), "sqlite") {
+		t.Errorf("unknown agent: %v", err)
+	}
+	_, err = entryv1.NewEntryClient(ts.admin).GetEntry(t.Context(), &entryv1.GetEntryRequest{Id: "no-such-entry"})
+	if st := status.Convert(err); st.Code() != codes.NotFound || strings.Contains(st.Message(), "sqlite") || strings.Contains(st.Message(), "not found: not found") {
+		t.Errorf("unknown entry: %v", err)
+	}
+}

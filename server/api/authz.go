@@ -72,14 +72,18 @@ func Interceptors(identify Identify, policies Policies, log *slog.Logger) (grpc.
 		if err != nil {
 			return nil, err
 		}
-		return handler(ctx, req)
+		resp, err := handler(ctx, req)
+		logInternal(log, info.FullMethod, err)
+		return resp, err
 	}
 	stream := func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		ctx, err := authorize(ss.Context(), info.FullMethod)
 		if err != nil {
 			return err
 		}
-		return handler(srv, &callerStream{ServerStream: ss, ctx: ctx})
+		err = handler(srv, &callerStream{ServerStream: ss, ctx: ctx})
+		logInternal(log, info.FullMethod, err)
+		return err
 	}
 	return unary, stream
 }

@@ -113,7 +113,7 @@ func (s *Service) BatchCreateFederatedBundle(ctx context.Context, req *bundlev1.
 	resp := &bundlev1.BatchCreateFederatedBundleResponse{}
 	for _, in := range req.Bundle {
 		b, err := s.write(ctx, in, func(b *datastore.Bundle) (*datastore.Bundle, error) { return s.cfg.Store.CreateBundle(ctx, b) })
-		resp.Results = append(resp.Results, &bundlev1.BatchCreateFederatedBundleResponse_Result{Status: api.BatchStatus("creating bundle "+in.GetTrustDomain(), err), Bundle: s.out(b, req.OutputMask)})
+		resp.Results = append(resp.Results, &bundlev1.BatchCreateFederatedBundleResponse_Result{Status: api.BatchStatus(s.cfg.Log, "creating bundle "+in.GetTrustDomain(), err), Bundle: s.out(b, req.OutputMask)})
 	}
 	return resp, nil
 }
@@ -127,7 +127,7 @@ func (s *Service) BatchUpdateFederatedBundle(ctx context.Context, req *bundlev1.
 	resp := &bundlev1.BatchUpdateFederatedBundleResponse{}
 	for _, in := range req.Bundle {
 		b, err := s.write(ctx, in, func(b *datastore.Bundle) (*datastore.Bundle, error) { return s.cfg.Store.UpdateBundle(ctx, b, mask) })
-		resp.Results = append(resp.Results, &bundlev1.BatchUpdateFederatedBundleResponse_Result{Status: api.BatchStatus("updating bundle "+in.GetTrustDomain(), err), Bundle: s.out(b, req.OutputMask)})
+		resp.Results = append(resp.Results, &bundlev1.BatchUpdateFederatedBundleResponse_Result{Status: api.BatchStatus(s.cfg.Log, "updating bundle "+in.GetTrustDomain(), err), Bundle: s.out(b, req.OutputMask)})
 	}
 	return resp, nil
 }
@@ -137,7 +137,7 @@ func (s *Service) BatchSetFederatedBundle(ctx context.Context, req *bundlev1.Bat
 	resp := &bundlev1.BatchSetFederatedBundleResponse{}
 	for _, in := range req.Bundle {
 		b, err := s.write(ctx, in, func(b *datastore.Bundle) (*datastore.Bundle, error) { return s.cfg.Store.SetBundle(ctx, b) })
-		resp.Results = append(resp.Results, &bundlev1.BatchSetFederatedBundleResponse_Result{Status: api.BatchStatus("setting bundle "+in.GetTrustDomain(), err), Bundle: s.out(b, req.OutputMask)})
+		resp.Results = append(resp.Results, &bundlev1.BatchSetFederatedBundleResponse_Result{Status: api.BatchStatus(s.cfg.Log, "setting bundle "+in.GetTrustDomain(), err), Bundle: s.out(b, req.OutputMask)})
 	}
 	return resp, nil
 }
@@ -163,7 +163,7 @@ func (s *Service) BatchDeleteFederatedBundle(ctx context.Context, req *bundlev1.
 			err = s.cfg.Store.DeleteBundle(ctx, name, mode)
 		}
 		changed = changed || err == nil
-		resp.Results = append(resp.Results, &bundlev1.BatchDeleteFederatedBundleResponse_Result{TrustDomain: td, Status: api.BatchStatus("deleting bundle "+td, err)})
+		resp.Results = append(resp.Results, &bundlev1.BatchDeleteFederatedBundleResponse_Result{TrustDomain: td, Status: api.BatchStatus(s.cfg.Log, "deleting bundle "+td, err)})
 	}
 	if changed {
 		s.cfg.OnChange()

@@ -108,7 +108,7 @@ func (s *Service) BatchCreateEntry(ctx context.Context, req *entryv1.BatchCreate
 	for i, in := range req.Entries {
 		e, err := s.validator.EntryFromProto(in, nil)
 		if err != nil {
-			results[i] = &entryv1.BatchCreateEntryResponse_Result{Status: api.BatchStatus("invalid entry", err), Entry: in}
+			results[i] = &entryv1.BatchCreateEntryResponse_Result{Status: api.BatchStatus(s.log, "invalid entry", err), Entry: in}
 			continue
 		}
 		valid = append(valid, e)
@@ -120,7 +120,7 @@ func (s *Service) BatchCreateEntry(ctx context.Context, req *entryv1.BatchCreate
 			return nil, api.Error("creating entries", err)
 		}
 		for j, r := range stored {
-			res := &entryv1.BatchCreateEntryResponse_Result{Status: api.BatchStatus("creating entry", r.Err)}
+			res := &entryv1.BatchCreateEntryResponse_Result{Status: api.BatchStatus(s.log, "creating entry", r.Err)}
 			if r.Entry != nil {
 				res.Entry = api.EntryToProto(r.Entry, req.OutputMask)
 			}
@@ -142,7 +142,7 @@ func (s *Service) BatchUpdateEntry(ctx context.Context, req *entryv1.BatchUpdate
 			err = api.Invalid("id is required to update an entry")
 		}
 		if err != nil {
-			results[i] = &entryv1.BatchUpdateEntryResponse_Result{Status: api.BatchStatus("invalid entry", err)}
+			results[i] = &entryv1.BatchUpdateEntryResponse_Result{Status: api.BatchStatus(s.log, "invalid entry", err)}
 			continue
 		}
 		valid = append(valid, e)
@@ -154,7 +154,7 @@ func (s *Service) BatchUpdateEntry(ctx context.Context, req *entryv1.BatchUpdate
 			return nil, api.Error("updating entries", err)
 		}
 		for j, r := range stored {
-			res := &entryv1.BatchUpdateEntryResponse_Result{Status: api.BatchStatus("updating entry "+valid[j].ID, r.Err)}
+			res := &entryv1.BatchUpdateEntryResponse_Result{Status: api.BatchStatus(s.log, "updating entry "+valid[j].ID, r.Err)}
 			if r.Err == nil && r.Entry != nil {
 				res.Entry = api.EntryToProto(r.Entry, req.OutputMask)
 			}
@@ -181,7 +181,7 @@ func (s *Service) BatchDeleteEntry(ctx context.Context, req *entryv1.BatchDelete
 		return nil, api.Error("deleting entries", err)
 	}
 	for i, r := range deleted {
-		results[i] = &entryv1.BatchDeleteEntryResponse_Result{Id: req.Ids[i], Status: api.BatchStatus("deleting entry "+req.Ids[i], r.Err)}
+		results[i] = &entryv1.BatchDeleteEntryResponse_Result{Id: req.Ids[i], Status: api.BatchStatus(s.log, "deleting entry "+req.Ids[i], r.Err)}
 	}
 	s.refresh(ctx)
 	return &entryv1.BatchDeleteEntryResponse{Results: results}, nil

@@ -118,7 +118,7 @@ func (s *Service) BatchCreateFederationRelationship(ctx context.Context, req *tr
 		out, err := s.create(ctx, in, req.OutputMask)
 		changed = changed || err == nil
 		resp.Results = append(resp.Results, &trustdomainv1.BatchCreateFederationRelationshipResponse_Result{
-			Status: api.BatchStatus("creating federation relationship with "+in.GetTrustDomain(), err), FederationRelationship: out})
+			Status: api.BatchStatus(s.cfg.Log, "creating federation relationship with "+in.GetTrustDomain(), err), FederationRelationship: out})
 	}
 	if changed {
 		s.cfg.OnChange()
@@ -154,7 +154,7 @@ func (s *Service) BatchUpdateFederationRelationship(ctx context.Context, req *tr
 		out, err := s.update(ctx, r, in, req.OutputMask)
 		changed = changed || err == nil
 		resp.Results = append(resp.Results, &trustdomainv1.BatchUpdateFederationRelationshipResponse_Result{
-			Status: api.BatchStatus("updating federation relationship with "+r.GetTrustDomain(), err), FederationRelationship: out})
+			Status: api.BatchStatus(s.cfg.Log, "updating federation relationship with "+r.GetTrustDomain(), err), FederationRelationship: out})
 	}
 	if changed {
 		s.cfg.OnChange()
@@ -220,7 +220,7 @@ func (s *Service) BatchDeleteFederationRelationship(ctx context.Context, req *tr
 			s.cfg.Log.Info("federation relationship deleted", "trust_domain", name)
 		}
 		resp.Results = append(resp.Results, &trustdomainv1.BatchDeleteFederationRelationshipResponse_Result{
-			TrustDomain: td, Status: api.BatchStatus("deleting federation relationship with "+td, err)})
+			TrustDomain: td, Status: api.BatchStatus(s.cfg.Log, "deleting federation relationship with "+td, err)})
 	}
 	if changed {
 		s.cfg.OnChange()

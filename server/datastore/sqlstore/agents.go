@@ -85,7 +85,7 @@ func (s *Store) CreateAgent(ctx context.Context, agent *datastore.Agent) (*datas
 		if ok, err := changedOne(res); err != nil {
 			return err
 		} else if !ok {
-			return fmt.Errorf("agent %q: %w", a.ID, datastore.ErrAlreadyExists)
+			return fmt.Errorf("agent %q already exists: %w", a.ID, datastore.ErrAlreadyExists)
 		}
 		return insertAgentSelectors(ctx, t, a)
 	})
@@ -192,7 +192,7 @@ func (s *Store) GetAgent(ctx context.Context, id string) (*datastore.Agent, erro
 func getAgent(ctx context.Context, q querier, id string) (*datastore.Agent, error) {
 	a, err := scanAgent(q.QueryRowContext(ctx, `SELECT `+agentColumns+` FROM agents WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("agent %q: %w", id, datastore.ErrNotFound)
+		return nil, fmt.Errorf("agent %q not found: %w", id, datastore.ErrNotFound)
 	}
 	return a, err
 }
@@ -207,7 +207,7 @@ func (s *Store) DeleteAgent(ctx context.Context, id string) error {
 		if ok, err := changedOne(res); err != nil {
 			return err
 		} else if !ok {
-			return fmt.Errorf("agent %q: %w", id, datastore.ErrNotFound)
+			return fmt.Errorf("agent %q not found: %w", id, datastore.ErrNotFound)
 		}
 		return nil
 	})

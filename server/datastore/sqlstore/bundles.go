@@ -15,7 +15,7 @@ func getBundle(ctx context.Context, q querier, trustDomain string) (*datastore.B
 	var data []byte
 	err := q.QueryRowContext(ctx, `SELECT data FROM bundles WHERE trust_domain = ?`, trustDomain).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("bundle %q: %w", trustDomain, datastore.ErrNotFound)
+		return nil, fmt.Errorf("bundle %q not found: %w", trustDomain, datastore.ErrNotFound)
 	}
 	if err != nil {
 		return nil, err
@@ -53,7 +53,7 @@ func (s *Store) CreateBundle(ctx context.Context, b *datastore.Bundle) (*datasto
 		if ok, err := changedOne(res); err != nil {
 			return err
 		} else if !ok {
-			return fmt.Errorf("bundle %q: %w", nb.TrustDomain, datastore.ErrAlreadyExists)
+			return fmt.Errorf("bundle %q already exists: %w", nb.TrustDomain, datastore.ErrAlreadyExists)
 		}
 		return nil
 	})

@@ -135,8 +135,8 @@ func findIdentity(ctx context.Context, t *txn, r *entryRow, exceptID string) (*d
 	if err != nil {
 		return nil, err
 	}
-	return existing, fmt.Errorf("entry %s already has SPIFFE ID %q, parent ID %q and the same selectors: %w",
-		id, r.e.SPIFFEID, r.e.ParentID, datastore.ErrAlreadyExists)
+	return existing, fmt.Errorf("similar entry already exists (entry %s has the same SPIFFE ID, parent ID and selectors): %w",
+		id, datastore.ErrAlreadyExists)
 }
 
 func insertEntryChildren(ctx context.Context, q querier, e *datastore.Entry, selectors, federates bool) error {
@@ -322,7 +322,7 @@ func (s *Store) GetEntry(ctx context.Context, id string) (*datastore.Entry, erro
 func getEntry(ctx context.Context, q querier, id string) (*datastore.Entry, error) {
 	e, err := scanEntry(q.QueryRowContext(ctx, `SELECT `+entryColumns+` FROM entries WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("entry %q: %w", id, datastore.ErrNotFound)
+		return nil, fmt.Errorf("entry %q not found: %w", id, datastore.ErrNotFound)
 	}
 	return e, err
 }

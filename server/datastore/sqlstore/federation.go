@@ -29,7 +29,7 @@ func getRelationship(ctx context.Context, q querier, trustDomain string) (*datas
 	r, err := scanRelationship(q.QueryRowContext(ctx,
 		`SELECT `+relationshipColumns+` FROM federation_relationships WHERE trust_domain = ?`, trustDomain))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("federation relationship with %q: %w", trustDomain, datastore.ErrNotFound)
+		return nil, fmt.Errorf("no federation relationship with %q: %w", trustDomain, datastore.ErrNotFound)
 	}
 	return r, err
 }
@@ -78,7 +78,7 @@ func (s *Store) CreateFederationRelationship(ctx context.Context, r *datastore.F
 		if ok, err := changedOne(res); err != nil {
 			return err
 		} else if !ok {
-			return fmt.Errorf("federation relationship with %q: %w", out.TrustDomain, datastore.ErrAlreadyExists)
+			return fmt.Errorf("a federation relationship with %q already exists: %w", out.TrustDomain, datastore.ErrAlreadyExists)
 		}
 		if nb != nil {
 			_, err = replaceBundle(ctx, t, nb)
@@ -188,7 +188,7 @@ func (s *Store) DeleteFederationRelationship(ctx context.Context, trustDomain st
 		if ok, err := changedOne(res); err != nil {
 			return err
 		} else if !ok {
-			return fmt.Errorf("federation relationship with %q: %w", trustDomain, datastore.ErrNotFound)
+			return fmt.Errorf("no federation relationship with %q: %w", trustDomain, datastore.ErrNotFound)
 		}
 		_, err = t.ExecContext(ctx, `DELETE FROM bundles WHERE trust_domain = ?`, trustDomain)
 		return err
