@@ -99,7 +99,14 @@ func TestUnsavableRenewalSurvivesKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, "the agent to renew and fail to save", func() bool {
-		return strings.Contains(d.agent.Output(), "saving the renewed agent SVID")
+		out := d.agent.Output()
+		return strings.Contains(out, "saving") && strings.Contains(out, "renewed agent SVID")
+	})
+	// Whatever SVID the agent now uses, it has used it by the time a new entry arrives.
+	d.entry("after", uidLate)
+	eventually(t, 30*time.Second, "an entry made after the failed save", func() bool {
+		out, err := run(t, "lanyard-agent", uidLate, nil, "api", "fetch", "x509", "-socketPath", d.socket, "-timeout", "2s")
+		return err == nil && strings.Contains(out, d.id("after"))
 	})
 	if err := d.agent.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
