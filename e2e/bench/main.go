@@ -49,7 +49,13 @@ func main() {
 	flag.DurationVar(&o.outage, "outage", 30*time.Second, "how long the server stays down before the restart of figure 7")
 	flag.Parse()
 	if *quick {
-		sizes, o.runs, o.samples, o.duration, o.signN, o.outage = "1,20", 1, 3, 300*time.Millisecond, 100, 2*time.Second
+		sizes, o.runs, o.samples, o.duration, o.signN = "1,20", 1, 3, 300*time.Millisecond, 100
+		o.outage = 2 * time.Second
+		flag.Visit(func(f *flag.Flag) {
+			if f.Name == "outage" { // -quick -outage 3m measures just a long outage cheaply
+				o.outage, _ = time.ParseDuration(f.Value.String())
+			}
+		})
 	}
 	for _, s := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
