@@ -24,3 +24,7 @@ func (b *backoff) next() time.Duration {
 }
 
 func (b *backoff) reset() { b.d = 0 }
+
+// firstFailure reports whether the next wait is the first since the last reset, so that a
+// retry loop logs a failure once rather than every second of an outage.
+func (b *backoff) firstFailure() bool { return b.d == 0 }

@@ -97,8 +97,13 @@ func (m *minter) run(ctx context.Context) error {
 				if rejected(err) {
 					return errors.Join(ErrRejected, err)
 				}
+				first := backoff.firstFailure()
 				d := backoff.next()
-				m.log.Warn("minting SVIDs failed; will retry", "count", len(batch), "error", err, "retry_in", d.String())
+				if first {
+					m.log.Warn("minting SVIDs failed; will retry", "count", len(batch), "error", err, "retry_in", d.String())
+				} else {
+					m.log.Debug("minting SVIDs failed again", "count", len(batch), "error", err, "retry_in", d.String())
+				}
 				t := m.clock.NewTimer(d)
 				select {
 				case <-ctx.Done():
