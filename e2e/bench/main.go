@@ -50,12 +50,11 @@ func main() {
 	flag.Parse()
 	if *quick {
 		sizes, o.runs, o.samples, o.duration, o.signN = "1,20", 1, 3, 300*time.Millisecond, 100
-		o.outage = 2 * time.Second
-		flag.Visit(func(f *flag.Flag) {
-			if f.Name == "outage" { // -quick -outage 3m measures just a long outage cheaply
-				o.outage, _ = time.ParseDuration(f.Value.String())
-			}
-		})
+		explicit := false
+		flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "outage" })
+		if !explicit { // -quick -outage 3m measures just a long outage cheaply
+			o.outage = 2 * time.Second
+		}
 	}
 	for _, s := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
