@@ -14,6 +14,7 @@ import (
 
 	"github.com/lanyard-dev/lanyard/agent/attest"
 	"github.com/lanyard-dev/lanyard/agent/client"
+	"github.com/lanyard-dev/lanyard/internal/pause"
 )
 
 // Waits between failed renewals: short enough to renew soon after an outage, long enough
@@ -34,7 +35,7 @@ func (a *Agent) renewLoop(ctx context.Context) error {
 		if retry > 0 {
 			at = a.clock.Now().Add(retry)
 		}
-		if !a.sleep(ctx, at.Sub(a.clock.Now())) {
+		if !pause.For(ctx, a.clock, at.Sub(a.clock.Now())) {
 			return nil
 		}
 		err := a.renewOnce(ctx)
@@ -124,18 +125,6 @@ func (a *Agent) switchSVID(chain []*x509.Certificate, key crypto.Signer) error {
 	a.mu.Unlock()
 	a.mgr.ClientChanged()
 	return nil
-}
-
-// sleep waits d on the agent's clock; false when ctx ended first.
-func (a *Agent) sleep(ctx context.Context, d time.Duration) bool {
-	t := a.clock.NewTimer(max(d, 0))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C():
-		return true
-	}
 }
 
 func (a *Agent) serveHealth(ctx context.Context, ln net.Listener) error {

@@ -22,6 +22,7 @@ import (
 	"github.com/lanyard-dev/lanyard/agent/cache"
 	"github.com/lanyard-dev/lanyard/agent/client"
 	"github.com/lanyard-dev/lanyard/internal/bundleconv"
+	"github.com/lanyard-dev/lanyard/internal/pause"
 )
 
 // ErrRejected is returned by Run when the server refuses the agent itself (evicted or
@@ -147,23 +148,11 @@ func (m *Manager) syncLoop(ctx context.Context) error {
 		} else {
 			m.cfg.Log.Debug("the server's entry stream is still unavailable", "error", err, "retry_in", d.String())
 		}
-		if !m.sleep(ctx, d) {
+		if !pause.For(ctx, m.cfg.Clock, d) {
 			return nil
 		}
 	}
 	return nil
-}
-
-// sleep waits d on the clock; false when ctx ended first.
-func (m *Manager) sleep(ctx context.Context, d time.Duration) bool {
-	t := m.cfg.Clock.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C():
-		return true
-	}
 }
 
 // poll is the fallback for servers without the push stream.
@@ -190,7 +179,7 @@ func (m *Manager) poll(ctx context.Context, delivered func()) error {
 		if err := m.pollFederated(ctx, c, resp.Entries); err != nil {
 			return err
 		}
-		if !m.sleep(ctx, m.cfg.PollInterval) {
+		if !pause.For(ctx, m.cfg.Clock, m.cfg.PollInterval) {
 			return ctx.Err()
 		}
 	}

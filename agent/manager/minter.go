@@ -18,6 +18,7 @@ import (
 	"github.com/lanyard-dev/lanyard/agent/attest"
 	"github.com/lanyard-dev/lanyard/agent/cache"
 	"github.com/lanyard-dev/lanyard/agent/client"
+	"github.com/lanyard-dev/lanyard/internal/pause"
 )
 
 // mintBatch is how many SVIDs one BatchNewX509SVID asks for (the server's limit is 500).
@@ -104,12 +105,8 @@ func (m *minter) run(ctx context.Context) error {
 				} else {
 					m.log.Debug("minting SVIDs failed again", "count", len(batch), "error", err, "retry_in", d.String())
 				}
-				t := m.clock.NewTimer(d)
-				select {
-				case <-ctx.Done():
-					t.Stop()
+				if !pause.For(ctx, m.clock, d) {
 					return nil
-				case <-t.C():
 				}
 				continue
 			}
