@@ -8,18 +8,17 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	"k8s.io/utils/clock"
 
 	"github.com/lanyard-dev/lanyard/agent/attest"
 	"github.com/lanyard-dev/lanyard/agent/cache"
@@ -34,73 +33,99 @@ import (
 type Agent struct {
 	cfg      config.Config
 	log      *slog.Logger
+	clock    clock.WithTicker
 	td       spiffeid.TrustDomain
 	state    state.Dir
 	identity *client.Identity
 	agentID  spiffeid.ID
 	client   atomic.Pointer[client.Client]
 	cache    *cache.Cache
+	mgr      *manager.Manager
 	reg      *prometheus.Registry
+
+	mu sync.Mutex
+	// retired are connections replaced by a renewal, closed once the entry stream moved.
+	retired []*client.Client
+	// needsToken is set when the agent SVID expired and the node attestor cannot prove
+	// the node again by itself (join_token): only an operator can bring the agent back.
+	needsToken string
 }
 
 // Run attests (unless a saved agent SVID is still valid), then serves the Workload API
 // until ctx ends or the server rejects the agent.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	a := &Agent{cfg: cfg, log: log, td: cfg.TD(), state: state.Dir{Path: cfg.DataDir}, reg: prometheus.NewRegistry()}
+	return run(ctx, cfg, log, clock.RealClock{})
+}
+
+// run is Run on clk, which drives agent SVID renewal and the manager's timers.
+//
+// Shutdown is ordered: the Workload API and health endpoint stop accepting and end their
+// streams first (workloads are told nothing false while the rest winds down), then the
+// manager and the renewal loop, and only when every goroutine has returned are the server
+// connections closed.
+func run(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.WithTicker) error {
+	a := &Agent{cfg: cfg, log: log, clock: clk, td: cfg.TD(), state: state.Dir{Path: cfg.DataDir}, reg: prometheus.NewRegistry()}
 	a.identity = client.NewIdentity(a.td)
+	a.identity.SetClock(clk)
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := a.bootstrap(ctx); err != nil {
 		return err
 	}
-	defer func() { a.client.Load().Close() }()
+	defer a.closeClients()
 
 	a.cache = cache.New(a.td, log.With("component", "cache"))
 	a.registerCacheMetrics()
 	if b := a.identity.Bundle(); b != nil {
 		a.cache.SetBundle(spiffebundle.FromX509Authorities(a.td, b.X509Authorities()))
 	}
-	mgr := manager.New(manager.Config{
+	a.mgr = manager.New(manager.Config{
 		TrustDomain: a.td, Client: a.client.Load, Cache: a.cache, Log: log.With("component", "manager"),
-		OnBundle: a.onBundle,
+		OnBundle: a.onBundle, OnHandover: a.closeRetired, Clock: clk,
 	})
 	wattestors, err := a.workloadAttestors()
 	if err != nil {
 		return err
 	}
 	wl := workloadapi.New(workloadapi.Config{
-		Cache: a.cache, JWT: mgr.JWTCache(), Log: log.With("component", "workloadapi"), Registerer: a.reg,
+		Cache: a.cache, JWT: a.mgr.JWTCache(), Log: log.With("component", "workloadapi"), Registerer: a.reg,
 		Attestors:            wattestors,
 		MaxConnectionsPerUID: cfg.WorkloadAPI.MaxConnectionsPerUID,
 		MaxConnections:       cfg.WorkloadAPI.MaxConnections,
 	})
+	var healthLn net.Listener
+	if addr := cfg.HealthAddr(); addr != "" {
+		if healthLn, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("listening on health_address %s: %w", addr, err)
+		}
+	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	serveCtx, stopServing := context.WithCancel(context.Background())
+	defer stopServing()
 	errc := make(chan error, 4)
-	run := func(name string, f func() error) {
+	var front, back sync.WaitGroup
+	spawn := func(wg *sync.WaitGroup, runCtx context.Context, name string, f func(context.Context) error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := f(); err != nil && ctx.Err() == nil {
+			if err := f(runCtx); err != nil && ctx.Err() == nil {
 				errc <- fmt.Errorf("%s: %w", name, err)
-				cancel()
+				stop()
 			}
 		}()
 	}
-	run("manager", func() error { return mgr.Run(ctx) })
-	run("workload API", func() error { return wl.Serve(ctx, cfg.SocketPath) })
-	run("agent SVID renewal", func() error { return a.renewLoop(ctx) })
-	if addr := cfg.HealthAddr(); addr != "" {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("listening on health_address %s: %w", addr, err)
-		}
-		run("health", func() error { return a.serveHealth(ctx, ln) })
+	spawn(&back, ctx, "manager", a.mgr.Run)
+	spawn(&back, ctx, "agent SVID renewal", a.renewLoop)
+	spawn(&front, serveCtx, "workload API", func(c context.Context) error { return wl.Serve(c, cfg.SocketPath) })
+	if healthLn != nil {
+		spawn(&front, serveCtx, "health", func(c context.Context) error { return a.serveHealth(c, healthLn) })
 	}
 	log.Info("lanyard-agent started", "agent_id", a.agentID.String(), "socket", cfg.SocketPath, "servers", cfg.ServerAddrs())
 	<-ctx.Done()
-	wg.Wait()
+	stopServing()
+	front.Wait()
+	back.Wait()
 	select {
 	case err := <-errc:
 		if errors.Is(err, manager.ErrRejected) {
@@ -140,7 +165,7 @@ func (a *Agent) bootstrap(ctx context.Context) error {
 	}
 
 	chain, key, err := a.state.LoadSVID()
-	if err == nil && time.Now().Before(chain[0].NotAfter) {
+	if err == nil && a.clock.Now().Before(chain[0].NotAfter) {
 		return a.useSVID(chain, key)
 	}
 	if err != nil && !errors.Is(err, state.ErrNone) {
@@ -201,6 +226,7 @@ func (a *Agent) fetchBootstrapBundle(ctx context.Context, c *client.Client, chai
 	return a.state.SaveBundle(b)
 }
 
+// useSVID starts using the agent's first SVID of this run.
 func (a *Agent) useSVID(chain []*x509.Certificate, key crypto.Signer) error {
 	id, err := x509svid.IDFromCert(chain[0])
 	if err != nil {
@@ -215,67 +241,26 @@ func (a *Agent) useSVID(chain []*x509.Certificate, key crypto.Signer) error {
 	if err != nil {
 		return err
 	}
-	if old := a.client.Swap(c); old != nil {
-		// Streams on the old connection end; the manager reconnects on the new one,
-		// which presents the renewed SVID and so retires the old one on the server.
-		old.Close()
-	}
+	a.client.Store(c)
 	return nil
 }
 
-// renewLoop renews the agent SVID at half its lifetime.
-func (a *Agent) renewLoop(ctx context.Context) error {
-	for {
-		leaf := a.identity.SVID()
-		at := leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) / 2)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(max(time.Until(at), 0)):
-		}
-		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		res, err := a.renew(rctx)
-		cancel()
-		if err != nil {
-			if time.Now().After(leaf.NotAfter) {
-				return fmt.Errorf("agent SVID expired and could not be renewed: %w", err)
-			}
-			a.log.Warn("renewing agent SVID failed; retrying in 5s", "error", err)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(5 * time.Second):
-			}
-			continue
-		}
-		if err := a.state.SaveSVID(res.Chain, res.Key); err != nil {
-			a.log.Error("saving renewed agent SVID", "error", err)
-		}
-		if err := a.useSVID(res.Chain, res.Key); err != nil {
-			return err
-		}
-		a.log.Info("agent SVID renewed", "expires_at", res.Chain[0].NotAfter)
+// closeRetired closes the connections a renewal replaced.
+func (a *Agent) closeRetired() {
+	a.mu.Lock()
+	old := a.retired
+	a.retired = nil
+	a.mu.Unlock()
+	for _, c := range old {
+		_ = c.Close()
 	}
 }
 
-// renew gets a fresh agent SVID: by attesting again when the node attestor allows it
-// (the server then re-checks the node, as SPIRE does), else by renewal.
-func (a *Agent) renew(ctx context.Context) (*attest.Result, error) {
-	if !a.reattestable() {
-		return attest.Renew(ctx, a.client.Load().Agent, a.agentID)
+func (a *Agent) closeClients() {
+	a.closeRetired()
+	if c := a.client.Load(); c != nil {
+		_ = c.Close()
 	}
-	prover, err := a.nodeProver()
-	if err != nil {
-		return nil, err
-	}
-	res, err := attest.Attest(ctx, a.client.Load().Agent, prover)
-	if err != nil {
-		return nil, fmt.Errorf("re-attesting: %w", err)
-	}
-	if res.ID != a.agentID {
-		return nil, fmt.Errorf("re-attestation gave agent ID %s, want %s (did the node change?)", res.ID, a.agentID)
-	}
-	return res, nil
 }
 
 // onBundle trusts a new bundle for server connections and saves it for restarts.
@@ -285,28 +270,6 @@ func (a *Agent) onBundle(b *spiffebundle.Bundle) {
 	if err := a.state.SaveBundle(xb); err != nil {
 		a.log.Warn("saving trust bundle", "error", err)
 	}
-}
-
-func (a *Agent) serveHealth(ctx context.Context, ln net.Listener) error {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if leaf := a.identity.SVID(); leaf == nil || time.Now().After(leaf.NotAfter) {
-			http.Error(w, "not ready: agent SVID expired", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		<-ctx.Done()
-		_ = srv.Close()
-	}()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }
 
 // registerCacheMetrics exposes the cache's size, so operators see an agent falling behind

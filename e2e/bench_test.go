@@ -46,6 +46,7 @@ func TestBenchmarkCommandProducesEveryFigure(t *testing.T) {
 		"5. signing ratio (server / raw)",
 		"6. agent RSS, idle",
 		"6. agent RSS, 20 SVIDs served to one workload",
+		"7. server kill -9, 2s down, restart",
 	} {
 		found := false
 		for _, f := range res.Figures {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"k8s.io/utils/clock"
 )
 
 // JWTMinter mints a JWT-SVID for an entry and audience, normally by asking the server.
@@ -20,12 +22,25 @@ const jwtMintTimeout = 30 * time.Second
 // jwtSweepEvery is how often expired tokens are dropped.
 const jwtSweepEvery = time.Minute
 
+// jwtStaleWait is how long a caller holding a still-valid token waits for its refresh
+// before being handed the cached one: refreshing is best effort, serving is not.
+const jwtStaleWait = time.Second
+
+// ErrJWTCacheClosed is returned by Fetch after Close.
+var ErrJWTCacheClosed = errors.New("jwt-svid cache closed: the agent is shutting down")
+
 // JWTCache hands out JWT-SVIDs per (entry revision, audience set), reusing a token until
 // half its lifetime has passed so a busy workload does not cost a server round trip per
-// call. Concurrent requests for the same token share one mint. Safe for concurrent use.
+// call. Past half its lifetime a token is refreshed, but while it is valid a failed or slow
+// refresh (the server is down) still returns it. Concurrent requests for the same token
+// share one mint. Safe for concurrent use.
 type JWTCache struct {
 	mint JWTMinter
-	now  func() time.Time
+	clk  clock.Clock
+	// base is the context of background mints; Close cancels it and waits for them.
+	base   context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	mu        sync.Mutex
 	tokens    map[string]cachedJWT
@@ -44,12 +59,21 @@ type jwtCall struct {
 	err   error
 }
 
-// NewJWTCache returns a cache minting through mint. now defaults to time.Now.
-func NewJWTCache(mint JWTMinter, now func() time.Time) *JWTCache {
-	if now == nil {
-		now = time.Now
+// NewJWTCache returns a cache minting through mint. clk defaults to the real clock.
+func NewJWTCache(mint JWTMinter, clk clock.Clock) *JWTCache {
+	if clk == nil {
+		clk = clock.RealClock{}
 	}
-	return &JWTCache{mint: mint, now: now, tokens: map[string]cachedJWT{}, inflight: map[string]*jwtCall{}}
+	base, cancel := context.WithCancel(context.Background())
+	return &JWTCache{mint: mint, clk: clk, base: base, cancel: cancel, tokens: map[string]cachedJWT{}, inflight: map[string]*jwtCall{}}
+}
+
+// Close cancels the mints in flight and waits for them to end; Fetch fails afterwards.
+func (j *JWTCache) Close() {
+	j.mu.Lock()
+	j.cancel()
+	j.mu.Unlock()
+	j.wg.Wait()
 }
 
 // Fetch returns a JWT-SVID for entry e and audience. The key includes the entry's
@@ -61,30 +85,50 @@ func (j *JWTCache) Fetch(ctx context.Context, e *Entry, audience []string) (stri
 	}
 	key := jwtKey(e, audience)
 	j.mu.Lock()
-	if t, ok := j.tokens[key]; ok && j.now().Before(t.refreshAt) {
+	if j.base.Err() != nil {
 		j.mu.Unlock()
-		return t.token, nil
+		return "", ErrJWTCacheClosed
 	}
+	now := j.clk.Now()
+	cached, ok := j.tokens[key]
+	if ok && now.Before(cached.refreshAt) {
+		j.mu.Unlock()
+		return cached.token, nil
+	}
+	valid := ok && now.Before(cached.expAt)
 	c, ok := j.inflight[key]
 	if !ok {
 		c = &jwtCall{done: make(chan struct{})}
 		j.inflight[key] = c
 		// The mint is shared, so it must not die with the first caller's context.
-		go j.run(context.WithoutCancel(ctx), key, e.ID, slices.Clone(audience), c)
+		j.wg.Add(1)
+		go j.run(key, e.ID, slices.Clone(audience), c)
 	}
 	j.mu.Unlock()
+	var stale <-chan time.Time
+	if valid {
+		t := j.clk.NewTimer(jwtStaleWait)
+		defer t.Stop()
+		stale = t.C()
+	}
 	select {
 	case <-c.done:
+		if c.err != nil && valid {
+			return cached.token, nil
+		}
 		return c.token, c.err
+	case <-stale:
+		return cached.token, nil
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
 }
 
-func (j *JWTCache) run(ctx context.Context, key, entryID string, audience []string, c *jwtCall) {
-	ctx, cancel := context.WithTimeout(ctx, jwtMintTimeout)
+func (j *JWTCache) run(key, entryID string, audience []string, c *jwtCall) {
+	defer j.wg.Done()
+	ctx, cancel := context.WithTimeout(j.base, jwtMintTimeout)
 	defer cancel()
-	issued := j.now()
+	issued := j.clk.Now()
 	token, exp, err := j.mint(ctx, entryID, audience)
 	if err != nil {
 		c.err = fmt.Errorf("minting JWT-SVID for entry %s: %w", entryID, err)
@@ -102,7 +146,7 @@ func (j *JWTCache) run(ctx context.Context, key, entryID string, audience []stri
 }
 
 func (j *JWTCache) sweepLocked() {
-	now := j.now()
+	now := j.clk.Now()
 	if now.Sub(j.lastSweep) < jwtSweepEvery {
 		return
 	}

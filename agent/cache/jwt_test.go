@@ -7,21 +7,17 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/lanyard-dev/lanyard/internal/poll"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 // countingMinter mints "token-N" valid for ttl from the clock.
-func countingMinter(clk *clock, ttl time.Duration, n *atomic.Int32) JWTMinter {
+func countingMinter(clk *clocktesting.FakeClock, ttl time.Duration, n *atomic.Int32) JWTMinter {
 	return func(ctx context.Context, entryID string, audience []string) (string, time.Time, error) {
 		i := n.Add(1)
-		return entryID + "-token-" + string(rune('0'+i)), clk.now().Add(ttl), nil
+		return entryID + "-token-" + string(rune('0'+i)), clk.Now().Add(ttl), nil
 	}
 }
 
@@ -29,24 +25,24 @@ func TestJWTCacheReuse(t *testing.T) {
 	e := entry("e1", "spiffe://example.org/a", "unix:uid:1")
 	tests := []struct {
 		name      string
-		second    func(clk *clock) (*Entry, []string)
+		second    func(clk *clocktesting.FakeClock) (*Entry, []string)
 		wantMints int32
 	}{
-		{"a token is reused before half its lifetime", func(clk *clock) (*Entry, []string) {
-			clk.add(29 * time.Minute)
+		{"a token is reused before half its lifetime", func(clk *clocktesting.FakeClock) (*Entry, []string) {
+			clk.Step(29 * time.Minute)
 			return e, []string{"a", "b"}
 		}, 1},
-		{"the audience is compared as a set", func(clk *clock) (*Entry, []string) {
+		{"the audience is compared as a set", func(clk *clocktesting.FakeClock) (*Entry, []string) {
 			return e, []string{"b", "a", "a"}
 		}, 1},
-		{"a token past half its lifetime is replaced", func(clk *clock) (*Entry, []string) {
-			clk.add(30 * time.Minute)
+		{"a token past half its lifetime is replaced", func(clk *clocktesting.FakeClock) (*Entry, []string) {
+			clk.Step(30 * time.Minute)
 			return e, []string{"a", "b"}
 		}, 2},
-		{"another audience gets its own token", func(clk *clock) (*Entry, []string) {
+		{"another audience gets its own token", func(clk *clocktesting.FakeClock) (*Entry, []string) {
 			return e, []string{"a"}
 		}, 2},
-		{"a changed entry gets a new token", func(clk *clock) (*Entry, []string) {
+		{"a changed entry gets a new token", func(clk *clocktesting.FakeClock) (*Entry, []string) {
 			e2 := *e
 			e2.RevisionNumber = 2
 			e2.SPIFFEID = "spiffe://example.org/renamed"
@@ -55,9 +51,9 @@ func TestJWTCacheReuse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := &clock{t: time.Unix(1_700_000_000, 0)}
+			clk := clocktesting.NewFakeClock(time.Unix(1_700_000_000, 0))
 			var n atomic.Int32
-			j := NewJWTCache(countingMinter(clk, time.Hour, &n), clk.now)
+			j := NewJWTCache(countingMinter(clk, time.Hour, &n), clk)
 			first, err := j.Fetch(context.Background(), e, []string{"a", "b"})
 			if err != nil {
 				t.Fatal(err)
@@ -78,15 +74,15 @@ func TestJWTCacheReuse(t *testing.T) {
 }
 
 func TestJWTCacheSharesOneMintAmongConcurrentCallers(t *testing.T) {
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	clk := clocktesting.NewFakeClock(time.Unix(1_700_000_000, 0))
 	var n atomic.Int32
 	started, release := make(chan struct{}), make(chan struct{})
 	j := NewJWTCache(func(ctx context.Context, entryID string, audience []string) (string, time.Time, error) {
 		n.Add(1)
 		close(started)
 		<-release
-		return "tok", clk.now().Add(time.Hour), nil
-	}, clk.now)
+		return "tok", clk.Now().Add(time.Hour), nil
+	}, clk)
 	e := entry("e1", "spiffe://example.org/a", "unix:uid:1")
 
 	// The first caller gives up; the mint it started still serves everyone else.
@@ -137,5 +133,58 @@ func TestJWTCacheDoesNotCacheFailures(t *testing.T) {
 	}
 	if _, err := j.Fetch(context.Background(), e, nil); err == nil {
 		t.Fatal("an empty audience was accepted")
+	}
+}
+
+// TestJWTCacheServesAValidTokenWhileTheServerIsDown: past half its lifetime a token is
+// refreshed, but a failed or hanging refresh still returns it until it expires.
+func TestJWTCacheServesAValidTokenWhileTheServerIsDown(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(1_700_000_000, 0))
+	var down, hang atomic.Bool
+	release := make(chan struct{})
+	j := NewJWTCache(func(ctx context.Context, entryID string, audience []string) (string, time.Time, error) {
+		if hang.Load() {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		if down.Load() {
+			return "", time.Time{}, errors.New("server unreachable")
+		}
+		return "tok", clk.Now().Add(time.Hour), nil
+	}, clk)
+	t.Cleanup(j.Close)
+	e := entry("e1", "spiffe://example.org/a", "unix:uid:1")
+	if _, err := j.Fetch(context.Background(), e, []string{"x"}); err != nil {
+		t.Fatal(err)
+	}
+	down.Store(true)
+
+	clk.Step(45 * time.Minute)
+	if tok, err := j.Fetch(context.Background(), e, []string{"x"}); err != nil || tok != "tok" {
+		t.Fatalf("past half-life with the server down: %q, %v; want the cached token", tok, err)
+	}
+
+	hang.Store(true)
+	got := make(chan error, 1)
+	go func() {
+		tok, err := j.Fetch(context.Background(), e, []string{"x"})
+		if err == nil && tok != "tok" {
+			err = errors.New("got " + tok)
+		}
+		got <- err
+	}()
+	poll.Until(t, 10*time.Second, "the caller to wait for the hanging refresh", clk.HasWaiters)
+	clk.Step(jwtStaleWait)
+	if err := <-got; err != nil {
+		t.Fatalf("with the refresh hanging: %v; want the cached token", err)
+	}
+	hang.Store(false)
+	close(release)
+
+	clk.Step(15 * time.Minute)
+	if _, err := j.Fetch(context.Background(), e, []string{"x"}); err == nil {
+		t.Fatal("an expired token was served")
 	}
 }

@@ -22,10 +22,12 @@ import (
 	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
 	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
+	"k8s.io/utils/clock"
 
 	syncv1 "github.com/lanyard-dev/lanyard/proto/lanyard/agent/v1"
 )
@@ -37,10 +39,16 @@ type Identity struct {
 	bundle atomic.Pointer[x509bundle.Bundle]
 	// insecure accepts any server certificate while no bundle is known (bootstrap only).
 	insecure atomic.Bool
+	clock    clock.PassiveClock
 }
 
-// NewIdentity returns an identity for td with no SVID and no bundle yet.
-func NewIdentity(td spiffeid.TrustDomain) *Identity { return &Identity{td: td} }
+// NewIdentity returns an identity for td with no SVID and no bundle yet, on the real clock.
+func NewIdentity(td spiffeid.TrustDomain) *Identity {
+	return &Identity{td: td, clock: clock.RealClock{}}
+}
+
+// SetClock sets the clock that decides whether the SVID has expired; call it before Dial.
+func (i *Identity) SetClock(c clock.PassiveClock) { i.clock = c }
 
 // SetSVID sets the agent SVID presented on new connections.
 func (i *Identity) SetSVID(chain []*x509.Certificate, key crypto.Signer) {
@@ -77,8 +85,11 @@ func (i *Identity) tlsConfig() *tls.Config {
 		MinVersion: tls.VersionTLS12,
 		// Verification is done below against the SPIFFE bundle, not the system roots.
 		InsecureSkipVerify: true, //nolint:gosec // replaced by VerifyPeerCertificate
+		// Read at every handshake, so new connections present the current SVID. An expired
+		// one is not presented: the server would refuse the handshake, while without a
+		// certificate the agent can still attest again.
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			if c := i.svid.Load(); c != nil {
+			if c := i.svid.Load(); c != nil && i.clock.Now().Before(c.Leaf.NotAfter) {
 				return c, nil
 			}
 			return &tls.Certificate{}, nil
@@ -142,6 +153,12 @@ func Dial(addrs []string, id *Identity) (*Client, error) {
 	}
 	conn, err := grpc.NewClient(target, append(opts,
 		grpc.WithTransportCredentials(credentials.NewTLS(id.tlsConfig())),
+		// gRPC's default reconnect backoff grows to 120s, so agents would find a restarted
+		// server only minutes later; capped at 1s they are back within about a second.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: 5 * time.Second,
+		}),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)),
 	)...)

@@ -88,25 +88,10 @@ func TestPollingAgainstAServerWithoutThePushStreamFetchesFederatedBundles(t *tes
 			Selectors: []*types.Selector{{Type: "unix", Value: "uid:1"}}, FederatesWith: []string{"spiffe://partner.test"}},
 		fed: map[string]*types.Bundle{partner.Name(): caBundle(t, partner.Name())},
 	}
-	dir, err := os.MkdirTemp("", "lanyard-mgr-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	ln, err := net.Listen("unix", filepath.Join(dir, "s.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	bundlev1.RegisterBundleServer(g, srv)
-	entryv1.RegisterEntryServer(g, srv)
-	go func() { _ = g.Serve(ln) }()
-	t.Cleanup(g.Stop)
-	conn, err := grpc.NewClient("unix://"+ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := serveUnix(t, func(g *grpc.Server) {
+		bundlev1.RegisterBundleServer(g, srv)
+		entryv1.RegisterEntryServer(g, srv)
+	})
 	c := &client.Client{Bundle: bundlev1.NewBundleClient(conn), Entry: entryv1.NewEntryClient(conn),
 		SVID: svidv1.NewSVIDClient(conn), Sync: syncv1.NewEntrySyncClient(conn)}
 
@@ -124,4 +109,29 @@ func TestPollingAgainstAServerWithoutThePushStreamFetchesFederatedBundles(t *tes
 	delete(srv.fed, partner.Name())
 	srv.mu.Unlock()
 	poll.Until(t, 20*time.Second, "the partner's bundle to be dropped", func() bool { return !hasPartner() })
+}
+
+// serveUnix serves the services register adds on a temp unix socket and returns a client
+// connection to it.
+func serveUnix(t *testing.T, register func(*grpc.Server)) *grpc.ClientConn {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "lanyard-mgr-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	ln, err := net.Listen("unix", filepath.Join(dir, "s.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	register(g)
+	go func() { _ = g.Serve(ln) }()
+	t.Cleanup(g.Stop)
+	conn, err := grpc.NewClient("unix://"+ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }

@@ -17,11 +17,12 @@ import (
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"k8s.io/utils/clock"
 
 	"github.com/lanyard-dev/lanyard/agent/cache"
 	"github.com/lanyard-dev/lanyard/agent/client"
 	"github.com/lanyard-dev/lanyard/internal/bundleconv"
-	syncv1 "github.com/lanyard-dev/lanyard/proto/lanyard/agent/v1"
+	"github.com/lanyard-dev/lanyard/internal/pause"
 )
 
 // ErrRejected is returned by Run when the server refuses the agent itself (evicted or
@@ -31,13 +32,18 @@ var ErrRejected = errors.New("server rejected this agent")
 // Config configures a Manager.
 type Config struct {
 	TrustDomain spiffeid.TrustDomain
-	// Client returns the current server connection; it changes when the agent SVID is renewed.
+	// Client returns the current server connection; it changes when the agent SVID is
+	// renewed (see ClientChanged).
 	Client func() *client.Client
 	Cache  *cache.Cache
 	// OnBundle is called with every new own-trust-domain bundle (to trust it for TLS and save it).
 	OnBundle func(*spiffebundle.Bundle)
-	Log      *slog.Logger
-	Now      func() time.Time
+	// OnHandover is called once the entry stream runs on the connection Client returns,
+	// so that the agent can close the connections it replaced.
+	OnHandover func()
+	Log        *slog.Logger
+	// Clock drives rotation, retries and polling. Default the real clock.
+	Clock clock.WithTicker
 	// PollInterval is the GetAuthorizedEntries interval used only against servers without
 	// the push stream (SPIRE). Default 5s.
 	PollInterval time.Duration
@@ -45,9 +51,10 @@ type Config struct {
 
 // Manager keeps the cache in sync with the server.
 type Manager struct {
-	cfg    Config
-	minter *minter
-	jwt    *cache.JWTCache
+	cfg      Config
+	minter   *minter
+	jwt      *cache.JWTCache
+	switched chan struct{} // ClientChanged → syncLoop
 
 	mu       sync.Mutex
 	minted   map[string]mintedSVID // entry ID → what we minted for it
@@ -62,43 +69,71 @@ type mintedSVID struct {
 
 // New returns a manager.
 func New(cfg Config) *Manager {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.OnHandover == nil {
+		cfg.OnHandover = func() {}
 	}
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 5 * time.Second
 	}
 	m := &Manager{cfg: cfg, minted: map[string]mintedSVID{}, entries: map[string]*cache.Entry{},
-		serverID: spiffeid.RequireFromPath(cfg.TrustDomain, "/spire/server").String()}
-	m.minter = newMinter(cfg.Client, cfg.Log, m.minted1)
+		serverID: spiffeid.RequireFromPath(cfg.TrustDomain, "/spire/server").String(), switched: make(chan struct{}, 1)}
+	m.minter = newMinter(cfg.Client, cfg.Log, m.minted1, cfg.Clock)
 	m.minter.cache = cfg.Cache
-	m.jwt = cache.NewJWTCache(m.mintJWT, cfg.Now)
+	m.jwt = cache.NewJWTCache(m.mintJWT, cfg.Clock)
 	return m
+}
+
+// ClientChanged tells the manager that Client now returns a connection with a renewed
+// agent SVID. The entry stream moves to it without a gap: the new stream is opened while
+// the old one still runs, and the old one is given up when the new one delivers.
+func (m *Manager) ClientChanged() {
+	select {
+	case m.switched <- struct{}{}:
+	default:
+	}
 }
 
 // JWTCache serves JWT-SVIDs to the Workload API, minting through the server on demand.
 func (m *Manager) JWTCache() *cache.JWTCache { return m.jwt }
 
-// Run follows the server until ctx ends or the server rejects the agent.
+// Run follows the server until ctx ends or the server rejects the agent. It returns
+// only after every goroutine it started, including JWT-SVID mints in flight, has ended;
+// the JWT cache serves no more tokens afterwards.
 func (m *Manager) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	errc := make(chan error, 3)
 	go func() { errc <- m.minter.run(ctx) }()
 	go func() { m.rotateLoop(ctx); errc <- nil }()
 	go func() { errc <- m.syncLoop(ctx) }()
-	for i := 0; i < 3; i++ {
-		if err := <-errc; err != nil {
-			return err
+	var first error
+	for range 3 {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			cancel()
 		}
 	}
-	return nil
+	m.jwt.Close()
+	return first
 }
 
 func (m *Manager) syncLoop(ctx context.Context) error {
 	backoff := newBackoff()
+	var lostAt time.Time
 	for ctx.Err() == nil {
-		err := m.watch(ctx, backoff)
+		delivered := func() {
+			backoff.reset()
+			if !lostAt.IsZero() {
+				m.cfg.Log.Info("the server's entry stream is back", "after", m.cfg.Clock.Since(lostAt).Round(time.Millisecond).String())
+				lostAt = time.Time{}
+			}
+		}
+		err := m.watch(ctx, delivered)
 		if status.Code(err) == codes.Unimplemented {
-			err = m.poll(ctx, backoff)
+			err = m.poll(ctx, delivered)
 		}
 		if ctx.Err() != nil {
 			return nil
@@ -107,56 +142,23 @@ func (m *Manager) syncLoop(ctx context.Context) error {
 			return errors.Join(ErrRejected, err)
 		}
 		d := backoff.next()
-		m.cfg.Log.Warn("lost the server's entry stream; serving cached SVIDs and retrying", "error", err, "retry_in", d.String())
-		select {
-		case <-ctx.Done():
-		case <-time.After(d):
+		if lostAt.IsZero() {
+			lostAt = m.cfg.Clock.Now()
+			m.cfg.Log.Warn("lost the server's entry stream; serving cached SVIDs and retrying", "error", err, "retry_in", d.String())
+		} else {
+			m.cfg.Log.Debug("the server's entry stream is still unavailable", "error", err, "retry_in", d.String())
+		}
+		if !pause.For(ctx, m.cfg.Clock, d) {
+			return nil
 		}
 	}
 	return nil
 }
 
-// watch follows the push stream until it fails.
-func (m *Manager) watch(ctx context.Context, backoff *backoff) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stream, err := m.cfg.Client().Sync.Watch(ctx, &syncv1.WatchRequest{})
-	if err != nil {
-		return err
-	}
-	var full []*types.Entry
-	inFull := false
-	for {
-		resp, err := stream.Recv()
-		if err != nil {
-			return err
-		}
-		backoff.reset()
-		if resp.Bundle != nil {
-			m.setBundle(resp.Bundle)
-		}
-		if resp.FederatedBundlesSet {
-			m.setFederated(resp.FederatedBundles)
-		}
-		switch {
-		case resp.Full:
-			full, inFull = append([]*types.Entry(nil), resp.Upserted...), resp.More
-		case inFull:
-			full, inFull = append(full, resp.Upserted...), resp.More
-		default:
-			m.apply(resp.Upserted, resp.DeletedIds, false)
-			continue
-		}
-		if !inFull {
-			m.apply(full, nil, true)
-			full = nil
-		}
-	}
-}
-
 // poll is the fallback for servers without the push stream.
-func (m *Manager) poll(ctx context.Context, backoff *backoff) error {
+func (m *Manager) poll(ctx context.Context, delivered func()) error {
 	m.cfg.Log.Info("server has no entry push stream; polling authorized entries", "interval", m.cfg.PollInterval.String())
+	var last *client.Client
 	for {
 		c := m.cfg.Client()
 		b, err := c.Bundle.GetBundle(ctx, nil)
@@ -168,15 +170,17 @@ func (m *Manager) poll(ctx context.Context, backoff *backoff) error {
 		if err != nil {
 			return err
 		}
-		backoff.reset()
+		delivered()
+		if last != nil && last != c {
+			m.cfg.OnHandover()
+		}
+		last = c
 		m.apply(resp.Entries, nil, true)
 		if err := m.pollFederated(ctx, c, resp.Entries); err != nil {
 			return err
 		}
-		select {
-		case <-ctx.Done():
+		if !pause.For(ctx, m.cfg.Clock, m.cfg.PollInterval) {
 			return ctx.Err()
-		case <-time.After(m.cfg.PollInterval):
 		}
 	}
 }
@@ -239,15 +243,15 @@ func (m *Manager) minted1(e *cache.Entry, svid *cache.X509SVID) bool {
 
 // rotateLoop queues SVIDs past half their lifetime for renewal.
 func (m *Manager) rotateLoop(ctx context.Context) {
-	t := time.NewTicker(time.Second)
+	t := m.cfg.Clock.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		}
-		m.minter.enqueue(m.due(m.cfg.Now())...)
+		m.minter.enqueue(m.due(m.cfg.Clock.Now())...)
 	}
 }
 

@@ -13,10 +13,12 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
 	"google.golang.org/grpc/codes"
+	"k8s.io/utils/clock"
 
 	"github.com/lanyard-dev/lanyard/agent/attest"
 	"github.com/lanyard-dev/lanyard/agent/cache"
 	"github.com/lanyard-dev/lanyard/agent/client"
+	"github.com/lanyard-dev/lanyard/internal/pause"
 )
 
 // mintBatch is how many SVIDs one BatchNewX509SVID asks for (the server's limit is 500).
@@ -29,6 +31,7 @@ type minter struct {
 	log     *slog.Logger
 	deliver func(*cache.Entry, *cache.X509SVID) bool
 	cache   interface{ UpdateSVIDs([]*cache.X509SVID) }
+	clock   clock.Clock
 
 	mu      sync.Mutex
 	pending map[string]*cache.Entry
@@ -36,8 +39,8 @@ type minter struct {
 	kick    chan struct{}
 }
 
-func newMinter(c func() *client.Client, log *slog.Logger, deliver func(*cache.Entry, *cache.X509SVID) bool) *minter {
-	return &minter{client: c, log: log, deliver: deliver, pending: map[string]*cache.Entry{}, kick: make(chan struct{}, 1)}
+func newMinter(c func() *client.Client, log *slog.Logger, deliver func(*cache.Entry, *cache.X509SVID) bool, clk clock.Clock) *minter {
+	return &minter{client: c, log: log, deliver: deliver, clock: clk, pending: map[string]*cache.Entry{}, kick: make(chan struct{}, 1)}
 }
 
 func (m *minter) enqueue(entries ...*cache.Entry) {
@@ -95,12 +98,15 @@ func (m *minter) run(ctx context.Context) error {
 				if rejected(err) {
 					return errors.Join(ErrRejected, err)
 				}
+				first := backoff.firstFailure()
 				d := backoff.next()
-				m.log.Warn("minting SVIDs failed; will retry", "count", len(batch), "error", err, "retry_in", d.String())
-				select {
-				case <-ctx.Done():
+				if first {
+					m.log.Warn("minting SVIDs failed; will retry", "count", len(batch), "error", err, "retry_in", d.String())
+				} else {
+					m.log.Debug("minting SVIDs failed again", "count", len(batch), "error", err, "retry_in", d.String())
+				}
+				if !pause.For(ctx, m.clock, d) {
 					return nil
-				case <-time.After(d):
 				}
 				continue
 			}
@@ -128,7 +134,13 @@ func (m *minter) mint(ctx context.Context, batch []*cache.Entry) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	resp, err := m.client().SVID.BatchNewX509SVID(ctx, req)
+	c := m.client()
+	resp, err := c.SVID.BatchNewX509SVID(ctx, req)
+	if err != nil && m.client() != c {
+		// The agent SVID was renewed meanwhile and the server may have retired the old
+		// one: retry on the new connection rather than take this for a rejection.
+		return fmt.Errorf("minting on a replaced connection: %v", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -176,19 +188,3 @@ func toSVID(e *cache.Entry, ders [][]byte, key crypto.Signer) (*cache.X509SVID, 
 	}
 	return cache.NewX509SVID(e.ID, id, chain, key, e.Hint)
 }
-
-// backoff doubles from 250ms to 30s.
-type backoff struct{ d time.Duration }
-
-func newBackoff() *backoff { return &backoff{} }
-
-func (b *backoff) next() time.Duration {
-	if b.d == 0 {
-		b.d = 250 * time.Millisecond
-	} else {
-		b.d = min(b.d*2, 30*time.Second)
-	}
-	return b.d
-}
-
-func (b *backoff) reset() { b.d = 0 }

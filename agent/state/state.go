@@ -1,6 +1,7 @@
 // Package state persists what an agent must keep across restarts: its agent SVID and
 // private key (a join token works only once, so losing them means re-provisioning) and
-// the last trust bundle. Files are written atomically with mode 0600.
+// the last trust bundle. Files are written durably (temporary file, fsync, rename, fsync of
+// the directory) with mode 0600.
 package state
 
 import (
@@ -17,6 +18,11 @@ import (
 )
 
 const (
+	// identityFile holds the agent SVID chain and its key together, so that a crash can
+	// never leave a key next to a certificate it does not belong to.
+	identityFile = "agent_identity.pem"
+	// svidFile and keyFile are where agents before identityFile kept the chain and key;
+	// they are read when identityFile is absent and removed by the next save.
 	svidFile   = "agent_svid.pem"
 	keyFile    = "agent_svid.key"
 	bundleFile = "bundle.pem"
@@ -30,20 +36,39 @@ type Dir struct {
 // ErrNone means nothing was saved yet.
 var ErrNone = errors.New("no saved state")
 
-// SaveSVID writes the agent SVID chain and its key.
+// SaveSVID writes the agent SVID chain and its key to one file. When it returns nil both
+// are on disk, so the caller may start using them; on error the previously saved pair is
+// still in place.
 func (d Dir) SaveSVID(chain []*x509.Certificate, key crypto.Signer) error {
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return fmt.Errorf("encoding agent key: %w", err)
 	}
-	if err := d.write(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+	data := append(encodeCerts(chain), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})...)
+	if err := d.write(identityFile, data); err != nil {
 		return err
 	}
-	return d.write(svidFile, encodeCerts(chain))
+	for _, f := range []string{svidFile, keyFile} {
+		if err := os.Remove(filepath.Join(d.Path, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("removing the old %s: %w", f, err)
+		}
+	}
+	return nil
 }
 
 // LoadSVID reads the agent SVID chain and key; ErrNone when absent.
 func (d Dir) LoadSVID() ([]*x509.Certificate, crypto.Signer, error) {
+	data, err := os.ReadFile(filepath.Join(d.Path, identityFile))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return d.loadLegacySVID()
+	case err != nil:
+		return nil, nil, fmt.Errorf("reading agent SVID: %w", err)
+	}
+	return parseIdentity(filepath.Join(d.Path, identityFile), data, data)
+}
+
+func (d Dir) loadLegacySVID() ([]*x509.Certificate, crypto.Signer, error) {
 	certPEM, err := os.ReadFile(filepath.Join(d.Path, svidFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil, ErrNone
@@ -55,21 +80,34 @@ func (d Dir) LoadSVID() ([]*x509.Certificate, crypto.Signer, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading agent key: %w", err)
 	}
+	return parseIdentity(filepath.Join(d.Path, svidFile)+" and "+keyFile, certPEM, keyPEM)
+}
+
+// parseIdentity decodes a chain and the leaf's key, refusing a key of another certificate.
+func parseIdentity(name string, certPEM, keyPEM []byte) ([]*x509.Certificate, crypto.Signer, error) {
 	chain, err := decodeCerts(certPEM)
 	if err != nil || len(chain) == 0 {
-		return nil, nil, fmt.Errorf("agent SVID file %s is corrupt (delete it to attest again): %v", svidFile, err)
+		return nil, nil, fmt.Errorf("agent SVID in %s is corrupt (delete it to attest again): %v", name, err)
 	}
-	block, _ := pem.Decode(keyPEM)
+	var block *pem.Block
+	for rest := keyPEM; ; {
+		if block, rest = pem.Decode(rest); block == nil || block.Type == "PRIVATE KEY" {
+			break
+		}
+	}
 	if block == nil {
-		return nil, nil, fmt.Errorf("agent key file %s is not PEM", keyFile)
+		return nil, nil, fmt.Errorf("agent key in %s is missing (delete it to attest again)", name)
 	}
 	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 	if err != nil {
-		return nil, nil, fmt.Errorf("agent key file %s: %w", keyFile, err)
+		return nil, nil, fmt.Errorf("agent key in %s: %w", name, err)
 	}
 	signer, ok := k.(crypto.Signer)
 	if !ok {
-		return nil, nil, fmt.Errorf("agent key file %s holds no signing key", keyFile)
+		return nil, nil, fmt.Errorf("agent key in %s holds no signing key", name)
+	}
+	if pub, ok := signer.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(chain[0].PublicKey) {
+		return nil, nil, fmt.Errorf("agent key in %s does not belong to its SVID (delete both to attest again)", name)
 	}
 	return chain, signer, nil
 }
@@ -105,7 +143,7 @@ func LoadBundleFile(td spiffeid.TrustDomain, path string) (*x509bundle.Bundle, e
 
 // Clear removes the saved agent SVID, e.g. after the server evicted the agent.
 func (d Dir) Clear() error {
-	for _, f := range []string{svidFile, keyFile} {
+	for _, f := range []string{identityFile, svidFile, keyFile} {
 		if err := os.Remove(filepath.Join(d.Path, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
@@ -132,12 +170,28 @@ func (d Dir) write(name string, data []byte) error {
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return err
+		return fmt.Errorf("writing %s: %w", name, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return err
+		return fmt.Errorf("writing %s: %w", name, err)
 	}
-	return os.Rename(tmp.Name(), filepath.Join(d.Path, name))
+	if err := os.Rename(tmp.Name(), filepath.Join(d.Path, name)); err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	return syncDir(d.Path)
+}
+
+// syncDir makes a rename in dir durable: without it a power cut can bring back the old file.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("syncing data_dir %s: %w", dir, err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("syncing data_dir %s: %w", dir, err)
+	}
+	return nil
 }
 
 func encodeCerts(certs []*x509.Certificate) []byte {

@@ -37,6 +37,7 @@ type deployment struct {
 	apiSock    string
 	serverPort int
 	agentAddr  string // agent's /metrics and /readyz
+	serverCfg  string
 	server     *exec.Cmd
 	agent      *exec.Cmd
 	admin      *grpc.ClientConn
@@ -63,6 +64,7 @@ func deploy(ctx context.Context, bin string, withAgent bool) (_ *deployment, err
 	}
 	cfg := fmt.Sprintf("trust_domain: %s\ndata_dir: %s\nbind_port: %d\nadmin_socket_path: %s\nhealth_address: \"\"\nlog_level: warn\n",
 		benchTD, filepath.Join(dir, "server"), d.serverPort, d.adminSock)
+	d.serverCfg = cfg
 	if d.server, err = startProc(bin, "lanyard-server", dir, cfg); err != nil {
 		return nil, err
 	}
