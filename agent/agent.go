@@ -27,6 +27,7 @@ import (
 	"github.com/lanyard-dev/lanyard/agent/manager"
 	"github.com/lanyard-dev/lanyard/agent/state"
 	"github.com/lanyard-dev/lanyard/agent/workloadapi"
+	"github.com/lanyard-dev/lanyard/internal/version"
 )
 
 // Agent is a running lanyard-agent.
@@ -80,7 +81,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Wit
 	}
 	a.mgr = manager.New(manager.Config{
 		TrustDomain: a.td, Client: a.client.Load, Cache: a.cache, Log: log.With("component", "manager"),
-		OnBundle: a.onBundle, OnHandover: a.closeRetired, Clock: clk,
+		OnBundle: a.onBundle, OnHandover: a.closeRetired, Clock: clk, AgentVersion: "lanyard-agent " + version.Get(),
 	})
 	wattestors, err := a.workloadAttestors()
 	if err != nil {

@@ -107,6 +107,11 @@ func TestSPIREsCLIWorksAgainstLanyard(t *testing.T) {
 			t.Fatalf("logger reset: %q, %v", out, err)
 		}
 	})
+	t.Run("the agent's version is recorded and shown", func(t *testing.T) {
+		eventually(t, 30*time.Second, "the agent's version in agent show", func() bool {
+			return strings.Contains(d.cli("agent", "show", "-spiffeID", d.agentID), "Agent version    : lanyard-agent ")
+		})
+	})
 	t.Run("bundle show and healthcheck", func(t *testing.T) {
 		out, err := spireCLI("bundle", "show")
 		if err != nil || !strings.Contains(out, "BEGIN CERTIFICATE") {

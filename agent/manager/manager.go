@@ -13,6 +13,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	agentv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/agent/v1"
 	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 	"google.golang.org/grpc/codes"
@@ -47,6 +48,9 @@ type Config struct {
 	// PollInterval is the GetAuthorizedEntries interval used only against servers without
 	// the push stream (SPIRE). Default 5s.
 	PollInterval time.Duration
+	// AgentVersion, when set, is reported to the server (PostStatus) each time the entry
+	// stream connects, so that `agent list` shows which release each node runs.
+	AgentVersion string
 }
 
 // Manager keeps the cache in sync with the server.
@@ -131,9 +135,17 @@ func (m *Manager) syncLoop(ctx context.Context) error {
 				lostAt = time.Time{}
 			}
 		}
-		err := m.watch(ctx, delivered)
+		reported := false
+		deliveredAndReported := func() {
+			delivered()
+			if !reported {
+				reported = true
+				m.postStatus(ctx)
+			}
+		}
+		err := m.watch(ctx, deliveredAndReported)
 		if status.Code(err) == codes.Unimplemented {
-			err = m.poll(ctx, delivered)
+			err = m.poll(ctx, deliveredAndReported)
 		}
 		if ctx.Err() != nil {
 			return nil
@@ -153,6 +165,20 @@ func (m *Manager) syncLoop(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// postStatus reports the agent's version; a server that cannot record it is no reason to
+// stop, so failures are only logged.
+func (m *Manager) postStatus(ctx context.Context) {
+	if m.cfg.AgentVersion == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := m.cfg.Client().Agent.PostStatus(ctx, &agentv1.PostStatusRequest{AgentVersion: m.cfg.AgentVersion})
+	if err != nil && status.Code(err) != codes.Unimplemented {
+		m.cfg.Log.Debug("reporting the agent's version to the server", "error", err)
+	}
 }
 
 // poll is the fallback for servers without the push stream.
