@@ -75,7 +75,11 @@ type Duration time.Duration
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		if secs, convErr := strconv.Atoi(n.Value); convErr == nil {
+		if secs, convErr := strconv.ParseInt(n.Value, 10, 64); convErr == nil {
+			// Beyond ±292 years the nanoseconds wrap around: 18446916874 would read as 48h.
+			if secs > maxSeconds || secs < -maxSeconds {
+				return &lineError{line: n.Line, msg: fmt.Sprintf("%s seconds is too long (write e.g. 30s, 5m, 24h)", n.Value)}
+			}
 			*d = Duration(time.Duration(secs) * time.Second)
 			return nil
 		}
@@ -84,6 +88,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	*d = Duration(v)
 	return nil
 }
+
+// maxSeconds is the longest Duration in whole seconds.
+const maxSeconds = int64(1<<63-1) / int64(time.Second)
 
 // D returns the time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }

@@ -31,6 +31,9 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{"an unknown key (typo)", "trust_domain: a.org\nca_tll: 1h", "ca_tll"},
 		{"an unknown key type", "trust_domain: a.org\nca_key_type: dsa", "ca_key_type"},
 		{"an unparsable duration", "trust_domain: a.org\nca_ttl: forever", "ca_ttl"},
+		{"whole seconds that overflow a duration (would wrap to 48h)", "trust_domain: a.org\nca_ttl: 18446916874", "ca_ttl"},
+		{"a federated trust domain written as an ID", "trust_domain: a.org\nfederation:\n  federates_with:\n    spiffe://b.org:\n" +
+			"      bundle_endpoint_url: https://b.org/\n      profile: https_web", "federation.federates_with.spiffe://b.org"},
 		{"an SVID TTL beyond the CA TTL", "trust_domain: a.org\nca_ttl: 1h\ndefault_x509_svid_ttl: 2h", "default_x509_svid_ttl"},
 		{"a relative admin socket", "trust_domain: a.org\nadmin_socket_path: admin.sock", "admin_socket_path"},
 		{"a bad bind address", "trust_domain: a.org\nbind_address: localhost:1", "bind_address"},

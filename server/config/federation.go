@@ -125,6 +125,11 @@ func (c *Config) validateFederation() error {
 	for _, name := range slices.Sorted(maps.Keys(c.Federation.FederatesWith)) {
 		fw := c.Federation.FederatesWith[name]
 		field := "federation.federates_with." + name
+		// The API stores relationships and bundles under the bare name; a key written as
+		// spiffe://partner.org would store this relationship under a name nothing else uses.
+		if td, err := spiffeid.TrustDomainFromString(name); err == nil && td.Name() != name {
+			return fieldErr(field, fmt.Sprintf("names the trust domain as %q: write the bare name, %s", name, td.Name()))
+		}
 		rel := datastore.FederationRelationship{TrustDomain: name, BundleEndpointURL: fw.BundleEndpointURL,
 			Profile: datastore.EndpointProfile(fw.Profile), EndpointSPIFFEID: fw.EndpointSPIFFEID}
 		if err := federation.CheckRelationship(&rel, c.TD()); err != nil {
