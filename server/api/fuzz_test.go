@@ -249,7 +249,24 @@ func FuzzBundleFromProto(f *testing.F) {
 			JwtAuthorities: []*types.JWTKey{{KeyId: "k1", PublicKey: pkix, ExpiresAt: 1893456000}}, RefreshHint: 300, SequenceNumber: 7},
 		{TrustDomain: "spiffe://partner.org", X509Authorities: []*types.X509Certificate{{Asn1: ca.Raw, Tainted: true}}},
 		{TrustDomain: "partner.org", JwtAuthorities: []*types.JWTKey{{KeyId: "", PublicKey: pkix}}},
+		{TrustDomain: "partner.org", RefreshHint: 9223372037},
 	} {
+		wire, err := proto.Marshal(b)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(wire)
+	}
+	// Regression seeds: keys x509 parses that a JWKS cannot hold.
+	for name, pub := range oddKeys(f) {
+		der, err := x509.MarshalPKIXPublicKey(pub)
+		if err != nil {
+			f.Fatal(err)
+		}
+		b := &types.Bundle{TrustDomain: "partner.org", JwtAuthorities: []*types.JWTKey{{KeyId: name, PublicKey: der}}}
+		if name == "P-224" {
+			b.X509Authorities = []*types.X509Certificate{{Asn1: certWithKey(f, pub)}}
+		}
 		wire, err := proto.Marshal(b)
 		if err != nil {
 			f.Fatal(err)
@@ -272,6 +289,9 @@ func FuzzBundleFromProto(f *testing.F) {
 		}
 		if _, err := sb.Marshal(); err != nil {
 			t.Fatalf("accepted a bundle that cannot be served as a SPIFFE bundle document: %v", err)
+		}
+		if hint, _ := sb.RefreshHint(); hint != time.Duration(out.RefreshHint)*time.Second || hint < 0 || int64(hint/time.Second) != out.RefreshHint {
+			t.Fatalf("refresh_hint %d s is published as %s", out.RefreshHint, hint)
 		}
 		again, err := BundleFromProto(pb)
 		if err != nil || !reflect.DeepEqual(again, out) {
