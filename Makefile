@@ -5,7 +5,7 @@ GO ?= go
 export GOTOOLCHAIN := local
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build demo test k8s-deps vet bench microbench clean
+.PHONY: all build demo test k8s-deps vet bench microbench fuzz clean
 
 all: build
 
@@ -44,6 +44,16 @@ bench: build
 # Go micro-benchmarks of the hot paths.
 microbench:
 	$(GO) test -run '^$$' -bench . -benchmem ./agent/... ./server/... ./attestors/...
+
+# Every fuzz target in turn, FUZZTIME each (go test fuzzes one target per run); `make test`
+# already runs their seed corpora. FUZZFLAGS passes more, e.g. FUZZFLAGS=-parallel=1.
+FUZZTIME ?= 60s
+fuzz:
+	@git ls-files '*_test.go' | xargs grep -o '^func Fuzz[A-Za-z0-9_]*' | sed 's|/[^/]*:func | |' | \
+	while read dir target; do \
+		echo "== $$target (./$$dir)"; \
+		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./$$dir || exit 1; \
+	done
 
 clean:
 	rm -rf bin .cache
