@@ -28,6 +28,17 @@ func stateSeeds(f *testing.F) (chainPEM, keyPEM []byte) {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 }
 
+// fuzzDir is a directory for one fuzz target's files, on tmpfs when there is one:
+// SaveSVID fsyncs, and fsync on a busy disk would dominate every execution.
+func fuzzDir(f *testing.F) string {
+	dir, err := os.MkdirTemp("/dev/shm", "lanyard-fuzz-")
+	if err != nil {
+		return f.TempDir()
+	}
+	f.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
 // FuzzLoadSVID feeds the agent_svid.pem and agent_svid.key files an agent finds at
 // start (possibly truncated or damaged by a crash). What loads must save and load again
 // unchanged: the agent rewrites these files on every renewal.
@@ -53,8 +64,8 @@ func FuzzLoadSVID(f *testing.F) {
 	f.Add(chain, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: otherDER})) // a key of another SVID
 	f.Add(append([]byte("-----BEGIN JUNK-----\nAA==\n-----END JUNK-----\n"), chain...), key)
 	f.Add([]byte{}, []byte{})
+	d := Dir{Path: fuzzDir(f)}
 	f.Fuzz(func(t *testing.T, chainPEM, keyPEM []byte) {
-		d := Dir{Path: t.TempDir()}
 		if err := os.WriteFile(filepath.Join(d.Path, svidFile), chainPEM, 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -89,9 +100,9 @@ func FuzzLoadBundleFile(f *testing.F) {
 	f.Add(chain[:len(chain)-30])
 	f.Add([]byte("-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n"))
 	td := spiffeid.RequireTrustDomainFromString("example.org")
+	d := Dir{Path: fuzzDir(f)}
+	path := filepath.Join(d.Path, "trust.pem")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		d := Dir{Path: t.TempDir()}
-		path := filepath.Join(d.Path, "trust.pem")
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
