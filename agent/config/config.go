@@ -119,7 +119,7 @@ func (c *Config) Validate() error {
 		return fieldErr("socket_path", "is longer than the 100 bytes a unix socket path may have here")
 	}
 	if c.HealthAddress != nil && *c.HealthAddress != "" {
-		if _, _, err := net.SplitHostPort(*c.HealthAddress); err != nil {
+		if _, port, err := net.SplitHostPort(*c.HealthAddress); err != nil || !isPort(port) {
 			return fieldErr("health_address", fmt.Sprintf("%q must be host:port, or \"\" to disable", *c.HealthAddress))
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"net"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -20,6 +21,7 @@ func FuzzParse(f *testing.F) {
 		"trust_domain: example.org\nworkload_attestors:\n  unix:\n    discover_workload_path: false\n",
 		"trust_domain: example.org\nserver_address: \"a:b:c\"\n",
 		"trust_domain: example.org\ninsecure_bootstrap: true\nhealth_address: \"\"\n",
+		"trust_domain: example.org\nserver_address: \"lanyard:+8081\"\nhealth_address: 127.0.0.1:http\n",
 		"trust_domain: example.org\n---\nserver_address: evil.org\n",
 	} {
 		f.Add([]byte(doc))
@@ -41,7 +43,7 @@ func FuzzParse(f *testing.F) {
 			if err != nil || host == "" {
 				t.Fatalf("accepted server address %q: %v", addr, err)
 			}
-			if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+			if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
 				t.Fatalf("accepted server address %q with port %q", addr, port)
 			}
 		}
@@ -51,7 +53,7 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 		if h := cfg.HealthAddr(); h != "" {
-			if _, _, err := net.SplitHostPort(h); err != nil {
+			if _, port, err := net.SplitHostPort(h); err != nil || port == "" || strings.Trim(port, "0123456789") != "" {
 				t.Fatalf("accepted health_address %q: %v", h, err)
 			}
 		}

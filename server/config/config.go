@@ -178,7 +178,7 @@ func (c *Config) Validate() error {
 		return fieldErr("admin_socket_path", "is longer than the 100 bytes a unix socket path may have here")
 	}
 	if c.HealthAddress != nil && *c.HealthAddress != "" {
-		if _, _, err := net.SplitHostPort(*c.HealthAddress); err != nil {
+		if _, port, err := net.SplitHostPort(*c.HealthAddress); err != nil || !isPort(port) {
 			return fieldErr("health_address", fmt.Sprintf("%q must be host:port, or \"\" to disable", *c.HealthAddress))
 		}
 	}
@@ -257,6 +257,13 @@ func (c *Config) HealthAddr() string {
 }
 
 func fieldErr(field, msg string) error { return fmt.Errorf("config: %s %s", field, msg) }
+
+// isPort reports whether s is a port number. net.Listen would also look up "+80" or a
+// service name, so "127.0.0.1:A" would pass validation and fail only at start.
+func isPort(s string) bool {
+	_, err := strconv.ParseUint(s, 10, 16)
+	return err == nil
+}
 
 // lineError is a value error that knows its line, so Parse can name the key.
 type lineError struct {

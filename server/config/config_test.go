@@ -37,6 +37,8 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{"an SVID TTL beyond the CA TTL", "trust_domain: a.org\nca_ttl: 1h\ndefault_x509_svid_ttl: 2h", "default_x509_svid_ttl"},
 		{"a relative admin socket", "trust_domain: a.org\nadmin_socket_path: admin.sock", "admin_socket_path"},
 		{"a bad bind address", "trust_domain: a.org\nbind_address: localhost:1", "bind_address"},
+		{"a health address with a port that is no number (found by FuzzParse)", "trust_domain: a.org\nhealth_address: 0000000:A", "health_address"},
+		{"an OIDC address with a service name for a port", "trust_domain: a.org\noidc:\n  address: 127.0.0.1:http", "oidc.address"},
 		{"an unknown datastore", "trust_domain: a.org\ndatastore:\n  type: mongo", "datastore.type"},
 		{"an unknown log level", "trust_domain: a.org\nlog_level: loud", "log_level"},
 		{"registration without a cluster", "trust_domain: a.org\nkubernetes_registration:\n  resync_interval: 1m", "kubernetes_registration.cluster"},

@@ -148,7 +148,7 @@ func (c *Config) validateOIDC() error {
 		return nil
 	}
 	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
+	if err != nil || !isPort(port) {
 		return fieldErr("oidc.address", fmt.Sprintf("%q must be host:port, or \"\" to disable", addr))
 	}
 	tls := c.OIDC.CertFile != "" || c.OIDC.KeyFile != ""
