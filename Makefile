@@ -5,7 +5,7 @@ GO ?= go
 export GOTOOLCHAIN := local
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build demo test k8s-deps vet bench microbench clean
+.PHONY: all build demo test k8s-deps vet bench microbench fuzz clean
 
 all: build
 
@@ -52,6 +52,17 @@ bench: build
 # Go micro-benchmarks of the hot paths.
 microbench:
 	$(GO) test -run '^$$' -bench . -benchmem ./agent/... ./server/... ./attestors/...
+
+# Every fuzz target in turn, FUZZTIME each (go test fuzzes one target per run); `make test`
+# already runs their seed corpora. New inputs are minimized for at most 5s (the default 60s
+# can eat a short run); FUZZFLAGS passes more, e.g. FUZZFLAGS=-parallel=1.
+FUZZTIME ?= 60s
+fuzz:
+	@git ls-files '*_test.go' | xargs grep -o '^func Fuzz[A-Za-z0-9_]*' | sed 's|/[^/]*:func | |' | \
+	while read dir target; do \
+		echo "== $$target (./$$dir)"; \
+		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $(FUZZFLAGS) ./$$dir || exit 1; \
+	done
 
 clean:
 	rm -rf bin .cache

@@ -43,12 +43,19 @@ func (c *Config) validateServerAddress() error {
 			return fieldErr(fmt.Sprintf("server_address[%d]", i), fmt.Sprintf("%q has no host", addr))
 		}
 		if port != "" {
-			if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+			if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
 				return fieldErr(fmt.Sprintf("server_address[%d]", i), fmt.Sprintf("%q: %q is not a port (1-65535)", addr, port))
 			}
 		}
 	}
 	return nil
+}
+
+// isPort reports whether s is a port number. net.Dial and net.Listen would also take
+// "+80" or a service name, so such an address would pass validation and fail only later.
+func isPort(s string) bool {
+	_, err := strconv.ParseUint(s, 10, 16)
+	return err == nil
 }
 
 // splitAddress splits host[:port]; a bare IPv6 address is a host.

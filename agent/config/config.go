@@ -138,7 +138,7 @@ func (c *Config) Validate() error {
 		return fieldErr("workload_api.max_connections", fmt.Sprintf("(%d) must be at least workload_api.max_connections_per_uid (%d)", c.WorkloadAPI.MaxConnections, c.WorkloadAPI.MaxConnectionsPerUID))
 	}
 	if c.HealthAddress != nil && *c.HealthAddress != "" {
-		if _, _, err := net.SplitHostPort(*c.HealthAddress); err != nil {
+		if _, port, err := net.SplitHostPort(*c.HealthAddress); err != nil || !isPort(port) {
 			return fieldErr("health_address", fmt.Sprintf("%q must be host:port, or \"\" to disable", *c.HealthAddress))
 		}
 	}

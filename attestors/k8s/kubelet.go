@@ -149,8 +149,13 @@ func (k *kubelet) pods(ctx context.Context) ([]pod, error) {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return nil, fmt.Errorf("kubelet %s answered %s: %s", k.url, resp.Status, strings.TrimSpace(string(b)))
 	}
+	return decodePods(io.LimitReader(resp.Body, maxPodListSize))
+}
+
+// decodePods reads the kubelet's pod list.
+func decodePods(r io.Reader) ([]pod, error) {
 	var list podList
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxPodListSize)).Decode(&list); err != nil {
+	if err := json.NewDecoder(r).Decode(&list); err != nil {
 		return nil, fmt.Errorf("decoding kubelet pod list: %w", err)
 	}
 	return list.Items, nil

@@ -49,12 +49,19 @@ func ToSPIFFE(b *types.Bundle) (*spiffebundle.Bundle, error) {
 			return nil, fmt.Errorf("WIT authority %q: %w", k.KeyId, err)
 		}
 	}
+	if b.RefreshHint > maxRefreshHint {
+		// Multiplied into a time.Duration it would wrap, to a negative hint or a tiny one.
+		return nil, fmt.Errorf("refresh hint %d s is longer than %d s", b.RefreshHint, maxRefreshHint)
+	}
 	if b.RefreshHint > 0 {
 		sb.SetRefreshHint(time.Duration(b.RefreshHint) * time.Second)
 	}
 	sb.SetSequenceNumber(b.SequenceNumber)
 	return sb, nil
 }
+
+// maxRefreshHint is the longest refresh hint, in seconds, a time.Duration holds.
+const maxRefreshHint = int64(1<<63-1) / int64(time.Second)
 
 // FromSPIFFE converts a go-spiffe bundle to the API form.
 func FromSPIFFE(sb *spiffebundle.Bundle) (*types.Bundle, error) {

@@ -244,8 +244,12 @@ func BundleFromProto(in *types.Bundle) (*datastore.Bundle, error) {
 		if a == nil {
 			continue
 		}
-		if _, err := x509.ParseCertificate(a.Asn1); err != nil {
+		cert, err := x509.ParseCertificate(a.Asn1)
+		if err != nil {
 			return nil, invalidf("bundle %s: x509_authorities[%d] is not a DER certificate: %v", name, i, err)
+		}
+		if err := checkBundleKey(cert.PublicKey); err != nil {
+			return nil, invalidf("bundle %s: x509_authorities[%d]: %v", name, i, err)
 		}
 		out.X509Authorities = append(out.X509Authorities, datastore.X509Authority{DER: a.Asn1, Tainted: a.Tainted})
 	}
@@ -256,13 +260,17 @@ func BundleFromProto(in *types.Bundle) (*datastore.Bundle, error) {
 		if k.KeyId == "" {
 			return nil, invalidf("bundle %s: jwt_authorities[%d] has no key_id", name, i)
 		}
-		if _, err := x509.ParsePKIXPublicKey(k.PublicKey); err != nil {
+		pub, err := x509.ParsePKIXPublicKey(k.PublicKey)
+		if err != nil {
 			return nil, invalidf("bundle %s: jwt_authorities[%d] (%s) public key is not PKIX DER: %v", name, i, k.KeyId, err)
+		}
+		if err := checkBundleKey(pub); err != nil {
+			return nil, invalidf("bundle %s: jwt_authorities[%d] (%s): %v", name, i, k.KeyId, err)
 		}
 		out.JWTAuthorities = append(out.JWTAuthorities, datastore.JWTKey{KeyID: k.KeyId, PublicKey: k.PublicKey, ExpiresAt: k.ExpiresAt, Tainted: k.Tainted})
 	}
-	if in.RefreshHint < 0 {
-		return nil, invalidf("bundle %s: refresh_hint must not be negative", name)
+	if in.RefreshHint < 0 || in.RefreshHint > MaxTTLSeconds {
+		return nil, invalidf("bundle %s: refresh_hint %d: must be between 0 and %d seconds", name, in.RefreshHint, MaxTTLSeconds)
 	}
 	return out, nil
 }

@@ -90,7 +90,11 @@ type Duration time.Duration
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		if secs, convErr := strconv.Atoi(n.Value); convErr == nil {
+		if secs, convErr := strconv.ParseInt(n.Value, 10, 64); convErr == nil {
+			// Beyond ±292 years the nanoseconds wrap around: 18446916874 would read as 48h.
+			if secs > maxSeconds || secs < -maxSeconds {
+				return &lineError{line: n.Line, msg: fmt.Sprintf("%s seconds is too long (write e.g. 30s, 5m, 24h)", n.Value)}
+			}
 			*d = Duration(time.Duration(secs) * time.Second)
 			return nil
 		}
@@ -99,6 +103,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	*d = Duration(v)
 	return nil
 }
+
+// maxSeconds is the longest Duration in whole seconds.
+const maxSeconds = int64(1<<63-1) / int64(time.Second)
 
 // D returns the time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
@@ -184,7 +191,7 @@ func (c *Config) Validate() error {
 		return fieldErr("admin_socket_path", "is longer than the 100 bytes a unix socket path may have here")
 	}
 	if c.HealthAddress != nil && *c.HealthAddress != "" {
-		if _, _, err := net.SplitHostPort(*c.HealthAddress); err != nil {
+		if _, port, err := net.SplitHostPort(*c.HealthAddress); err != nil || !isPort(port) {
 			return fieldErr("health_address", fmt.Sprintf("%q must be host:port, or \"\" to disable", *c.HealthAddress))
 		}
 	}
@@ -263,6 +270,13 @@ func (c *Config) HealthAddr() string {
 }
 
 func fieldErr(field, msg string) error { return fmt.Errorf("config: %s %s", field, msg) }
+
+// isPort reports whether s is a port number. net.Listen would also look up "+80" or a
+// service name, so "127.0.0.1:A" would pass validation and fail only at start.
+func isPort(s string) bool {
+	_, err := strconv.ParseUint(s, 10, 16)
+	return err == nil
+}
 
 // lineError is a value error that knows its line, so Parse can name the key.
 type lineError struct {

@@ -131,6 +131,11 @@ func (c *Config) validateFederation() error {
 	for _, name := range slices.Sorted(maps.Keys(c.Federation.FederatesWith)) {
 		fw := c.Federation.FederatesWith[name]
 		field := "federation.federates_with." + name
+		// The API stores relationships and bundles under the bare name; a key written as
+		// spiffe://partner.org would store this relationship under a name nothing else uses.
+		if td, err := spiffeid.TrustDomainFromString(name); err == nil && td.Name() != name {
+			return fieldErr(field, fmt.Sprintf("names the trust domain as %q: write the bare name, %s", name, td.Name()))
+		}
 		rel := datastore.FederationRelationship{TrustDomain: name, BundleEndpointURL: fw.BundleEndpointURL,
 			Profile: datastore.EndpointProfile(fw.Profile), EndpointSPIFFEID: fw.EndpointSPIFFEID}
 		if err := federation.CheckRelationship(&rel, c.TD()); err != nil {
@@ -149,7 +154,7 @@ func (c *Config) validateOIDC() error {
 		return nil
 	}
 	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
+	if err != nil || !isPort(port) {
 		return fieldErr("oidc.address", fmt.Sprintf("%q must be host:port, or \"\" to disable", addr))
 	}
 	tls := c.OIDC.CertFile != "" || c.OIDC.KeyFile != ""

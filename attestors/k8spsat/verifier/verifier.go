@@ -219,7 +219,12 @@ func (c *cluster) review(ctx context.Context, token string) (tokenOwner, error) 
 	if err != nil {
 		return tokenOwner{}, fmt.Errorf("k8s_psat: cluster %s: token review (the server needs create on tokenreviews.authentication.k8s.io): %w", c.name, err)
 	}
-	st := tr.Status
+	return c.owner(tr.Status)
+}
+
+// owner reads who a token belongs to from the apiserver's review of it, and checks that
+// owner may attest.
+func (c *cluster) owner(st authenticationv1.TokenReviewStatus) (tokenOwner, error) {
 	if !st.Authenticated {
 		reason := st.Error
 		if reason == "" {
