@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
@@ -59,6 +60,7 @@ type Manager struct {
 	minter   *minter
 	jwt      *cache.JWTCache
 	switched chan struct{} // ClientChanged → syncLoop
+	lastSync atomic.Int64  // unix nanoseconds of the server's last delivery; 0: none yet
 
 	mu       sync.Mutex
 	minted   map[string]mintedSVID // entry ID → what we minted for it
@@ -100,6 +102,15 @@ func (m *Manager) ClientChanged() {
 	}
 }
 
+// LastSync returns when the server last delivered entries (a stream message or a poll),
+// zero if it has not since Run began.
+func (m *Manager) LastSync() time.Time {
+	if n := m.lastSync.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
 // JWTCache serves JWT-SVIDs to the Workload API, minting through the server on demand.
 func (m *Manager) JWTCache() *cache.JWTCache { return m.jwt }
 
@@ -129,6 +140,7 @@ func (m *Manager) syncLoop(ctx context.Context) error {
 	var lostAt time.Time
 	for ctx.Err() == nil {
 		delivered := func() {
+			m.lastSync.Store(m.cfg.Clock.Now().UnixNano())
 			backoff.reset()
 			if !lostAt.IsZero() {
 				m.cfg.Log.Info("the server's entry stream is back", "after", m.cfg.Clock.Since(lostAt).Round(time.Millisecond).String())
