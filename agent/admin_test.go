@@ -17,6 +17,7 @@ import (
 
 	"github.com/lanyard-dev/lanyard/agent/cli"
 	"github.com/lanyard-dev/lanyard/internal/loglevel"
+	"github.com/lanyard-dev/lanyard/internal/poll"
 )
 
 // adminCLI runs `lanyard-agent <args> -socketPath <sock>` and returns its output; it
@@ -91,7 +92,7 @@ func TestAdminSocketChangesTheLogLevelAndReportsTheAgent(t *testing.T) {
 			t.Errorf("debug output lacks %q:\n%s", want, out)
 		}
 	}
-	var info struct {
+	type getInfo struct {
 		Uptime          int   `json:"uptime"`
 		LastSyncSuccess int64 `json:"last_sync_success,string"`
 		X509            int   `json:"cached_x509_svids_count"`
@@ -100,13 +101,29 @@ func TestAdminSocketChangesTheLogLevelAndReportsTheAgent(t *testing.T) {
 			ExpiresAt int64 `json:"expires_at,string"`
 		} `json:"svid_chain"`
 	}
-	if err := json.Unmarshal([]byte(adminCLI(t, sock, 0, "debug", "-output", "json")), &info); err != nil {
-		t.Fatal(err)
+	debugJSON := func() getInfo {
+		var info getInfo
+		if err := json.Unmarshal([]byte(adminCLI(t, sock, 0, "debug", "-output", "json")), &info); err != nil {
+			t.Fatal(err)
+		}
+		return info
 	}
-	started := a.clock.Now().Add(-90 * time.Second).Unix()
-	if info.Uptime != 90 || info.X509 != 1 || info.LastSyncSuccess < started || info.LastSyncSuccess > a.clock.Now().Unix() ||
+	// The push stream is up: the agent holds the server's current entries now, however
+	// long the server has had nothing to push.
+	info := debugJSON()
+	if info.Uptime != 90 || info.X509 != 1 || info.LastSyncSuccess != a.clock.Now().Unix() ||
 		len(info.SVIDChain) != 1 || info.SVIDChain[0].ID.Path != agentID.Path() || info.SVIDChain[0].ExpiresAt <= a.clock.Now().Unix() {
-		t.Fatalf("debug -output json: %+v", info)
+		t.Fatalf("debug -output json: %+v (now %d)", info, a.clock.Now().Unix())
+	}
+	// Without the server the last sync stays where the stream was lost.
+	e.stopServer()
+	poll.Until(t, 30*time.Second, "the agent to lose the entry stream", func() bool {
+		return a.log.Contains("lost the server's entry stream")
+	})
+	lost := a.clock.Now().Unix()
+	a.clock.Step(10 * time.Minute)
+	if info := debugJSON(); info.LastSyncSuccess != lost || info.Uptime != 690 {
+		t.Fatalf("debug -output json 10 minutes after the server stopped: %+v, want last_sync_success %d", info, lost)
 	}
 
 	e.shutdown(a)
