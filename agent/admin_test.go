@@ -163,3 +163,41 @@ func TestAdminSocketIsOffByDefault(t *testing.T) {
 	}
 	e.shutdown(a)
 }
+
+// TestAdminSocketInAnotherUsersDirectoryIsRefused: whoever owns the directory could swap
+// the admin socket for their own, so the agent does not start.
+func TestAdminSocketInAnotherUsersDirectoryIsRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to hand the directory to another user")
+	}
+	e := newEnv(t)
+	cfg, _ := e.agentConfig()
+	base, err := os.MkdirTemp("", "lanyard-admin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	taken := filepath.Join(base, "taken")
+	if err := os.Mkdir(taken, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(taken, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	cfg.AdminSocketPath = filepath.Join(taken, "agent.sock")
+	a := e.startAgent(cfg)
+	select {
+	case err = <-a.done:
+		a.done <- nil // for the cleanup
+	case <-time.After(30 * time.Second):
+		t.Fatal("the agent is still running with its admin socket in a directory uid 65534 owns")
+	}
+	for _, want := range []string{"admin_socket_path", taken, "owned by uid 65534"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("run: %v; want it to name %q", err, want)
+		}
+	}
+	if _, statErr := os.Lstat(cfg.AdminSocketPath); statErr == nil {
+		t.Fatal("a socket was created in the untrusted directory")
+	}
+}

@@ -1,5 +1,6 @@
-// Command lanyard-agent runs the Lanyard agent (`lanyard-agent run -config FILE`) and
-// offers workload-side helpers against a Workload API socket (`lanyard-agent api fetch`).
+// Command lanyard-agent runs the Lanyard agent (`lanyard-agent run -config FILE`),
+// offers workload-side helpers against a Workload API socket (`lanyard-agent api fetch`)
+// and operator commands against the agent's admin socket (`lanyard-agent logger|debug`).
 package main
 
 import (
