@@ -1,6 +1,7 @@
 // Package loglevel holds the log level that an operator may change while a server or
-// agent runs (SPIRE's logger API): the level it was launched with, the level now, and
-// their mapping to SPIRE's LogLevel names.
+// agent runs (SPIRE's logger API): the level it was launched with, the level now, their
+// mapping to SPIRE's LogLevel names, the process logger that reads it, and how the
+// command lines print it.
 package loglevel
 
 import (
