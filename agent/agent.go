@@ -54,8 +54,8 @@ type Agent struct {
 
 // Run attests (unless a saved agent SVID is still valid), then serves the Workload API
 // until ctx ends or the server rejects the agent.
-func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	return run(ctx, cfg, log, clock.RealClock{})
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) error {
+	return run(ctx, cfg, log, clock.RealClock{}, opts...)
 }
 
 // run is Run on clk, which drives agent SVID renewal and the manager's timers.
@@ -64,7 +64,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 // streams first (workloads are told nothing false while the rest winds down), then the
 // manager and the renewal loop, and only when every goroutine has returned are the server
 // connections closed.
-func run(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.WithTicker) error {
+func run(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.WithTicker, opts ...Option) error {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	started := clk.Now()
 	a := &Agent{cfg: cfg, log: log, clock: clk, td: cfg.TD(), state: state.Dir{Path: cfg.DataDir}, reg: prometheus.NewRegistry()}
 	a.identity = client.NewIdentity(a.td)
 	a.identity.SetClock(clk)
@@ -93,6 +98,13 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Wit
 		MaxConnectionsPerUID: cfg.WorkloadAPI.MaxConnectionsPerUID,
 		MaxConnections:       cfg.WorkloadAPI.MaxConnections,
 	})
+	adminLn, err := a.listenAdmin()
+	if err != nil {
+		return err
+	}
+	if adminLn != nil {
+		defer adminLn.Close() // for an early return; serveAdmin closes it too
+	}
 	var healthLn net.Listener
 	if addr := cfg.HealthAddr(); addr != "" {
 		if healthLn, err = net.Listen("tcp", addr); err != nil {
@@ -104,7 +116,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Wit
 	defer stop()
 	serveCtx, stopServing := context.WithCancel(context.Background())
 	defer stopServing()
-	errc := make(chan error, 4)
+	errc := make(chan error, 5)
 	var front, back sync.WaitGroup
 	spawn := func(wg *sync.WaitGroup, runCtx context.Context, name string, f func(context.Context) error) {
 		wg.Add(1)
@@ -119,6 +131,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Wit
 	spawn(&back, ctx, "manager", a.mgr.Run)
 	spawn(&back, ctx, "agent SVID renewal", a.renewLoop)
 	spawn(&front, serveCtx, "workload API", func(c context.Context) error { return wl.Serve(c, cfg.SocketPath) })
+	if adminLn != nil {
+		spawn(&front, serveCtx, "admin API", func(c context.Context) error { return a.serveAdmin(c, adminLn, started, o) })
+	}
 	if healthLn != nil {
 		spawn(&front, serveCtx, "health", func(c context.Context) error { return a.serveHealth(c, healthLn) })
 	}

@@ -160,13 +160,22 @@ type runningAgent struct {
 	done  chan error
 }
 
-// startAgent runs an agent in this process on a fake clock set to now.
-func (e *env) startAgent(cfg config.Config) *runningAgent {
+// startAgent runs an agent in this process on a fake clock set to now. It logs at debug,
+// or, given WithLogLevels, at the level the logger API sets, as lanyard-agent does.
+func (e *env) startAgent(cfg config.Config, opts ...Option) *runningAgent {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &runningAgent{cfg: cfg, clock: clocktesting.NewFakeClock(time.Now()), log: &logbuf.Buffer{}, stop: cancel, done: make(chan error, 1)}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	var level slog.Leveler = slog.LevelDebug
+	if o.levels != nil {
+		level = o.levels.Leveler()
+	}
 	go func() {
-		a.done <- run(ctx, cfg, slog.New(slog.NewTextHandler(a.log, &slog.HandlerOptions{Level: slog.LevelDebug})), a.clock)
+		a.done <- run(ctx, cfg, slog.New(slog.NewTextHandler(a.log, &slog.HandlerOptions{Level: level})), a.clock, opts...)
 	}()
 	e.t.Cleanup(func() {
 		cancel()

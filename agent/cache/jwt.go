@@ -175,3 +175,16 @@ func jwtKey(e *Entry, audience []string) string {
 	}
 	return b.String()
 }
+
+// Count returns how many unexpired JWT-SVIDs the cache holds (for the debug API).
+func (j *JWTCache) Count() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	now, n := j.clk.Now(), 0
+	for _, t := range j.tokens {
+		if now.Before(t.expAt) {
+			n++
+		}
+	}
+	return n
+}

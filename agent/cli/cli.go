@@ -1,5 +1,6 @@
 // Package cli is lanyard-agent's command line besides `run`: Workload API helpers that
-// fetch and validate SVIDs like a workload would (with the go-spiffe SDK), and a health check.
+// fetch and validate SVIDs like a workload would (with the go-spiffe SDK), a health check,
+// and the logger and debug commands of the agent's admin socket.
 package cli
 
 import (
@@ -36,6 +37,14 @@ Commands:
   api validate jwt -audience A -svid TOKEN [-socketPath P]
                                            validate a JWT-SVID through the agent
   healthcheck [-address HOST:PORT]         exit 0 when the agent is ready
+  logger get -socketPath ADMIN_SOCK        show the agent's current and launch log levels
+  logger set -level L -socketPath ADMIN_SOCK
+                                           change the agent's log level until restart or reset
+  logger reset -socketPath ADMIN_SOCK      return the agent's log level to the launch level
+  debug -socketPath ADMIN_SOCK             show uptime, last sync, cached SVIDs and the agent's SVID chain
+
+The logger and debug commands use the agent's admin socket (admin_socket_path, off by
+default) and take -output json.
 `
 
 var defaultSocket = unixsock.ClientPath(unixsock.AgentAPI)
@@ -70,6 +79,17 @@ func dispatch(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if strings.Join(first(args, 2), " ") == "api watch" {
 		return watch(ctx, args[2:], stdout)
+	}
+	switch strings.Join(first(args, 2), " ") {
+	case "logger get":
+		return loggerGet(ctx, args[2:], stdout)
+	case "logger set":
+		return loggerSet(ctx, args[2:], stdout)
+	case "logger reset":
+		return loggerReset(ctx, args[2:], stdout)
+	}
+	if len(args) > 0 && args[0] == "debug" {
+		return debugInfo(ctx, args[1:], stdout)
 	}
 	if len(args) > 0 && args[0] == "healthcheck" {
 		return healthcheck(ctx, args[1:], stdout)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/lanyard-dev/lanyard/internal/unixsock"
 
@@ -30,6 +31,11 @@ type Config struct {
 	// under $XDG_RUNTIME_DIR/lanyard when /run/lanyard is not writable (see
 	// unixsock.DefaultPath).
 	SocketPath string `yaml:"socket_path"`
+	// AdminSocketPath, when set, is a unix socket (mode 0600) serving the agent's admin
+	// API: SPIRE's agent Logger and Debug services, for `lanyard-agent logger|debug`. Off by
+	// default. It must not be in the Workload API socket's directory (or below it), which
+	// workloads can reach.
+	AdminSocketPath string `yaml:"admin_socket_path"`
 	// HealthAddress serves /healthz, /readyz and /metrics over HTTP. Default 127.0.0.1:8083; "" disables it.
 	HealthAddress *string `yaml:"health_address"`
 	// NodeAttestor is how the agent proves its node: join_token (default) or k8s_psat.
@@ -131,6 +137,9 @@ func (c *Config) Validate() error {
 	if len(c.SocketPath) > 100 {
 		return fieldErr("socket_path", "is longer than the 100 bytes a unix socket path may have here")
 	}
+	if err := c.validateAdminSocket(); err != nil {
+		return err
+	}
 	if c.WorkloadAPI.MaxConnectionsPerUID < 1 {
 		return fieldErr("workload_api.max_connections_per_uid", "must be at least 1 (default 1000)")
 	}
@@ -157,6 +166,29 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		return fieldErr("log_format", fmt.Sprintf("%q: use text or json", c.LogFormat))
+	}
+	return nil
+}
+
+// validateAdminSocket keeps the admin socket out of workloads' reach: the Workload API
+// socket's directory is what gets shared with them (a hostPath mount, say).
+func (c *Config) validateAdminSocket() error {
+	if c.AdminSocketPath == "" {
+		return nil
+	}
+	if !filepath.IsAbs(c.AdminSocketPath) {
+		return fieldErr("admin_socket_path", fmt.Sprintf("%q must be an absolute path", c.AdminSocketPath))
+	}
+	if len(c.AdminSocketPath) > 100 {
+		return fieldErr("admin_socket_path", "is longer than the 100 bytes a unix socket path may have here")
+	}
+	admin, api := filepath.Clean(c.AdminSocketPath), filepath.Clean(c.SocketPath)
+	if admin == api {
+		return fieldErr("admin_socket_path", "is the Workload API's socket_path: give the admin socket its own path, in another directory")
+	}
+	if dir := filepath.Dir(api); strings.HasPrefix(admin, dir+string(filepath.Separator)) {
+		return fieldErr("admin_socket_path", fmt.Sprintf("%s is in the directory of the Workload API socket (%s), which workloads can reach: "+
+			"put it in a directory of its own, e.g. %s", admin, dir, filepath.Join(filepath.Dir(dir), "admin", "agent.sock")))
 	}
 	return nil
 }

@@ -97,3 +97,33 @@ func TestServerAddressErrorsNameTheField(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminSocketStaysOutOfWorkloadsReach: the admin socket is off unless configured, and
+// a path workloads could reach through the Workload API socket's directory is refused
+// naming the key, as SPIRE refuses it.
+func TestAdminSocketStaysOutOfWorkloadsReach(t *testing.T) {
+	const base = "trust_domain: a.org\nsocket_path: /run/lanyard/sockets/api.sock\n"
+	cfg, err := ParseWithOverrides([]byte(base))
+	if err != nil || cfg.AdminSocketPath != "" {
+		t.Fatalf("the admin socket must be off by default: %q, %v", cfg.AdminSocketPath, err)
+	}
+	cfg, err = ParseWithOverrides([]byte(base + "admin_socket_path: /run/lanyard/admin/agent.sock\n"))
+	if err != nil || cfg.AdminSocketPath != "/run/lanyard/admin/agent.sock" {
+		t.Fatalf("an admin socket in its own directory: %q, %v", cfg.AdminSocketPath, err)
+	}
+	tests := []struct{ name, path, want string }{
+		{"the Workload API socket itself", "/run/lanyard/sockets/api.sock", "admin_socket_path is the Workload API's socket_path"},
+		{"the same path spelt differently", "/run/lanyard/sockets/../sockets/api.sock", "admin_socket_path is the Workload API's socket_path"},
+		{"next to the Workload API socket", "/run/lanyard/sockets/admin.sock", "admin_socket_path /run/lanyard/sockets/admin.sock is in the directory of the Workload API socket"},
+		{"below the Workload API socket's directory", "/run/lanyard/sockets/private/admin.sock", "which workloads can reach"},
+		{"a relative path", "admin.sock", `admin_socket_path "admin.sock" must be an absolute path`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseWithOverrides([]byte(base + "admin_socket_path: " + tt.path + "\n"))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}

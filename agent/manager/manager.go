@@ -59,6 +59,7 @@ type Manager struct {
 	minter   *minter
 	jwt      *cache.JWTCache
 	switched chan struct{} // ClientChanged → syncLoop
+	synced   syncState
 
 	mu       sync.Mutex
 	minted   map[string]mintedSVID // entry ID → what we minted for it
@@ -83,7 +84,8 @@ func New(cfg Config) *Manager {
 		cfg.PollInterval = 5 * time.Second
 	}
 	m := &Manager{cfg: cfg, minted: map[string]mintedSVID{}, entries: map[string]*cache.Entry{},
-		serverID: spiffeid.RequireFromPath(cfg.TrustDomain, "/spire/server").String(), switched: make(chan struct{}, 1)}
+		serverID: spiffeid.RequireFromPath(cfg.TrustDomain, "/spire/server").String(), switched: make(chan struct{}, 1),
+		synced: syncState{clock: cfg.Clock}}
 	m.minter = newMinter(cfg.Client, cfg.Log, m.minted1, cfg.Clock)
 	m.minter.cache = cfg.Cache
 	m.jwt = cache.NewJWTCache(m.mintJWT, cfg.Clock)
@@ -99,6 +101,11 @@ func (m *Manager) ClientChanged() {
 	default:
 	}
 }
+
+// LastSync returns when the agent last held the server's current entries: now while it
+// follows the server's push stream (or polls succeed), else when that ended; zero if the
+// server has delivered nothing since Run began.
+func (m *Manager) LastSync() time.Time { return m.synced.at() }
 
 // JWTCache serves JWT-SVIDs to the Workload API, minting through the server on demand.
 func (m *Manager) JWTCache() *cache.JWTCache { return m.jwt }
@@ -129,6 +136,7 @@ func (m *Manager) syncLoop(ctx context.Context) error {
 	var lostAt time.Time
 	for ctx.Err() == nil {
 		delivered := func() {
+			m.synced.delivered()
 			backoff.reset()
 			if !lostAt.IsZero() {
 				m.cfg.Log.Info("the server's entry stream is back", "after", m.cfg.Clock.Since(lostAt).Round(time.Millisecond).String())
@@ -147,6 +155,7 @@ func (m *Manager) syncLoop(ctx context.Context) error {
 		if status.Code(err) == codes.Unimplemented {
 			err = m.poll(ctx, deliveredAndReported)
 		}
+		m.synced.lost()
 		if ctx.Err() != nil {
 			return nil
 		}

@@ -1,5 +1,6 @@
-// Command lanyard-agent runs the Lanyard agent (`lanyard-agent run -config FILE`) and
-// offers workload-side helpers against a Workload API socket (`lanyard-agent api fetch`).
+// Command lanyard-agent runs the Lanyard agent (`lanyard-agent run -config FILE`),
+// offers workload-side helpers against a Workload API socket (`lanyard-agent api fetch`)
+// and operator commands against the agent's admin socket (`lanyard-agent logger|debug`).
 package main
 
 import (
@@ -7,12 +8,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/lanyard-dev/lanyard/internal/fdlimit"
+	"github.com/lanyard-dev/lanyard/internal/loglevel"
 
 	"github.com/lanyard-dev/lanyard/agent"
 	"github.com/lanyard-dev/lanyard/agent/cli"
@@ -85,20 +86,12 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "Error:", err)
 		return 1
 	}
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
-	var log *slog.Logger
-	if cfg.LogFormat == "json" {
-		log = slog.New(slog.NewJSONHandler(stderr, opts))
-	} else {
-		log = slog.New(slog.NewTextHandler(stderr, opts))
-	}
+	log, levels := loglevel.NewLogger(cfg.LogLevel, cfg.LogFormat, stderr)
 	// Every Workload API connection holds descriptors; the caps are sized to this limit.
 	if n, err := fdlimit.Raise(); err != nil {
 		log.Warn("could not raise the open file limit", "open_file_limit", n, "error", err)
 	}
-	if err := agent.Run(ctx, cfg, log); err != nil {
+	if err := agent.Run(ctx, cfg, log, agent.WithLogLevels(levels)); err != nil {
 		fmt.Fprintln(stderr, "Error:", err)
 		return 1
 	}

@@ -36,3 +36,23 @@ func TestValidateNamesTheBadField(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminSocketBesideTheWorkloadAPIIsRefused: workloads reach the Workload API socket's
+// directory, so the agent will not start with its admin socket there.
+func TestAdminSocketBesideTheWorkloadAPIIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "agent.yaml")
+	yaml := "trust_domain: example.org\njoin_token: abc\nsocket_path: " + filepath.Join(dir, "public", "api.sock") +
+		"\nadmin_socket_path: " + filepath.Join(dir, "public", "admin.sock") + "\n"
+	if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"run", "-config", conf}, &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "admin_socket_path") || !strings.Contains(errOut.String(), "which workloads can reach") {
+		t.Fatalf("exit %d, stderr %q; want the agent to refuse admin_socket_path", code, errOut.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "public")); !os.IsNotExist(err) {
+		t.Fatalf("the refused agent created its socket directory: %v", err)
+	}
+}

@@ -27,12 +27,12 @@ plugins {
 `, Stdout: "server_address: spire-server"},
 		{Name: "each problem is one line naming the key", Src: `agent {
   trust_domain = "example.org"
-  admin_socket_path = "/tmp/spire-agent/private/admin.sock"
+  authorized_delegates = ["spiffe://example.org/delegate"]
 }
 plugins {
   WorkloadAttestor "docker" { plugin_data {} }
 }
-`, Code: 1, Stderr: []string{`.conf:3: agent.admin_socket_path: Lanyard's agent has no admin API`,
+`, Code: 1, Stderr: []string{`.conf:3: agent.authorized_delegates: Lanyard's agent has no Delegated Identity API`,
 			`.conf:6: plugins.WorkloadAttestor "docker": not supported by Lanyard`, "2 problem(s); nothing was written"}, StderrLines: 3},
 		{Name: "malformed HCL is one line with the position", Src: "agent {\n  trust_domain = \n", Code: 1, Stderr: []string{".conf:"}, StderrLines: 1},
 		{Name: "no file", Code: 2, Stderr: []string{"Usage: lanyard-agent migrate-config"}, StderrLines: 1},

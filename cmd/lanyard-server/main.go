@@ -80,7 +80,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	cfg.ForceNew = *forceNew
-	log, levels := newLogger(cfg, stderr)
+	log, levels := loglevel.NewLogger(cfg.LogLevel, cfg.LogFormat, stderr)
 	raiseFDLimit(log)
 	srv, err := server.Start(ctx, cfg, log, server.WithLogLevels(levels))
 	if err != nil {
@@ -113,18 +113,6 @@ func loadConfig(path, trustDomain, dataDir string) (config.Config, error) {
 		overrides += fmt.Sprintf("data_dir: %q\n", dataDir)
 	}
 	return config.ParseWithOverrides(data, []byte(overrides))
-}
-
-// newLogger returns the server's logger and the level control that the logger API changes.
-func newLogger(cfg config.Config, w io.Writer) (*slog.Logger, *loglevel.Control) {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	levels := loglevel.New(level)
-	opts := &slog.HandlerOptions{Level: levels.Leveler()}
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts)), levels
-	}
-	return slog.New(slog.NewTextHandler(w, opts)), levels
 }
 
 // raiseFDLimit lets the server hold as many agent connections and files as the hard

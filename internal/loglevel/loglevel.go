@@ -1,10 +1,12 @@
 // Package loglevel holds the log level that an operator may change while a server or
-// agent runs (SPIRE's logger API): the level it was launched with, the level now, and
-// their mapping to SPIRE's LogLevel names.
+// agent runs (SPIRE's logger API): the level it was launched with, the level now, their
+// mapping to SPIRE's LogLevel names, the process logger that reads it, and how the
+// command lines print it.
 package loglevel
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 
@@ -101,4 +103,26 @@ func Parse(name string) (types.LogLevel, error) {
 		return 0, fmt.Errorf("log level %q: use one of trace, debug, info, warn, error, fatal, panic", name)
 	}
 	return types.LogLevel(v), nil
+}
+
+// Print writes l the way both command lines show it, in SPIRE's words:
+// "Logger Level : debug" and "Launch Level : info".
+func Print(w io.Writer, l *types.Logger) {
+	fmt.Fprintf(w, "Logger Level : %s\nLaunch Level : %s\n", name(l.CurrentLevel), name(l.LaunchLevel))
+}
+
+func name(l types.LogLevel) string { return strings.ToLower(l.String()) }
+
+// NewLogger returns a process's logger, writing text or json (format) to w at the level
+// named in its config file (debug, info, warn or error), and the Control that the logger
+// API changes that level through.
+func NewLogger(level, format string, w io.Writer) (*slog.Logger, *Control) {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level)) // the config was validated
+	c := New(l)
+	opts := &slog.HandlerOptions{Level: c.Leveler()}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), c
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), c
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"strings"
 	"time"
 
 	debugv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/debug/v1"
@@ -41,11 +40,7 @@ func loggerReset(ctx context.Context, e *env, args []string) error {
 	}, printLevels)
 }
 
-func printLevels(e *env, l *types.Logger) {
-	fmt.Fprintf(e.stdout, "Logger Level : %s\nLaunch Level : %s\n", levelName(l.CurrentLevel), levelName(l.LaunchLevel))
-}
-
-func levelName(l types.LogLevel) string { return strings.ToLower(l.String()) }
+func printLevels(e *env, l *types.Logger) { loglevel.Print(e.stdout, l) }
 
 func debugInfo(ctx context.Context, e *env, args []string) error {
 	return oneCall(ctx, e, "debug", args, nil, func(ctx context.Context, cl *client) (*debugv1.GetInfoResponse, error) {

@@ -76,7 +76,9 @@ func agent(a *spirehcl.Section, doc *spirehcl.Doc) {
 		doc.Set(v, "", "join_token")
 	}
 	spirehcl.Logging(a, doc)
-	a.Refuse("admin_socket_path", "Lanyard's agent has no admin API (Debug and Delegated Identity APIs): remove it")
+	if v, ok := a.String("admin_socket_path"); ok {
+		doc.Set(v, "Serves SPIRE's agent Logger and Debug APIs (lanyard-agent logger|debug); there is no Delegated Identity API.", "admin_socket_path")
+	}
 	a.Refuse("authorized_delegates", "Lanyard's agent has no Delegated Identity API: remove it")
 	if v, ok := a.String("rebootstrap_mode"); ok && v != "never" {
 		a.Refusef(a.LineOf("rebootstrap_mode"), "rebootstrap_mode", "%q: Lanyard never re-bootstraps by itself; remove it (to re-bootstrap, empty data_dir and restart)", v)

@@ -6,13 +6,11 @@ package debug
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"time"
 
-	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	debugv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/debug/v1"
-	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 
+	"github.com/lanyard-dev/lanyard/internal/svidchain"
 	"github.com/lanyard-dev/lanyard/server/api"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 )
@@ -68,22 +66,9 @@ func (s *Service) GetInfo(ctx context.Context, _ *debugv1.GetInfoRequest) (*debu
 		FederatedBundlesCount: int32(max(bundles-1, 0)), // all but our own
 	}
 	if cert := s.cfg.ServerSVID(); cert != nil {
-		for _, c := range cert.Certificate {
-			resp.SvidChain = append(resp.SvidChain, chainCert(c))
+		for _, c := range svidchain.Describe(cert.Certificate) {
+			resp.SvidChain = append(resp.SvidChain, &debugv1.GetInfoResponse_Cert{Id: c.ID, ExpiresAt: c.ExpiresAt, Subject: c.Subject})
 		}
 	}
 	return resp, nil
-}
-
-func chainCert(der []byte) *debugv1.GetInfoResponse_Cert {
-	out := &debugv1.GetInfoResponse_Cert{}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		return out
-	}
-	out.ExpiresAt, out.Subject = c.NotAfter.Unix(), c.Subject.String()
-	if id, err := x509svid.IDFromCert(c); err == nil {
-		out.Id = &types.SPIFFEID{TrustDomain: id.TrustDomain().Name(), Path: id.Path()}
-	}
-	return out
 }
