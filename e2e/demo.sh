@@ -21,7 +21,9 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 wait_for() { # wait_for DESCRIPTION COMMAND...: poll up to 30 s
   local what=$1; shift
   for _ in $(seq 1 300); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  echo "timed out waiting for $what" >&2; return 1
+  echo "timed out waiting for $what" >&2
+  for log in "$WORK"/*.log; do [ -f "$log" ] && { echo "--- $log:" >&2; tail -20 "$log" >&2; }; done
+  return 1
 }
 
 step "Starting lanyard-server for trust domain $TD"
