@@ -62,7 +62,9 @@ func deploy(ctx context.Context, bin string, withAgent bool) (_ *deployment, err
 	if d.serverPort, err = freePort(); err != nil {
 		return nil, err
 	}
-	cfg := fmt.Sprintf("trust_domain: %s\ndata_dir: %s\nbind_port: %d\nadmin_socket_path: %s\nhealth_address: \"\"\nlog_level: warn\n",
+	// No OIDC endpoint: it is not measured, and its fixed default port would collide with
+	// any other lanyard-server on the machine.
+	cfg := fmt.Sprintf("trust_domain: %s\ndata_dir: %s\nbind_port: %d\nadmin_socket_path: %s\nhealth_address: \"\"\nlog_level: warn\noidc:\n  address: \"\"\n",
 		benchTD, filepath.Join(dir, "server"), d.serverPort, d.adminSock)
 	d.serverCfg = cfg
 	if d.server, err = startProc(bin, "lanyard-server", dir, cfg); err != nil {
@@ -76,8 +78,12 @@ func deploy(ctx context.Context, bin string, withAgent bool) (_ *deployment, err
 		_, err := entryv1.NewEntryClient(d.admin).CountEntries(ctx, &entryv1.CountEntriesRequest{})
 		return err == nil
 	})
-	if err != nil || !withAgent {
-		return d, err
+	if err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "lanyard-server.log"))
+		return d, fmt.Errorf("%w; lanyard-server's log:\n%s", err, log)
+	}
+	if !withAgent {
+		return d, nil
 	}
 	return d, d.startAgent(ctx, bin)
 }
