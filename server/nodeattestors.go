@@ -5,6 +5,7 @@ import (
 
 	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/attestors/jointoken"
+	jointokenverifier "github.com/lanyard-dev/lanyard/attestors/jointoken/verifier"
 	"github.com/lanyard-dev/lanyard/attestors/k8spsat/verifier"
 )
 
@@ -12,7 +13,7 @@ import (
 // join_token is always on; k8s_psat when configured.
 func (s *Server) nodeVerifiers() (map[string]attestors.NodeVerifier, error) {
 	vs := map[string]attestors.NodeVerifier{
-		jointoken.Type: &jointoken.Verifier{TrustDomain: s.td, Tokens: s.store},
+		jointoken.Type: &jointokenverifier.Verifier{TrustDomain: s.td, Tokens: s.store},
 	}
 	if k := s.cfg.NodeAttestors.K8sPSAT; k != nil {
 		clusters := make(map[string]verifier.ClusterConfig, len(k.Clusters))
