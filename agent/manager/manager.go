@@ -69,6 +69,7 @@ type Manager struct {
 type mintedSVID struct {
 	revision            int64
 	notBefore, notAfter time.Time
+	signers             []string // see cache.X509SVID.Signers
 }
 
 // New returns a manager.
@@ -263,7 +264,7 @@ func (m *Manager) minted1(e *cache.Entry, svid *cache.X509SVID) bool {
 	if !ok || cur.RevisionNumber != e.RevisionNumber {
 		return false
 	}
-	m.minted[e.ID] = mintedSVID{revision: e.RevisionNumber, notBefore: svid.NotBefore, notAfter: svid.ExpiresAt}
+	m.minted[e.ID] = mintedSVID{revision: e.RevisionNumber, notBefore: svid.NotBefore, notAfter: svid.ExpiresAt, signers: svid.Signers}
 	return true
 }
 
@@ -311,6 +312,7 @@ func (m *Manager) setBundle(pb *types.Bundle) {
 	if m.cfg.OnBundle != nil {
 		m.cfg.OnBundle(b)
 	}
+	m.replaceTainted(pb)
 }
 
 func (m *Manager) setFederated(pbs []*types.Bundle) {
