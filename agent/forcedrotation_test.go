@@ -81,6 +81,9 @@ func TestTaintedCAIsReplacedAtOnceAndRevokedFromTheBundle(t *testing.T) {
 		}
 		return true
 	})
+	poll.Until(t, 30*time.Second, "the agent to renew its own SVID, which the tainted CA signed", func() bool {
+		return a.log.Contains("agent SVID renewed")
+	})
 	oldCA := authority(t, src, oldID)
 	if oldCA == nil {
 		t.Fatal("the tainted CA left the workload's bundle before it was revoked")

@@ -14,7 +14,6 @@ import (
 
 	"github.com/lanyard-dev/lanyard/agent/attest"
 	"github.com/lanyard-dev/lanyard/agent/client"
-	"github.com/lanyard-dev/lanyard/internal/pause"
 )
 
 // Waits between failed renewals: short enough to renew soon after an outage, long enough
@@ -35,7 +34,7 @@ func (a *Agent) renewLoop(ctx context.Context) error {
 		if retry > 0 {
 			at = a.clock.Now().Add(retry)
 		}
-		if !pause.For(ctx, a.clock, at.Sub(a.clock.Now())) {
+		if !a.waitRenewal(ctx, at.Sub(a.clock.Now())) {
 			return nil
 		}
 		err := a.renewOnce(ctx)
@@ -60,6 +59,34 @@ func (a *Agent) renewLoop(ctx context.Context) error {
 		}
 		retry = min(retry, 5*time.Second) // the node can attest again as soon as the server answers
 		a.log.Warn("agent SVID expired; attesting again when the server answers", "error", err, "retry_in", retry.String())
+	}
+}
+
+// waitRenewal waits for d, or less when the agent SVID must be replaced at once; false
+// when ctx ended.
+func (a *Agent) waitRenewal(ctx context.Context, d time.Duration) bool {
+	t := a.clock.NewTimer(max(d, 0))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C():
+	case <-a.renewNow:
+	}
+	return true
+}
+
+// onTainted renews the agent SVID at once when a tainted authority signed it: once the
+// operator revokes that authority the server would refuse the agent's connections.
+func (a *Agent) onTainted(tainted map[string]bool) {
+	leaf := a.identity.SVID()
+	if leaf == nil || !tainted[string(leaf.AuthorityKeyId)] {
+		return
+	}
+	a.log.Info("a tainted authority signed the agent SVID; renewing it now")
+	select {
+	case a.renewNow <- struct{}{}:
+	default:
 	}
 }
 

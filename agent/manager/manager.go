@@ -48,6 +48,10 @@ type Config struct {
 	// PollInterval is the GetAuthorizedEntries interval used only against servers without
 	// the push stream (SPIRE). Default 5s.
 	PollInterval time.Duration
+	// OnTainted, when set, is called with the subject key IDs (raw bytes as strings) of
+	// the X.509 authorities a new bundle marks tainted, so that the agent can replace its
+	// own SVID if one of them signed it.
+	OnTainted func(tainted map[string]bool)
 	// AgentVersion, when set, is reported to the server (PostStatus) each time the entry
 	// stream connects, so that `agent list` shows which release each node runs.
 	AgentVersion string

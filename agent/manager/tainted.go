@@ -36,6 +36,9 @@ func (m *Manager) replaceTainted(pb *types.Bundle) {
 	if len(tainted) == 0 {
 		return
 	}
+	if m.cfg.OnTainted != nil {
+		m.cfg.OnTainted(tainted)
+	}
 	var stale []*cache.Entry
 	m.mu.Lock()
 	for id, s := range m.minted {
