@@ -150,16 +150,17 @@ func (printer) OnX509ContextUpdate(x *workloadapi.X509Context) {
 		parts = append(parts, fmt.Sprintf("%s=%s", s.ID, s.Certificates[0].SerialNumber))
 	}
 	fmt.Println(strings.Join(parts, " "))
+	if len(x.SVIDs) == 0 {
+		return // the last line stays "update": tests look for it
+	}
 	// Which CA signed each SVID, and the CAs the workload trusts: forced rotation moves both.
 	issuers, cas := []string{"issuers"}, []string{"authorities"}
 	for _, s := range x.SVIDs {
 		issuers = append(issuers, fmt.Sprintf("%s=%x", s.ID, s.Certificates[0].AuthorityKeyId))
 	}
-	if len(x.SVIDs) > 0 {
-		if b, err := x.Bundles.GetX509BundleForTrustDomain(x.SVIDs[0].ID.TrustDomain()); err == nil {
-			for _, c := range b.X509Authorities() {
-				cas = append(cas, fmt.Sprintf("%x", c.SubjectKeyId))
-			}
+	if b, err := x.Bundles.GetX509BundleForTrustDomain(x.SVIDs[0].ID.TrustDomain()); err == nil {
+		for _, c := range b.X509Authorities() {
+			cas = append(cas, fmt.Sprintf("%x", c.SubjectKeyId))
 		}
 	}
 	fmt.Println(strings.Join(issuers, " "))
