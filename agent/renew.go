@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -76,11 +77,13 @@ func (a *Agent) waitRenewal(ctx context.Context, d time.Duration) bool {
 	return true
 }
 
-// onTainted renews the agent SVID at once when a tainted authority signed it: once the
-// operator revokes that authority the server would refuse the agent's connections.
+// onTainted renews the agent SVID at once when a tainted authority signed its chain: once
+// the operator revokes that authority the server would refuse the agent's connections.
 func (a *Agent) onTainted(tainted map[string]bool) {
-	leaf := a.identity.SVID()
-	if leaf == nil || !tainted[string(leaf.AuthorityKeyId)] {
+	if !slices.ContainsFunc(a.identity.SVIDChain(), func(der []byte) bool {
+		c, err := x509.ParseCertificate(der)
+		return err == nil && tainted[string(c.AuthorityKeyId)]
+	}) {
 		return
 	}
 	a.log.Info("a tainted authority signed the agent SVID; renewing it now")

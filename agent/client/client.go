@@ -67,6 +67,14 @@ func (i *Identity) SVID() *x509.Certificate {
 	return nil
 }
 
+// SVIDChain returns the DER certificates of the current agent SVID, leaf first, or nil.
+func (i *Identity) SVIDChain() [][]byte {
+	if c := i.svid.Load(); c != nil {
+		return c.Certificate
+	}
+	return nil
+}
+
 // SetBundle sets the authorities the server must chain to.
 func (i *Identity) SetBundle(b *x509bundle.Bundle) { i.bundle.Store(b) }
 
