@@ -2,11 +2,15 @@ package agent
 
 import (
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/jwtsvid"
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
 	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
 	localauthorityv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/localauthority/v1"
@@ -142,4 +146,52 @@ func wantCode(t *testing.T, what string, want codes.Code, err error) {
 		t.Fatalf("%s: %v, want %s", what, err, want)
 	}
 	t.Logf("%s: %v", what, err)
+}
+
+// After the JWT key that signed a cached JWT-SVID is tainted, the agent does not hand that
+// token out again: the next fetch returns one signed by the new key, although the cached
+// one is far from half its lifetime (the agent's clock does not move).
+func TestTaintedJWTKeyIsNotServedAgain(t *testing.T) {
+	e := newEnv(t)
+	cfg, agentID := e.agentConfig()
+	e.entry("web", agentID, 0)
+	a := e.startAgent(cfg)
+	a.servesID(t, "web")
+	ctx := t.Context()
+	kid := func() string {
+		t.Helper()
+		svid, err := workloadapi.FetchJWTSVID(ctx, jwtsvid.Params{Audience: "aud"}, workloadapi.WithAddr("unix://"+cfg.SocketPath))
+		if err != nil {
+			t.Fatal(err)
+		}
+		head, _, _ := strings.Cut(svid.Marshal(), ".")
+		raw, _ := base64.RawURLEncoding.DecodeString(head)
+		var h struct{ Kid string }
+		_ = json.Unmarshal(raw, &h)
+		return h.Kid
+	}
+	la := localauthorityv1.NewLocalAuthorityClient(e.admin)
+	state, err := la.GetJWTAuthorityState(ctx, &localauthorityv1.GetJWTAuthorityStateRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldKid := state.Active.AuthorityId
+	if got := kid(); got != oldKid {
+		t.Fatalf("JWT-SVID signed by %q, want the active key %q", got, oldKid)
+	}
+	prep, err := la.PrepareJWTAuthority(ctx, &localauthorityv1.PrepareJWTAuthorityRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKid := prep.PreparedAuthority.AuthorityId
+	if _, err := la.ActivateJWTAuthority(ctx, &localauthorityv1.ActivateJWTAuthorityRequest{AuthorityId: newKid}); err != nil {
+		t.Fatal(err)
+	}
+	if got := kid(); got != oldKid {
+		t.Fatalf("before the taint the cached token (key %q) should still be served, got key %q", oldKid, got)
+	}
+	if _, err := la.TaintJWTAuthority(ctx, &localauthorityv1.TaintJWTAuthorityRequest{AuthorityId: oldKid}); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 30*time.Second, "a JWT-SVID signed by the new key", func() bool { return kid() == newKid })
 }
