@@ -198,4 +198,16 @@ plugins {
 	if out := d.cli("agent", "show", "-spiffeID", d.agentID); !strings.Contains(out, d.agentID) {
 		t.Fatalf("agent show:\n%s", out)
 	}
+	t.Run("a CA tainted on Lanyard is rotated away by SPIRE's agent", func(t *testing.T) {
+		w := d.workload(uidSPIREAgentWorkload, "watch")
+		eventually(t, 30*time.Second, "the workload's first X.509 update", func() bool { return len(lastLine(w.Output(), "issuers ")) == 1 })
+		old := firstAuthorityID(t, d.cli("localauthority", "x509", "show"), "Active X.509 authority:")
+		prepared := firstAuthorityID(t, d.cli("localauthority", "x509", "prepare"), "Prepared X.509 authority:")
+		d.cli("localauthority", "x509", "activate", "-authorityID", prepared)
+		d.cli("localauthority", "x509", "taint", "-authorityID", old)
+		eventually(t, 60*time.Second, "SPIRE's agent to serve an SVID from the new CA", func() bool {
+			got := lastLine(w.Output(), "issuers ")
+			return len(got) == 1 && got[0] == d.id("billing")+"="+prepared
+		})
+	})
 }
