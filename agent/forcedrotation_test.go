@@ -113,6 +113,13 @@ func TestTaintedCAIsReplacedAtOnceAndRevokedFromTheBundle(t *testing.T) {
 	if _, err := la.TaintX509Authority(ctx, &localauthorityv1.TaintX509AuthorityRequest{AuthorityId: oldID}); status.Code(err) != codes.NotFound {
 		t.Fatalf("tainting a revoked CA: %v, want NotFound", err)
 	}
+	// New connections need neither side to present anything the revoked CA signed: a
+	// restarted agent (with its saved SVID and bundle) joins again.
+	src.Close()
+	e.shutdown(a)
+	again := e.startAgent(cfg)
+	e.entry("after-restart", agentID, 0)
+	again.servesID(t, "after-restart")
 }
 
 // issuer is the subject key ID (hex) of the CA that signed the source's default SVID.

@@ -60,7 +60,14 @@ func (s *Server) grpcServers(ctx context.Context, verifiers map[string]attestors
 	})
 	watch := entrycache.NewWatchService(s.entries, watchLookup, s.bundles, s.log.With("api", "entrysync"))
 	debug := debugapi.New(debugapi.Config{Store: s.store, Started: s.started, ServerSVID: s.tls.cert.Load})
-	authorities := localauthorityapi.New(localauthorityapi.Config{CA: s.ca, OnChange: s.bundles.Notify})
+	authorities := localauthorityapi.New(localauthorityapi.Config{CA: s.ca, OnChange: func() {
+		s.bundles.Notify()
+		// The server's own SVID may come from the authority just replaced; once that one
+		// is revoked, agents would refuse the server's handshakes.
+		if err := s.tls.rotate(ctx); err != nil {
+			s.log.Warn("re-signing the server SVID after an authority change failed; it is renewed at half-life", "error", err)
+		}
+	}})
 	healthSrv := health.NewServer()
 
 	register := func(g *grpc.Server) {
