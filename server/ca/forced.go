@@ -189,10 +189,13 @@ func (c *CA) revoke(ctx context.Context, slotsFn func() []slot, kind, id string,
 	if err != nil {
 		return nil, err
 	}
+	x509Slots, jwtSlots, retired := slices.Clone(c.journal.X509), slices.Clone(c.journal.JWT), slices.Clone(c.retired)
 	if err := drop(s); err != nil {
 		return nil, err
 	}
 	if err := c.commitLocked(ctx); err != nil {
+		// Keep the slot and its key: the saved journal still names them.
+		c.journal.X509, c.journal.JWT, c.retired = x509Slots, jwtSlots, retired
 		return nil, err
 	}
 	if err := remove(); err != nil {
