@@ -34,14 +34,18 @@ func (c *CA) PrepareX509(ctx context.Context) (*Authority, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range c.journal.X509 {
-		if p.Status == prepared {
-			c.journal.X509 = dropSlot(c.journal.X509, p.KeyID, &c.retired)
-			break
+	err = c.changeLocked(ctx, func() error {
+		for _, p := range c.journal.X509 {
+			if p.Status == prepared {
+				c.journal.X509 = dropSlot(c.journal.X509, p.KeyID, &c.retired)
+				break
+			}
 		}
-	}
-	c.journal.X509 = append(c.journal.X509, s)
-	if err := c.commitLocked(ctx); err != nil {
+		c.journal.X509 = append(c.journal.X509, s)
+		return nil
+	})
+	if err != nil {
+		c.retired = append(c.retired, s.KeyID)
 		return nil, err
 	}
 	c.cfg.Log.Info("X.509 CA prepared by an operator", "authority_id", s.authority().ID)
@@ -56,14 +60,18 @@ func (c *CA) PrepareJWT(ctx context.Context) (*Authority, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range c.journal.JWT {
-		if p.Status == prepared {
-			c.journal.JWT = dropSlot(c.journal.JWT, p.KeyID, &c.retired)
-			break
+	err = c.changeLocked(ctx, func() error {
+		for _, p := range c.journal.JWT {
+			if p.Status == prepared {
+				c.journal.JWT = dropSlot(c.journal.JWT, p.KeyID, &c.retired)
+				break
+			}
 		}
-	}
-	c.journal.JWT = append(c.journal.JWT, s)
-	if err := c.commitLocked(ctx); err != nil {
+		c.journal.JWT = append(c.journal.JWT, s)
+		return nil
+	})
+	if err != nil {
+		c.retired = append(c.retired, s.KeyID)
 		return nil, err
 	}
 	c.cfg.Log.Info("JWT key prepared by an operator", "authority_id", s.Kid)
@@ -89,13 +97,16 @@ func (c *CA) activate(ctx context.Context, slotsFn func() []slot, kind, id strin
 	if err != nil {
 		return nil, err
 	}
-	for _, o := range slots {
-		if *o.status() == active {
-			*o.status() = old
+	err = c.changeLocked(ctx, func() error {
+		for _, o := range slots {
+			if *o.status() == active {
+				*o.status() = old
+			}
 		}
-	}
-	*s.status() = active
-	if err := c.commitLocked(ctx); err != nil {
+		*s.status() = active
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	c.cfg.Log.Info("authority activated by an operator", "kind", kind, "authority_id", id)
@@ -189,13 +200,7 @@ func (c *CA) revoke(ctx context.Context, slotsFn func() []slot, kind, id string,
 	if err != nil {
 		return nil, err
 	}
-	x509Slots, jwtSlots, retired := slices.Clone(c.journal.X509), slices.Clone(c.journal.JWT), slices.Clone(c.retired)
-	if err := drop(s); err != nil {
-		return nil, err
-	}
-	if err := c.commitLocked(ctx); err != nil {
-		// Keep the slot and its key: the saved journal still names them.
-		c.journal.X509, c.journal.JWT, c.retired = x509Slots, jwtSlots, retired
+	if err := c.changeLocked(ctx, func() error { return drop(s) }); err != nil {
 		return nil, err
 	}
 	if err := remove(); err != nil {
@@ -204,6 +209,27 @@ func (c *CA) revoke(ctx context.Context, slotsFn func() []slot, kind, id string,
 	c.deleteRetiredKeys(ctx)
 	c.cfg.Log.Warn("authority revoked by an operator: it left the bundle", "kind", kind, "authority_id", id)
 	return s.authority(), nil
+}
+
+// changeLocked applies change to the journal and commits it; when either fails the
+// journal is left as it was (the saved one still names its slots and keys).
+func (c *CA) changeLocked(ctx context.Context, change func() error) error {
+	x509Slots, jwtSlots, retired := slices.Clone(c.journal.X509), slices.Clone(c.journal.JWT), slices.Clone(c.retired)
+	statuses := map[*slotStatus]slotStatus{}
+	for _, s := range slices.Concat(slotsOf(x509Slots), slotsOf(jwtSlots)) {
+		statuses[s.status()] = *s.status()
+	}
+	err := change()
+	if err == nil {
+		err = c.commitLocked(ctx)
+	}
+	if err != nil {
+		c.journal.X509, c.journal.JWT, c.retired = x509Slots, jwtSlots, retired
+		for p, st := range statuses {
+			*p = st
+		}
+	}
+	return err
 }
 
 func certHasSKI(der, ski []byte) bool {

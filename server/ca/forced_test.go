@@ -116,3 +116,27 @@ func wantCAErr(t *testing.T, err, target error, what string) {
 	}
 	t.Logf("%s: %v", what, err)
 }
+
+// When the datastore fails mid-operation the CA keeps the state its saved journal has:
+// nothing half-activated signs.
+func TestFailedActivationChangesNothing(t *testing.T) {
+	f := newFixture(t)
+	c := f.newCA()
+	ctx := context.Background()
+	first := c.X509State().Active.ID
+	prep, err := c.PrepareX509(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.store.Close()
+	if _, err := c.ActivateX509(ctx, prep.ID); err == nil {
+		t.Fatal("activation succeeded without a datastore")
+	}
+	st := c.X509State()
+	if st.Active.ID != first || st.Prepared == nil || st.Prepared.ID != prep.ID {
+		t.Fatalf("after a failed activation: %+v, want %s still active and %s prepared", st, first, prep.ID)
+	}
+	if got := hex.EncodeToString(f.sign(c, "/web", 60e9)[0].AuthorityKeyId); got != first {
+		t.Fatalf("after a failed activation SVIDs are signed by %s, want %s", got, first)
+	}
+}
