@@ -43,6 +43,8 @@ type Agent struct {
 	cache    *cache.Cache
 	mgr      *manager.Manager
 	reg      *prometheus.Registry
+	// renewNow wakes renewLoop when a tainted authority signed the agent SVID.
+	renewNow chan struct{}
 
 	mu sync.Mutex
 	// retired are connections replaced by a renewal, closed once the entry stream moved.
@@ -70,7 +72,8 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Wit
 		opt(&o)
 	}
 	started := clk.Now()
-	a := &Agent{cfg: cfg, log: log, clock: clk, td: cfg.TD(), state: state.Dir{Path: cfg.DataDir}, reg: prometheus.NewRegistry()}
+	a := &Agent{cfg: cfg, log: log, clock: clk, td: cfg.TD(), state: state.Dir{Path: cfg.DataDir}, reg: prometheus.NewRegistry(),
+		renewNow: make(chan struct{}, 1)}
 	a.identity = client.NewIdentity(a.td)
 	a.identity.SetClock(clk)
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -86,7 +89,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Wit
 	}
 	a.mgr = manager.New(manager.Config{
 		TrustDomain: a.td, Client: a.client.Load, Cache: a.cache, Log: log.With("component", "manager"),
-		OnBundle: a.onBundle, OnHandover: a.closeRetired, Clock: clk, AgentVersion: "lanyard-agent " + version.Get(),
+		OnBundle: a.onBundle, OnHandover: a.closeRetired, OnTainted: a.onTainted, Clock: clk, AgentVersion: "lanyard-agent " + version.Get(),
 	})
 	wattestors, err := a.workloadAttestors()
 	if err != nil {

@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lanyard-dev/lanyard/agent/attest"
 	"github.com/lanyard-dev/lanyard/agent/client"
-	"github.com/lanyard-dev/lanyard/internal/pause"
 )
 
 // Waits between failed renewals: short enough to renew soon after an outage, long enough
@@ -35,7 +35,7 @@ func (a *Agent) renewLoop(ctx context.Context) error {
 		if retry > 0 {
 			at = a.clock.Now().Add(retry)
 		}
-		if !pause.For(ctx, a.clock, at.Sub(a.clock.Now())) {
+		if !a.waitRenewal(ctx, at.Sub(a.clock.Now())) {
 			return nil
 		}
 		err := a.renewOnce(ctx)
@@ -60,6 +60,36 @@ func (a *Agent) renewLoop(ctx context.Context) error {
 		}
 		retry = min(retry, 5*time.Second) // the node can attest again as soon as the server answers
 		a.log.Warn("agent SVID expired; attesting again when the server answers", "error", err, "retry_in", retry.String())
+	}
+}
+
+// waitRenewal waits for d, or less when the agent SVID must be replaced at once; false
+// when ctx ended.
+func (a *Agent) waitRenewal(ctx context.Context, d time.Duration) bool {
+	t := a.clock.NewTimer(max(d, 0))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C():
+	case <-a.renewNow:
+	}
+	return true
+}
+
+// onTainted renews the agent SVID at once when a tainted authority signed its chain: once
+// the operator revokes that authority the server would refuse the agent's connections.
+func (a *Agent) onTainted(tainted map[string]bool) {
+	if !slices.ContainsFunc(a.identity.SVIDChain(), func(der []byte) bool {
+		c, err := x509.ParseCertificate(der)
+		return err == nil && tainted[string(c.AuthorityKeyId)]
+	}) {
+		return
+	}
+	a.log.Info("a tainted authority signed the agent SVID; renewing it now")
+	select {
+	case a.renewNow <- struct{}{}:
+	default:
 	}
 }
 

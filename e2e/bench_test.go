@@ -47,6 +47,7 @@ func TestBenchmarkCommandProducesEveryFigure(t *testing.T) {
 		"6. agent RSS, idle",
 		"6. agent RSS, 20 SVIDs served to one workload",
 		"7. server kill -9, 2s down, restart",
+		"8. forced rotation: taint → all 20 SVIDs of one workload",
 	} {
 		found := false
 		for _, f := range res.Figures {

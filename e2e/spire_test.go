@@ -112,6 +112,23 @@ func TestSPIREsCLIWorksAgainstLanyard(t *testing.T) {
 			return strings.Contains(d.cli("agent", "show", "-spiffeID", d.agentID), "Agent version    : lanyard-agent ")
 		})
 	})
+	t.Run("localauthority show and prepare", func(t *testing.T) {
+		for _, kind := range []string{"x509", "jwt"} {
+			out, err := spireCLI("localauthority", kind, "prepare")
+			if err != nil || !strings.Contains(out, "Prepared ") || !strings.Contains(out, "Authority ID: ") {
+				t.Fatalf("localauthority %s prepare: %q, %v", kind, out, err)
+			}
+			prepared := firstAuthorityID(t, out, "Prepared ")
+			out, err = spireCLI("localauthority", kind, "show")
+			if err != nil || firstAuthorityID(t, out, "Prepared ") != prepared || !strings.Contains(out, "No old ") {
+				t.Fatalf("localauthority %s show after prepare %s: %q, %v", kind, prepared, out, err)
+			}
+		}
+		out, err := spireCLI("localauthority", "x509", "taint", "-authorityID", "00ff")
+		if err == nil || !strings.Contains(out+err.Error(), "no x509 authority") {
+			t.Fatalf("localauthority x509 taint of an unknown authority: %q, %v", out, err)
+		}
+	})
 	t.Run("bundle show and healthcheck", func(t *testing.T) {
 		out, err := spireCLI("bundle", "show")
 		if err != nil || !strings.Contains(out, "BEGIN CERTIFICATE") {
@@ -181,4 +198,16 @@ plugins {
 	if out := d.cli("agent", "show", "-spiffeID", d.agentID); !strings.Contains(out, d.agentID) {
 		t.Fatalf("agent show:\n%s", out)
 	}
+	t.Run("a CA tainted on Lanyard is rotated away by SPIRE's agent", func(t *testing.T) {
+		w := d.workload(uidSPIREAgentWorkload, "watch")
+		eventually(t, 30*time.Second, "the workload's first X.509 update", func() bool { return len(lastLine(w.Output(), "issuers ")) == 1 })
+		old := firstAuthorityID(t, d.cli("localauthority", "x509", "show"), "Active X.509 authority:")
+		prepared := firstAuthorityID(t, d.cli("localauthority", "x509", "prepare"), "Prepared X.509 authority:")
+		d.cli("localauthority", "x509", "activate", "-authorityID", prepared)
+		d.cli("localauthority", "x509", "taint", "-authorityID", old)
+		eventually(t, 60*time.Second, "SPIRE's agent to serve an SVID from the new CA", func() bool {
+			got := lastLine(w.Output(), "issuers ")
+			return len(got) == 1 && got[0] == d.id("billing")+"="+prepared
+		})
+	})
 }

@@ -9,6 +9,7 @@ import (
 	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
 	debugv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/debug/v1"
 	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
+	localauthorityv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/localauthority/v1"
 	loggerv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/logger/v1"
 	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
 	trustdomainv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/trustdomain/v1"
@@ -28,6 +29,7 @@ import (
 	bundleapi "github.com/lanyard-dev/lanyard/server/api/bundle"
 	debugapi "github.com/lanyard-dev/lanyard/server/api/debug"
 	entryapi "github.com/lanyard-dev/lanyard/server/api/entry"
+	localauthorityapi "github.com/lanyard-dev/lanyard/server/api/localauthority"
 	loggerapi "github.com/lanyard-dev/lanyard/server/api/logger"
 	svidapi "github.com/lanyard-dev/lanyard/server/api/svid"
 	trustdomainapi "github.com/lanyard-dev/lanyard/server/api/trustdomain"
@@ -58,6 +60,14 @@ func (s *Server) grpcServers(ctx context.Context, verifiers map[string]attestors
 	})
 	watch := entrycache.NewWatchService(s.entries, watchLookup, s.bundles, s.log.With("api", "entrysync"))
 	debug := debugapi.New(debugapi.Config{Store: s.store, Started: s.started, ServerSVID: s.tls.cert.Load})
+	authorities := localauthorityapi.New(localauthorityapi.Config{CA: s.ca, OnChange: func() {
+		s.bundles.Notify()
+		// The server's own SVID may come from the authority just replaced; once that one
+		// is revoked, agents would refuse the server's handshakes.
+		if err := s.tls.rotate(ctx); err != nil {
+			s.log.Warn("re-signing the server SVID after an authority change failed; it is renewed at half-life", "error", err)
+		}
+	}})
 	healthSrv := health.NewServer()
 
 	register := func(g *grpc.Server) {
@@ -68,6 +78,7 @@ func (s *Server) grpcServers(ctx context.Context, verifiers map[string]attestors
 		trustdomainv1.RegisterTrustDomainServer(g, trustDomains)
 		syncv1.RegisterEntrySyncServer(g, watch)
 		debugv1.RegisterDebugServer(g, debug)
+		localauthorityv1.RegisterLocalAuthorityServer(g, authorities)
 		if s.levels != nil {
 			loggerv1.RegisterLoggerServer(g, loggerapi.New(s.levels))
 		}

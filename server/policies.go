@@ -5,6 +5,7 @@ import (
 	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
 	debugv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/debug/v1"
 	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
+	localauthorityv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/localauthority/v1"
 	loggerv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/logger/v1"
 	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
 	trustdomainv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/trustdomain/v1"
@@ -60,6 +61,19 @@ var policies = api.Policies{
 	syncv1.EntrySync_Watch_FullMethodName: api.AgentOnly,
 
 	debugv1.Debug_GetInfo_FullMethodName: api.AdminOnly,
+
+	localauthorityv1.LocalAuthority_GetJWTAuthorityState_FullMethodName:        api.AdminOnly,
+	localauthorityv1.LocalAuthority_PrepareJWTAuthority_FullMethodName:         api.AdminOnly,
+	localauthorityv1.LocalAuthority_ActivateJWTAuthority_FullMethodName:        api.AdminOnly,
+	localauthorityv1.LocalAuthority_TaintJWTAuthority_FullMethodName:           api.AdminOnly,
+	localauthorityv1.LocalAuthority_RevokeJWTAuthority_FullMethodName:          api.AdminOnly,
+	localauthorityv1.LocalAuthority_GetX509AuthorityState_FullMethodName:       api.AdminOnly,
+	localauthorityv1.LocalAuthority_PrepareX509Authority_FullMethodName:        api.AdminOnly,
+	localauthorityv1.LocalAuthority_ActivateX509Authority_FullMethodName:       api.AdminOnly,
+	localauthorityv1.LocalAuthority_TaintX509Authority_FullMethodName:          api.AdminOnly,
+	localauthorityv1.LocalAuthority_TaintX509UpstreamAuthority_FullMethodName:  api.AdminOnly,
+	localauthorityv1.LocalAuthority_RevokeX509Authority_FullMethodName:         api.AdminOnly,
+	localauthorityv1.LocalAuthority_RevokeX509UpstreamAuthority_FullMethodName: api.AdminOnly,
 
 	loggerv1.Logger_GetLogger_FullMethodName:     api.AdminOnly,
 	loggerv1.Logger_SetLogLevel_FullMethodName:   api.AdminOnly,

@@ -2,6 +2,8 @@ package cache
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -50,6 +52,7 @@ type JWTCache struct {
 
 type cachedJWT struct {
 	token            string
+	kid              string // the signing key, to forget tokens of a tainted one
 	refreshAt, expAt time.Time
 }
 
@@ -138,11 +141,42 @@ func (j *JWTCache) run(key, entryID string, audience []string, c *jwtCall) {
 	j.mu.Lock()
 	delete(j.inflight, key)
 	if err == nil && exp.After(issued) {
-		j.tokens[key] = cachedJWT{token: token, refreshAt: issued.Add(exp.Sub(issued) / 2), expAt: exp}
+		j.tokens[key] = cachedJWT{token: token, kid: tokenKid(token), refreshAt: issued.Add(exp.Sub(issued) / 2), expAt: exp}
 	}
 	j.sweepLocked()
 	j.mu.Unlock()
 	close(c.done)
+}
+
+// Forget drops the cached tokens signed by any of these key IDs, so that the next Fetch
+// mints a new one, and reports how many it dropped.
+func (j *JWTCache) Forget(kids map[string]bool) int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	n := 0
+	for k, t := range j.tokens {
+		if kids[t.kid] {
+			delete(j.tokens, k)
+			n++
+		}
+	}
+	return n
+}
+
+// tokenKid reads the "kid" of a compact JWS header; "" when there is none.
+func tokenKid(token string) string {
+	head, _, _ := strings.Cut(token, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return ""
+	}
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	if json.Unmarshal(raw, &h) != nil {
+		return ""
+	}
+	return h.Kid
 }
 
 func (j *JWTCache) sweepLocked() {

@@ -43,6 +43,10 @@ type X509SVID struct {
 	SerialNumber *big.Int
 	NotBefore    time.Time
 	ExpiresAt    time.Time // the leaf's NotAfter
+	// Signers are the subject key IDs of the authorities that signed the chain's
+	// certificates (each one's AuthorityKeyId, raw bytes as a string): an SVID is replaced
+	// at once when the bundle marks one of them tainted.
+	Signers []string
 
 	// ChainDER is the chain's DER certificates concatenated; KeyDER is the PKCS#8 key.
 	// KeyDER is secret: never log it.
@@ -71,11 +75,15 @@ func NewX509SVID(entryID string, id spiffeid.ID, chain []*x509.Certificate, key 
 		return nil, fmt.Errorf("x509-svid: encoding private key: %w", err)
 	}
 	var chainDER bytes.Buffer
+	signers := make([]string, 0, len(chain))
 	for _, c := range chain {
 		chainDER.Write(c.Raw)
+		if len(c.AuthorityKeyId) > 0 {
+			signers = append(signers, string(c.AuthorityKeyId))
+		}
 	}
 	return &X509SVID{
-		EntryID: entryID, ID: id, Hint: hint, SerialNumber: leaf.SerialNumber,
+		EntryID: entryID, ID: id, Hint: hint, SerialNumber: leaf.SerialNumber, Signers: signers,
 		NotBefore: leaf.NotBefore, ExpiresAt: leaf.NotAfter, ChainDER: chainDER.Bytes(), KeyDER: keyDER,
 	}, nil
 }

@@ -48,6 +48,10 @@ type Config struct {
 	// PollInterval is the GetAuthorizedEntries interval used only against servers without
 	// the push stream (SPIRE). Default 5s.
 	PollInterval time.Duration
+	// OnTainted, when set, is called with the subject key IDs (raw bytes as strings) of
+	// the X.509 authorities a new bundle marks tainted, so that the agent can replace its
+	// own SVID if one of them signed it.
+	OnTainted func(tainted map[string]bool)
 	// AgentVersion, when set, is reported to the server (PostStatus) each time the entry
 	// stream connects, so that `agent list` shows which release each node runs.
 	AgentVersion string
@@ -70,6 +74,7 @@ type Manager struct {
 type mintedSVID struct {
 	revision            int64
 	notBefore, notAfter time.Time
+	signers             []string // see cache.X509SVID.Signers
 }
 
 // New returns a manager.
@@ -272,7 +277,7 @@ func (m *Manager) minted1(e *cache.Entry, svid *cache.X509SVID) bool {
 	if !ok || cur.RevisionNumber != e.RevisionNumber {
 		return false
 	}
-	m.minted[e.ID] = mintedSVID{revision: e.RevisionNumber, notBefore: svid.NotBefore, notAfter: svid.ExpiresAt}
+	m.minted[e.ID] = mintedSVID{revision: e.RevisionNumber, notBefore: svid.NotBefore, notAfter: svid.ExpiresAt, signers: svid.Signers}
 	return true
 }
 
@@ -320,6 +325,7 @@ func (m *Manager) setBundle(pb *types.Bundle) {
 	if m.cfg.OnBundle != nil {
 		m.cfg.OnBundle(b)
 	}
+	m.replaceTainted(pb)
 }
 
 func (m *Manager) setFederated(pbs []*types.Bundle) {

@@ -24,6 +24,10 @@ import (
 // mintBatch is how many SVIDs one BatchNewX509SVID asks for (the server's limit is 500).
 const mintBatch = 500
 
+// mintFlushEvery bounds how long minted SVIDs wait for the rest of a burst before they
+// are handed to the cache.
+const mintFlushEvery = 5 * time.Second
+
 // minter turns queued entries into X.509-SVIDs, many per request. Queuing an entry that
 // is already queued replaces it, so a burst of changes costs one SVID.
 type minter struct {
@@ -85,12 +89,33 @@ func (m *minter) run(ctx context.Context) error {
 			return nil
 		case <-m.kick:
 		}
+		// A burst (thousands of entries at start, or a tainted CA) is handed to the cache
+		// in a few large updates rather than one per batch: every update makes the
+		// Workload API resend all of a workload's SVIDs, which for a workload holding
+		// thousands costs more than minting them.
+		var held []*cache.X509SVID
+		var heldSince time.Time
+		flush := func() {
+			if len(held) > 0 {
+				m.cache.UpdateSVIDs(held)
+				held = nil
+			}
+		}
 		for {
 			batch := m.take(mintBatch)
 			if len(batch) == 0 {
+				flush()
 				break
 			}
-			if err := m.mint(ctx, batch); err != nil {
+			out, err := m.mint(ctx, batch)
+			if len(held) == 0 {
+				heldSince = m.clock.Now()
+			}
+			held = append(held, out...)
+			if err != nil || m.clock.Since(heldSince) >= mintFlushEvery {
+				flush()
+			}
+			if err != nil {
 				m.enqueue(batch...)
 				if ctx.Err() != nil {
 					return nil
@@ -115,19 +140,20 @@ func (m *minter) run(ctx context.Context) error {
 	}
 }
 
-// mint asks for one batch. Per-entry refusals (e.g. the entry was deleted meanwhile) are
-// logged and dropped; a failed request is returned so the whole batch is retried.
-func (m *minter) mint(ctx context.Context, batch []*cache.Entry) error {
+// mint asks for one batch and returns the SVIDs to store. Per-entry refusals (e.g. the
+// entry was deleted meanwhile) are logged and dropped; a failed request is returned so
+// the whole batch is retried.
+func (m *minter) mint(ctx context.Context, batch []*cache.Entry) ([]*cache.X509SVID, error) {
 	keys := make([]crypto.Signer, len(batch))
 	req := &svidv1.BatchNewX509SVIDRequest{Params: make([]*svidv1.NewX509SVIDParams, len(batch))}
 	for i, e := range batch {
 		id, err := spiffeid.FromString(e.SPIFFEID)
 		if err != nil {
-			return fmt.Errorf("entry %s: %w", e.ID, err)
+			return nil, fmt.Errorf("entry %s: %w", e.ID, err)
 		}
 		key, csr, err := attest.NewKeyAndCSR(id)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		keys[i] = key
 		req.Params[i] = &svidv1.NewX509SVIDParams{EntryId: e.ID, Csr: csr}
@@ -139,13 +165,13 @@ func (m *minter) mint(ctx context.Context, batch []*cache.Entry) error {
 	if err != nil && m.client() != c {
 		// The agent SVID was renewed meanwhile and the server may have retired the old
 		// one: retry on the new connection rather than take this for a rejection.
-		return fmt.Errorf("minting on a replaced connection: %v", err)
+		return nil, fmt.Errorf("minting on a replaced connection: %v", err)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(resp.Results) != len(batch) {
-		return fmt.Errorf("server answered %d results for %d requests", len(resp.Results), len(batch))
+		return nil, fmt.Errorf("server answered %d results for %d requests", len(resp.Results), len(batch))
 	}
 	out := make([]*cache.X509SVID, 0, len(batch))
 	for i, r := range resp.Results {
@@ -163,8 +189,7 @@ func (m *minter) mint(ctx context.Context, batch []*cache.Entry) error {
 			out = append(out, svid)
 		}
 	}
-	m.cache.UpdateSVIDs(out)
-	return nil
+	return out, nil
 }
 
 func toSVID(e *cache.Entry, ders [][]byte, key crypto.Signer) (*cache.X509SVID, error) {

@@ -1,7 +1,8 @@
 // Command bench measures a real lanyard-server and lanyard-agent, started fresh from the
 // built binaries on embedded defaults: entry creation, entry-to-SVID propagation,
 // Workload API throughput and latency, one workload with very many entries, server
-// signing rate beside a raw x509.CreateCertificate loop, and memory. It prints a table
+// signing rate beside a raw x509.CreateCertificate loop, memory, and forced rotation (taint
+// the CA → every SVID of a workload re-minted and delivered). It prints a table
 // and writes it as JSON and Markdown. Run it with `make bench`.
 package main
 
@@ -47,6 +48,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 3*time.Second, "length of each throughput run")
 	flag.IntVar(&o.signN, "sign", 5000, "SVIDs signed per signing run")
 	flag.DurationVar(&o.outage, "outage", 30*time.Second, "how long the server stays down before the restart of figure 7")
+	forcedOnly := flag.Bool("forced-only", false, "measure only figure 8 (forced rotation), once per size")
 	flag.Parse()
 	if *quick {
 		sizes, o.runs, o.samples, o.duration, o.signN = "1,20", 1, 3, 300*time.Millisecond, 100
@@ -70,7 +72,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := runAll(ctx, o)
+	all := runAll
+	if *forcedOnly {
+		all = runForced
+	}
+	res, err := all(ctx, o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -203,6 +209,9 @@ func bigWorkload(ctx context.Context, o options, rec *recorder, n int) error {
 	}
 	rec.add(fmt.Sprintf("4. %d entries for one workload: first full FetchX509SVID response", n), "s", "", took.Seconds())
 	if err := recordRSS(rec, d, fmt.Sprintf("%d SVIDs served to one workload", n), target(n == 10000, "< 80 MiB agent")); err != nil {
+		return err
+	}
+	if err := recordForced(ctx, rec, d, n); err != nil {
 		return err
 	}
 	server, err := signingRate(ctx, d, o.signN)

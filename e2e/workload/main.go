@@ -3,7 +3,7 @@
 //
 //	workload serve -addr 127.0.0.1:9443 -allow spiffe://example.org/client
 //	workload dial  -addr 127.0.0.1:9443 -expect spiffe://example.org/server -message hello
-//	workload watch                      # prints one line per X.509 update (SPIFFE IDs and serials)
+//	workload watch                      # per X.509 update: "update ID=serial...", "issuers ID=CA-SKI...", "authorities SKI..."
 //	workload x509                       # fetches the X.509-SVIDs once and prints their SPIFFE IDs
 //	workload jwt -audience A            # prints a JWT-SVID
 //	workload validate -audience A -token T
@@ -150,6 +150,21 @@ func (printer) OnX509ContextUpdate(x *workloadapi.X509Context) {
 		parts = append(parts, fmt.Sprintf("%s=%s", s.ID, s.Certificates[0].SerialNumber))
 	}
 	fmt.Println(strings.Join(parts, " "))
+	if len(x.SVIDs) == 0 {
+		return // the last line stays "update": tests look for it
+	}
+	// Which CA signed each SVID, and the CAs the workload trusts: forced rotation moves both.
+	issuers, cas := []string{"issuers"}, []string{"authorities"}
+	for _, s := range x.SVIDs {
+		issuers = append(issuers, fmt.Sprintf("%s=%x", s.ID, s.Certificates[0].AuthorityKeyId))
+	}
+	if b, err := x.Bundles.GetX509BundleForTrustDomain(x.SVIDs[0].ID.TrustDomain()); err == nil {
+		for _, c := range b.X509Authorities() {
+			cas = append(cas, fmt.Sprintf("%x", c.SubjectKeyId))
+		}
+	}
+	fmt.Println(strings.Join(issuers, " "))
+	fmt.Println(strings.Join(cas, " "))
 }
 
 func (printer) OnX509ContextWatchError(err error) {

@@ -35,27 +35,36 @@ func (c *CA) Rotate(ctx context.Context) error {
 	}
 	changed = x || j
 	if changed || c.signing.Load() == nil {
-		// Public material first: nothing may sign before relying parties can trust it.
-		if err := c.publish(ctx); err != nil {
+		if err := c.commitLocked(ctx); err != nil {
 			return err
 		}
-		data, err := c.journal.encode()
-		if err != nil {
-			return err
-		}
-		if err := c.cfg.Store.SetCAJournal(ctx, c.cfg.ServerID, data); err != nil {
-			return fmt.Errorf("saving CA journal: %w", err)
-		}
-		st, err := c.newSigningState()
-		if err != nil {
-			return err
-		}
-		c.signing.Store(st)
 	}
 	if _, err := c.cfg.Store.PruneBundle(ctx, c.cfg.TrustDomain.Name(), now); err != nil {
 		return fmt.Errorf("pruning expired authorities: %w", err)
 	}
 	c.deleteRetiredKeys(ctx)
+	return nil
+}
+
+// commitLocked publishes the slots' public material, saves the journal and signs with
+// the active slots from now on. Public material goes first: nothing may sign before
+// relying parties can trust it.
+func (c *CA) commitLocked(ctx context.Context) error {
+	if err := c.publish(ctx); err != nil {
+		return err
+	}
+	data, err := c.journal.encode()
+	if err != nil {
+		return err
+	}
+	if err := c.cfg.Store.SetCAJournal(ctx, c.cfg.ServerID, data); err != nil {
+		return fmt.Errorf("saving CA journal: %w", err)
+	}
+	st, err := c.newSigningState()
+	if err != nil {
+		return err
+	}
+	c.signing.Store(st)
 	return nil
 }
 

@@ -74,6 +74,18 @@ var commands = []command{
 	{"logger get", "Show the server's current and launch log levels", loggerGet},
 	{"logger set", "Change the server's log level until restart or reset", loggerSet},
 	{"logger reset", "Return the server's log level to the launch level", loggerReset},
+	{"localauthority x509 show", "Show the active, prepared and old X.509 authorities", x509Show},
+	{"localauthority x509 prepare", "Create a new X.509 authority and add it to the bundle (not signing yet)", x509Prepare},
+	{"localauthority x509 activate", "Sign with the prepared X.509 authority from now on (-authorityID)", x509Activate},
+	{"localauthority x509 taint", "Mark the old X.509 authority tainted: agents replace what it signed (-authorityID)", x509Taint},
+	{"localauthority x509 revoke", "Remove the tainted X.509 authority from the bundle (-authorityID)", x509Revoke},
+	{"localauthority jwt show", "Show the active, prepared and old JWT authorities", jwtShow},
+	{"localauthority jwt prepare", "Create a new JWT key and add it to the bundle (not signing yet)", jwtPrepare},
+	{"localauthority jwt activate", "Sign with the prepared JWT key from now on (-authorityID)", jwtActivate},
+	{"localauthority jwt taint", "Mark the old JWT key tainted: agents drop tokens it signed (-authorityID)", jwtTaint},
+	{"localauthority jwt revoke", "Remove the tainted JWT key from the bundle (-authorityID)", jwtRevoke},
+	{"upstreamauthority taint", "Mark an upstream X.509 authority tainted (-subjectKeyID)", upstreamTaint},
+	{"upstreamauthority revoke", "Remove a tainted upstream X.509 authority from the bundle (-subjectKeyID)", upstreamRevoke},
 	{"debug", "Show uptime, counts of agents, entries and bundles, and the server's SVID chain", debugInfo},
 }
 
@@ -126,13 +138,13 @@ func lookup(args []string) (command, []string, bool) {
 
 func printUsage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: %s <command> [flags]\n\nCommands:\n", binary)
-	fmt.Fprintf(w, "  %-19s %s\n", "run", "Run the server (-config FILE)")
-	fmt.Fprintf(w, "  %-19s %s\n", "validate", "Check a configuration file (-config FILE) without starting")
-	fmt.Fprintf(w, "  %-19s %s\n", "datastore backup", "Copy the SQLite datastore, also while the server runs (-config FILE BACKUP)")
-	fmt.Fprintf(w, "  %-19s %s\n", "datastore restore", "Replace the SQLite datastore with a backup; server stopped (-config FILE BACKUP)")
-	fmt.Fprintf(w, "  %-19s %s\n", "migrate-config", "Print a SPIRE server .conf file as Lanyard YAML")
+	fmt.Fprintf(w, "  %-28s %s\n", "run", "Run the server (-config FILE)")
+	fmt.Fprintf(w, "  %-28s %s\n", "validate", "Check a configuration file (-config FILE) without starting")
+	fmt.Fprintf(w, "  %-28s %s\n", "datastore backup", "Copy the SQLite datastore, also while the server runs (-config FILE BACKUP)")
+	fmt.Fprintf(w, "  %-28s %s\n", "datastore restore", "Replace the SQLite datastore with a backup; server stopped (-config FILE BACKUP)")
+	fmt.Fprintf(w, "  %-28s %s\n", "migrate-config", "Print a SPIRE server .conf file as Lanyard YAML")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-19s %s\n", c.name, c.synopsis)
+		fmt.Fprintf(w, "  %-28s %s\n", c.name, c.synopsis)
 	}
 	fmt.Fprintf(w, "\nRun '%s <command> -h' for the flags of a command.\n", binary)
 }

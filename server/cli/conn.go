@@ -8,6 +8,7 @@ import (
 	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
 	debugv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/debug/v1"
 	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
+	localauthorityv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/localauthority/v1"
 	loggerv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/logger/v1"
 	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
 	trustdomainv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/trustdomain/v1"
@@ -31,6 +32,8 @@ type client struct {
 	logger  loggerv1.LoggerClient
 	debug   debugv1.DebugClient
 
+	authorities localauthorityv1.LocalAuthorityClient
+
 	trustDomains trustdomainv1.TrustDomainClient
 }
 
@@ -49,6 +52,8 @@ func dial(ctx context.Context, socketPath string) (*client, error) {
 		svids:   svidv1.NewSVIDClient(conn),
 		logger:  loggerv1.NewLoggerClient(conn),
 		debug:   debugv1.NewDebugClient(conn),
+
+		authorities: localauthorityv1.NewLocalAuthorityClient(conn),
 
 		trustDomains: trustdomainv1.NewTrustDomainClient(conn),
 	}, nil

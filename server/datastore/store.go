@@ -96,6 +96,18 @@ type BundleStore interface {
 	// PruneBundle atomically removes authorities that expired before the given time and
 	// increments SequenceNumber when anything changed. It never removes the last X.509 authority.
 	PruneBundle(ctx context.Context, trustDomain string, expiredBefore time.Time) (changed bool, err error)
+	// TaintX509Authority atomically marks the X.509 authority whose certificate has this
+	// subject key ID tainted and increments SequenceNumber: relying parties still trust it,
+	// but agents replace what it signed. ErrNotFound when the bundle or the authority is
+	// absent; ErrConflict when it is tainted already.
+	TaintX509Authority(ctx context.Context, trustDomain string, subjectKeyID []byte) (*Bundle, error)
+	// RevokeX509Authority atomically removes a tainted X.509 authority and increments
+	// SequenceNumber. ErrNotFound when absent; ErrConflict when it is not tainted (taint
+	// first, so that agents move off it before it stops verifying).
+	RevokeX509Authority(ctx context.Context, trustDomain string, subjectKeyID []byte) (*Bundle, error)
+	// TaintJWTKey and RevokeJWTKey do the same for the JWT authority with this key ID.
+	TaintJWTKey(ctx context.Context, trustDomain, keyID string) (*Bundle, error)
+	RevokeJWTKey(ctx context.Context, trustDomain, keyID string) (*Bundle, error)
 	GetBundle(ctx context.Context, trustDomain string) (*Bundle, error)
 	ListBundles(ctx context.Context, page Page) ([]*Bundle, string, error)
 	CountBundles(ctx context.Context) (int, error)

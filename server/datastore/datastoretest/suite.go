@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) datastore.Store) {
 		{"bundles", bundleTests},
 		{"bundle append and prune", bundleRotationTests},
 		{"bundle delete", bundleDeleteTests},
+		{"bundle taint and revoke", bundleTaintTests},
 		{"federation relationships", federationTests},
 		{"durability", durabilityTests},
 	}
