@@ -126,7 +126,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 	if err := s.bundles.load(ctx); err != nil {
 		return nil, fmt.Errorf("loading trust bundle: %w", err)
 	}
-	s.tls = &serverTLS{id: serverSPIFFEID(s.td), signer: s.ca, ttl: cfg.DefaultX509SVIDTTL.D(), bundles: s.bundles, log: log, now: s.clk.Now}
+	s.tls = &serverTLS{id: serverSPIFFEID(s.td), signer: s.ca, ttl: cfg.DefaultX509SVIDTTL.D(), bundles: s.bundles, log: log, clock: s.clk}
 	if err := s.tls.rotate(ctx); err != nil {
 		return nil, err
 	}

@@ -17,7 +17,9 @@ import (
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	"k8s.io/utils/clock"
 
+	"github.com/lanyard-dev/lanyard/internal/pause"
 	"github.com/lanyard-dev/lanyard/server/ca"
 )
 
@@ -34,7 +36,7 @@ type serverTLS struct {
 	ttl     time.Duration
 	bundles *bundleSource
 	log     *slog.Logger
-	now     func() time.Time // client SVIDs are verified at this time
+	clock   clock.Clock // renewal waits on it; client SVIDs are verified at its time
 	cert    atomic.Pointer[tls.Certificate]
 }
 
@@ -59,18 +61,14 @@ func (s *serverTLS) rotate(ctx context.Context) error {
 func (s *serverTLS) run(ctx context.Context) {
 	for {
 		leaf := s.cert.Load().Leaf
-		wait := time.Until(leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) / 2))
-		select {
-		case <-ctx.Done():
+		wait := leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) / 2).Sub(s.clock.Now())
+		if !pause.For(ctx, s.clock, max(wait, time.Second)) {
 			return
-		case <-time.After(max(wait, time.Second)):
 		}
 		if err := s.rotate(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("renewing server SVID failed; retrying in 5s", "error", err)
-			select {
-			case <-ctx.Done():
+			if !pause.For(ctx, s.clock, 5*time.Second) {
 				return
-			case <-time.After(5 * time.Second):
 			}
 		}
 	}
@@ -106,7 +104,7 @@ func (s *serverTLS) verifyClient(raw [][]byte, _ [][]*x509.Certificate) error {
 	if len(authorities) == 0 {
 		return errors.New("no trust bundle loaded yet")
 	}
-	_, _, err := x509svid.Verify(certs, x509bundle.FromX509Authorities(s.id.TrustDomain(), authorities), x509svid.WithTime(s.now()))
+	_, _, err := x509svid.Verify(certs, x509bundle.FromX509Authorities(s.id.TrustDomain(), authorities), x509svid.WithTime(s.clock.Now()))
 	if err != nil {
 		return fmt.Errorf("client X.509-SVID does not verify against the trust bundle: %w", err)
 	}
