@@ -147,6 +147,9 @@ func (ts *testServer) attest() *attest.Result {
 func (ts *testServer) dialAs(chain []*x509.Certificate, key crypto.Signer) *client.Client {
 	ts.t.Helper()
 	id := client.NewIdentity(testTD)
+	if ts.cfg.Clock != nil {
+		id.SetClock(ts.cfg.Clock) // the server's SVID is as fresh as its own clock says
+	}
 	id.SetBundle(ts.bundle())
 	id.SetSVID(chain, key)
 	c, err := client.Dial([]string{ts.srv.Addr().String()}, id)

@@ -47,7 +47,8 @@ func NewIdentity(td spiffeid.TrustDomain) *Identity {
 	return &Identity{td: td, clock: clock.RealClock{}}
 }
 
-// SetClock sets the clock that decides whether the SVID has expired; call it before Dial.
+// SetClock sets the clock that decides whether the SVID has expired and at which time the
+// server's certificate is verified; call it before Dial.
 func (i *Identity) SetClock(c clock.PassiveClock) { i.clock = c }
 
 // SetSVID sets the agent SVID presented on new connections.
@@ -118,7 +119,7 @@ func (i *Identity) tlsConfig() *tls.Config {
 				}
 				certs = append(certs, c)
 			}
-			id, _, err := x509svid.Verify(certs, b)
+			id, _, err := x509svid.Verify(certs, b, x509svid.WithTime(i.clock.Now()))
 			if err != nil {
 				return fmt.Errorf("server certificate does not verify against the trust bundle: %w", err)
 			}
