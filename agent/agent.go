@@ -27,6 +27,7 @@ import (
 	"github.com/lanyard-dev/lanyard/agent/manager"
 	"github.com/lanyard-dev/lanyard/agent/state"
 	"github.com/lanyard-dev/lanyard/agent/workloadapi"
+	"github.com/lanyard-dev/lanyard/internal/health"
 	"github.com/lanyard-dev/lanyard/internal/version"
 )
 
@@ -138,7 +139,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Wit
 		spawn(&front, serveCtx, "admin API", func(c context.Context) error { return a.serveAdmin(c, adminLn, started, o) })
 	}
 	if healthLn != nil {
-		spawn(&front, serveCtx, "health", func(c context.Context) error { return a.serveHealth(c, healthLn) })
+		spawn(&front, serveCtx, "health", func(c context.Context) error { return health.Serve(c, healthLn, a.ready, a.reg) })
 	}
 	log.Info("lanyard-agent started", "agent_id", a.agentID.String(), "socket", cfg.SocketPath, "servers", cfg.ServerAddrs())
 	<-ctx.Done()

@@ -6,12 +6,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"slices"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lanyard-dev/lanyard/agent/attest"
 	"github.com/lanyard-dev/lanyard/agent/client"
@@ -157,27 +153,10 @@ func (a *Agent) switchSVID(chain []*x509.Certificate, key crypto.Signer) error {
 	return nil
 }
 
-func (a *Agent) serveHealth(ctx context.Context, ln net.Listener) error {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if msg := a.notReady(); msg != "" {
-			http.Error(w, "not ready: "+msg, http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan struct{})
-	defer func() { <-done }()
-	go func() {
-		defer close(done)
-		<-ctx.Done()
-		_ = srv.Close()
-	}()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+// ready is the agent's /readyz: why it is not ready, or nil.
+func (a *Agent) ready(context.Context) error {
+	if msg := a.notReady(); msg != "" {
+		return errors.New(msg)
 	}
 	return nil
 }

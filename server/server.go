@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 	"k8s.io/utils/clock"
 
+	"github.com/lanyard-dev/lanyard/internal/health"
 	"github.com/lanyard-dev/lanyard/internal/loglevel"
 	"github.com/lanyard-dev/lanyard/internal/unixsock"
 	"github.com/lanyard-dev/lanyard/server/ca"
@@ -154,7 +155,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 	s.goRun("admin", func() error { return adminSrv.Serve(s.adminLn) })
 	s.runFederation(ctx)
 	if s.healthLn != nil {
-		s.goRun("health", func() error { return serveHealth(ctx, s.healthLn, s.ready, s.reg, log) })
+		s.goRun("health", func() error { return health.Serve(ctx, s.healthLn, s.ready, s.reg) })
 	}
 	go s.shutdown(ctx, tcpSrv, adminSrv)
 	log.Info("lanyard-server started", "trust_domain", s.td.Name(), "address", s.tcpLn.Addr().String(),

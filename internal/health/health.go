@@ -1,8 +1,9 @@
-package server
+// Package health is the HTTP endpoint of a server or agent: /healthz (the process runs),
+// /readyz (it can do its job) and /metrics, stopped with its context.
+package health
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -13,8 +14,9 @@ import (
 	"github.com/lanyard-dev/lanyard/internal/httpserve"
 )
 
-// serveHealth serves /healthz (the process runs), /readyz (it can serve agents) and /metrics.
-func serveHealth(ctx context.Context, ln net.Listener, ready func(context.Context) error, gatherer prometheus.Gatherer, log *slog.Logger) error {
+// Serve serves the endpoint on ln until ctx ends and returns once it has shut down. ready
+// says why the process is not ready (nil when it is); /readyz answers 503 with that text.
+func Serve(ctx context.Context, ln net.Listener, ready func(context.Context) error, gatherer prometheus.Gatherer) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
@@ -30,9 +32,5 @@ func serveHealth(ctx context.Context, ln net.Listener, ready func(context.Contex
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	if err := httpserve.Serve(ctx, srv, 2*time.Second, func() error { return srv.Serve(ln) }); err != nil {
-		log.Error("health endpoint stopped", "error", err)
-		return err
-	}
-	return nil
+	return httpserve.Serve(ctx, srv, 2*time.Second, func() error { return srv.Serve(ln) })
 }
