@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/lanyard-dev/lanyard/internal/logbuf"
 	"github.com/lanyard-dev/lanyard/internal/poll"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 )
@@ -103,9 +105,9 @@ func TestRefresherFollowsAnHTTPSWebPartnerAndKeepsTheLastGoodBundle(t *testing.T
 		TrustDomain: partnerTD.Name(), BundleEndpointURL: url, Profile: datastore.ProfileHTTPSWeb}, nil); err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &logbuf.Buffer{}
 	changes := make(chan struct{}, 100)
-	runRefresher(t, RefresherConfig{Store: store, WebPKIRoots: pool, Log: logs.logger(),
+	runRefresher(t, RefresherConfig{Store: store, WebPKIRoots: pool, Log: slog.New(slog.NewTextHandler(logs, nil)),
 		OnChange: func() { changes <- struct{}{} }})
 
 	poll.Until(t, 20*time.Second, "the partner's bundle to be stored", func() bool { return storedCAs(t, store) == 1 })
@@ -115,7 +117,7 @@ func TestRefresherFollowsAnHTTPSWebPartnerAndKeepsTheLastGoodBundle(t *testing.T
 	poll.Until(t, 20*time.Second, "the partner's new CA to be fetched at its 1s refresh hint", func() bool { return storedCAs(t, store) == 2 })
 
 	stopPartner()
-	poll.Until(t, 20*time.Second, "a failed fetch", func() bool { return logs.contains("keeping the last good one") })
+	poll.Until(t, 20*time.Second, "a failed fetch", func() bool { return logs.Contains("keeping the last good one") })
 	if n := storedCAs(t, store); n != 2 {
 		t.Fatalf("after the partner went away the stored bundle has %d CAs, want the last good 2", n)
 	}
