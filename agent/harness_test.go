@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/lanyard-dev/lanyard/agent/config"
 	"github.com/lanyard-dev/lanyard/internal/bundleconv"
+	"github.com/lanyard-dev/lanyard/internal/freeport"
 	"github.com/lanyard-dev/lanyard/internal/logbuf"
 	"github.com/lanyard-dev/lanyard/internal/poll"
 	"github.com/lanyard-dev/lanyard/server"
@@ -54,7 +54,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	e := &env{t: t, dir: dir, port: freePort(t)}
+	e := &env{t: t, dir: dir, port: freeport.Loopback(t)}
 	e.srvCfg, err = servercfg.Parse([]byte(fmt.Sprintf("trust_domain: %s\nbind_port: %d\nhealth_address: \"\"\n"+
 		"data_dir: %s\nadmin_socket_path: %s\nkey_manager: memory\noidc:\n  address: \"\"\n",
 		testTD, e.port, filepath.Join(dir, "server"), filepath.Join(dir, "admin.sock"))))
@@ -91,16 +91,6 @@ func (e *env) stopServer() {
 	_ = e.srv.Wait()
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // agentConfig returns the configuration of an agent joining with a new join token, and
 // the agent's ID.
 func (e *env) agentConfig() (config.Config, spiffeid.ID) {
@@ -119,7 +109,7 @@ func (e *env) agentConfig() (config.Config, spiffeid.ID) {
 	}
 	cfg, err := config.ParseWithOverrides([]byte(fmt.Sprintf("trust_domain: %s\nserver_port: %d\ndata_dir: %s\n"+
 		"socket_path: %s\nhealth_address: 127.0.0.1:%d\ntrust_bundle_path: %s\njoin_token: %s\n",
-		testTD, e.port, filepath.Join(e.dir, "agent-data"), filepath.Join(e.dir, "api.sock"), freePort(e.t), bundlePath, tok.Value)))
+		testTD, e.port, filepath.Join(e.dir, "agent-data"), filepath.Join(e.dir, "api.sock"), freeport.Loopback(e.t), bundlePath, tok.Value)))
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lanyard-dev/lanyard/internal/freeport"
 )
 
 // domain is one trust domain's server and agent, all real processes.
@@ -31,7 +33,7 @@ func newDomain(t *testing.T, td string) *domain {
 // newDomainWith is newDomain with extra server configuration (YAML). The OIDC endpoint is
 // off unless extra configures it, so that parallel tests do not compete for its port.
 func newDomainWith(t *testing.T, td, extra string) *domain {
-	d := &domain{t: t, td: td, dir: sharedDir(t), serverPort: freePort(t)}
+	d := &domain{t: t, td: td, dir: sharedDir(t), serverPort: freeport.Loopback(t)}
 	d.adminSock = filepath.Join(d.dir, "admin.sock")
 	d.socket = filepath.Join(d.dir, "agent", "api.sock")
 	d.configureServer(extra)

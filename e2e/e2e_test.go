@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lanyard-dev/lanyard/internal/freeport"
 )
 
 const (
@@ -25,7 +27,7 @@ func TestWorkloadsGetIdentitiesAndTalkMTLS(t *testing.T) {
 	d.entry("billing", uidBilling)
 	frontendEntry := d.entry("frontend", uidFrontend)
 	d.entry("outsider", uidOutsider)
-	port := freePort(t)
+	port := freeport.Loopback(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 
 	billing := d.workload(uidBilling, "serve", "-addr", addr, "-allow", d.id("frontend"))

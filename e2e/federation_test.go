@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/lanyard-dev/lanyard/internal/freeport"
 )
 
 const (
@@ -21,7 +23,7 @@ const (
 // federatedDomain is a domain whose server serves its bundle (https_spiffe) on a loopback
 // port, with extra configuration.
 func federatedDomain(t *testing.T, td, extra string) (*domain, string) {
-	port := freePort(t)
+	port := freeport.Loopback(t)
 	d := newDomainWith(t, td, fmt.Sprintf("federation:\n  bundle_endpoint:\n    address: 127.0.0.1\n    port: %d\n    refresh_hint: 2s\n", port)+extra)
 	return d, fmt.Sprintf("https://127.0.0.1:%d/", port)
 }
@@ -47,7 +49,7 @@ func (d *domain) federateWith(partner *domain, url string) {
 // party through td-a's discovery endpoint.
 func TestFederatedWorkloadsTalkMTLSAcrossTrustDomains(t *testing.T) {
 	requireRoot(t)
-	oidcPort := freePort(t)
+	oidcPort := freeport.Loopback(t)
 	issuer := fmt.Sprintf("http://127.0.0.1:%d", oidcPort)
 	a, aURL := federatedDomain(t, "td-a.test", fmt.Sprintf("jwt_key_type: rsa-2048\noidc:\n  address: 127.0.0.1:%d\n", oidcPort))
 	b, bURL := federatedDomain(t, "td-b.test", "")
@@ -59,7 +61,7 @@ func TestFederatedWorkloadsTalkMTLSAcrossTrustDomains(t *testing.T) {
 	// -federatesWith once the relationships exist.
 	serverEntry := a.entry("server", uidFedServer)
 	clientEntry := b.entry("client", uidFedClient)
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", freeport.Loopback(t))
 	server := a.workload(uidFedServer, "serve", "-addr", addr, "-allow", b.id("client"))
 	eventually(t, 30*time.Second, "td-a's server listening", func() bool { return strings.Contains(server.Output(), "listening") })
 	dial := func() error {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lanyard-dev/lanyard/internal/freeport"
 	"github.com/lanyard-dev/lanyard/server/datastore/postgres/pgtest"
 )
 
@@ -120,7 +121,7 @@ func TestWorkloadsOfAgentsOnDifferentServersTrustEachOther(t *testing.T) {
 	b.startAgent()
 	a.entry("billing", uidBilling)
 	b.entry("frontend", uidFrontend)
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", freeport.Loopback(t))
 	billing := a.workload(uidBilling, "serve", "-addr", addr, "-allow", a.id("frontend"))
 	eventually(t, 30*time.Second, "billing listening", func() bool { return strings.Contains(billing.Output(), "listening") })
 

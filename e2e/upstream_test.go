@@ -15,6 +15,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
+	"github.com/lanyard-dev/lanyard/internal/freeport"
 	"github.com/lanyard-dev/lanyard/internal/testca"
 )
 
@@ -64,7 +65,7 @@ func TestUpstreamAuthority(t *testing.T) {
 		t.Fatal("the SVID chain does not end with the upstream intermediate")
 	}
 
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", freeport.Loopback(t))
 	billing := d.workload(uidBilling, "serve", "-addr", addr, "-allow", d.id("frontend"))
 	eventually(t, 30*time.Second, "billing listening", func() bool { return strings.Contains(billing.Output(), "listening") })
 	if _, err := d.runWorkload(uidFrontend, "dial", "-addr", addr, "-expect", d.id("billing"), "-message", "hi"); err != nil {

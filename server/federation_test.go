@@ -3,9 +3,9 @@ package server
 import (
 	"context"
 	"encoding/pem"
-	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/lanyard-dev/lanyard/internal/freeport"
 	"github.com/lanyard-dev/lanyard/internal/poll"
 )
 
@@ -183,7 +184,7 @@ func TestConfiguredRelationshipsAreSeededAndProtected(t *testing.T) {
 }
 
 func TestOIDCDiscoveryIssuerIsTheJWTIssuer(t *testing.T) {
-	port := freeLoopbackPort(t)
+	port := strconv.Itoa(freeport.Loopback(t))
 	issuer := "http://127.0.0.1:" + port
 	s := startServer(t, newConfigFor(t, testTD.Name(), "oidc:\n  address: 127.0.0.1:"+port+"\n"))
 	if s.cfg.JWTIssuer != issuer {
@@ -206,17 +207,6 @@ func TestOIDCDiscoveryIssuerIsTheJWTIssuer(t *testing.T) {
 	if tok.Subject != "spiffe://example.org/web" {
 		t.Fatalf("subject = %q", tok.Subject)
 	}
-}
-
-func freeLoopbackPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
 }
 
 func encodePEM(der []byte) []byte {

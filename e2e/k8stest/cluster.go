@@ -17,6 +17,8 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/lanyard-dev/lanyard/internal/freeport"
 )
 
 // Issuer is the service account token issuer of every test cluster.
@@ -52,8 +54,8 @@ func Start(t testing.TB) *Cluster {
 	bin := binDir(t)
 	dir := t.TempDir()
 
-	etcdURL := "http://127.0.0.1:" + strconv.Itoa(freePort(t))
-	peerURL := "http://127.0.0.1:" + strconv.Itoa(freePort(t))
+	etcdURL := "http://127.0.0.1:" + strconv.Itoa(freeport.Loopback(t))
+	peerURL := "http://127.0.0.1:" + strconv.Itoa(freeport.Loopback(t))
 	etcd := startProcess(t, dir, "etcd", filepath.Join(bin, "etcd"),
 		"--name=default",
 		"--data-dir="+filepath.Join(dir, "etcd-data"),
@@ -68,7 +70,7 @@ func Start(t testing.TB) *Cluster {
 	})
 
 	files := writeCredentials(t, dir)
-	port := freePort(t)
+	port := freeport.Loopback(t)
 	c := &Cluster{
 		URL:        "https://127.0.0.1:" + strconv.Itoa(port),
 		CAPEM:      files.caPEM,

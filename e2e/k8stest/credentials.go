@@ -116,15 +116,3 @@ func writeKubeconfig(t testing.TB, dir string, c *Cluster) string {
 	}
 	return path
 }
-
-// freePort asks the kernel for an unused loopback port. Another process could take it
-// before the child binds it; that shows up as a clear start failure, not a flaky result.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("k8stest: free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}

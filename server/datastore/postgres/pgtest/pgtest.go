@@ -5,7 +5,6 @@ package pgtest
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -18,6 +17,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/lanyard-dev/lanyard/internal/freeport"
 )
 
 // RequireEnv, set to 1, turns a missing PostgreSQL into a test failure instead of a skip.
@@ -86,7 +87,7 @@ func Start(t testing.TB) *Cluster {
 	}
 	// A free port can be taken by someone else before postgres binds it; try a few.
 	for attempt := 0; ; attempt++ {
-		c.Port = freePort(t)
+		c.Port = freeport.Loopback(t)
 		out, err := c.start()
 		if err == nil {
 			break
@@ -130,15 +131,6 @@ func (c *Cluster) run(name string, args ...string) ([]byte, error) {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
 	}
 	return cmd.CombinedOutput()
-}
-
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // URL is the connection string of database db.
