@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -161,13 +162,9 @@ func parseSPIREEntry(raw json.RawMessage, fields map[string]json.RawMessage) (*t
 // knownKeys refuses keys SPIRE's form does not have: a misspelt field would otherwise be
 // dropped without a word.
 func knownKeys(fields map[string]json.RawMessage) error {
-	known := map[string]bool{}
-	for _, f := range jsonKeys(spireEntry{}) {
-		known[f] = true
-	}
 	var unknown []string
 	for k := range fields {
-		if !known[k] {
+		if !slices.Contains(spireKeys, k) {
 			unknown = append(unknown, k)
 		}
 	}
@@ -175,8 +172,11 @@ func knownKeys(fields map[string]json.RawMessage) error {
 		return nil
 	}
 	sort.Strings(unknown)
-	return fmt.Errorf("unknown field %q in a SPIRE-form entry (known: %s)", unknown[0], strings.Join(jsonKeys(spireEntry{}), ", "))
+	return fmt.Errorf("unknown field %q in a SPIRE-form entry (known: %s)", unknown[0], strings.Join(spireKeys, ", "))
 }
+
+// spireKeys are the keys of SPIRE's form, in field order.
+var spireKeys = jsonKeys(spireEntry{})
 
 // jsonKeys lists the JSON keys of a struct's fields, in field order.
 func jsonKeys(v any) []string {
