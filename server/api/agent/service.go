@@ -284,12 +284,9 @@ const SPIRETimeLayout = "2006-01-02 15:04:05 -0700 -07"
 
 // ParseExpiresBefore reads an agent expiry filter in RFC 3339 or in SPIRE's CLI format.
 func ParseExpiresBefore(s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	// SPIRE's layout, and Go's time.Time.String() form with a zone name, which operators
-	// paste from logs ("2026-01-02 15:04:05 +0000 UTC").
-	for _, layout := range []string{SPIRETimeLayout, "2006-01-02 15:04:05 -0700 MST"} {
+	// Also Go's time.Time.String() form with a zone name, which operators paste from logs
+	// ("2026-01-02 15:04:05 +0000 UTC").
+	for _, layout := range []string{time.RFC3339, SPIRETimeLayout, "2006-01-02 15:04:05 -0700 MST"} {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t, nil
 		}
