@@ -59,7 +59,7 @@ func (s *Server) grpcServers(ctx context.Context, verifiers map[string]attestors
 		Managed: func(td string) bool { return s.fed.managed[td] }, Log: s.log.With("api", "trustdomain"),
 	})
 	watch := entrycache.NewWatchService(s.entries, watchLookup, s.bundles, s.log.With("api", "entrysync"))
-	debug := debugapi.New(debugapi.Config{Store: s.store, Started: s.started, ServerSVID: s.tls.cert.Load})
+	debug := debugapi.New(debugapi.Config{Store: s.store, Started: s.started, Now: s.clk.Now, ServerSVID: s.tls.cert.Load})
 	authorities := localauthorityapi.New(localauthorityapi.Config{CA: s.ca, OnChange: func() {
 		s.bundles.Notify()
 		// The server's own SVID may come from the authority just replaced; once that one
