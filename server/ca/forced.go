@@ -34,18 +34,7 @@ func (c *CA) PrepareX509(ctx context.Context) (*Authority, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = c.changeLocked(ctx, func() error {
-		for _, p := range c.journal.X509 {
-			if p.Status == prepared {
-				c.journal.X509 = dropSlot(c.journal.X509, p.KeyID, &c.retired)
-				break
-			}
-		}
-		c.journal.X509 = append(c.journal.X509, s)
-		return nil
-	})
-	if err != nil {
-		c.retired = append(c.retired, s.KeyID)
+	if err := prepareLocked(ctx, c, &c.journal.X509, s); err != nil {
 		return nil, err
 	}
 	c.cfg.Log.Info("X.509 CA prepared by an operator", "authority_id", s.authority().ID)
@@ -60,22 +49,30 @@ func (c *CA) PrepareJWT(ctx context.Context) (*Authority, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = c.changeLocked(ctx, func() error {
-		for _, p := range c.journal.JWT {
-			if p.Status == prepared {
-				c.journal.JWT = dropSlot(c.journal.JWT, p.KeyID, &c.retired)
-				break
-			}
-		}
-		c.journal.JWT = append(c.journal.JWT, s)
-		return nil
-	})
-	if err != nil {
-		c.retired = append(c.retired, s.KeyID)
+	if err := prepareLocked(ctx, c, &c.journal.JWT, s); err != nil {
 		return nil, err
 	}
 	c.cfg.Log.Info("JWT key prepared by an operator", "authority_id", s.Kid)
 	return s.authority(), nil
+}
+
+// prepareLocked puts the new slot s in *slots in place of a prepared one and commits; when
+// that fails, s's key is retired with nothing left naming it.
+func prepareLocked[S slot](ctx context.Context, c *CA, slots *[]S, s S) error {
+	err := c.changeLocked(ctx, func() error {
+		for _, p := range *slots {
+			if *p.status() == prepared {
+				*slots = dropSlot(*slots, p.keyID(), &c.retired)
+				break
+			}
+		}
+		*slots = append(*slots, s)
+		return nil
+	})
+	if err != nil {
+		c.retired = append(c.retired, s.keyID())
+	}
+	return err
 }
 
 // ActivateX509 makes the prepared X.509 authority with this ID the active one (new SVIDs
