@@ -33,7 +33,6 @@ import (
 	loggerapi "github.com/lanyard-dev/lanyard/server/api/logger"
 	svidapi "github.com/lanyard-dev/lanyard/server/api/svid"
 	trustdomainapi "github.com/lanyard-dev/lanyard/server/api/trustdomain"
-	"github.com/lanyard-dev/lanyard/server/datastore"
 	"github.com/lanyard-dev/lanyard/server/entrycache"
 )
 
@@ -112,7 +111,7 @@ func (s *Server) isAdminID(id spiffeid.ID) bool {
 }
 
 // watchLookup identifies the agent of an EntrySync stream from the authenticated caller.
-func watchLookup(ctx context.Context) (string, []datastore.Selector, error) {
+func watchLookup(ctx context.Context) (string, []attestors.Selector, error) {
 	c := api.CallerFrom(ctx)
 	if c.Kind != api.AgentCaller || c.Agent == nil {
 		return "", nil, status.Error(codes.PermissionDenied, "only attested agents may watch entries")

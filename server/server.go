@@ -23,6 +23,7 @@ import (
 
 	"github.com/lanyard-dev/lanyard/internal/health"
 	"github.com/lanyard-dev/lanyard/internal/loglevel"
+	"github.com/lanyard-dev/lanyard/internal/spireid"
 	"github.com/lanyard-dev/lanyard/internal/unixsock"
 	"github.com/lanyard-dev/lanyard/server/ca"
 	"github.com/lanyard-dev/lanyard/server/config"
@@ -127,7 +128,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 	if err := s.bundles.load(ctx); err != nil {
 		return nil, fmt.Errorf("loading trust bundle: %w", err)
 	}
-	s.tls = &serverTLS{id: serverSPIFFEID(s.td), signer: s.ca, ttl: cfg.DefaultX509SVIDTTL.D(), bundles: s.bundles, log: log, clock: s.clk}
+	s.tls = &serverTLS{id: spireid.Server(s.td), signer: s.ca, ttl: cfg.DefaultX509SVIDTTL.D(), bundles: s.bundles, log: log, clock: s.clk}
 	if err := s.tls.rotate(ctx); err != nil {
 		return nil, err
 	}
@@ -303,10 +304,6 @@ func loadServerID(dataDir string) (string, error) {
 		return "", fmt.Errorf("writing server ID: %w", err)
 	}
 	return id, nil
-}
-
-func serverSPIFFEID(td spiffeid.TrustDomain) spiffeid.ID {
-	return spiffeid.RequireFromPath(td, "/spire/server")
 }
 
 // isClosedErr tells a listener closed by the shutdown from a failure; a gRPC server that

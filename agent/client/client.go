@@ -29,6 +29,7 @@ import (
 	"google.golang.org/grpc/resolver/manual"
 	"k8s.io/utils/clock"
 
+	"github.com/lanyard-dev/lanyard/internal/spireid"
 	syncv1 "github.com/lanyard-dev/lanyard/proto/lanyard/agent/v1"
 )
 
@@ -89,7 +90,7 @@ func (i *Identity) SetInsecureBootstrap(v bool) { i.insecure.Store(v) }
 func (i *Identity) TrustDomain() spiffeid.TrustDomain { return i.td }
 
 func (i *Identity) tlsConfig() *tls.Config {
-	serverID := spiffeid.RequireFromPath(i.td, "/spire/server")
+	serverID := spireid.Server(i.td)
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		// Verification is done below against the SPIFFE bundle, not the system roots.

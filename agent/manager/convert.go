@@ -3,21 +3,21 @@ package manager
 import (
 	"fmt"
 
-	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 
 	"github.com/lanyard-dev/lanyard/agent/cache"
 	"github.com/lanyard-dev/lanyard/attestors"
+	"github.com/lanyard-dev/lanyard/internal/spireid"
 )
 
 // entryFromProto converts an entry received from the server; entries the agent cannot use
 // (unparsable IDs) yield an error and are skipped by the caller.
 func entryFromProto(e *types.Entry) (*cache.Entry, error) {
-	id, err := protoID(e.SpiffeId)
+	id, err := spireid.FromProto(e.SpiffeId)
 	if err != nil {
 		return nil, fmt.Errorf("entry %s spiffe_id: %w", e.Id, err)
 	}
-	parent, err := protoID(e.ParentId)
+	parent, err := spireid.FromProto(e.ParentId)
 	if err != nil {
 		return nil, fmt.Errorf("entry %s parent_id: %w", e.Id, err)
 	}
@@ -31,15 +31,4 @@ func entryFromProto(e *types.Entry) (*cache.Entry, error) {
 		X509SVIDTTL: e.X509SvidTtl, JWTSVIDTTL: e.JwtSvidTtl, Admin: e.Admin, Downstream: e.Downstream,
 		DNSNames: e.DnsNames, ExpiresAt: e.ExpiresAt,
 	}, nil
-}
-
-func protoID(p *types.SPIFFEID) (spiffeid.ID, error) {
-	if p == nil {
-		return spiffeid.ID{}, fmt.Errorf("missing")
-	}
-	td, err := spiffeid.TrustDomainFromString(p.TrustDomain)
-	if err != nil {
-		return spiffeid.ID{}, err
-	}
-	return spiffeid.FromPath(td, p.Path)
 }

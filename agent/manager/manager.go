@@ -24,6 +24,7 @@ import (
 	"github.com/lanyard-dev/lanyard/agent/client"
 	"github.com/lanyard-dev/lanyard/internal/bundleconv"
 	"github.com/lanyard-dev/lanyard/internal/pause"
+	"github.com/lanyard-dev/lanyard/internal/spireid"
 )
 
 // ErrRejected is returned by Run when the server refuses the agent itself (evicted or
@@ -89,7 +90,7 @@ func New(cfg Config) *Manager {
 		cfg.PollInterval = 5 * time.Second
 	}
 	m := &Manager{cfg: cfg, minted: map[string]mintedSVID{}, entries: map[string]*cache.Entry{},
-		serverID: spiffeid.RequireFromPath(cfg.TrustDomain, "/spire/server").String(), switched: make(chan struct{}, 1),
+		serverID: spireid.Server(cfg.TrustDomain).String(), switched: make(chan struct{}, 1),
 		synced: syncState{clock: cfg.Clock}}
 	m.minter = newMinter(cfg.Client, cfg.Log, m.minted1, cfg.Clock)
 	m.minter.cache = cfg.Cache

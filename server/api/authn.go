@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -16,6 +15,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/lanyard-dev/lanyard/internal/spireid"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 )
 
@@ -58,11 +58,11 @@ func (a *Authenticator) Authenticate(ctx context.Context) (*Caller, error) {
 	if err != nil {
 		return nil, status.Errorf(codes.Unauthenticated, "client certificate is not an X.509-SVID: %v", err)
 	}
-	if now := a.now(); !now.Before(leaf.NotAfter) && !IsAgentID(a.TrustDomain, id) {
+	if now := a.now(); !now.Before(leaf.NotAfter) && !spireid.IsAgent(a.TrustDomain, id) {
 		// The handshake checked expiry when the connection opened; calls on it keep coming.
 		return nil, status.Errorf(codes.Unauthenticated, "client X.509-SVID %s expired at %s: get a new one", id, leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
-	if IsAgentID(a.TrustDomain, id) {
+	if spireid.IsAgent(a.TrustDomain, id) {
 		agent, err := a.checkAgent(ctx, id, leaf)
 		if err != nil {
 			return nil, err
@@ -139,14 +139,4 @@ func PermissionDenied(reason types.PermissionDeniedDetails_Reason, format string
 		st = withDetails
 	}
 	return st.Err()
-}
-
-// IsAgentID reports whether id is an agent ID of the trust domain (spiffe://TD/spire/agent/...).
-func IsAgentID(td spiffeid.TrustDomain, id spiffeid.ID) bool {
-	return id.MemberOf(td) && strings.HasPrefix(id.Path(), "/spire/agent/")
-}
-
-// ServerID is the SPIFFE ID servers of the trust domain present: spiffe://TD/spire/server.
-func ServerID(td spiffeid.TrustDomain) spiffeid.ID {
-	return spiffeid.RequireFromPath(td, "/spire/server")
 }

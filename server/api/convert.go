@@ -8,29 +8,10 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 
+	"github.com/lanyard-dev/lanyard/attestors"
+	"github.com/lanyard-dev/lanyard/internal/spireid"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 )
-
-// ProtoToID parses an API SPIFFE ID ({trust_domain, path}).
-func ProtoToID(p *types.SPIFFEID) (spiffeid.ID, error) {
-	if p == nil {
-		return spiffeid.ID{}, fmt.Errorf("missing SPIFFE ID")
-	}
-	td, err := spiffeid.TrustDomainFromString(p.TrustDomain)
-	if err != nil {
-		return spiffeid.ID{}, fmt.Errorf("trust domain %q: %w", p.TrustDomain, err)
-	}
-	id, err := spiffeid.FromPath(td, p.Path)
-	if err != nil {
-		return spiffeid.ID{}, fmt.Errorf("path %q: %w", p.Path, err)
-	}
-	return id, nil
-}
-
-// IDToProto converts a SPIFFE ID to its API form.
-func IDToProto(id spiffeid.ID) *types.SPIFFEID {
-	return &types.SPIFFEID{TrustDomain: id.TrustDomain().Name(), Path: id.Path()}
-}
 
 // StringToProtoID converts a stored spiffe:// string; invalid strings give an empty ID.
 func StringToProtoID(s string) *types.SPIFFEID {
@@ -38,11 +19,11 @@ func StringToProtoID(s string) *types.SPIFFEID {
 	if err != nil {
 		return &types.SPIFFEID{}
 	}
-	return IDToProto(id)
+	return spireid.ToProto(id)
 }
 
 // SelectorsToProto converts stored selectors.
-func SelectorsToProto(in []datastore.Selector) []*types.Selector {
+func SelectorsToProto(in []attestors.Selector) []*types.Selector {
 	out := make([]*types.Selector, len(in))
 	for i, s := range in {
 		out[i] = &types.Selector{Type: s.Type, Value: s.Value}
@@ -51,11 +32,11 @@ func SelectorsToProto(in []datastore.Selector) []*types.Selector {
 }
 
 // SelectorsFromProto converts API selectors without validating them.
-func SelectorsFromProto(in []*types.Selector) []datastore.Selector {
-	out := make([]datastore.Selector, 0, len(in))
+func SelectorsFromProto(in []*types.Selector) []attestors.Selector {
+	out := make([]attestors.Selector, 0, len(in))
 	for _, s := range in {
 		if s != nil {
-			out = append(out, datastore.Selector{Type: s.Type, Value: s.Value})
+			out = append(out, attestors.Selector{Type: s.Type, Value: s.Value})
 		}
 	}
 	return out
@@ -184,7 +165,7 @@ func TrustDomainName(s string) (string, error) {
 
 // X509SVIDToProto converts a signed certificate chain (leaf first).
 func X509SVIDToProto(id spiffeid.ID, chain []*x509.Certificate, hint string) *types.X509SVID {
-	out := &types.X509SVID{Id: IDToProto(id), Hint: hint, CertChain: make([][]byte, len(chain))}
+	out := &types.X509SVID{Id: spireid.ToProto(id), Hint: hint, CertChain: make([][]byte, len(chain))}
 	for i, c := range chain {
 		out.CertChain[i] = c.Raw
 	}

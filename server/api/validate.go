@@ -12,6 +12,8 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 
+	"github.com/lanyard-dev/lanyard/attestors"
+	"github.com/lanyard-dev/lanyard/internal/spireid"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 )
 
@@ -34,14 +36,14 @@ func invalidf(format string, args ...any) error {
 }
 
 // ValidateSelectors checks selectors are usable: non-empty type without ':' and non-empty value.
-func ValidateSelectors(sels []*types.Selector) ([]datastore.Selector, error) {
+func ValidateSelectors(sels []*types.Selector) ([]attestors.Selector, error) {
 	if len(sels) == 0 {
 		return nil, invalidf("selectors: at least one selector is required (e.g. unix:uid:1000)")
 	}
 	if len(sels) > MaxSelectors {
 		return nil, invalidf("selectors: %d selectors, at most %d allowed", len(sels), MaxSelectors)
 	}
-	out := make([]datastore.Selector, 0, len(sels))
+	out := make([]attestors.Selector, 0, len(sels))
 	for _, s := range sels {
 		switch {
 		case s == nil || s.Type == "":
@@ -56,7 +58,7 @@ func ValidateSelectors(sels []*types.Selector) ([]datastore.Selector, error) {
 			// A newline would print as a second selector in listings and logs.
 			return nil, invalidf("selectors: selector %q contains a control character or invalid UTF-8; selectors are one line of printable text", s.Type+":"+s.Value)
 		}
-		out = append(out, datastore.Selector{Type: s.Type, Value: s.Value})
+		out = append(out, attestors.Selector{Type: s.Type, Value: s.Value})
 	}
 	return out, nil
 }
@@ -161,7 +163,7 @@ func (v EntryValidator) memberID(field string, p *types.SPIFFEID) (spiffeid.ID, 
 	if p == nil || (p.TrustDomain == "" && p.Path == "") {
 		return spiffeid.ID{}, invalidf("%s is required", field)
 	}
-	id, err := ProtoToID(p)
+	id, err := spireid.FromProto(p)
 	if err != nil {
 		return spiffeid.ID{}, invalidf("%s: %v", field, err)
 	}

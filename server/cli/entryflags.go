@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/lanyard-dev/lanyard/internal/spireid"
 	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -85,7 +86,7 @@ func (f *entryFlags) entry(update bool) (*types.Entry, error) {
 		return nil, errors.New("give -parentID or -node, not both")
 	case f.node:
 		// Node entries hang off the server itself, in the entry's own trust domain.
-		parentID = &types.SPIFFEID{TrustDomain: spiffeID.TrustDomain, Path: "/spire/server"}
+		parentID = &types.SPIFFEID{TrustDomain: spiffeID.TrustDomain, Path: spireid.ServerPath}
 	case f.parentID != "":
 		if parentID, err = parseID("-parentID", f.parentID); err != nil {
 			return nil, err

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/lanyard-dev/lanyard/attestors"
 )
 
 // MatchSelectors reports whether a record (entry or agent) with the given selectors passes the
@@ -11,7 +13,7 @@ import (
 // a non-empty filter, even in MatchSubset mode: an empty set is a subset of everything, but a
 // record without selectors must never be handed to every workload. Backends must agree with
 // this function; it is the reference they are tested against.
-func MatchSelectors(record []Selector, m SelectorMatch) bool {
+func MatchSelectors(record []attestors.Selector, m SelectorMatch) bool {
 	return matchSet(selectorKeys(record), selectorKeys(m.Selectors), m.Match)
 }
 
@@ -31,21 +33,21 @@ func ValidMatchBehavior(m MatchBehavior) error {
 
 // SortSelectors returns the distinct selectors of s ordered by type then value, so that equal
 // sets compare equal element by element. s is not modified.
-func SortSelectors(s []Selector) []Selector {
+func SortSelectors(s []attestors.Selector) []attestors.Selector {
 	out := slices.Clone(s)
 	slices.SortFunc(out, CompareSelectors)
 	return slices.Compact(out)
 }
 
 // CompareSelectors orders selectors by type, then value.
-func CompareSelectors(a, b Selector) int {
+func CompareSelectors(a, b attestors.Selector) int {
 	if c := strings.Compare(a.Type, b.Type); c != 0 {
 		return c
 	}
 	return strings.Compare(a.Value, b.Value)
 }
 
-func selectorKeys(s []Selector) []string {
+func selectorKeys(s []attestors.Selector) []string {
 	keys := make([]string, len(s))
 	for i, sel := range s {
 		// A NUL cannot appear in a selector type, so the key is unambiguous.

@@ -3,12 +3,14 @@ package datastore
 import (
 	"slices"
 	"testing"
+
+	"github.com/lanyard-dev/lanyard/attestors"
 )
 
-func sels(kv ...string) []Selector {
-	var out []Selector
+func sels(kv ...string) []attestors.Selector {
+	var out []attestors.Selector
 	for i := 0; i+1 < len(kv); i += 2 {
-		out = append(out, Selector{Type: kv[i], Value: kv[i+1]})
+		out = append(out, attestors.Selector{Type: kv[i], Value: kv[i+1]})
 	}
 	return out
 }
@@ -16,7 +18,7 @@ func sels(kv ...string) []Selector {
 func TestMatchSelectors(t *testing.T) {
 	ab := sels("unix", "uid:0", "unix", "gid:0")
 	tests := map[string]struct {
-		record []Selector
+		record []attestors.Selector
 		filter SelectorMatch
 		want   bool
 	}{

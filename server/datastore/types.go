@@ -1,19 +1,17 @@
 package datastore
 
-import "time"
+import (
+	"time"
 
-// Selector is one workload or node property, e.g. {Type: "unix", Value: "uid:1000"}.
-type Selector struct {
-	Type  string
-	Value string
-}
+	"github.com/lanyard-dev/lanyard/attestors"
+)
 
 // Entry is a registration entry. Field meanings follow spire-api-sdk's types.Entry.
 type Entry struct {
 	ID             string
 	SPIFFEID       string // full spiffe:// URI
 	ParentID       string // full spiffe:// URI
-	Selectors      []Selector
+	Selectors      []attestors.Selector
 	X509SVIDTTL    int32 // seconds; 0 means server default
 	JWTSVIDTTL     int32 // seconds; 0 means server default
 	FederatesWith  []string
@@ -48,7 +46,7 @@ const (
 
 // SelectorMatch filters by selectors.
 type SelectorMatch struct {
-	Selectors []Selector
+	Selectors []attestors.Selector
 	Match     MatchBehavior
 }
 
@@ -96,7 +94,7 @@ type Agent struct {
 	ExpiresAt            int64  // unix seconds, expiry of the current agent SVID
 	NewSerialNumber      string // serial of an SVID issued by RenewAgent but not yet used
 	NewExpiresAt         int64
-	Selectors            []Selector
+	Selectors            []attestors.Selector
 	Banned               bool
 	CanReattest          bool
 	CreatedAt, UpdatedAt int64

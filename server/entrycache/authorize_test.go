@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 )
 
@@ -145,7 +146,7 @@ func TestAuthorizationMatchesTheRule(t *testing.T) {
 			for i := range 150 {
 				ids = append(ids, id(fmt.Sprintf("/n%d", i)))
 			}
-			nodeSels := []datastore.Selector{selsA[0], selsA[1], sel("k8s_psat", "cluster:c2"), sel("k8s_psat", "agent_node_name:node-b")}
+			nodeSels := []attestors.Selector{selsA[0], selsA[1], sel("k8s_psat", "cluster:c2"), sel("k8s_psat", "agent_node_name:node-b")}
 			var entries []*datastore.Entry
 			for i := range 300 {
 				e := ent(fmt.Sprintf("e%03d", i), ids[r.IntN(len(ids))], ids[3+r.IntN(len(ids)-3)])
@@ -194,7 +195,7 @@ func TestAuthorizationMatchesTheRule(t *testing.T) {
 }
 
 // ruleFixedPoint applies the authorization rule naively until nothing changes.
-func ruleFixedPoint(entries []*datastore.Entry, agent string, agentSels []datastore.Selector, now time.Time) []string {
+func ruleFixedPoint(entries []*datastore.Entry, agent string, agentSels []attestors.Selector, now time.Time) []string {
 	held := map[string]bool{agent: true}
 	authorized := map[string]bool{}
 	for changed := true; changed; {

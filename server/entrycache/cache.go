@@ -11,6 +11,8 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/lanyard-dev/lanyard/attestors"
+	"github.com/lanyard-dev/lanyard/internal/spireid"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 )
 
@@ -108,7 +110,7 @@ func New(ctx context.Context, cfg Config) (*Cache, error) {
 	}
 	c := &Cache{
 		cfg:      cfg,
-		serverID: spiffeid.RequireFromPath(cfg.TrustDomain, "/spire/server").String(),
+		serverID: spireid.Server(cfg.TrustDomain).String(),
 		idx:      newIndex(),
 		subs:     map[chan struct{}]struct{}{},
 	}
@@ -194,7 +196,7 @@ func (c *Cache) notify() {
 // has, entries parented to any of those aliases, and all their descendants. Node alias
 // entries are part of the answer (as in SPIRE) although agents mint no SVIDs for them.
 // The returned entries are shared with the cache and must not be modified.
-func (c *Cache) AuthorizedEntries(agentID string, agentSelectors []datastore.Selector) []*datastore.Entry {
+func (c *Cache) AuthorizedEntries(agentID string, agentSelectors []attestors.Selector) []*datastore.Entry {
 	now := c.cfg.Now()
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -204,7 +206,7 @@ func (c *Cache) AuthorizedEntries(agentID string, agentSelectors []datastore.Sel
 // IsAuthorized reports whether the entry with entryID is among AuthorizedEntries(agentID,
 // agentSelectors), and returns it if so, walking up from the entry instead of computing
 // the agent's whole set. The returned entry must not be modified.
-func (c *Cache) IsAuthorized(agentID string, agentSelectors []datastore.Selector, entryID string) (*datastore.Entry, bool) {
+func (c *Cache) IsAuthorized(agentID string, agentSelectors []attestors.Selector, entryID string) (*datastore.Entry, bool) {
 	now := c.cfg.Now()
 	c.mu.RLock()
 	defer c.mu.RUnlock()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 	"github.com/lanyard-dev/lanyard/server/datastore/sqlite"
 )
@@ -20,21 +21,21 @@ var (
 	agentA   = "spiffe://example.org/spire/agent/k8s_psat/c1/node-a"
 	agentB   = "spiffe://example.org/spire/agent/k8s_psat/c1/node-b"
 	// Node selectors of agent A; B has none of the cluster-2 ones.
-	selsA = []datastore.Selector{{Type: "k8s_psat", Value: "cluster:c1"}, {Type: "k8s_psat", Value: "agent_node_name:node-a"}}
+	selsA = []attestors.Selector{{Type: "k8s_psat", Value: "cluster:c1"}, {Type: "k8s_psat", Value: "agent_node_name:node-a"}}
 )
 
 func id(path string) string { return "spiffe://example.org" + path }
 
 // ent builds an entry with the given ID, parent and SPIFFE ID, and one selector unique to
 // it unless sels are given.
-func ent(entryID, parent, spiffeID string, sels ...datastore.Selector) *datastore.Entry {
+func ent(entryID, parent, spiffeID string, sels ...attestors.Selector) *datastore.Entry {
 	if len(sels) == 0 {
-		sels = []datastore.Selector{{Type: "unix", Value: "uid:" + entryID}}
+		sels = []attestors.Selector{{Type: "unix", Value: "uid:" + entryID}}
 	}
 	return &datastore.Entry{ID: entryID, ParentID: parent, SPIFFEID: spiffeID, Selectors: sels}
 }
 
-func sel(typ, value string) datastore.Selector { return datastore.Selector{Type: typ, Value: value} }
+func sel(typ, value string) attestors.Selector { return attestors.Selector{Type: typ, Value: value} }
 
 func openStore(t testing.TB) *sqlite.Store {
 	t.Helper()

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 )
 
@@ -20,7 +21,7 @@ type index struct {
 	bySPIFFEID map[string]entrySet // SPIFFE ID → entries with it (walking up in isAuthorized)
 	// Node alias entries (parented to the server), by each of their distinct selectors,
 	// and how many distinct selectors each has: an agent holds an alias when it has all.
-	aliasBySelector map[datastore.Selector]entrySet
+	aliasBySelector map[attestors.Selector]entrySet
 	aliasSelectors  map[string]int
 	serverID        string
 }
@@ -30,7 +31,7 @@ func newIndex() *index {
 		byID:            entrySet{},
 		byParent:        map[string]entrySet{},
 		bySPIFFEID:      map[string]entrySet{},
-		aliasBySelector: map[datastore.Selector]entrySet{},
+		aliasBySelector: map[attestors.Selector]entrySet{},
 		aliasSelectors:  map[string]int{},
 	}
 }
@@ -92,7 +93,7 @@ func expired(e *datastore.Entry, now time.Time) bool {
 // aliases returns the node alias entries whose selectors are all among the agent's. An
 // alias without selectors matches no agent. Only aliases sharing a selector with the agent
 // are looked at, so the cost does not grow with the number of unrelated aliases.
-func (x *index) aliases(agentSelectors []datastore.Selector) []*datastore.Entry {
+func (x *index) aliases(agentSelectors []attestors.Selector) []*datastore.Entry {
 	if len(x.aliasSelectors) == 0 {
 		return nil
 	}
@@ -115,7 +116,7 @@ func (x *index) aliases(agentSelectors []datastore.Selector) []*datastore.Entry 
 // every entry parented to a held ID. Each SPIFFE ID is expanded once, so cycles end and
 // every entry (having one parent) is reached at most once. The server ID is never
 // expanded: only alias matching may grant entries parented to it.
-func (x *index) authorized(agentID string, agentSelectors []datastore.Selector, serverID string, now time.Time) []*datastore.Entry {
+func (x *index) authorized(agentID string, agentSelectors []attestors.Selector, serverID string, now time.Time) []*datastore.Entry {
 	if agentID == "" || agentID == serverID {
 		return nil
 	}
@@ -147,13 +148,13 @@ func (x *index) authorized(agentID string, agentSelectors []datastore.Selector, 
 // isAuthorized walks up from the entry: it is authorized when it is unexpired and its
 // parent is the agent, or it is an alias the agent's selectors match, or its parent is the
 // SPIFFE ID of some authorized entry. The answer equals membership in authorized().
-func (x *index) isAuthorized(agentID string, agentSelectors []datastore.Selector, serverID, entryID string, now time.Time) (*datastore.Entry, bool) {
+func (x *index) isAuthorized(agentID string, agentSelectors []attestors.Selector, serverID, entryID string, now time.Time) (*datastore.Entry, bool) {
 	e, ok := x.byID[entryID]
 	if !ok || agentID == "" || agentID == serverID {
 		return nil, false
 	}
 	w := upWalk{x: x, agentID: agentID, serverID: serverID, now: now, visited: map[string]bool{}}
-	w.have = map[datastore.Selector]bool{}
+	w.have = map[attestors.Selector]bool{}
 	for _, s := range agentSelectors {
 		w.have[s] = true
 	}
@@ -166,7 +167,7 @@ func (x *index) isAuthorized(agentID string, agentSelectors []datastore.Selector
 type upWalk struct {
 	x                 *index
 	agentID, serverID string
-	have              map[datastore.Selector]bool
+	have              map[attestors.Selector]bool
 	now               time.Time
 	visited           map[string]bool // SPIFFE IDs already asked about
 }

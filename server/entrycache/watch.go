@@ -12,15 +12,15 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/lanyard-dev/lanyard/attestors"
 	agentv1 "github.com/lanyard-dev/lanyard/proto/lanyard/agent/v1"
 	"github.com/lanyard-dev/lanyard/server/api"
-	"github.com/lanyard-dev/lanyard/server/datastore"
 )
 
 // AgentLookup identifies the agent calling Watch. Authentication is the caller's
 // interceptor's job; the lookup returns gRPC status errors (e.g. PermissionDenied for a
 // caller that is not an attested agent), which Watch returns unchanged.
-type AgentLookup func(ctx context.Context) (agentID string, selectors []datastore.Selector, err error)
+type AgentLookup func(ctx context.Context) (agentID string, selectors []attestors.Selector, err error)
 
 // BundleSource provides the bundles Watch pushes. Implementations must be safe for
 // concurrent use; Bundle is called on every bundle signal by every stream, so it should
@@ -102,7 +102,7 @@ type watcher struct {
 	svc       *WatchService
 	stream    agentv1.EntrySync_WatchServer
 	agentID   string
-	selectors []datastore.Selector
+	selectors []attestors.Selector
 
 	sent      map[string]int64 // entry ID → revision the agent has
 	bundleSeq uint64

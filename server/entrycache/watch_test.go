@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/lanyard-dev/lanyard/attestors"
 	agentv1 "github.com/lanyard-dev/lanyard/proto/lanyard/agent/v1"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 	"github.com/lanyard-dev/lanyard/server/datastore/sqlite"
@@ -86,9 +87,9 @@ func (b *testBundles) set(td string, seq uint64) {
 
 // agentSelectors stands in for the datastore's agent records: the lookup authenticates the
 // caller by the test-only metadata key "agent".
-var agentSelectors = map[string][]datastore.Selector{agentA: selsA, agentB: {sel("k8s_psat", "cluster:c2")}}
+var agentSelectors = map[string][]attestors.Selector{agentA: selsA, agentB: {sel("k8s_psat", "cluster:c2")}}
 
-func testLookup(ctx context.Context) (string, []datastore.Selector, error) {
+func testLookup(ctx context.Context) (string, []attestors.Selector, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	if v := md.Get("agent"); len(v) == 1 {
 		if sels, ok := agentSelectors[v[0]]; ok {

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/lanyard-dev/lanyard/attestors"
+	"github.com/lanyard-dev/lanyard/internal/spireid"
 	"github.com/lanyard-dev/lanyard/server/api"
 	"github.com/lanyard-dev/lanyard/server/ca"
 	"github.com/lanyard-dev/lanyard/server/datastore"
@@ -71,7 +72,7 @@ func (s *Service) AttestAgent(stream agentv1.Agent_AttestAgentServer) error {
 		}
 		return status.Errorf(codes.Internal, "%s attestation: %v", params.Data.Type, err)
 	}
-	if !api.IsAgentID(s.cfg.TrustDomain, att.AgentID) {
+	if !spireid.IsAgent(s.cfg.TrustDomain, att.AgentID) {
 		return status.Errorf(codes.Internal, "attestor produced %s, which is not an agent ID of this trust domain", att.AgentID)
 	}
 	if len(csr.URIs) > 0 {
@@ -104,13 +105,13 @@ func (s *Service) AttestAgent(stream agentv1.Agent_AttestAgentServer) error {
 }
 
 func (s *Service) storeAttested(ctx context.Context, existing *datastore.Agent, att *attestors.NodeAttestation, typ string, leaf *x509.Certificate) error {
-	sels := make([]datastore.Selector, len(att.Selectors))
+	sels := make([]attestors.Selector, len(att.Selectors))
 	for i, sel := range att.Selectors {
-		sels[i] = datastore.Selector{Type: sel.Type, Value: sel.Value}
+		sels[i] = attestors.Selector{Type: sel.Type, Value: sel.Value}
 	}
 	// Every agent holds its own ID as a selector, so node aliases can name agents by ID
 	// (the alias entries CreateJoinToken registers rely on this).
-	sels = append(sels, datastore.Selector{Type: "spiffe_id", Value: att.AgentID.String()})
+	sels = append(sels, attestors.Selector{Type: "spiffe_id", Value: att.AgentID.String()})
 	now := s.cfg.Now().Unix()
 	a := &datastore.Agent{
 		ID: att.AgentID.String(), AttestationType: typ, SerialNumber: leaf.SerialNumber.String(),

@@ -25,6 +25,7 @@ import (
 
 	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/attestors/jointoken"
+	"github.com/lanyard-dev/lanyard/internal/spireid"
 	"github.com/lanyard-dev/lanyard/server/api"
 	"github.com/lanyard-dev/lanyard/server/ca"
 	"github.com/lanyard-dev/lanyard/server/datastore"
@@ -178,7 +179,7 @@ func (s *Service) CreateJoinToken(ctx context.Context, req *agentv1.CreateJoinTo
 	}
 	var alias *datastore.Entry
 	if req.AgentId != nil {
-		id, err := api.ProtoToID(req.AgentId)
+		id, err := spireid.FromProto(req.AgentId)
 		if err != nil {
 			return nil, api.Invalid("agent_id: %v", err)
 		}
@@ -188,7 +189,7 @@ func (s *Service) CreateJoinToken(ctx context.Context, req *agentv1.CreateJoinTo
 		alias = &datastore.Entry{
 			SPIFFEID:  id.String(),
 			ParentID:  tokenAgentID.String(),
-			Selectors: []datastore.Selector{{Type: "spiffe_id", Value: tokenAgentID.String()}},
+			Selectors: []attestors.Selector{{Type: "spiffe_id", Value: tokenAgentID.String()}},
 		}
 	}
 	expires := s.cfg.Now().Add(time.Duration(req.Ttl) * time.Second)
@@ -232,11 +233,11 @@ func (s *Service) PostStatus(ctx context.Context, req *agentv1.PostStatusRequest
 }
 
 func (s *Service) agentID(p *types.SPIFFEID) (spiffeid.ID, error) {
-	id, err := api.ProtoToID(p)
+	id, err := spireid.FromProto(p)
 	if err != nil {
 		return spiffeid.ID{}, api.Invalid("id: %v", err)
 	}
-	if !api.IsAgentID(s.cfg.TrustDomain, id) {
+	if !spireid.IsAgent(s.cfg.TrustDomain, id) {
 		return spiffeid.ID{}, api.Invalid("id %s: not an agent ID of trust domain %q (spiffe://%s/spire/agent/...)", id, s.cfg.TrustDomain.Name(), s.cfg.TrustDomain.Name())
 	}
 	return id, nil

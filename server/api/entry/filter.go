@@ -4,6 +4,7 @@ import (
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/lanyard-dev/lanyard/internal/spireid"
 	"github.com/lanyard-dev/lanyard/server/api"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 )
@@ -13,14 +14,14 @@ func (s *Service) filter(bySPIFFEID, byParentID *types.SPIFFEID, bySelectors *ty
 ) (datastore.EntryFilter, error) {
 	var f datastore.EntryFilter
 	if bySPIFFEID != nil {
-		id, err := api.ProtoToID(bySPIFFEID)
+		id, err := spireid.FromProto(bySPIFFEID)
 		if err != nil {
 			return f, api.Invalid("filter by_spiffe_id: %v", err)
 		}
 		f.BySPIFFEID = id.String()
 	}
 	if byParentID != nil {
-		id, err := api.ProtoToID(byParentID)
+		id, err := spireid.FromProto(byParentID)
 		if err != nil {
 			return f, api.Invalid("filter by_parent_id: %v", err)
 		}

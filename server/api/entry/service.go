@@ -12,13 +12,14 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/server/api"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 )
 
 // Authorized answers which entries an agent may obtain SVIDs for.
 type Authorized interface {
-	AuthorizedEntries(agentID string, agentSelectors []datastore.Selector) []*datastore.Entry
+	AuthorizedEntries(agentID string, agentSelectors []attestors.Selector) []*datastore.Entry
 	// Refresh makes the cache apply pending changes now, so writes reach agents at once.
 	Refresh(ctx context.Context) error
 }

@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/lanyard-dev/lanyard/attestors"
+	"github.com/lanyard-dev/lanyard/internal/spireid"
 	"github.com/lanyard-dev/lanyard/server/api"
 	"github.com/lanyard-dev/lanyard/server/ca"
 	"github.com/lanyard-dev/lanyard/server/datastore"
@@ -29,7 +31,7 @@ type Signer interface {
 
 // Authorized answers which entries an agent may obtain SVIDs for.
 type Authorized interface {
-	AuthorizedEntries(agentID string, agentSelectors []datastore.Selector) []*datastore.Entry
+	AuthorizedEntries(agentID string, agentSelectors []attestors.Selector) []*datastore.Entry
 }
 
 // Config configures the service.
@@ -95,7 +97,7 @@ func (s *Service) MintX509SVID(ctx context.Context, req *svidv1.MintX509SVIDRequ
 
 // MintJWTSVID implements svidv1.SVIDServer (administrators only).
 func (s *Service) MintJWTSVID(ctx context.Context, req *svidv1.MintJWTSVIDRequest) (*svidv1.MintJWTSVIDResponse, error) {
-	id, err := api.ProtoToID(req.Id)
+	id, err := spireid.FromProto(req.Id)
 	if err != nil {
 		return nil, api.Invalid("mint JWT-SVID: id: %v", err)
 	}
@@ -220,7 +222,7 @@ func (s *Service) jwt(ctx context.Context, p ca.JWTSVIDParams, hint string) (*ty
 	if err != nil {
 		return nil, api.Error("signing JWT-SVID", err)
 	}
-	return &types.JWTSVID{Token: token, Id: api.IDToProto(p.ID), ExpiresAt: exp.Unix(), IssuedAt: s.cfg.Now().Unix(), Hint: hint}, nil
+	return &types.JWTSVID{Token: token, Id: spireid.ToProto(p.ID), ExpiresAt: exp.Unix(), IssuedAt: s.cfg.Now().Unix(), Hint: hint}, nil
 }
 
 // entryExpiry is when SVIDs of e must expire at the latest: the entry's own expiry, so an

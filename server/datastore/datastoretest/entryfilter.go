@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 )
 
@@ -52,7 +53,7 @@ var entryFilterTests = map[string]func(t *testing.T, open Opener){
 			"selectors any shares one":                        {bySel(datastore.MatchAny, "unix:gid:0", "k8s:ns:x"), []string{"e1", "e3", "e4"}},
 			"selectors any with no overlap":                   {bySel(datastore.MatchAny, "unix:uid:9"), nil},
 			"selector type and value are not one string": {datastore.EntryFilter{BySelectors: &datastore.SelectorMatch{
-				Selectors: []datastore.Selector{{Type: "unix:uid", Value: "0"}}, Match: datastore.MatchAny}}, nil},
+				Selectors: []attestors.Selector{{Type: "unix:uid", Value: "0"}}, Match: datastore.MatchAny}}, nil},
 			"federates_with exact one domain":  {byFed(datastore.MatchExact, "a.org"), []string{"e1"}},
 			"federates_with exact two domains": {byFed(datastore.MatchExact, "b.org", "a.org"), []string{"e2"}},
 			"federates_with subset":            {byFed(datastore.MatchSubset, "a.org"), []string{"e1"}},

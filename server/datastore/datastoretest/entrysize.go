@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 )
 
@@ -25,7 +26,7 @@ func bigEntry(suffix string) *datastore.Entry {
 	long := func(prefix string) string { return td + prefix + noise(prefix, 2048-len(td)-len(prefix)) }
 	e := &datastore.Entry{SPIFFEID: long("/w" + suffix + "/"), ParentID: long("/spire/agent/" + suffix + "/")}
 	for i := range 64 {
-		e.Selectors = append(e.Selectors, datastore.Selector{Type: "k8s", Value: fmt.Sprintf("pod-label:%03d:%s", i, noise(fmt.Sprint(i), 90))})
+		e.Selectors = append(e.Selectors, attestors.Selector{Type: "k8s", Value: fmt.Sprintf("pod-label:%03d:%s", i, noise(fmt.Sprint(i), 90))})
 	}
 	return e
 }

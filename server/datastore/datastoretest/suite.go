@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 )
 
@@ -60,11 +61,11 @@ const (
 )
 
 // sels parses "type:value" strings; the type ends at the first colon.
-func sels(s ...string) []datastore.Selector {
-	out := make([]datastore.Selector, 0, len(s))
+func sels(s ...string) []attestors.Selector {
+	out := make([]attestors.Selector, 0, len(s))
 	for _, x := range s {
 		typ, val, _ := strings.Cut(x, ":")
-		out = append(out, datastore.Selector{Type: typ, Value: val})
+		out = append(out, attestors.Selector{Type: typ, Value: val})
 	}
 	return out
 }

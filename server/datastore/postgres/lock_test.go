@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 	"github.com/lanyard-dev/lanyard/server/datastore/postgres/pgtest"
 )
@@ -48,7 +49,7 @@ func TestWritesTakeTurnsSoEventsBecomeVisibleInIDOrder(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		_, err := s.CreateEntries(context.Background(), []*datastore.Entry{{SPIFFEID: "spiffe://example.org/w",
-			ParentID: "spiffe://example.org/a", Selectors: []datastore.Selector{{Type: "unix", Value: "uid:1"}}}})
+			ParentID: "spiffe://example.org/a", Selectors: []attestors.Selector{{Type: "unix", Value: "uid:1"}}}})
 		done <- err
 	}()
 	// Wait until the write is queued behind the other server's lock, and fail if it finishes.

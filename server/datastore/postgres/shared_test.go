@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 	"github.com/lanyard-dev/lanyard/server/datastore/postgres"
 	"github.com/lanyard-dev/lanyard/server/datastore/postgres/pgtest"
@@ -93,7 +94,7 @@ func TestFollowersSeeEveryEntryOfConcurrentWriters(t *testing.T) {
 				batch := make([]*datastore.Entry, size)
 				for i := range batch {
 					batch[i] = &datastore.Entry{SPIFFEID: fmt.Sprintf("spiffe://example.org/w%d/b%d/e%d", w, b, i),
-						ParentID: "spiffe://example.org/spire/agent/x", Selectors: []datastore.Selector{{Type: "unix", Value: "uid:1"}}}
+						ParentID: "spiffe://example.org/spire/agent/x", Selectors: []attestors.Selector{{Type: "unix", Value: "uid:1"}}}
 				}
 				res, err := s.CreateEntries(ctx, batch)
 				if err != nil {
@@ -152,7 +153,7 @@ func TestStoreRecoversFromADatabaseRestart(t *testing.T) {
 	c := pgtest.Start(t)
 	s := open(t, c.NewDatabase(t))
 	e := &datastore.Entry{SPIFFEID: "spiffe://example.org/before", ParentID: "spiffe://example.org/a",
-		Selectors: []datastore.Selector{{Type: "unix", Value: "uid:1"}}}
+		Selectors: []attestors.Selector{{Type: "unix", Value: "uid:1"}}}
 	res, err := s.CreateEntries(t.Context(), []*datastore.Entry{e})
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +161,7 @@ func TestStoreRecoversFromADatabaseRestart(t *testing.T) {
 	c.Restart(t) // immediate: no checkpoint, the server recovers from its WAL
 
 	after := &datastore.Entry{SPIFFEID: "spiffe://example.org/after", ParentID: "spiffe://example.org/a",
-		Selectors: []datastore.Selector{{Type: "unix", Value: "uid:2"}}}
+		Selectors: []attestors.Selector{{Type: "unix", Value: "uid:2"}}}
 	var lastErr error
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		// A call on a connection that broke may fail once; the pool then replaces it.

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 	"github.com/lanyard-dev/lanyard/server/datastore/sqlite"
 )
@@ -18,7 +19,7 @@ func benchEntries(from, n int) []*datastore.Entry {
 		batch[j] = &datastore.Entry{
 			SPIFFEID: fmt.Sprintf("spiffe://example.org/ns/app%d/sa/w%d", k/100, k),
 			ParentID: fmt.Sprintf("spiffe://example.org/spire/agent/k8s_psat/c1/node%d", k%50),
-			Selectors: []datastore.Selector{
+			Selectors: []attestors.Selector{
 				{Type: "k8s", Value: fmt.Sprintf("ns:app%d", k/100)}, {Type: "k8s", Value: fmt.Sprintf("sa:w%d", k)},
 			},
 			FederatesWith: []string{fmt.Sprintf("partner%d.org", k%10)},
@@ -68,9 +69,9 @@ func BenchmarkListEntries100k(b *testing.B) {
 		mustCreate(b, s, benchEntries(from, 10_000))
 	}
 	sel := func(m datastore.MatchBehavior, v ...string) datastore.EntryFilter {
-		var sels []datastore.Selector
+		var sels []attestors.Selector
 		for _, x := range v {
-			sels = append(sels, datastore.Selector{Type: "k8s", Value: x})
+			sels = append(sels, attestors.Selector{Type: "k8s", Value: x})
 		}
 		return datastore.EntryFilter{BySelectors: &datastore.SelectorMatch{Selectors: sels, Match: m}}
 	}

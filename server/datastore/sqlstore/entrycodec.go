@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 )
 
@@ -61,7 +62,7 @@ func newEntryRow(in *datastore.Entry) (*entryRow, error) {
 	return r, nil
 }
 
-func validSelectors(s []datastore.Selector) error {
+func validSelectors(s []attestors.Selector) error {
 	for i, sel := range s {
 		if sel.Type == "" || sel.Value == "" {
 			return fmt.Errorf("selector %d (%q:%q) needs both a type and a value", i, sel.Type, sel.Value)
@@ -77,7 +78,7 @@ func sortedUnique(s []string) []string {
 }
 
 // encodeSelectors gives equal sets equal text, which the entries_identity index relies on.
-func encodeSelectors(s []datastore.Selector) string {
+func encodeSelectors(s []attestors.Selector) string {
 	pairs := make([][2]string, len(s))
 	for i, sel := range s {
 		pairs[i] = [2]string{sel.Type, sel.Value}
@@ -86,7 +87,7 @@ func encodeSelectors(s []datastore.Selector) string {
 	return string(b)
 }
 
-func decodeSelectors(text string) ([]datastore.Selector, error) {
+func decodeSelectors(text string) ([]attestors.Selector, error) {
 	var pairs [][2]string
 	if err := json.Unmarshal([]byte(text), &pairs); err != nil {
 		return nil, fmt.Errorf("decode selectors: %w", err)
@@ -94,9 +95,9 @@ func decodeSelectors(text string) ([]datastore.Selector, error) {
 	if len(pairs) == 0 {
 		return nil, nil
 	}
-	out := make([]datastore.Selector, len(pairs))
+	out := make([]attestors.Selector, len(pairs))
 	for i, p := range pairs {
-		out[i] = datastore.Selector{Type: p[0], Value: p[1]}
+		out[i] = attestors.Selector{Type: p[0], Value: p[1]}
 	}
 	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 )
 
@@ -62,7 +63,7 @@ func setFilter(outer, table, fk string, cols []string, want [][]any, m datastore
 	return term, args, nil
 }
 
-func selectorTuples(s []datastore.Selector) [][]any {
+func selectorTuples(s []attestors.Selector) [][]any {
 	s = datastore.SortSelectors(s)
 	out := make([][]any, len(s))
 	for i, sel := range s {
