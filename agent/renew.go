@@ -11,6 +11,7 @@ import (
 
 	"github.com/lanyard-dev/lanyard/agent/attest"
 	"github.com/lanyard-dev/lanyard/agent/client"
+	"github.com/lanyard-dev/lanyard/internal/renew"
 )
 
 // Waits between failed renewals: short enough to renew soon after an outage, long enough
@@ -27,7 +28,7 @@ func (a *Agent) renewLoop(ctx context.Context) error {
 	retry := time.Duration(0)
 	for {
 		leaf := a.identity.SVID()
-		at := leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) / 2)
+		at := renew.HalfLife(leaf.NotBefore, leaf.NotAfter)
 		if retry > 0 {
 			at = a.clock.Now().Add(retry)
 		}

@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/lanyard-dev/lanyard/internal/pause"
+	"github.com/lanyard-dev/lanyard/internal/renew"
 	"github.com/lanyard-dev/lanyard/server/ca"
 )
 
@@ -61,7 +62,7 @@ func (s *serverTLS) rotate(ctx context.Context) error {
 func (s *serverTLS) run(ctx context.Context) {
 	for {
 		leaf := s.cert.Load().Leaf
-		wait := leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) / 2).Sub(s.clock.Now())
+		wait := renew.HalfLife(leaf.NotBefore, leaf.NotAfter).Sub(s.clock.Now())
 		if !pause.For(ctx, s.clock, max(wait, time.Second)) {
 			return
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/lanyard-dev/lanyard/agent/client"
 	"github.com/lanyard-dev/lanyard/internal/bundleconv"
 	"github.com/lanyard-dev/lanyard/internal/pause"
+	"github.com/lanyard-dev/lanyard/internal/renew"
 	"github.com/lanyard-dev/lanyard/internal/spireid"
 )
 
@@ -138,12 +139,12 @@ func (m *Manager) Run(ctx context.Context) error {
 }
 
 func (m *Manager) syncLoop(ctx context.Context) error {
-	backoff := newBackoff()
+	backoff := renew.NewBackoff(backoffMin, backoffMax)
 	var lostAt time.Time
 	for ctx.Err() == nil {
 		delivered := func() {
 			m.synced.delivered()
-			backoff.reset()
+			backoff.Reset()
 			if !lostAt.IsZero() {
 				m.cfg.Log.Info("the server's entry stream is back", "after", m.cfg.Clock.Since(lostAt).Round(time.Millisecond).String())
 				lostAt = time.Time{}
@@ -168,7 +169,7 @@ func (m *Manager) syncLoop(ctx context.Context) error {
 		if rejected(err) {
 			return errors.Join(ErrRejected, err)
 		}
-		d := backoff.next()
+		d := backoff.Next()
 		if lostAt.IsZero() {
 			lostAt = m.cfg.Clock.Now()
 			m.cfg.Log.Warn("lost the server's entry stream; serving cached SVIDs and retrying", "error", err, "retry_in", d.String())
@@ -302,7 +303,7 @@ func (m *Manager) due(now time.Time) []*cache.Entry {
 	defer m.mu.Unlock()
 	var out []*cache.Entry
 	for id, s := range m.minted {
-		if now.After(s.notBefore.Add(s.notAfter.Sub(s.notBefore) / 2)) {
+		if now.After(renew.HalfLife(s.notBefore, s.notAfter)) {
 			if e, ok := m.entries[id]; ok {
 				out = append(out, e)
 				delete(m.minted, id) // re-added when the new SVID arrives
@@ -368,3 +369,11 @@ func rejected(err error) bool {
 	}
 	return false
 }
+
+// The manager's retries (entry stream, minting) start at 100ms and stay within 1s: a
+// server that is down refuses connections at once, and one that is back must see its
+// agents within about a second.
+const (
+	backoffMin = 100 * time.Millisecond
+	backoffMax = time.Second
+)

@@ -19,6 +19,7 @@ import (
 	"github.com/lanyard-dev/lanyard/agent/cache"
 	"github.com/lanyard-dev/lanyard/agent/client"
 	"github.com/lanyard-dev/lanyard/internal/pause"
+	"github.com/lanyard-dev/lanyard/internal/renew"
 )
 
 // mintBatch is how many SVIDs one BatchNewX509SVID asks for (the server's limit is 500).
@@ -82,7 +83,7 @@ func (m *minter) take(n int) []*cache.Entry {
 }
 
 func (m *minter) run(ctx context.Context) error {
-	backoff := newBackoff()
+	backoff := renew.NewBackoff(backoffMin, backoffMax)
 	for {
 		select {
 		case <-ctx.Done():
@@ -123,8 +124,8 @@ func (m *minter) run(ctx context.Context) error {
 				if rejected(err) {
 					return errors.Join(ErrRejected, err)
 				}
-				first := backoff.firstFailure()
-				d := backoff.next()
+				first := backoff.FirstFailure()
+				d := backoff.Next()
 				if first {
 					m.log.Warn("minting SVIDs failed; will retry", "count", len(batch), "error", err, "retry_in", d.String())
 				} else {
@@ -135,7 +136,7 @@ func (m *minter) run(ctx context.Context) error {
 				}
 				continue
 			}
-			backoff.reset()
+			backoff.Reset()
 		}
 	}
 }
