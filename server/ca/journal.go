@@ -41,8 +41,7 @@ type jwtSlot struct {
 	signer crypto.Signer
 }
 
-func (s *x509Slot) notBefore() time.Time { return s.cert.NotBefore }
-func (s *x509Slot) notAfter() time.Time  { return s.cert.NotAfter }
+func (s *x509Slot) notAfter() time.Time { return s.cert.NotAfter }
 
 // journal is what a server persists about its slots (keys stay in the key manager).
 type journal struct {

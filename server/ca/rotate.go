@@ -25,11 +25,13 @@ func (c *CA) Rotate(ctx context.Context) error {
 	now := c.cfg.Clock.Now()
 	changed := false
 
-	x, err := c.rotateX509(ctx, now)
+	var x, j bool
+	var err error
+	c.journal.X509, x, err = rotateSlots(c, "X.509 CA", c.journal.X509, now, func() (*x509Slot, error) { return c.newX509Slot(ctx, now) })
 	if err != nil {
 		return err
 	}
-	j, err := c.rotateJWT(ctx, now)
+	c.journal.JWT, j, err = rotateSlots(c, "JWT key", c.journal.JWT, now, func() (*jwtSlot, error) { return c.newJWTSlot(ctx, now) })
 	if err != nil {
 		return err
 	}
@@ -84,100 +86,58 @@ func (c *CA) deleteRetiredKeys(ctx context.Context) {
 	c.retired = kept
 }
 
-func (c *CA) rotateX509(ctx context.Context, now time.Time) (bool, error) {
+// rotateSlots applies Rotate's rule to one kind of slot (what names it in logs) and
+// returns the slots to keep and whether anything changed; newSlot makes a slot whose key
+// starts at now.
+func rotateSlots[S slot](c *CA, what string, slots []S, now time.Time, newSlot func() (S, error)) ([]S, bool, error) {
 	changed := false
-	var act, prep *x509Slot
-	kept := c.journal.X509[:0]
-	for _, s := range c.journal.X509 {
-		if !now.Before(s.notAfter()) {
+	var act, prep S
+	var hasAct, hasPrep bool
+	kept := slots[:0]
+	for _, s := range slots {
+		if !now.Before(s.authority().ExpiresAt) {
 			changed = true // expired: drop it
-			c.retired = append(c.retired, s.KeyID)
+			c.retired = append(c.retired, s.keyID())
 			continue
 		}
-		switch s.Status {
+		switch *s.status() {
 		case active:
-			act = s
+			act, hasAct = s, true
 		case prepared:
-			prep = s
+			prep, hasPrep = s, true
 		}
 		kept = append(kept, s)
 	}
-	c.journal.X509 = kept
-	if act == nil {
-		if prep == nil {
-			s, err := c.newX509Slot(ctx, now)
+	logged := func(msg string, s S) {
+		a := s.authority()
+		c.cfg.Log.Info(what+" "+msg, "authority_id", a.ID, "expires_at", a.ExpiresAt)
+	}
+	if !hasAct {
+		if !hasPrep {
+			s, err := newSlot()
 			if err != nil {
-				return false, err
+				return kept, changed, err
 			}
-			c.journal.X509 = append(c.journal.X509, s)
-			prep = s
+			kept, prep = append(kept, s), s
 		}
-		prep.Status = active
-		c.cfg.Log.Info("X.509 CA activated", "expires_at", prep.notAfter())
-		return true, nil
+		*prep.status() = active
+		logged("activated", prep)
+		return kept, true, nil
 	}
-	life := act.notAfter().Sub(act.notBefore())
-	if prep == nil && !now.Before(act.notBefore().Add(life/2)) {
-		s, err := c.newX509Slot(ctx, now)
+	life := act.authority().ExpiresAt.Sub(act.started())
+	if !hasPrep && !now.Before(act.started().Add(life/2)) {
+		s, err := newSlot()
 		if err != nil {
-			return false, err
+			return kept, changed, err
 		}
-		c.journal.X509 = append(c.journal.X509, s)
-		prep, changed = s, true
-		c.cfg.Log.Info("X.509 CA prepared", "expires_at", s.notAfter())
+		kept, prep, hasPrep, changed = append(kept, s), s, true, true
+		logged("prepared", s)
 	}
-	if prep != nil && !now.Before(act.notBefore().Add(life*5/6)) {
-		act.Status, prep.Status, changed = old, active, true
-		c.cfg.Log.Info("X.509 CA rotated", "expires_at", prep.notAfter())
+	if hasPrep && !now.Before(act.started().Add(life*5/6)) {
+		*act.status(), *prep.status(), changed = old, active, true
+		logged("rotated to", prep)
 	}
-	return changed, nil
-}
-
-func (c *CA) rotateJWT(ctx context.Context, now time.Time) (bool, error) {
-	changed := false
-	var act, prep *jwtSlot
-	kept := c.journal.JWT[:0]
-	for _, s := range c.journal.JWT {
-		if !now.Before(s.NotAfter) {
-			changed = true
-			c.retired = append(c.retired, s.KeyID)
-			continue
-		}
-		switch s.Status {
-		case active:
-			act = s
-		case prepared:
-			prep = s
-		}
-		kept = append(kept, s)
-	}
-	c.journal.JWT = kept
-	if act == nil {
-		if prep == nil {
-			s, err := c.newJWTSlot(ctx, now)
-			if err != nil {
-				return false, err
-			}
-			c.journal.JWT = append(c.journal.JWT, s)
-			prep = s
-		}
-		prep.Status = active
-		return true, nil
-	}
-	life := act.NotAfter.Sub(act.NotBefore)
-	if prep == nil && !now.Before(act.NotBefore.Add(life/2)) {
-		s, err := c.newJWTSlot(ctx, now)
-		if err != nil {
-			return false, err
-		}
-		c.journal.JWT = append(c.journal.JWT, s)
-		prep, changed = s, true
-	}
-	if prep != nil && !now.Before(act.NotBefore.Add(life*5/6)) {
-		act.Status, prep.Status, changed = old, active, true
-		c.cfg.Log.Info("JWT key rotated", "kid", prep.Kid)
-	}
-	return changed, nil
+	return kept, changed, nil
 }
 
 func (c *CA) newX509Slot(ctx context.Context, now time.Time) (*x509Slot, error) {
