@@ -30,13 +30,8 @@ func (s *Store) CreateEntries(ctx context.Context, entries []*datastore.Entry) (
 		}
 		for i, in := range entries {
 			e, err := createEntry(ctx, t, w, in, now.Unix(), now.UnixNano())
-			switch {
-			case errors.Is(err, datastore.ErrAlreadyExists), errors.Is(err, errInvalid), errors.Is(err, datastore.ErrConflict):
-				results[i] = datastore.EntryResult{Entry: e, Err: s.errorf("create entry %d: %w", i, err)}
-			case err != nil:
+			if err := s.itemResult(results, i, "create", e, err); err != nil {
 				return err
-			default:
-				results[i] = datastore.EntryResult{Entry: e}
 			}
 		}
 		return w.flush(ctx)
@@ -45,6 +40,23 @@ func (s *Store) CreateEntries(ctx context.Context, entries []*datastore.Entry) (
 		return nil, s.errorf("create entries: %w", err)
 	}
 	return results, nil
+}
+
+// itemResult records the outcome of item i of a batch (op names the operation in its
+// error): an error about that entry alone (exists, not found, invalid, conflicting) goes
+// into its result and the batch goes on; any other error is returned and fails the whole
+// batch, which is then rolled back.
+func (s *Store) itemResult(results []datastore.EntryResult, i int, op string, e *datastore.Entry, err error) error {
+	switch {
+	case errors.Is(err, datastore.ErrAlreadyExists), errors.Is(err, datastore.ErrNotFound), errors.Is(err, errInvalid),
+		errors.Is(err, datastore.ErrConflict):
+		results[i] = datastore.EntryResult{Entry: e, Err: s.errorf("%s entry %d: %w", op, i, err)}
+	case err != nil:
+		return err
+	default:
+		results[i] = datastore.EntryResult{Entry: e}
+	}
+	return nil
 }
 
 // entryWriter buffers the child rows and events of new entries. Nothing in a CreateEntries
@@ -170,14 +182,8 @@ func (s *Store) UpdateEntries(ctx context.Context, entries []*datastore.Entry, m
 		var fed federationCheck
 		for i, in := range entries {
 			e, err := updateEntry(ctx, t, &fed, in, mask, nowNano)
-			switch {
-			case errors.Is(err, datastore.ErrAlreadyExists), errors.Is(err, datastore.ErrNotFound), errors.Is(err, errInvalid),
-				errors.Is(err, datastore.ErrConflict):
-				results[i] = datastore.EntryResult{Entry: e, Err: s.errorf("update entry %d: %w", i, err)}
-			case err != nil:
+			if err := s.itemResult(results, i, "update", e, err); err != nil {
 				return err
-			default:
-				results[i] = datastore.EntryResult{Entry: e}
 			}
 		}
 		return nil
@@ -281,13 +287,8 @@ func (s *Store) DeleteEntries(ctx context.Context, ids []string) ([]datastore.En
 		nowNano := s.now().UnixNano()
 		for i, id := range ids {
 			e, err := deleteEntry(ctx, t, id, nowNano)
-			switch {
-			case errors.Is(err, datastore.ErrNotFound):
-				results[i] = datastore.EntryResult{Err: s.errorf("delete entry %d: %w", i, err)}
-			case err != nil:
+			if err := s.itemResult(results, i, "delete", e, err); err != nil {
 				return err
-			default:
-				results[i] = datastore.EntryResult{Entry: e}
 			}
 		}
 		return nil
