@@ -145,4 +145,3 @@ func annotationKeys(m map[string]string) []string {
 	slices.Sort(keys)
 	return keys
 }
-
