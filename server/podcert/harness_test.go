@@ -97,7 +97,15 @@ func (c *cluster) runSigner(t *testing.T, a CA, mutate func(*Config)) *signer {
 func (s *signer) answers(result string) int {
 	var m dto.Metric
 	if err := s.metrics.answers.WithLabelValues(result).Write(&m); err != nil {
-		panic(err)
+		panic(err) // a counter always writes
+	}
+	return int(m.GetCounter().GetValue())
+}
+
+func counter(t *testing.T, c prometheus.Counter) int {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
 	}
 	return int(m.GetCounter().GetValue())
 }
