@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/lanyard-dev/lanyard/e2e/k8stest"
+	"github.com/lanyard-dev/lanyard/internal/poll"
 	"github.com/lanyard-dev/lanyard/server/ca"
 	"github.com/lanyard-dev/lanyard/server/clustertrustbundle"
 	"github.com/lanyard-dev/lanyard/server/datastore"
@@ -100,6 +102,15 @@ func (s *signer) answers(result string) int {
 		panic(err) // a counter always writes
 	}
 	return int(m.GetCounter().GetValue())
+}
+
+// awaitTemplate waits until the signer's cache holds the opted-in IdentityTemplate name.
+func (s *signer) awaitTemplate(t *testing.T, name string) {
+	t.Helper()
+	poll.Until(t, 20*time.Second, "the signer to see IdentityTemplate "+name, func() bool {
+		ts, _ := s.templates.podTemplates()
+		return slices.ContainsFunc(ts, func(pt *k8sreg.PodTemplate) bool { return pt.Name() == name })
+	})
 }
 
 func counter(t *testing.T, c prometheus.Counter) int {

@@ -16,7 +16,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/lanyard-dev/lanyard/e2e/k8stest"
-	"github.com/lanyard-dev/lanyard/internal/poll"
 	"github.com/lanyard-dev/lanyard/internal/renew"
 )
 
@@ -76,10 +75,7 @@ func TestSignerAnswersTheKubeletsRequests(t *testing.T) {
 		"ttl":              "48h",
 		"podCertificates":  true,
 	})
-	poll.Until(t, 20*time.Second, "the signer to see IdentityTemplate api", func() bool {
-		ts, _ := s.templates.podTemplates()
-		return len(ts) == 1
-	})
+	s.awaitTemplate(t, "api")
 	api := c.pod(t, "shop", "api-1", "web", "node-1", signerName, map[string]string{"app": "api"})
 
 	t.Run("an opted-in IdentityTemplate decides ID and DNS names; its ttl is capped by maxExpirationSeconds", func(t *testing.T) {
@@ -176,12 +172,30 @@ func TestSignerAnswersTheKubeletsRequests(t *testing.T) {
 		}
 	})
 
+	c.template(t, "broken", map[string]any{
+		"spiffeIDTemplate": "spiffe://{{ .TrustDomain }}/{{ .PodMeta.NoSuchField }}",
+		"podSelector":      map[string]any{"matchLabels": map[string]any{"app": "broken"}},
+		"podCertificates":  true,
+	})
+	s.awaitTemplate(t, "broken")
+	t.Run("failed: the selecting template does not render for the pod", func(t *testing.T) {
+		p := c.pod(t, "shop", "broken-1", "web", "node-1", signerName, map[string]string{"app": "broken"})
+		_, cond := c.request(t, p, signerName, ecKey(t), nil)
+		if cond.Type != certsv1.PodCertificateRequestConditionTypeFailed || cond.Reason != ReasonTemplateFailed ||
+			!strings.Contains(cond.Message, "IdentityTemplate broken") || !strings.Contains(cond.Message, "NoSuchField") {
+			t.Fatalf("answer %s %s (%s), want Failed %s naming the template and the field", cond.Type, cond.Reason, cond.Message, ReasonTemplateFailed)
+		}
+	})
+
 	t.Run("every stored answer is counted", func(t *testing.T) {
 		if got := s.answers("issued"); got != 2 {
 			t.Errorf("issued %d, want 2", got)
 		}
 		if got := s.answers("denied"); got != 2+len(mismatches)+1 {
 			t.Errorf("denied %d, want %d", got, 2+len(mismatches)+1)
+		}
+		if got := s.answers("failed"); got != 1 {
+			t.Errorf("failed %d, want 1", got)
 		}
 	})
 
@@ -194,10 +208,7 @@ func TestSignerAnswersTheKubeletsRequests(t *testing.T) {
 			t.Fatalf("answer %s %s (%s), want Denied %s", cond.Type, cond.Reason, cond.Message, ReasonNoIdentity)
 		}
 		selected := c.pod(t, "shop", "api-2", "web", "node-1", only, map[string]string{"app": "api"})
-		poll.Until(t, 20*time.Second, "the strict signer to see IdentityTemplate api", func() bool {
-			ts, _ := strict.templates.podTemplates()
-			return len(ts) == 1
-		})
+		strict.awaitTemplate(t, "api")
 		pcr, cond := c.request(t, selected, only, ecKey(t), nil)
 		if cond.Type != certsv1.PodCertificateRequestConditionTypeIssued || chain(t, pcr)[0].URIs[0].Path != "/api/api-2" {
 			t.Fatalf("answer %s %s (%s), want Issued /api/api-2", cond.Type, cond.Reason, cond.Message)
