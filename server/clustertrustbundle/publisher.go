@@ -104,7 +104,13 @@ func (p *Publisher) Run(ctx context.Context) error {
 		case <-resync.C():
 		case <-retry.C():
 		}
-		if err := p.Publish(ctx); err != nil && ctx.Err() == nil {
+		err := p.Publish(ctx)
+		switch {
+		case err == nil || ctx.Err() != nil:
+		case errors.Is(err, errRaced):
+			p.cfg.Log.Debug("ClusterTrustBundles changed by another writer meanwhile; publishing again", "signer_name", p.cfg.SignerName)
+			retry.Reset(time.Second)
+		default:
 			p.cfg.Log.Warn("publishing ClusterTrustBundles failed; retrying", "signer_name", p.cfg.SignerName, "error", err)
 			retry.Reset(3 * time.Second)
 		}
@@ -120,6 +126,10 @@ func Name(signer, trustDomain string) string {
 	}
 	return strings.ReplaceAll(signer, "/", ":") + ":" + suffix
 }
+
+// errRaced: another writer (another server sharing the datastore) created or changed an
+// object between our read and our write; the next pass reads its result.
+var errRaced = errors.New("ClusterTrustBundles changed by another writer meanwhile")
 
 // Publish makes the cluster's objects match the stored bundles once.
 func (p *Publisher) Publish(ctx context.Context) error {
@@ -147,6 +157,7 @@ func (p *Publisher) Publish(ctx context.Context) error {
 		return fmt.Errorf("listing ClusterTrustBundles: %w", err)
 	}
 	var errs []error
+	raced := false
 	for i := range have.Items {
 		cur := &have.Items[i]
 		w, ok := want[cur.Name]
@@ -164,21 +175,36 @@ func (p *Publisher) Publish(ctx context.Context) error {
 		}
 		upd := cur.DeepCopy()
 		upd.Spec.TrustBundle, upd.Labels = w.Spec.TrustBundle, w.Labels
-		if _, err := api.Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
+		if _, err := api.Update(ctx, upd, metav1.UpdateOptions{}); apierrors.IsConflict(err) {
+			raced = true
+			continue
+		} else if err != nil {
 			errs = append(errs, fmt.Errorf("updating ClusterTrustBundle %s: %w", cur.Name, err))
 			continue
 		}
 		p.cfg.Log.Info("updated ClusterTrustBundle", "name", cur.Name, "trust_domain", w.Labels[LabelTrustDomain])
 	}
 	for _, w := range want {
-		if _, err := api.Create(ctx, w, metav1.CreateOptions{}); err != nil {
-			// AlreadyExists: another server created it, or one we do not own has the name.
+		if _, err := api.Create(ctx, w, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) && !p.foreign(ctx, w.Name) {
+			raced = true // another server created it
+			continue
+		} else if err != nil {
 			errs = append(errs, fmt.Errorf("creating ClusterTrustBundle %s: %w", w.Name, err))
 			continue
 		}
 		p.cfg.Log.Info("published ClusterTrustBundle", "name", w.Name, "trust_domain", w.Labels[LabelTrustDomain])
 	}
+	if len(errs) == 0 && raced {
+		return errRaced
+	}
 	return errors.Join(errs...)
+}
+
+// foreign reports whether name is taken by an object this publisher does not own (made
+// by hand), which it leaves alone and reports.
+func (p *Publisher) foreign(ctx context.Context, name string) bool {
+	cur, err := p.cfg.Kube.CertificatesV1().ClusterTrustBundles().Get(ctx, name, metav1.GetOptions{})
+	return err == nil && cur.Labels[labelManagedBy] != managedBy
 }
 
 // object is the ClusterTrustBundle of one stored bundle; nil when it has no X.509

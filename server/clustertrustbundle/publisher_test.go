@@ -148,6 +148,36 @@ func TestPublisherKeepsClusterTrustBundlesEqualToTheStoredBundles(t *testing.T) 
 			t.Fatal("the own bundle changed")
 		}
 	})
+	t.Run("two servers' publishers on one datastore converge without failing", func(t *testing.T) {
+		other, err := clustertrustbundle.New(clustertrustbundle.Config{Kube: k.Client, TrustDomain: "example.org", SignerName: signer,
+			Bundles: store, Changes: make(changes)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, _ := testca.New(t, "second partner CA", nil, nil, time.Now().Add(time.Hour))
+		for _, td := range []string{"a.example", "b.example"} {
+			if _, err := store.SetBundle(ctx, &datastore.Bundle{TrustDomain: td, X509Authorities: []datastore.X509Authority{{DER: second.Raw}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		errs := make(chan error, 2)
+		for _, pub := range []*clustertrustbundle.Publisher{p, other} {
+			go func() { errs <- pub.Publish(ctx) }()
+		}
+		for range 2 {
+			if err := <-errs; err != nil && !strings.Contains(err.Error(), "another writer") {
+				t.Fatalf("a publisher failed on the other's writes: %v", err)
+			}
+		}
+		if err := other.Publish(ctx); err != nil {
+			t.Fatalf("after the race: %v", err)
+		}
+		for _, td := range []string{"a.example", "b.example"} {
+			if !holds(td, second)() {
+				t.Fatalf("%s not published", td)
+			}
+		}
+	})
 	t.Run("an edited object is set back at the next publication", func(t *testing.T) {
 		ctb, _ := get("example.org")
 		ctb.Spec.TrustBundle = pemOf(partner)

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strings"
+	"text/template"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -83,6 +84,11 @@ func (c *Config) validateKubernetesPodCertificates() error {
 	}
 	if k.ClusterDomain == "" {
 		k.ClusterDomain = "cluster.local"
+	}
+	if t := k.IDTemplate(); t != "" {
+		if _, err := template.New("").Parse(t); err != nil {
+			return fieldErr("kubernetes_pod_certificates.default_spiffe_id_template", fmt.Sprintf("%q: %v (Go text/template, e.g. %s)", t, err, DefaultPodCertIDTemplate))
+		}
 	}
 	return nil
 }

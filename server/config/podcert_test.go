@@ -44,6 +44,7 @@ func TestPodCertificatesErrorsNameTheField(t *testing.T) {
 		{"a signer name in capitals", "signer_name: Lanyard.dev/spiffe", "signer_name", "Lanyard"},
 		{"a TTL under the apiserver's 1h minimum", "ttl: 30m", "ttl", "between 1h"},
 		{"a TTL beyond the CA's", "ttl: 48h", "ttl", "ca_ttl"},
+		{"a default template that does not parse", `default_spiffe_id_template: "spiffe://{{ .TrustDomain }/x"`, "default_spiffe_id_template", "text/template"},
 		{"a missing kubeconfig", "kubeconfig_path: /nonexistent/kubeconfig", "kubeconfig_path", "in-cluster"},
 	}
 	for _, tt := range tests {

@@ -110,7 +110,7 @@ func (s *Signer) Run(ctx context.Context) error {
 		o.FieldSelector = fields.OneTermEqualSelector("spec.signerName", s.cfg.SignerName).String()
 	}))
 	inf := factory.Certificates().V1().PodCertificateRequests().Informer()
-	s.queue = workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{Clock: s.cfg.Clock, Name: ""})
+	s.queue = workqueue.NewTypedDelayingQueueWithConfig(workqueue.TypedDelayingQueueConfig[string]{Clock: s.cfg.Clock})
 	defer s.queue.ShutDown()
 	enqueue := func(obj any) {
 		if key, err := cache.MetaNamespaceKeyFunc(obj); err == nil {
