@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/lanyard-dev/lanyard/server/api"
 	"github.com/lanyard-dev/lanyard/server/k8sreg"
 )
 
@@ -133,6 +134,12 @@ func (s *Signer) render(t *k8sreg.PodTemplate, from string, pod *corev1.Pod, nod
 	id, err := t.Identity(k8sreg.ClusterInfo{TrustDomain: s.cfg.TrustDomain, ClusterName: s.cfg.ClusterName, ClusterDomain: s.cfg.ClusterDomain}, pod, node)
 	if err != nil {
 		return nil, fail(ReasonTemplateFailed, "%s for pod %s/%s: %v", from, pod.Namespace, pod.Name, err), nil
+	}
+	for _, name := range id.DNSNames {
+		// The rules entries' DNS names follow, so a template means the same for both.
+		if err := api.ValidateDNSName(name); err != nil {
+			return nil, fail(ReasonTemplateFailed, "%s for pod %s/%s: dnsNameTemplates: %v", from, pod.Namespace, pod.Name, err), nil
+		}
 	}
 	return &subject{pod: pod, node: node, identity: id, template: from}, nil, nil
 }

@@ -177,15 +177,28 @@ func TestSignerAnswersTheKubeletsRequests(t *testing.T) {
 		"podSelector":      map[string]any{"matchLabels": map[string]any{"app": "broken"}},
 		"podCertificates":  true,
 	})
-	s.awaitTemplate(t, "broken")
-	t.Run("failed: the selecting template does not render for the pod", func(t *testing.T) {
-		p := c.pod(t, "shop", "broken-1", "web", "node-1", signerName, map[string]string{"app": "broken"})
-		_, cond := c.request(t, p, signerName, ecKey(t), nil)
-		if cond.Type != certsv1.PodCertificateRequestConditionTypeFailed || cond.Reason != ReasonTemplateFailed ||
-			!strings.Contains(cond.Message, "IdentityTemplate broken") || !strings.Contains(cond.Message, "NoSuchField") {
-			t.Fatalf("answer %s %s (%s), want Failed %s naming the template and the field", cond.Type, cond.Reason, cond.Message, ReasonTemplateFailed)
-		}
+	c.template(t, "ip-as-dns", map[string]any{
+		"spiffeIDTemplate": "spiffe://{{ .TrustDomain }}/ip",
+		"podSelector":      map[string]any{"matchLabels": map[string]any{"app": "ip"}},
+		"dnsNameTemplates": []any{"10.0.0.1"},
+		"podCertificates":  true,
 	})
+	s.awaitTemplate(t, "broken")
+	s.awaitTemplate(t, "ip-as-dns")
+	failures := []struct{ name, app, template, detail string }{
+		{"a field the pod does not have", "broken", "IdentityTemplate broken", "NoSuchField"},
+		{"an IP address as a DNS name", "ip", "IdentityTemplate ip-as-dns", "reads as an IP address"},
+	}
+	for _, tt := range failures {
+		t.Run("failed: the selecting template renders "+tt.name, func(t *testing.T) {
+			p := c.pod(t, "shop", tt.app+"-1", "web", "node-1", signerName, map[string]string{"app": tt.app})
+			_, cond := c.request(t, p, signerName, ecKey(t), nil)
+			if cond.Type != certsv1.PodCertificateRequestConditionTypeFailed || cond.Reason != ReasonTemplateFailed ||
+				!strings.Contains(cond.Message, tt.template) || !strings.Contains(cond.Message, tt.detail) {
+				t.Fatalf("answer %s %s (%s), want Failed %s naming %q and %q", cond.Type, cond.Reason, cond.Message, ReasonTemplateFailed, tt.template, tt.detail)
+			}
+		})
+	}
 
 	t.Run("every stored answer is counted", func(t *testing.T) {
 		if got := s.answers("issued"); got != 2 {
@@ -194,8 +207,8 @@ func TestSignerAnswersTheKubeletsRequests(t *testing.T) {
 		if got := s.answers("denied"); got != 2+len(mismatches)+1 {
 			t.Errorf("denied %d, want %d", got, 2+len(mismatches)+1)
 		}
-		if got := s.answers("failed"); got != 1 {
-			t.Errorf("failed %d, want 1", got)
+		if got := s.answers("failed"); got != len(failures) {
+			t.Errorf("failed %d, want %d", got, len(failures))
 		}
 	})
 
