@@ -71,5 +71,5 @@ func (s *Server) startKubernetes(ctx context.Context, entries k8sreg.EntryAPI) e
 		}
 		s.goRun("k8sbundle", func() error { return p.Run(ctx) })
 	}
-	return nil
+	return s.startPodCertificates(ctx)
 }

@@ -43,6 +43,8 @@ type Cluster struct {
 	// SigningKey signs the cluster's service account tokens; tests use it to craft
 	// tokens TokenRequest cannot produce (already expired ones).
 	SigningKey crypto.Signer
+
+	nodeTokens map[string]string // node name → bearer token of system:node:<name>
 }
 
 // Start runs etcd and kube-apiserver in t.TempDir() on free loopback ports and stops
@@ -76,6 +78,7 @@ func Start(t testing.TB) *Cluster {
 		CAPEM:      files.caPEM,
 		AdminToken: files.adminToken,
 		SigningKey: files.saKey,
+		nodeTokens: files.nodeTokens,
 	}
 	api := startProcess(t, dir, "kube-apiserver", filepath.Join(bin, "kube-apiserver"),
 		"--etcd-servers="+etcdURL,
@@ -93,7 +96,10 @@ func Start(t testing.TB) *Cluster {
 		"--service-account-signing-key-file="+files.saKeyFile,
 		"--api-audiences="+Issuer,
 		"--token-auth-file="+files.tokens,
-		"--authorization-mode=RBAC",
+		// Nodes (system:node:<name>, see NodeClient) are limited as the kubelet is: the
+		// Node authorizer and NodeRestriction admission.
+		"--authorization-mode=Node,RBAC",
+		"--enable-admission-plugins=NodeRestriction",
 	)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(c.CAPEM)

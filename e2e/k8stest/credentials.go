@@ -28,6 +28,7 @@ type credentials struct {
 	saKey                   crypto.Signer
 	saKeyFile, saPub        string
 	adminToken, tokens      string
+	nodeTokens              map[string]string
 }
 
 func writeCredentials(t testing.TB, dir string) credentials {
@@ -95,7 +96,15 @@ func writeCredentials(t testing.TB, dir string) credentials {
 	fail(err)
 	c.adminToken = hex.EncodeToString(tok)
 	c.tokens = filepath.Join(dir, "tokens.csv")
-	fail(os.WriteFile(c.tokens, []byte(c.adminToken+",admin,admin,system:masters\n"), 0o600))
+	lines := c.adminToken + ",admin,admin,system:masters\n"
+	c.nodeTokens = map[string]string{}
+	for _, node := range NodeNames {
+		_, err = rand.Read(tok)
+		fail(err)
+		c.nodeTokens[node] = hex.EncodeToString(tok)
+		lines += c.nodeTokens[node] + ",system:node:" + node + "," + node + ",system:nodes\n"
+	}
+	fail(os.WriteFile(c.tokens, []byte(lines), 0o600))
 	return c
 }
 

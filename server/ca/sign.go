@@ -19,6 +19,14 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
+// ErrUnsupportedKeyType is returned for a public key the CA does not sign: it signs
+// ECDSA and RSA keys.
+var ErrUnsupportedKeyType = errors.New("ca: unsupported public key type (ECDSA and RSA keys are signed)")
+
+// Backdate is how long before signing an X.509-SVID's notBefore lies, so that it is valid
+// at once on peers whose clocks lag a little; a lifetime is the TTL plus Backdate.
+const Backdate = backdate
+
 // X509SVIDParams describes an X.509-SVID to sign.
 type X509SVIDParams struct {
 	ID        spiffeid.ID
@@ -110,7 +118,7 @@ func (c *CA) SignX509SVID(_ context.Context, p X509SVIDParams) ([]*x509.Certific
 	switch k := p.PublicKey.(type) {
 	case *ecdsa.PublicKey, *rsa.PublicKey:
 	default:
-		return nil, fmt.Errorf("ca: unsupported public key type %T", k)
+		return nil, fmt.Errorf("%w: %T", ErrUnsupportedKeyType, k)
 	}
 	serial, err := randomSerial()
 	if err != nil {

@@ -63,6 +63,9 @@ type Config struct {
 	UpstreamAuthority *UpstreamAuthorityConfig `yaml:"upstream_authority"`
 	// KubernetesBundle, when set, publishes the trust bundle into a ConfigMap.
 	KubernetesBundle *KubernetesBundleConfig `yaml:"kubernetes_bundle"`
+	// KubernetesPodCertificates, when set, signs PodCertificateRequests (pod certificates
+	// without an agent) and publishes ClusterTrustBundles.
+	KubernetesPodCertificates *KubernetesPodCertificatesConfig `yaml:"kubernetes_pod_certificates"`
 	// Datastore selects the backend. Default sqlite at DataDir/datastore.sqlite3.
 	Datastore DatastoreConfig `yaml:"datastore"`
 	// NodeAttestors enables node attestors beyond join_token (always on).
@@ -233,6 +236,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateKubernetesBundle(); err != nil {
+		return err
+	}
+	if err := c.validateKubernetesPodCertificates(); err != nil {
 		return err
 	}
 	if err := c.validateUpstream(); err != nil {

@@ -40,6 +40,9 @@ type Spec struct {
 	Hint                      string                `json:"hint,omitempty"`
 	Admin                     bool                  `json:"admin,omitempty"`
 	Downstream                bool                  `json:"downstream,omitempty"`
+	// PodCertificates lets the pod certificate signer (server/podcert) issue this
+	// template's identity to the pods it selects.
+	PodCertificates bool `json:"podCertificates,omitempty"`
 }
 
 // templateData is what templates see: the same names as SPIRE's ClusterSPIFFEID.
@@ -66,6 +69,7 @@ type compiled struct {
 	federates    []string
 	hint         string
 	admin, downs bool
+	podCerts     bool
 }
 
 // compile parses an IdentityTemplate object. Its error is shown in the object's status.
@@ -76,7 +80,7 @@ func compile(obj *unstructured.Unstructured) (*compiled, error) {
 		return nil, fmt.Errorf("spec: %w", err)
 	}
 	c := &compiled{name: obj.GetName(), uid: string(obj.GetUID()), federates: spec.FederatesWith, hint: spec.Hint,
-		admin: spec.Admin, downs: spec.Downstream}
+		admin: spec.Admin, downs: spec.Downstream, podCerts: spec.PodCertificates}
 	if strings.TrimSpace(spec.SPIFFEIDTemplate) == "" {
 		return nil, errors.New("spec.spiffeIDTemplate is required")
 	}
@@ -161,16 +165,9 @@ func render(t *template.Template, data *templateData) (string, error) {
 func (c *compiled) entryFor(td spiffeid.TrustDomain, cluster, clusterDomain string, pod *corev1.Pod, node *corev1.Node) (*types.Entry, error) {
 	data := &templateData{TrustDomain: td.Name(), ClusterName: cluster, ClusterDomain: clusterDomain,
 		PodMeta: &pod.ObjectMeta, PodSpec: &pod.Spec, NodeMeta: &node.ObjectMeta, NodeSpec: &node.Spec}
-	raw, err := render(c.spiffeID, data)
+	id, dnsNames, err := c.renderIdentity(td, data)
 	if err != nil {
-		return nil, fmt.Errorf("spiffeIDTemplate: %w", err)
-	}
-	id, err := spiffeid.FromString(raw)
-	if err != nil {
-		return nil, fmt.Errorf("spiffeIDTemplate rendered %q: %w", raw, err)
-	}
-	if id.TrustDomain() != td {
-		return nil, fmt.Errorf("spiffeIDTemplate rendered %q, outside trust domain %q", raw, td.Name())
+		return nil, err
 	}
 	parent := spiffeid.RequireFromSegments(td, "spire", "agent", "k8s_psat", cluster, string(node.UID))
 	e := &types.Entry{
@@ -184,6 +181,7 @@ func (c *compiled) entryFor(td spiffeid.TrustDomain, cluster, clusterDomain stri
 		Hint:          c.hint,
 		Admin:         c.admin,
 		Downstream:    c.downs,
+		DnsNames:      dnsNames,
 	}
 	for i, t := range c.selectors {
 		s, err := render(t, data)
@@ -196,14 +194,31 @@ func (c *compiled) entryFor(td spiffeid.TrustDomain, cluster, clusterDomain stri
 		}
 		e.Selectors = append(e.Selectors, &types.Selector{Type: typ, Value: val})
 	}
+	return e, nil
+}
+
+// renderIdentity renders the SPIFFE ID, which must be in td, and the DNS names.
+func (c *compiled) renderIdentity(td spiffeid.TrustDomain, data *templateData) (spiffeid.ID, []string, error) {
+	raw, err := render(c.spiffeID, data)
+	if err != nil {
+		return spiffeid.ID{}, nil, fmt.Errorf("spiffeIDTemplate: %w", err)
+	}
+	id, err := spiffeid.FromString(raw)
+	if err != nil {
+		return spiffeid.ID{}, nil, fmt.Errorf("spiffeIDTemplate rendered %q: %w", raw, err)
+	}
+	if id.TrustDomain() != td {
+		return spiffeid.ID{}, nil, fmt.Errorf("spiffeIDTemplate rendered %q, outside trust domain %q", raw, td.Name())
+	}
+	var dnsNames []string
 	for i, t := range c.dnsNames {
 		name, err := render(t, data)
 		if err != nil {
-			return nil, fmt.Errorf("dnsNameTemplates[%d]: %w", i, err)
+			return spiffeid.ID{}, nil, fmt.Errorf("dnsNameTemplates[%d]: %w", i, err)
 		}
-		e.DnsNames = append(e.DnsNames, name)
+		dnsNames = append(dnsNames, name)
 	}
-	return e, nil
+	return id, dnsNames, nil
 }
 
 // EntryID is the ID of the entry for one (template, pod) pair. It is derived, not random,
