@@ -29,6 +29,7 @@ type Cache struct {
 	allSubs   map[*Subscription]struct{}
 	bundle    *Bundle
 	federated map[spiffeid.TrustDomain]*Bundle
+	tainted   map[string]bool // subject key IDs of tainted X.509 authorities
 }
 
 // record is an entry as the cache serves it.
@@ -158,7 +159,9 @@ func (c *Cache) Counts() (entries, svids int) {
 }
 
 // UpdateSVIDs stores new or rotated SVIDs. SVIDs for unknown entries, or naming another
-// SPIFFE ID than their entry now has (minted before an update), are ignored.
+// SPIFFE ID than their entry now has (minted before an update), are ignored. One minted
+// for an older revision of its entry is stored (it proves the same identity) and stays
+// due (see Due).
 func (c *Cache) UpdateSVIDs(svids []*X509SVID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
