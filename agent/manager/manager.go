@@ -35,9 +35,13 @@ var ErrRejected = errors.New("server rejected this agent")
 type Config struct {
 	TrustDomain spiffeid.TrustDomain
 	// Client returns the current server connection; it changes when the agent SVID is
-	// renewed (see ClientChanged).
+	// renewed, and then Switched receives.
 	Client func() *client.Client
-	Cache  *cache.Cache
+	// Switched receives when Client returns a connection with a renewed agent SVID. The
+	// entry stream moves to it without a gap: the new stream is opened while the old one
+	// still runs, and the old one is given up when the new one delivers. Nil: never.
+	Switched <-chan struct{}
+	Cache    *cache.Cache
 	// OnBundle is called with every new own-trust-domain bundle (to trust it for TLS and save it).
 	OnBundle func(*spiffebundle.Bundle)
 	// OnHandover is called once the entry stream runs on the connection Client returns,
@@ -60,11 +64,10 @@ type Config struct {
 
 // Manager keeps the cache in sync with the server.
 type Manager struct {
-	cfg      Config
-	minter   *minter
-	jwt      *cache.JWTCache
-	switched chan struct{} // ClientChanged → syncLoop
-	synced   syncState
+	cfg    Config
+	minter *minter
+	jwt    *cache.JWTCache
+	synced syncState
 }
 
 // New returns a manager.
@@ -78,20 +81,10 @@ func New(cfg Config) *Manager {
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 5 * time.Second
 	}
-	m := &Manager{cfg: cfg, switched: make(chan struct{}, 1), synced: syncState{clock: cfg.Clock}}
+	m := &Manager{cfg: cfg, synced: syncState{clock: cfg.Clock}}
 	m.minter = newMinter(cfg.Client, cfg.Log, cfg.Cache, cfg.Clock)
 	m.jwt = cache.NewJWTCache(m.mintJWT, cfg.Clock)
 	return m
-}
-
-// ClientChanged tells the manager that Client now returns a connection with a renewed
-// agent SVID. The entry stream moves to it without a gap: the new stream is opened while
-// the old one still runs, and the old one is given up when the new one delivers.
-func (m *Manager) ClientChanged() {
-	select {
-	case m.switched <- struct{}{}:
-	default:
-	}
 }
 
 // LastSync returns when the agent last held the server's current entries: now while it
