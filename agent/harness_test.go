@@ -116,8 +116,9 @@ func (e *env) agentConfig() (config.Config, spiffeid.ID) {
 	return cfg, spiffeid.RequireFromPath(spiffeid.RequireTrustDomainFromString(testTD), "/spire/agent/join_token/"+tok.Value)
 }
 
-// entry registers spiffe://TD/<name> for processes of this test's uid under parent.
-func (e *env) entry(name string, parent spiffeid.ID, x509TTL time.Duration) {
+// entry registers spiffe://TD/<name> for processes of this test's uid under parent and
+// returns the entry's ID.
+func (e *env) entry(name string, parent spiffeid.ID, x509TTL time.Duration) string {
 	e.t.Helper()
 	resp, err := entryv1.NewEntryClient(e.admin).BatchCreateEntry(e.t.Context(), &entryv1.BatchCreateEntryRequest{Entries: []*types.Entry{{
 		SpiffeId:    &types.SPIFFEID{TrustDomain: testTD, Path: "/" + name},
@@ -128,6 +129,7 @@ func (e *env) entry(name string, parent spiffeid.ID, x509TTL time.Duration) {
 	if err != nil || resp.Results[0].Status.Code != 0 {
 		e.t.Fatalf("creating entry %s: %v %v", name, err, resp)
 	}
+	return resp.Results[0].Entry.Id
 }
 
 // agentSerial is the serial of the agent SVID the server takes as the agent's current one.
