@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,6 +26,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/lanyard-dev/lanyard/agent/client"
 	"github.com/lanyard-dev/lanyard/agent/config"
 	"github.com/lanyard-dev/lanyard/internal/bundleconv"
 	"github.com/lanyard-dev/lanyard/internal/freeport"
@@ -222,4 +225,30 @@ func (a *runningAgent) readyz(t *testing.T) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(string(b)))
+}
+
+// callAsAgent calls the server's agent-facing API (GetAuthorizedEntries) over mTLS
+// presenting chain and key, as an agent's connection does.
+func (e *env) callAsAgent(chain []*x509.Certificate, key crypto.Signer) (*entryv1.GetAuthorizedEntriesResponse, error) {
+	e.t.Helper()
+	td := spiffeid.RequireTrustDomainFromString(testTD)
+	tls := client.NewIdentity(td)
+	b, err := bundlev1.NewBundleClient(e.admin).GetBundle(e.t.Context(), &bundlev1.GetBundleRequest{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	sb, err := bundleconv.ToSPIFFE(b)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tls.SetBundle(sb.X509Bundle())
+	tls.SetSVID(chain, key)
+	c, err := client.Dial([]string{e.srv.Addr().String()}, tls)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(e.t.Context(), 10*time.Second)
+	defer cancel()
+	return c.Entry.GetAuthorizedEntries(ctx, &entryv1.GetAuthorizedEntriesRequest{})
 }
