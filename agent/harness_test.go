@@ -227,6 +227,21 @@ func (a *runningAgent) readyz(t *testing.T) string {
 	return fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(string(b)))
 }
 
+// metrics returns the agent's /metrics page.
+func (a *runningAgent) metrics(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get("http://" + a.cfg.HealthAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // callAsAgent calls the server's agent-facing API (GetAuthorizedEntries) over mTLS
 // presenting chain and key, as an agent's connection does.
 func (e *env) callAsAgent(chain []*x509.Certificate, key crypto.Signer) (*entryv1.GetAuthorizedEntriesResponse, error) {

@@ -31,6 +31,9 @@ func TestJoinTokenBootstrapSavesTheSVIDAndRestartsWithIt(t *testing.T) {
 	if !a.log.Contains("node attested") {
 		t.Fatalf("the agent did not attest:\n%s", a.log.String())
 	}
+	if m := a.metrics(t); !strings.Contains(m, "lanyard_agent_entries 1\n") || !strings.Contains(m, "lanyard_agent_x509_svids 1\n") {
+		t.Fatalf("/metrics does not count the one entry and its SVID:\n%s", m)
+	}
 	dir := state.Dir{Path: cfg.DataDir}
 	chain, _, err := dir.LoadSVID()
 	if err != nil {

@@ -4,7 +4,6 @@
 package client
 
 import (
-	"context"
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
@@ -179,17 +178,3 @@ func Dial(addrs []string, id *Identity, extra ...grpc.DialOption) (*Client, erro
 
 // Close closes the connection.
 func (c *Client) Close() error { return c.conn.Close() }
-
-// Ping waits until the connection is ready or ctx ends.
-func (c *Client) Ping(ctx context.Context) error {
-	c.conn.Connect()
-	for {
-		s := c.conn.GetState()
-		if s.String() == "READY" {
-			return nil
-		}
-		if !c.conn.WaitForStateChange(ctx, s) {
-			return ctx.Err()
-		}
-	}
-}
