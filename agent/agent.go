@@ -57,7 +57,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Wit
 
 	// The cache of entries, SVIDs and bundles, trusting what the agent trusts until the
 	// server sends its bundle.
-	c := cache.New(td, log.With("component", "cache"))
+	c := cache.New(td, log.With("component", "cache"), clk)
 	if b := id.TLS.Bundle(); b != nil {
 		c.SetBundle(spiffebundle.FromX509Authorities(td, b.X509Authorities()))
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"k8s.io/utils/clock"
 
 	"github.com/lanyard-dev/lanyard/attestors"
 )
@@ -42,13 +43,17 @@ type record struct {
 	svid  *X509SVID
 }
 
-// New returns an empty cache for trust domain td.
-func New(td spiffeid.TrustDomain, log *slog.Logger) *Cache {
+// New returns an empty cache for trust domain td. clk decides which SVIDs have expired;
+// nil: the real clock.
+func New(td spiffeid.TrustDomain, log *slog.Logger, clk clock.PassiveClock) *Cache {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
 	return &Cache{
-		td: td, log: log, now: time.Now,
+		td: td, log: log, now: clk.Now,
 		records:   map[string]*record{},
 		index:     selectorIndex{},
 		subs:      map[attestors.Selector]map[*Subscription]struct{}{},

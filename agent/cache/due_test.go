@@ -54,7 +54,7 @@ func TestDueNamesMissingAndStaleSVIDs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := New(td, nil)
+			c := New(td, nil, nil)
 			e := fresh("e")
 			c.UpdateEntries([]*Entry{e}, nil, true)
 			s := ca.svid(t, "e", e.SPIFFEID)
@@ -70,7 +70,7 @@ func TestDueNamesMissingAndStaleSVIDs(t *testing.T) {
 
 // Node aliases name agents: the agent never mints an SVID for one.
 func TestNodeAliasesAreNeverDue(t *testing.T) {
-	c := New(td, nil)
+	c := New(td, nil, nil)
 	alias := &Entry{ID: "alias", SPIFFEID: "spiffe://example.org/nodes/n", ParentID: "spiffe://example.org/spire/server",
 		Selectors: sels("spiffe_id:spiffe://example.org/spire/agent/x")}
 	c.UpdateEntries([]*Entry{alias, entry("w", "spiffe://example.org/w", "unix:uid:1")}, nil, true)

@@ -79,7 +79,7 @@ func TestMinterHandsABurstToTheCacheAtOnce(t *testing.T) {
 	}}
 	conn := serveUnix(t, func(g *grpc.Server) { svidv1.RegisterSVIDServer(g, srv) })
 	c := &client.Client{SVID: svidv1.NewSVIDClient(conn)}
-	rec := &recordingCache{Cache: cache.New(spiffeid.RequireTrustDomainFromString("example.org"), nil)}
+	rec := &recordingCache{Cache: cache.New(spiffeid.RequireTrustDomainFromString("example.org"), nil, nil)}
 	m := newMinter(func() *client.Client { return c }, slog.New(slog.DiscardHandler), rec, clocktesting.NewFakeClock(time.Now()))
 
 	entries := func(prefix string, n int) []*cache.Entry {

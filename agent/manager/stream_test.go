@@ -73,7 +73,7 @@ func TestRenewedConnectionTakesOverTheStreamBeforeTheOldOneEnds(t *testing.T) {
 	var current atomic.Pointer[client.Client]
 	current.Store(&client.Client{Sync: syncv1.NewEntrySyncClient(oldConn)})
 	var handovers atomic.Int32
-	ch := cache.New(td, nil)
+	ch := cache.New(td, nil, nil)
 	switched := make(chan struct{}, 1)
 	m := New(Config{TrustDomain: td, Client: current.Load, Switched: switched, Cache: ch, Log: slog.New(slog.DiscardHandler),
 		OnHandover: func() { handovers.Add(1) }})
