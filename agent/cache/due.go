@@ -36,6 +36,17 @@ func (c *Cache) staleLocked(r *record, now time.Time) bool {
 	case s == nil, s.Revision != r.entry.RevisionNumber, now.After(renew.HalfLife(s.NotBefore, s.ExpiresAt)):
 		return true
 	}
+	return c.taintedLocked(s)
+}
+
+// Tainted reports whether an authority the bundle marks tainted signed s.
+func (c *Cache) Tainted(s *X509SVID) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.taintedLocked(s)
+}
+
+func (c *Cache) taintedLocked(s *X509SVID) bool {
 	return slices.ContainsFunc(s.Signers, func(k string) bool { return c.tainted[k] })
 }
 

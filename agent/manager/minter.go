@@ -41,6 +41,7 @@ const (
 // the new ones.
 type svidStore interface {
 	Due(now time.Time) []*cache.Entry
+	Tainted(*cache.X509SVID) bool
 	UpdateSVIDs([]*cache.X509SVID)
 }
 
@@ -230,8 +231,14 @@ func (m *minter) mint(ctx context.Context, batch []*cache.Entry) ([]*cache.X509S
 			m.refuse(e, "server returned an unusable SVID; asking again later", "error", err)
 			continue
 		}
-		delete(m.refused, e.ID)
 		out = append(out, svid)
+		if m.store.Tainted(svid) {
+			// Due again at once: without a wait the agent would ask every second for as
+			// long as the server signs with an authority it has tainted.
+			m.refuse(e, "server signed an SVID with a tainted authority; asking again later")
+			continue
+		}
+		delete(m.refused, e.ID)
 	}
 	return out, nil
 }
