@@ -9,6 +9,8 @@ import (
 
 	"github.com/lanyard-dev/lanyard/agent/state"
 	"github.com/lanyard-dev/lanyard/internal/poll"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // savedSerial is the serial of the agent SVID in the agent's data_dir.
@@ -23,7 +25,8 @@ func savedSerial(t *testing.T, dataDir string) string {
 
 // TestRenewalKeepsTheEntryStream renews the agent SVID and checks that the entry stream
 // moves to the renewed connection without being lost (no "lost the server's entry stream"),
-// that the server takes the new SVID as current, and that entries still arrive.
+// that the server takes the new SVID as current and from then on refuses the old one, and
+// that entries still arrive.
 func TestRenewalKeepsTheEntryStream(t *testing.T) {
 	e := newEnv(t)
 	cfg, agentID := e.agentConfig()
@@ -31,6 +34,10 @@ func TestRenewalKeepsTheEntryStream(t *testing.T) {
 	a := e.startAgent(cfg)
 	a.servesID(t, "before")
 	first := savedSerial(t, cfg.DataDir)
+	oldChain, oldKey, err := state.Dir{Path: cfg.DataDir}.LoadSVID()
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	a.clock.Step(31 * time.Minute) // past half the 1h agent SVID lifetime
 	poll.Until(t, 30*time.Second, "the agent SVID to be renewed", func() bool {
@@ -43,6 +50,17 @@ func TestRenewalKeepsTheEntryStream(t *testing.T) {
 	poll.Until(t, 30*time.Second, "the server to take the renewed SVID as current", func() bool {
 		return e.agentSerial(agentID) == renewed
 	})
+	_, err = e.callAsAgent(oldChain, oldKey)
+	if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "no longer active") {
+		t.Fatalf("a call presenting the old agent SVID: %v; want PermissionDenied, no longer active", err)
+	}
+	newChain, newKey, err := state.Dir{Path: cfg.DataDir}.LoadSVID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.callAsAgent(newChain, newKey); err != nil {
+		t.Fatalf("a call presenting the renewed agent SVID: %v", err)
+	}
 	e.entry("after", agentID, 0)
 	a.servesID(t, "after")
 	if a.log.Contains("lost the server's entry stream") {

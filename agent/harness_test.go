@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,6 +26,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/lanyard-dev/lanyard/agent/client"
 	"github.com/lanyard-dev/lanyard/agent/config"
 	"github.com/lanyard-dev/lanyard/internal/bundleconv"
 	"github.com/lanyard-dev/lanyard/internal/freeport"
@@ -116,8 +119,9 @@ func (e *env) agentConfig() (config.Config, spiffeid.ID) {
 	return cfg, spiffeid.RequireFromPath(spiffeid.RequireTrustDomainFromString(testTD), "/spire/agent/join_token/"+tok.Value)
 }
 
-// entry registers spiffe://TD/<name> for processes of this test's uid under parent.
-func (e *env) entry(name string, parent spiffeid.ID, x509TTL time.Duration) {
+// entry registers spiffe://TD/<name> for processes of this test's uid under parent and
+// returns the entry's ID.
+func (e *env) entry(name string, parent spiffeid.ID, x509TTL time.Duration) string {
 	e.t.Helper()
 	resp, err := entryv1.NewEntryClient(e.admin).BatchCreateEntry(e.t.Context(), &entryv1.BatchCreateEntryRequest{Entries: []*types.Entry{{
 		SpiffeId:    &types.SPIFFEID{TrustDomain: testTD, Path: "/" + name},
@@ -128,6 +132,7 @@ func (e *env) entry(name string, parent spiffeid.ID, x509TTL time.Duration) {
 	if err != nil || resp.Results[0].Status.Code != 0 {
 		e.t.Fatalf("creating entry %s: %v %v", name, err, resp)
 	}
+	return resp.Results[0].Entry.Id
 }
 
 // agentSerial is the serial of the agent SVID the server takes as the agent's current one.
@@ -220,4 +225,45 @@ func (a *runningAgent) readyz(t *testing.T) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(string(b)))
+}
+
+// metrics returns the agent's /metrics page.
+func (a *runningAgent) metrics(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get("http://" + a.cfg.HealthAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// callAsAgent calls the server's agent-facing API (GetAuthorizedEntries) over mTLS
+// presenting chain and key, as an agent's connection does.
+func (e *env) callAsAgent(chain []*x509.Certificate, key crypto.Signer) (*entryv1.GetAuthorizedEntriesResponse, error) {
+	e.t.Helper()
+	td := spiffeid.RequireTrustDomainFromString(testTD)
+	tls := client.NewIdentity(td)
+	b, err := bundlev1.NewBundleClient(e.admin).GetBundle(e.t.Context(), &bundlev1.GetBundleRequest{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	sb, err := bundleconv.ToSPIFFE(b)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tls.SetBundle(sb.X509Bundle())
+	tls.SetSVID(chain, key)
+	c, err := client.Dial([]string{e.srv.Addr().String()}, tls)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(e.t.Context(), 10*time.Second)
+	defer cancel()
+	return c.Entry.GetAuthorizedEntries(ctx, &entryv1.GetAuthorizedEntriesRequest{})
 }

@@ -17,20 +17,19 @@ import (
 	"github.com/lanyard-dev/lanyard/internal/unixsock"
 )
 
-// Agent is what GetInfo reports on. Its methods are called from any goroutine.
-type Agent interface {
-	// SVIDChain returns the agent SVID chain in use (DER, leaf first), nil before the first.
-	SVIDChain() [][]byte
-	// LastSync returns when the server last delivered the agent's entries, zero if it has
-	// not since the agent started.
-	LastSync() time.Time
-	// CachedSVIDs counts the unexpired X.509-SVIDs and JWT-SVIDs held for workloads.
-	CachedSVIDs() (x509, jwt int)
-}
-
-// Config configures the admin server.
+// Config configures the admin server. GetInfo reads the running agent through the small
+// interfaces below; their methods are called from any goroutine.
 type Config struct {
-	Agent Agent
+	// Identity is the agent's own: SVIDChain returns the agent SVID chain in use (DER,
+	// leaf first), nil before the first.
+	Identity interface{ SVIDChain() [][]byte }
+	// Sync is the manager: LastSync returns when the server last delivered the agent's
+	// entries, zero if it has not since the agent started.
+	Sync interface{ LastSync() time.Time }
+	// X509 is the cache: Counts returns its entries and unexpired X.509-SVIDs.
+	X509 interface{ Counts() (entries, svids int) }
+	// JWT is the JWT-SVID cache: Count returns the JWT-SVIDs it holds.
+	JWT interface{ Count() int }
 	// Levels is the level the agent's log handler reads. Nil: the Logger service is not
 	// served (calls answer Unimplemented).
 	Levels *loglevel.Control

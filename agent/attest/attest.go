@@ -1,5 +1,3 @@
-// Package attest is the agent side of node attestation and agent SVID renewal over
-// spire-api-sdk's agent/v1 API.
 package attest
 
 import (

@@ -12,7 +12,7 @@ import (
 func benchCache(b *testing.B, n int, selectorsOf func(i int) []string) *Cache {
 	ca := newCA(b, td)
 	svid := ca.svid(b, "e0", "spiffe://example.org/w0")
-	c := New(td, nil)
+	c := New(td, nil, nil)
 	c.SetBundle(ca.bundle())
 	entries := make([]*Entry, n)
 	svids := make([]*X509SVID, n)

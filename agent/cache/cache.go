@@ -9,6 +9,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"k8s.io/utils/clock"
 
 	"github.com/lanyard-dev/lanyard/attestors"
 )
@@ -29,6 +30,7 @@ type Cache struct {
 	allSubs   map[*Subscription]struct{}
 	bundle    *Bundle
 	federated map[spiffeid.TrustDomain]*Bundle
+	tainted   map[string]bool // subject key IDs of tainted X.509 authorities
 }
 
 // record is an entry as the cache serves it.
@@ -41,13 +43,17 @@ type record struct {
 	svid  *X509SVID
 }
 
-// New returns an empty cache for trust domain td.
-func New(td spiffeid.TrustDomain, log *slog.Logger) *Cache {
+// New returns an empty cache for trust domain td. clk decides which SVIDs have expired;
+// nil: the real clock.
+func New(td spiffeid.TrustDomain, log *slog.Logger, clk clock.PassiveClock) *Cache {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
 	return &Cache{
-		td: td, log: log, now: time.Now,
+		td: td, log: log, now: clk.Now,
 		records:   map[string]*record{},
 		index:     selectorIndex{},
 		subs:      map[attestors.Selector]map[*Subscription]struct{}{},
@@ -158,7 +164,9 @@ func (c *Cache) Counts() (entries, svids int) {
 }
 
 // UpdateSVIDs stores new or rotated SVIDs. SVIDs for unknown entries, or naming another
-// SPIFFE ID than their entry now has (minted before an update), are ignored.
+// SPIFFE ID than their entry now has (minted before an update), are ignored. One minted
+// for an older revision of its entry is stored (it proves the same identity) and stays
+// due (see Due).
 func (c *Cache) UpdateSVIDs(svids []*X509SVID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -17,7 +17,7 @@ import (
 // withSVIDs fills a cache with entries and an SVID for each.
 func withSVIDs(t *testing.T, ca *testCA, entries ...*Entry) *Cache {
 	t.Helper()
-	c := New(td, nil)
+	c := New(td, nil, nil)
 	c.SetBundle(ca.bundle())
 	c.UpdateEntries(entries, nil, true)
 	var svids []*X509SVID
@@ -102,7 +102,7 @@ func TestDuplicateHintsKeepTheFirstIdentity(t *testing.T) {
 
 func TestOnlyEntriesWithAnSVIDAreServed(t *testing.T) {
 	ca := newCA(t, td)
-	c := New(td, nil)
+	c := New(td, nil, nil)
 	c.SetBundle(ca.bundle())
 	c.UpdateEntries([]*Entry{entry("e1", "spiffe://example.org/a", "unix:uid:1"), entry("e2", "spiffe://example.org/b", "unix:uid:1")}, nil, false)
 	if got := ids(c.Match(sels("unix:uid:1"))); len(got) != 0 {
@@ -170,7 +170,7 @@ func TestEntryUpdates(t *testing.T) {
 }
 
 func TestEntriesSnapshot(t *testing.T) {
-	c := New(td, nil)
+	c := New(td, nil, nil)
 	c.UpdateEntries([]*Entry{entry("b", "spiffe://example.org/b", "x:1"), entry("a", "spiffe://example.org/a", "x:1")}, nil, true)
 	got := c.Entries()
 	if len(got) != 2 || got[0].ID != "a" || got[1].ID != "b" {
@@ -209,7 +209,7 @@ func keys(m map[spiffeid.TrustDomain]*Bundle) []string {
 }
 
 func TestSetBundleRefusesAnotherTrustDomain(t *testing.T) {
-	c := New(td, nil)
+	c := New(td, nil, nil)
 	c.SetBundle(newCA(t, spiffeid.RequireTrustDomainFromString("evil.test")).bundle())
 	if own, _ := c.Bundles(); own != nil {
 		t.Fatal("accepted a foreign bundle as the agent's own")
@@ -223,7 +223,7 @@ func TestBundleWireForms(t *testing.T) {
 	if err := b.AddJWTAuthority("kid1", jwtKey.Public()); err != nil {
 		t.Fatal(err)
 	}
-	c := New(td, nil)
+	c := New(td, nil, nil)
 	c.SetBundle(b)
 	b.AddX509Authority(newCA(t, td).cert) // the caller's later changes must not leak in
 	own, _ := c.Bundles()

@@ -123,7 +123,7 @@ func TestSlowSubscriberGetsTheLatestStateAndNeverBlocksWriters(t *testing.T) {
 }
 
 func TestClosedSubscriptionEnds(t *testing.T) {
-	c := New(td, nil)
+	c := New(td, nil, nil)
 	s := c.Subscribe(sels("unix:uid:1"))
 	next(t, s)
 	s.Close()

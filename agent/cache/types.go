@@ -37,9 +37,12 @@ type Entry struct {
 // Workload API serves (parsed certificates and key objects would triple the memory of an
 // agent holding thousands). Build it with NewX509SVID.
 type X509SVID struct {
-	EntryID      string
-	ID           spiffeid.ID
-	Hint         string // the entry's hint when minted; the Workload API serves the entry's current one
+	EntryID string
+	ID      spiffeid.ID
+	Hint    string // the entry's hint when minted; the Workload API serves the entry's current one
+	// Revision is the entry's RevisionNumber the SVID was minted for: when the entry
+	// changes, the SVID is due for replacement (see Cache.Due).
+	Revision     int64
 	SerialNumber *big.Int
 	NotBefore    time.Time
 	ExpiresAt    time.Time // the leaf's NotAfter

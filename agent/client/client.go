@@ -4,7 +4,6 @@
 package client
 
 import (
-	"context"
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	agentv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/agent/v1"
 	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
@@ -90,7 +90,7 @@ func (i *Identity) SetInsecureBootstrap(v bool) { i.insecure.Store(v) }
 func (i *Identity) TrustDomain() spiffeid.TrustDomain { return i.td }
 
 func (i *Identity) tlsConfig() *tls.Config {
-	serverID := spireid.Server(i.td)
+	authorize := tlsconfig.AuthorizeID(spireid.Server(i.td))
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		// Verification is done below against the SPIFFE bundle, not the system roots.
@@ -104,6 +104,9 @@ func (i *Identity) tlsConfig() *tls.Config {
 			}
 			return &tls.Certificate{}, nil
 		},
+		// go-spiffe's tlsconfig.VerifyPeerCertificate verifies at the wall clock's time; the
+		// agent verifies at its own clock's, and accepts any server during an insecure
+		// bootstrap. The rest is go-spiffe's: parse and verify the chain, authorize the ID.
 		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
 			b := i.bundle.Load()
 			if b == nil {
@@ -112,20 +115,12 @@ func (i *Identity) tlsConfig() *tls.Config {
 				}
 				return errors.New("no trust bundle to verify the server with (set trust_bundle_path or insecure_bootstrap)")
 			}
-			certs := make([]*x509.Certificate, 0, len(raw))
-			for _, r := range raw {
-				c, err := x509.ParseCertificate(r)
-				if err != nil {
-					return fmt.Errorf("server certificate does not parse: %w", err)
-				}
-				certs = append(certs, c)
-			}
-			id, _, err := x509svid.Verify(certs, b, x509svid.WithTime(i.clock.Now()))
+			id, chains, err := x509svid.ParseAndVerify(raw, b, x509svid.WithTime(i.clock.Now()))
 			if err != nil {
 				return fmt.Errorf("server certificate does not verify against the trust bundle: %w", err)
 			}
-			if id != serverID {
-				return fmt.Errorf("server presented %s, want %s", id, serverID)
+			if err := authorize(id, chains); err != nil {
+				return fmt.Errorf("server certificate: %w", err)
 			}
 			return nil
 		},
@@ -142,12 +137,12 @@ type Client struct {
 	Sync   syncv1.EntrySyncClient
 }
 
-// Dial connects lazily to one of addrs (host:port each); the handshake uses the identity's
-// state at that time. The first address that answers is used until its connection breaks,
+// Dial connects lazily to one of addrs (host:port each), with any extra gRPC options
+// (interceptors, for instance); the handshake uses the identity's state at that time. The first address that answers is used until its connection breaks,
 // and then the next that answers, starting again from the first (gRPC's pick_first). A host
 // name is resolved at every connection attempt and each of its addresses is tried in turn,
 // so a DNS name with several records fails over the same way.
-func Dial(addrs []string, id *Identity) (*Client, error) {
+func Dial(addrs []string, id *Identity, extra ...grpc.DialOption) (*Client, error) {
 	if len(addrs) == 0 {
 		return nil, errors.New("connecting to server: no server address")
 	}
@@ -161,7 +156,7 @@ func Dial(addrs []string, id *Identity) (*Client, error) {
 		r.InitialState(state)
 		target, opts = r.Scheme()+":///servers", []grpc.DialOption{grpc.WithResolvers(r)}
 	}
-	conn, err := grpc.NewClient(target, append(opts,
+	conn, err := grpc.NewClient(target, append(append(opts,
 		grpc.WithTransportCredentials(credentials.NewTLS(id.tlsConfig())),
 		// gRPC's default reconnect backoff grows to 120s, so agents would find a restarted
 		// server only minutes later; capped at 1s they are back within about a second.
@@ -171,7 +166,7 @@ func Dial(addrs []string, id *Identity) (*Client, error) {
 		}),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)),
-	)...)
+	), extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to server %s: %w", strings.Join(addrs, ", "), err)
 	}
@@ -183,17 +178,3 @@ func Dial(addrs []string, id *Identity) (*Client, error) {
 
 // Close closes the connection.
 func (c *Client) Close() error { return c.conn.Close() }
-
-// Ping waits until the connection is ready or ctx ends.
-func (c *Client) Ping(ctx context.Context) error {
-	c.conn.Connect()
-	for {
-		s := c.conn.GetState()
-		if s.String() == "READY" {
-			return nil
-		}
-		if !c.conn.WaitForStateChange(ctx, s) {
-			return ctx.Err()
-		}
-	}
-}

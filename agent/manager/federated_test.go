@@ -95,7 +95,7 @@ func TestPollingAgainstAServerWithoutThePushStreamFetchesFederatedBundles(t *tes
 	c := &client.Client{Bundle: bundlev1.NewBundleClient(conn), Entry: entryv1.NewEntryClient(conn),
 		SVID: svidv1.NewSVIDClient(conn), Sync: syncv1.NewEntrySyncClient(conn)}
 
-	ch := cache.New(td, nil)
+	ch := cache.New(td, nil, nil)
 	m := New(Config{TrustDomain: td, Client: func() *client.Client { return c }, Cache: ch,
 		Log: slog.New(slog.DiscardHandler), PollInterval: 20 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())

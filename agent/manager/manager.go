@@ -1,14 +1,14 @@
 // Package manager keeps an agent's cache current: it follows the server's push stream of
-// authorized entries and bundles, mints X.509-SVIDs for new and changed entries in
-// batches, and renews each SVID at half its lifetime. While the server is unreachable the
-// cache keeps serving what it has; the manager reconnects with backoff.
+// authorized entries and bundles (or polls a server without it) into the cache, and mints
+// in batches the X.509-SVIDs the cache says are missing or stale (cache.Due), retrying
+// the ones the server refuses. While the server is unreachable the cache keeps serving
+// what it has; the manager reconnects with backoff.
 package manager
 
 import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
@@ -25,7 +25,6 @@ import (
 	"github.com/lanyard-dev/lanyard/internal/bundleconv"
 	"github.com/lanyard-dev/lanyard/internal/pause"
 	"github.com/lanyard-dev/lanyard/internal/renew"
-	"github.com/lanyard-dev/lanyard/internal/spireid"
 )
 
 // ErrRejected is returned by Run when the server refuses the agent itself (evicted or
@@ -36,9 +35,13 @@ var ErrRejected = errors.New("server rejected this agent")
 type Config struct {
 	TrustDomain spiffeid.TrustDomain
 	// Client returns the current server connection; it changes when the agent SVID is
-	// renewed (see ClientChanged).
+	// renewed, and then Switched receives.
 	Client func() *client.Client
-	Cache  *cache.Cache
+	// Switched receives when Client returns a connection with a renewed agent SVID. The
+	// entry stream moves to it without a gap: the new stream is opened while the old one
+	// still runs, and the old one is given up when the new one delivers. Nil: never.
+	Switched <-chan struct{}
+	Cache    *cache.Cache
 	// OnBundle is called with every new own-trust-domain bundle (to trust it for TLS and save it).
 	OnBundle func(*spiffebundle.Bundle)
 	// OnHandover is called once the entry stream runs on the connection Client returns,
@@ -61,22 +64,10 @@ type Config struct {
 
 // Manager keeps the cache in sync with the server.
 type Manager struct {
-	cfg      Config
-	minter   *minter
-	jwt      *cache.JWTCache
-	switched chan struct{} // ClientChanged → syncLoop
-	synced   syncState
-
-	mu       sync.Mutex
-	minted   map[string]mintedSVID // entry ID → what we minted for it
-	entries  map[string]*cache.Entry
-	serverID string
-}
-
-type mintedSVID struct {
-	revision            int64
-	notBefore, notAfter time.Time
-	signers             []string // see cache.X509SVID.Signers
+	cfg    Config
+	minter *minter
+	jwt    *cache.JWTCache
+	synced syncState
 }
 
 // New returns a manager.
@@ -90,23 +81,10 @@ func New(cfg Config) *Manager {
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 5 * time.Second
 	}
-	m := &Manager{cfg: cfg, minted: map[string]mintedSVID{}, entries: map[string]*cache.Entry{},
-		serverID: spireid.Server(cfg.TrustDomain).String(), switched: make(chan struct{}, 1),
-		synced: syncState{clock: cfg.Clock}}
-	m.minter = newMinter(cfg.Client, cfg.Log, m.minted1, cfg.Clock)
-	m.minter.cache = cfg.Cache
+	m := &Manager{cfg: cfg, synced: syncState{clock: cfg.Clock}}
+	m.minter = newMinter(cfg.Client, cfg.Log, cfg.Cache, cfg.Clock)
 	m.jwt = cache.NewJWTCache(m.mintJWT, cfg.Clock)
 	return m
-}
-
-// ClientChanged tells the manager that Client now returns a connection with a renewed
-// agent SVID. The entry stream moves to it without a gap: the new stream is opened while
-// the old one still runs, and the old one is given up when the new one delivers.
-func (m *Manager) ClientChanged() {
-	select {
-	case m.switched <- struct{}{}:
-	default:
-	}
 }
 
 // LastSync returns when the agent last held the server's current entries: now while it
@@ -123,12 +101,11 @@ func (m *Manager) JWTCache() *cache.JWTCache { return m.jwt }
 func (m *Manager) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 3)
+	errc := make(chan error, 2)
 	go func() { errc <- m.minter.run(ctx) }()
-	go func() { m.rotateLoop(ctx); errc <- nil }()
 	go func() { errc <- m.syncLoop(ctx) }()
 	var first error
-	for range 3 {
+	for range 2 {
 		if err := <-errc; err != nil && first == nil {
 			first = err
 			cancel()
@@ -227,7 +204,8 @@ func (m *Manager) poll(ctx context.Context, delivered func()) error {
 	}
 }
 
-// apply updates the cache and queues minting for entries whose SVID is missing or stale.
+// apply updates the cache's entries and starts a minting round for the SVIDs that are
+// now due (new entries, changed ones).
 func (m *Manager) apply(upserted []*types.Entry, deleted []string, full bool) {
 	entries := make([]*cache.Entry, 0, len(upserted))
 	for _, pe := range upserted {
@@ -239,78 +217,7 @@ func (m *Manager) apply(upserted []*types.Entry, deleted []string, full bool) {
 		entries = append(entries, e)
 	}
 	m.cfg.Cache.UpdateEntries(entries, deleted, full)
-
-	var toMint []*cache.Entry
-	m.mu.Lock()
-	if full {
-		keep := make(map[string]bool, len(entries))
-		for _, e := range entries {
-			keep[e.ID] = true
-		}
-		for id := range m.entries {
-			if !keep[id] {
-				delete(m.entries, id)
-				delete(m.minted, id)
-			}
-		}
-	}
-	for _, id := range deleted {
-		delete(m.entries, id)
-		delete(m.minted, id)
-	}
-	for _, e := range entries {
-		if e.ParentID == m.serverID {
-			continue // node aliases name agents, not workloads: nothing to mint
-		}
-		m.entries[e.ID] = e
-		if got, ok := m.minted[e.ID]; !ok || got.revision != e.RevisionNumber {
-			toMint = append(toMint, e)
-		}
-	}
-	m.mu.Unlock()
-	m.minter.enqueue(toMint...)
-}
-
-// minted1 records an SVID the minter delivered, unless its entry changed meanwhile.
-func (m *Manager) minted1(e *cache.Entry, svid *cache.X509SVID) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	cur, ok := m.entries[e.ID]
-	if !ok || cur.RevisionNumber != e.RevisionNumber {
-		return false
-	}
-	m.minted[e.ID] = mintedSVID{revision: e.RevisionNumber, notBefore: svid.NotBefore, notAfter: svid.ExpiresAt, signers: svid.Signers}
-	return true
-}
-
-// rotateLoop queues SVIDs past half their lifetime for renewal.
-func (m *Manager) rotateLoop(ctx context.Context) {
-	t := m.cfg.Clock.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		}
-		m.minter.enqueue(m.due(m.cfg.Clock.Now())...)
-	}
-}
-
-// due returns the entries whose SVIDs reached half their lifetime at now.
-func (m *Manager) due(now time.Time) []*cache.Entry {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []*cache.Entry
-	for id, s := range m.minted {
-		if now.After(renew.HalfLife(s.notBefore, s.notAfter)) {
-			if e, ok := m.entries[id]; ok {
-				out = append(out, e)
-				delete(m.minted, id) // re-added when the new SVID arrives
-			}
-		}
-	}
-	return out
+	m.minter.wake()
 }
 
 func (m *Manager) setBundle(pb *types.Bundle) {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -29,121 +28,167 @@ const mintBatch = 500
 // are handed to the cache.
 const mintFlushEvery = 5 * time.Second
 
-// minter turns queued entries into X.509-SVIDs, many per request. Queuing an entry that
-// is already queued replaces it, so a burst of changes costs one SVID.
+// An SVID the server refuses (or returns unusable) is asked for again after a wait that
+// starts at a second and stays within a minute: soon enough that a refusal the operator
+// fixes (or a transient one) costs workloads little, rare enough that an entry the server
+// keeps refusing costs it one request a minute.
+const (
+	refusedRetryMin = time.Second
+	refusedRetryMax = time.Minute
+)
+
+// svidStore is the cache as the minter uses it: it says which SVIDs are due and takes
+// the new ones.
+type svidStore interface {
+	Due(now time.Time) []*cache.Entry
+	Tainted(*cache.X509SVID) bool
+	UpdateSVIDs([]*cache.X509SVID)
+}
+
+// minter mints, many per request, the X.509-SVIDs the cache says are due. It works in
+// rounds: at every tick of its clock (each second) and whenever kicked (entries or the
+// tainted authorities changed) it asks the cache for the due entries and mints them.
 type minter struct {
-	client  func() *client.Client
-	log     *slog.Logger
-	deliver func(*cache.Entry, *cache.X509SVID) bool
-	cache   interface{ UpdateSVIDs([]*cache.X509SVID) }
-	clock   clock.Clock
-
-	mu      sync.Mutex
-	pending map[string]*cache.Entry
-	order   []string
-	kick    chan struct{}
+	client func() *client.Client
+	log    *slog.Logger
+	store  svidStore
+	clock  clock.WithTicker
+	kick   chan struct{}
+	// refused holds the entries whose last SVID the server refused, with when to ask
+	// again. Only the minter's goroutine touches it.
+	refused map[string]*refusal
 }
 
-func newMinter(c func() *client.Client, log *slog.Logger, deliver func(*cache.Entry, *cache.X509SVID) bool, clk clock.Clock) *minter {
-	return &minter{client: c, log: log, deliver: deliver, clock: clk, pending: map[string]*cache.Entry{}, kick: make(chan struct{}, 1)}
+type refusal struct {
+	at      time.Time
+	backoff *renew.Backoff
 }
 
-func (m *minter) enqueue(entries ...*cache.Entry) {
-	if len(entries) == 0 {
-		return
-	}
-	m.mu.Lock()
-	for _, e := range entries {
-		if _, ok := m.pending[e.ID]; !ok {
-			m.order = append(m.order, e.ID)
-		}
-		m.pending[e.ID] = e
-	}
-	m.mu.Unlock()
+func newMinter(c func() *client.Client, log *slog.Logger, store svidStore, clk clock.WithTicker) *minter {
+	return &minter{client: c, log: log, store: store, clock: clk, kick: make(chan struct{}, 1), refused: map[string]*refusal{}}
+}
+
+// wake starts a round soon, without waiting for the next tick.
+func (m *minter) wake() {
 	select {
 	case m.kick <- struct{}{}:
 	default:
 	}
 }
 
-// take removes up to n queued entries, oldest first.
-func (m *minter) take(n int) []*cache.Entry {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []*cache.Entry
-	for len(out) < n && len(m.order) > 0 {
-		id := m.order[0]
-		m.order = m.order[1:]
-		if e, ok := m.pending[id]; ok {
-			delete(m.pending, id)
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 func (m *minter) run(ctx context.Context) error {
+	t := m.clock.NewTicker(time.Second)
+	defer t.Stop()
 	backoff := renew.NewBackoff(backoffMin, backoffMax)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-m.kick:
+		case <-t.C():
 		}
-		// A burst (thousands of entries at start, or a tainted CA) is handed to the cache
-		// in a few large updates rather than one per batch: every update makes the
-		// Workload API resend all of a workload's SVIDs, which for a workload holding
-		// thousands costs more than minting them.
-		var held []*cache.X509SVID
-		var heldSince time.Time
-		flush := func() {
-			if len(held) > 0 {
-				m.cache.UpdateSVIDs(held)
-				held = nil
-			}
-		}
-		for {
-			batch := m.take(mintBatch)
-			if len(batch) == 0 {
-				flush()
-				break
-			}
-			out, err := m.mint(ctx, batch)
-			if len(held) == 0 {
-				heldSince = m.clock.Now()
-			}
-			held = append(held, out...)
-			if err != nil || m.clock.Since(heldSince) >= mintFlushEvery {
-				flush()
-			}
-			if err != nil {
-				m.enqueue(batch...)
-				if ctx.Err() != nil {
-					return nil
-				}
-				if rejected(err) {
-					return errors.Join(ErrRejected, err)
-				}
-				first := backoff.FirstFailure()
-				d := backoff.Next()
-				if first {
-					m.log.Warn("minting SVIDs failed; will retry", "count", len(batch), "error", err, "retry_in", d.String())
-				} else {
-					m.log.Debug("minting SVIDs failed again", "count", len(batch), "error", err, "retry_in", d.String())
-				}
-				if !pause.For(ctx, m.clock, d) {
-					return nil
-				}
-				continue
-			}
+		err := m.round(ctx)
+		if err == nil {
 			backoff.Reset()
+			continue
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if rejected(err) {
+			return errors.Join(ErrRejected, err)
+		}
+		first := backoff.FirstFailure()
+		d := backoff.Next()
+		if first {
+			m.log.Warn("minting SVIDs failed; will retry", "error", err, "retry_in", d.String())
+		} else {
+			m.log.Debug("minting SVIDs failed again", "error", err, "retry_in", d.String())
+		}
+		if !pause.For(ctx, m.clock, d) {
+			return nil
+		}
+		m.wake() // retry at once, not at the next tick
+	}
+}
+
+// round mints every due SVID that is not waiting after a refusal. A burst (thousands of
+// entries at start, or a tainted CA) is handed to the cache in a few large updates rather
+// than one per batch: every update makes the Workload API resend all of a workload's
+// SVIDs, which for a workload holding thousands costs more than minting them. A failed
+// request ends the round; what it minted before is kept.
+func (m *minter) round(ctx context.Context) error {
+	now := m.clock.Now()
+	due := m.store.Due(now)
+	todo := due[:0:0]
+	for _, e := range due {
+		if r, ok := m.refused[e.ID]; !ok || !now.Before(r.at) {
+			todo = append(todo, e)
+		}
+	}
+	m.forgetRefusals(due)
+	var held []*cache.X509SVID
+	heldSince := now
+	defer func() {
+		if len(held) > 0 {
+			m.store.UpdateSVIDs(held)
+		}
+	}()
+	for len(todo) > 0 {
+		batch := todo[:min(mintBatch, len(todo))]
+		todo = todo[len(batch):]
+		out, err := m.mint(ctx, batch)
+		if err != nil {
+			return err
+		}
+		if len(held) == 0 {
+			heldSince = m.clock.Now()
+		}
+		held = append(held, out...)
+		if m.clock.Since(heldSince) >= mintFlushEvery {
+			m.store.UpdateSVIDs(held)
+			held = nil
+		}
+	}
+	return nil
+}
+
+// forgetRefusals drops the refusals of entries no longer due: they got an SVID, or are gone.
+func (m *minter) forgetRefusals(due []*cache.Entry) {
+	if len(m.refused) == 0 {
+		return
+	}
+	still := make(map[string]bool, len(due))
+	for _, e := range due {
+		still[e.ID] = true
+	}
+	for id := range m.refused {
+		if !still[id] {
+			delete(m.refused, id)
 		}
 	}
 }
 
-// mint asks for one batch and returns the SVIDs to store. Per-entry refusals (e.g. the
-// entry was deleted meanwhile) are logged and dropped; a failed request is returned so
-// the whole batch is retried.
+// refuse schedules the next request for an entry whose SVID the server refused, and logs
+// the first refusal of a run of them as a warning.
+func (m *minter) refuse(e *cache.Entry, msg string, args ...any) {
+	r, ok := m.refused[e.ID]
+	if !ok {
+		r = &refusal{backoff: renew.NewBackoff(refusedRetryMin, refusedRetryMax)}
+		m.refused[e.ID] = r
+	}
+	level := slog.LevelDebug
+	if r.backoff.FirstFailure() {
+		level = slog.LevelWarn
+	}
+	d := r.backoff.Next()
+	r.at = m.clock.Now().Add(d)
+	m.log.Log(context.Background(), level, msg, append(args, "entry_id", e.ID, "retry_in", d.String())...)
+}
+
+// mint asks for one batch and returns the SVIDs to store. Per-entry refusals (the server's
+// status for one item, or an SVID the agent cannot use) are retried after a backoff; a
+// failed request is returned, and the round ends.
 func (m *minter) mint(ctx context.Context, batch []*cache.Entry) ([]*cache.X509SVID, error) {
 	keys := make([]crypto.Signer, len(batch))
 	req := &svidv1.BatchNewX509SVIDRequest{Params: make([]*svidv1.NewX509SVIDParams, len(batch))}
@@ -178,17 +223,22 @@ func (m *minter) mint(ctx context.Context, batch []*cache.Entry) ([]*cache.X509S
 	for i, r := range resp.Results {
 		e := batch[i]
 		if r.Status == nil || codes.Code(r.Status.Code) != codes.OK || r.Svid == nil {
-			m.log.Warn("server refused an SVID", "entry_id", e.ID, "status", r.Status.GetMessage())
+			m.refuse(e, "server refused an SVID; asking again later", "code", codes.Code(r.Status.GetCode()).String(), "status", r.Status.GetMessage())
 			continue
 		}
 		svid, err := toSVID(e, r.Svid.CertChain, keys[i])
 		if err != nil {
-			m.log.Error("server returned an unusable SVID", "entry_id", e.ID, "error", err)
+			m.refuse(e, "server returned an unusable SVID; asking again later", "error", err)
 			continue
 		}
-		if m.deliver(e, svid) {
-			out = append(out, svid)
+		out = append(out, svid)
+		if m.store.Tainted(svid) {
+			// Due again at once: without a wait the agent would ask every second for as
+			// long as the server signs with an authority it has tainted.
+			m.refuse(e, "server signed an SVID with a tainted authority; asking again later")
+			continue
 		}
+		delete(m.refused, e.ID)
 	}
 	return out, nil
 }
@@ -212,5 +262,10 @@ func toSVID(e *cache.Entry, ders [][]byte, key crypto.Signer) (*cache.X509SVID, 
 	if len(chain[0].URIs) != 1 || chain[0].URIs[0].String() != id.String() {
 		return nil, fmt.Errorf("certificate does not name %s", id)
 	}
-	return cache.NewX509SVID(e.ID, id, chain, key, e.Hint)
+	s, err := cache.NewX509SVID(e.ID, id, chain, key, e.Hint)
+	if err != nil {
+		return nil, err
+	}
+	s.Revision = e.RevisionNumber
+	return s, nil
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 	"google.golang.org/grpc"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/lanyard-dev/lanyard/agent/cache"
 	"github.com/lanyard-dev/lanyard/agent/client"
+	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/internal/poll"
 	"github.com/lanyard-dev/lanyard/internal/testca"
 )
@@ -48,16 +50,18 @@ func (s *signingServer) BatchNewX509SVID(_ context.Context, req *svidv1.BatchNew
 	return resp, nil
 }
 
-// recordingCache records the size of every update the minter hands over.
+// recordingCache is a cache that records the size of every update the minter hands over.
 type recordingCache struct {
+	*cache.Cache
 	mu    sync.Mutex
 	sizes []int
 }
 
 func (c *recordingCache) UpdateSVIDs(s []*cache.X509SVID) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.sizes = append(c.sizes, len(s))
+	c.mu.Unlock()
+	c.Cache.UpdateSVIDs(s)
 }
 
 func (c *recordingCache) got() []int {
@@ -75,21 +79,21 @@ func TestMinterHandsABurstToTheCacheAtOnce(t *testing.T) {
 	}}
 	conn := serveUnix(t, func(g *grpc.Server) { svidv1.RegisterSVIDServer(g, srv) })
 	c := &client.Client{SVID: svidv1.NewSVIDClient(conn)}
-	rec := &recordingCache{}
-	m := newMinter(func() *client.Client { return c }, slog.New(slog.DiscardHandler),
-		func(*cache.Entry, *cache.X509SVID) bool { return true }, clocktesting.NewFakeClock(time.Now()))
-	m.cache = rec
+	rec := &recordingCache{Cache: cache.New(spiffeid.RequireTrustDomainFromString("example.org"), nil, nil)}
+	m := newMinter(func() *client.Client { return c }, slog.New(slog.DiscardHandler), rec, clocktesting.NewFakeClock(time.Now()))
 
 	entries := func(prefix string, n int) []*cache.Entry {
 		out := make([]*cache.Entry, n)
 		for i := range out {
 			u := url.URL{Scheme: "spiffe", Host: "example.org", Path: fmt.Sprintf("/%s/%d", prefix, i)}
-			out[i] = &cache.Entry{ID: fmt.Sprintf("%s-%d", prefix, i), SPIFFEID: u.String()}
+			out[i] = &cache.Entry{ID: fmt.Sprintf("%s-%d", prefix, i), SPIFFEID: u.String(),
+				Selectors: []attestors.Selector{{Type: "unix", Value: "uid:1"}}}
 		}
 		return out
 	}
 	burst := 2*mintBatch + 200
-	m.enqueue(entries("burst", burst)...)
+	rec.UpdateEntries(entries("burst", burst), nil, false)
+	m.wake()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.run(ctx) }()
@@ -98,7 +102,8 @@ func TestMinterHandsABurstToTheCacheAtOnce(t *testing.T) {
 	if got := rec.got(); len(got) != 1 || got[0] != burst {
 		t.Fatalf("the cache got updates of %v SVIDs, want one of %d", got, burst)
 	}
-	m.enqueue(entries("single", 1)...)
+	rec.UpdateEntries(entries("single", 1), nil, false)
+	m.wake()
 	poll.Until(t, 30*time.Second, "a single new SVID to reach the cache", func() bool { return len(rec.got()) == 2 })
 	if got := rec.got(); got[1] != 1 {
 		t.Fatalf("the single mint reached the cache as an update of %d", got[1])

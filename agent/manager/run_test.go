@@ -52,7 +52,7 @@ func TestRunLeavesNoGoroutineBehind(t *testing.T) {
 	leaks := goleak.IgnoreCurrent()
 
 	c := &client.Client{SVID: svidv1.NewSVIDClient(conn), Sync: syncv1.NewEntrySyncClient(conn)}
-	m := New(Config{TrustDomain: td, Client: func() *client.Client { return c }, Cache: cache.New(td, nil), Log: slog.New(slog.DiscardHandler)})
+	m := New(Config{TrustDomain: td, Client: func() *client.Client { return c }, Cache: cache.New(td, nil, nil), Log: slog.New(slog.DiscardHandler)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()

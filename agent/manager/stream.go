@@ -56,7 +56,7 @@ func (s *watchStream) stop() {
 }
 
 // watch follows the push stream until it fails, moving it to a new connection when the
-// agent SVID is renewed (ClientChanged). delivered is called for every message.
+// agent SVID is renewed (Config.Switched). delivered is called for every message.
 func (m *Manager) watch(ctx context.Context, delivered func()) error {
 	cur := openWatch(ctx, m.cfg.Client())
 	var next *watchStream
@@ -75,7 +75,7 @@ func (m *Manager) watch(ctx context.Context, delivered func()) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-m.switched:
+		case <-m.cfg.Switched:
 			if next != nil {
 				next.stop()
 			}

@@ -60,7 +60,7 @@ func aliasEntry(id string) *syncv1.WatchResponse {
 		Selectors: []*types.Selector{{Type: "spiffe_id", Value: "spiffe://example.org/spire/agent/x"}}}}}
 }
 
-// TestRenewedConnectionTakesOverTheStreamBeforeTheOldOneEnds: after ClientChanged the
+// TestRenewedConnectionTakesOverTheStreamBeforeTheOldOneEnds: after Switched the
 // manager opens the stream on the new connection while it still follows the old one, moves
 // to the new one when it delivers (its complete set replaces the entries), and then lets
 // the agent close the old connection.
@@ -73,8 +73,9 @@ func TestRenewedConnectionTakesOverTheStreamBeforeTheOldOneEnds(t *testing.T) {
 	var current atomic.Pointer[client.Client]
 	current.Store(&client.Client{Sync: syncv1.NewEntrySyncClient(oldConn)})
 	var handovers atomic.Int32
-	ch := cache.New(td, nil)
-	m := New(Config{TrustDomain: td, Client: current.Load, Cache: ch, Log: slog.New(slog.DiscardHandler),
+	ch := cache.New(td, nil, nil)
+	switched := make(chan struct{}, 1)
+	m := New(Config{TrustDomain: td, Client: current.Load, Switched: switched, Cache: ch, Log: slog.New(slog.DiscardHandler),
 		OnHandover: func() { handovers.Add(1) }})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -83,7 +84,7 @@ func TestRenewedConnectionTakesOverTheStreamBeforeTheOldOneEnds(t *testing.T) {
 	<-oldSrv.opened
 
 	current.Store(&client.Client{Sync: syncv1.NewEntrySyncClient(newConn)})
-	m.ClientChanged()
+	switched <- struct{}{}
 	<-newSrv.opened
 	// The new stream is open but has sent nothing: the old one must still be followed.
 	entries := func() int { n, _ := ch.Counts(); return n }

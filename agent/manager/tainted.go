@@ -4,14 +4,11 @@ import (
 	"crypto/x509"
 
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
-
-	"github.com/lanyard-dev/lanyard/agent/cache"
 )
 
-// replaceTainted re-mints at once every X.509-SVID whose chain a tainted authority of the
-// bundle signed, and forgets JWT-SVIDs signed by a tainted key: an operator taints an
-// authority to move everybody off it (forced rotation), so waiting for half-life would
-// defeat the purpose. Tainted authorities stay trusted until they are revoked.
+// replaceTainted tells the cache which X.509 authorities the bundle marks tainted (the
+// SVIDs they signed are then due, see cache.SetTainted) and starts minting at once, and
+// forgets JWT-SVIDs signed by a tainted key.
 func (m *Manager) replaceTainted(pb *types.Bundle) {
 	tainted := map[string]bool{}
 	for _, a := range pb.X509Authorities {
@@ -33,28 +30,12 @@ func (m *Manager) replaceTainted(pb *types.Bundle) {
 			m.cfg.Log.Info("dropped cached JWT-SVIDs signed by a tainted key", "count", n)
 		}
 	}
+	m.cfg.Cache.SetTainted(tainted)
 	if len(tainted) == 0 {
 		return
 	}
 	if m.cfg.OnTainted != nil {
 		m.cfg.OnTainted(tainted)
 	}
-	var stale []*cache.Entry
-	m.mu.Lock()
-	for id, s := range m.minted {
-		for _, k := range s.signers {
-			if tainted[k] {
-				if e, ok := m.entries[id]; ok {
-					stale = append(stale, e)
-					delete(m.minted, id) // re-added when the new SVID arrives
-				}
-				break
-			}
-		}
-	}
-	m.mu.Unlock()
-	if len(stale) > 0 {
-		m.cfg.Log.Info("re-minting SVIDs signed by a tainted authority", "count", len(stale))
-		m.minter.enqueue(stale...)
-	}
+	m.minter.wake()
 }

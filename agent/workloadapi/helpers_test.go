@@ -130,7 +130,7 @@ type option func(*Config)
 func start(t testing.TB, opts ...option) *env {
 	t.Helper()
 	e := &env{t: t, ca: newAuthority(t, td), reg: prometheus.NewRegistry(), spiffeOf: map[string]string{}}
-	e.cache = cache.New(td, nil)
+	e.cache = cache.New(td, nil, nil)
 	e.cache.SetBundle(e.ca.bundle())
 	jwtCache := cache.NewJWTCache(func(ctx context.Context, entryID string, audience []string) (string, time.Time, error) {
 		e.mints.Add(1)

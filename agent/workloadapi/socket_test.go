@@ -75,7 +75,7 @@ func TestServeSocketPreparation(t *testing.T) {
 			path := filepath.Join(dir, "api.sock")
 			tt.prepare(t, path)
 
-			srv := New(Config{Cache: cache.New(td, nil), Attestors: []attestors.WorkloadAttestor{unix.New(unix.DefaultConfig())}})
+			srv := New(Config{Cache: cache.New(td, nil, nil), Attestors: []attestors.WorkloadAttestor{unix.New(unix.DefaultConfig())}})
 			ctx, cancel := context.WithCancel(context.Background())
 			errc := make(chan error, 1)
 			go func() { errc <- srv.Serve(ctx, path) }()
@@ -97,7 +97,7 @@ func TestServeSocketPreparation(t *testing.T) {
 }
 
 func TestRelativeSocketPathIsRefused(t *testing.T) {
-	srv := New(Config{Cache: cache.New(td, nil), Attestors: []attestors.WorkloadAttestor{unix.New(unix.DefaultConfig())}})
+	srv := New(Config{Cache: cache.New(td, nil, nil), Attestors: []attestors.WorkloadAttestor{unix.New(unix.DefaultConfig())}})
 	if err := srv.Serve(context.Background(), "api.sock"); err == nil || !strings.Contains(err.Error(), "must be absolute") {
 		t.Fatalf("Serve: %v", err)
 	}

@@ -1,0 +1,61 @@
+package cache
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lanyard-dev/lanyard/internal/renew"
+	"github.com/lanyard-dev/lanyard/internal/spireid"
+)
+
+// Due returns, sorted by ID, the entries whose X.509-SVID must be minted at now: those
+// without one, and those whose SVID is stale because it was minted for an older revision
+// of the entry, is past half its lifetime (renew.HalfLife) or was signed by an authority
+// the bundle marks tainted (see SetTainted). A stale SVID is still served until its
+// replacement arrives. Node aliases (entries parented to the server) name agents, not
+// workloads, and are never due. Due walks every entry: it is for the minter's rounds, not
+// for the Workload API's hot path.
+func (c *Cache) Due(now time.Time) []*Entry {
+	server := spireid.Server(c.td).String()
+	c.mu.RLock()
+	var out []*Entry
+	for _, r := range c.records {
+		if r.entry.ParentID != server && c.staleLocked(r, now) {
+			out = append(out, r.entry)
+		}
+	}
+	c.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *Entry) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+func (c *Cache) staleLocked(r *record, now time.Time) bool {
+	s := r.svid
+	switch {
+	case s == nil, s.Revision != r.entry.RevisionNumber, now.After(renew.HalfLife(s.NotBefore, s.ExpiresAt)):
+		return true
+	}
+	return c.taintedLocked(s)
+}
+
+// Tainted reports whether an authority the bundle marks tainted signed s.
+func (c *Cache) Tainted(s *X509SVID) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.taintedLocked(s)
+}
+
+func (c *Cache) taintedLocked(s *X509SVID) bool {
+	return slices.ContainsFunc(s.Signers, func(k string) bool { return c.tainted[k] })
+}
+
+// SetTainted replaces the set of tainted X.509 authorities (their subject key IDs, raw
+// bytes as strings): SVIDs one of them signed are due at once. An operator taints an
+// authority to move everybody off it (forced rotation), so waiting for half-life would
+// defeat the purpose. Tainted authorities stay trusted until they are revoked.
+func (c *Cache) SetTainted(keys map[string]bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tainted = keys
+}
