@@ -96,10 +96,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data_dir: %w", err)
 	}
-	if s.store, err = datadir.OpenStore(ctx, cfg, log.With("component", "datastore")); err != nil {
+	store, err := datadir.OpenStore(ctx, cfg, log.With("component", "datastore"))
+	if err != nil {
 		return nil, fmt.Errorf("opening datastore: %w", err)
 	}
-	store := s.store
+	s.store = store // for closing, last
 	if err := datadir.CheckPriorState(ctx, cfg, store, log); err != nil {
 		return nil, err
 	}
@@ -138,9 +139,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 	}
 
 	// Where it serves.
-	if s.lns, err = listen(cfg); err != nil {
+	lns, err := listen(cfg)
+	if err != nil {
 		return nil, err
 	}
+	s.lns = lns // for the addresses and for closing, last
 	fed, err := setUpFederation(ctx, cfg, td, store, bundles, svid, log)
 	if err != nil {
 		return nil, err
@@ -170,25 +173,25 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 		{"housekeeping", func(ctx context.Context) error {
 			return housekeeping.Run(ctx, housekeeping.Config{Store: store, Entries: entries, Clock: clk, Log: log})
 		}},
-		{"tcp", func(context.Context) error { return tcp.Serve(s.lns.tcp) }},
-		{"admin", func(context.Context) error { return admin.Serve(s.lns.admin) }},
+		{"tcp", func(context.Context) error { return tcp.Serve(lns.tcp) }},
+		{"admin", func(context.Context) error { return admin.Serve(lns.admin) }},
 	}
-	jobs = append(jobs, fed.jobs(cfg, s.lns, log)...)
-	if s.lns.health != nil {
+	jobs = append(jobs, fed.jobs(cfg, lns, log)...)
+	if lns.health != nil {
 		ready := func(ctx context.Context) error {
 			if _, err := store.GetBundle(ctx, td.Name()); err != nil {
 				return fmt.Errorf("datastore: %w", err)
 			}
 			return svid.Expired()
 		}
-		jobs = append(jobs, job{"health", func(ctx context.Context) error { return health.Serve(ctx, s.lns.health, ready, metrics) }})
+		jobs = append(jobs, job{"health", func(ctx context.Context) error { return health.Serve(ctx, lns.health, ready, metrics) }})
 	}
 	jobs = append(jobs, k8sJobs...)
 	for _, j := range jobs {
 		s.goRun(ctx, j)
 	}
 	go s.shutdown(ctx, tcp, admin)
-	log.Info("lanyard-server started", "trust_domain", td.Name(), "address", s.lns.tcp.Addr().String(),
+	log.Info("lanyard-server started", "trust_domain", td.Name(), "address", lns.tcp.Addr().String(),
 		"admin_socket", cfg.AdminSocketPath, "health", s.HealthAddr(), "bundle_endpoint", s.BundleEndpointAddr(), "oidc", s.OIDCAddr())
 	return s, nil
 }
