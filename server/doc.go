@@ -1,4 +1,6 @@
-// Package server assembles lanyard-server: datastore, key manager, CA, entry cache,
-// the spire-api-sdk services on a TLS endpoint for agents and on a unix admin socket,
-// and the health/metrics endpoint. cmd/lanyard-server is a thin wrapper around it.
+// Package server assembles lanyard-server from its component packages: Start builds them
+// in the order data flows (data_dir and datastore, CA, caches, server SVID, listeners,
+// federation, API services, gRPC servers, Kubernetes controllers), passing each value to
+// what needs it, then runs them; Stop and Wait shut them down in order.
+// cmd/lanyard-server is a thin wrapper around it.
 package server

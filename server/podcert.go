@@ -1,54 +1,63 @@
 package server
 
 import (
-	"context"
 	"fmt"
+	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
 
+	"github.com/lanyard-dev/lanyard/internal/kubeconfig"
+	"github.com/lanyard-dev/lanyard/server/bundlecache"
+	"github.com/lanyard-dev/lanyard/server/ca"
 	"github.com/lanyard-dev/lanyard/server/clustertrustbundle"
+	"github.com/lanyard-dev/lanyard/server/config"
+	"github.com/lanyard-dev/lanyard/server/datastore"
 	"github.com/lanyard-dev/lanyard/server/podcert"
 )
 
-// startPodCertificates runs the PodCertificateRequest signer and the ClusterTrustBundle
-// publisher when kubernetes_pod_certificates is configured.
-func (s *Server) startPodCertificates(ctx context.Context) error {
-	k := s.cfg.KubernetesPodCertificates
+// podCertificateJobs builds the PodCertificateRequest signer, which signs with the CA, and
+// the ClusterTrustBundle publisher, which follows the bundle cache, when
+// kubernetes_pod_certificates is configured.
+func podCertificateJobs(cfg config.Config, td spiffeid.TrustDomain, authority *ca.CA, store datastore.Store,
+	bundles *bundlecache.Cache, metrics prometheus.Registerer, clk clock.WithTicker, log *slog.Logger) ([]job, error) {
+	k := cfg.KubernetesPodCertificates
 	if k == nil {
-		return nil
+		return nil, nil
 	}
-	rc, err := kubeConfig("kubernetes_pod_certificates", k.KubeconfigPath, "podcert")
+	rc, err := kubeconfig.Load(k.KubeconfigPath, "podcert")
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("kubernetes_pod_certificates: %w", err)
 	}
 	kube, err := kubernetes.NewForConfig(rc)
 	if err != nil {
-		return fmt.Errorf("kubernetes_pod_certificates: %w", err)
+		return nil, fmt.Errorf("kubernetes_pod_certificates: %w", err)
 	}
 	dyn, err := dynamic.NewForConfig(rc)
 	if err != nil {
-		return fmt.Errorf("kubernetes_pod_certificates: %w", err)
+		return nil, fmt.Errorf("kubernetes_pod_certificates: %w", err)
 	}
 	signer, err := podcert.New(podcert.Config{
-		TrustDomain: s.td, SignerName: k.SignerName, Kube: kube, Dynamic: dyn, CA: s.ca,
+		TrustDomain: td, SignerName: k.SignerName, Kube: kube, Dynamic: dyn, CA: authority,
 		DefaultIDTemplate: k.IDTemplate(), TTL: k.TTL.D(), ClusterName: k.ClusterName, ClusterDomain: k.ClusterDomain,
-		Clock: s.clk, Metrics: s.reg, Log: s.log.With("component", "podcert"),
+		Clock: clk, Metrics: metrics, Log: log.With("component", "podcert"),
 	})
 	if err != nil {
-		return fmt.Errorf("kubernetes_pod_certificates: %w", err)
+		return nil, fmt.Errorf("kubernetes_pod_certificates: %w", err)
 	}
-	s.goRun("podcert", func() error { return signer.Run(ctx) })
+	jobs := []job{{"podcert", signer.Run}}
 	if !k.PublishTrustBundles() {
-		return nil
+		return jobs, nil
 	}
 	p, err := clustertrustbundle.New(clustertrustbundle.Config{
-		Kube: kube, TrustDomain: s.td.Name(), SignerName: k.SignerName, Bundles: s.store, Changes: s.bundles,
-		Clock: s.clk, Log: s.log.With("component", "clustertrustbundle"),
+		Kube: kube, TrustDomain: td.Name(), SignerName: k.SignerName, Bundles: store, Changes: bundles,
+		Clock: clk, Log: log.With("component", "clustertrustbundle"),
 	})
 	if err != nil {
-		return fmt.Errorf("kubernetes_pod_certificates: %w", err)
+		return nil, fmt.Errorf("kubernetes_pod_certificates: %w", err)
 	}
-	s.goRun("clustertrustbundle", func() error { return p.Run(ctx) })
-	return nil
+	return append(jobs, job{"clustertrustbundle", p.Run}), nil
 }

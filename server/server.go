@@ -2,15 +2,11 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -24,35 +20,27 @@ import (
 	"github.com/lanyard-dev/lanyard/internal/health"
 	"github.com/lanyard-dev/lanyard/internal/loglevel"
 	"github.com/lanyard-dev/lanyard/internal/spireid"
-	"github.com/lanyard-dev/lanyard/internal/unixsock"
+	"github.com/lanyard-dev/lanyard/server/api"
+	"github.com/lanyard-dev/lanyard/server/api/streamguard"
+	"github.com/lanyard-dev/lanyard/server/bundlecache"
 	"github.com/lanyard-dev/lanyard/server/ca"
 	"github.com/lanyard-dev/lanyard/server/config"
+	"github.com/lanyard-dev/lanyard/server/datadir"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 	"github.com/lanyard-dev/lanyard/server/entrycache"
-	"github.com/lanyard-dev/lanyard/server/k8sreg"
+	"github.com/lanyard-dev/lanyard/server/housekeeping"
 	"github.com/lanyard-dev/lanyard/server/keymanager"
+	"github.com/lanyard-dev/lanyard/server/nodeattestors"
+	"github.com/lanyard-dev/lanyard/server/rpcserver"
+	"github.com/lanyard-dev/lanyard/server/serversvid"
 )
 
-// Server is a running lanyard-server.
+// Server is a running lanyard-server: what its addresses, Stop and Wait need.
 type Server struct {
-	cfg     config.Config
-	log     *slog.Logger
-	td      spiffeid.TrustDomain
-	store   datastore.Store
-	ca      *ca.CA
-	entries *entrycache.Cache
-	bundles *bundleSource
-	tls     *serverTLS
-	reg     *prometheus.Registry
-	fed     federationParts
-	// entryAPI is the entry service, for in-process writers (Kubernetes registration).
-	entryAPI k8sreg.EntryAPI
-
-	tcpLn, adminLn, healthLn net.Listener
-	clk                      clock.WithTicker
-
-	levels  *loglevel.Control // nil: no logger API
-	started time.Time
+	log   *slog.Logger
+	clk   clock.Clock
+	lns   listeners
+	store datastore.Store // closed last, once every goroutine has returned
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the server starts
@@ -61,135 +49,193 @@ type Server struct {
 	err    error
 }
 
+type options struct {
+	levels *loglevel.Control // nil: no logger API
+}
+
 // Option changes how Start builds the server.
-type Option func(*Server)
+type Option func(*options)
 
 // WithLogLevels serves the logger API (SPIRE's logger/v1) over the level that log's
 // handler reads, so operators can change it while the server runs.
-func WithLogLevels(c *loglevel.Control) Option { return func(s *Server) { s.levels = c } }
+func WithLogLevels(c *loglevel.Control) Option { return func(o *options) { o.levels = c } }
+
+// job is a goroutine the server runs until ctx ends; an error other than ctx's stops the server.
+type job struct {
+	name string
+	run  func(ctx context.Context) error
+}
 
 // Start opens everything, starts serving and returns once the server accepts connections.
 // It stops when ctx is cancelled; Wait returns after everything has stopped.
+//
+// It reads top to bottom as the server's data flow: what data_dir and the datastore hold,
+// the CA that signs, the caches that follow the datastore, the server's own SVID, the
+// listeners, federation, the API services and the gRPC servers that serve them, the
+// Kubernetes controllers that write through them; then every goroutine starts at once.
 func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) (_ *Server, err error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	var clk clock.WithTicker = clock.RealClock{}
+	if cfg.Clock != nil {
+		clk = cfg.Clock
+	}
+	started, td := clk.Now(), cfg.TD()
 	ctx, cancel := context.WithCancel(ctx)
-	s := &Server{cfg: cfg, log: log, td: cfg.TD(), cancel: cancel, reg: prometheus.NewRegistry(),
-		clk: cfg.Clock, done: make(chan struct{})}
-	if s.clk == nil {
-		s.clk = clock.RealClock{}
-	}
-	s.started = s.clk.Now()
-	for _, o := range opts {
-		o(s)
-	}
+	s := &Server{log: log, clk: clk, cancel: cancel, done: make(chan struct{})}
 	defer func() {
 		if err != nil {
-			// Components started so far use the store: join them before closing it.
 			cancel()
-			s.wg.Wait()
 			s.closeAll()
 		}
 	}()
-	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	// What this server keeps between runs.
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data_dir: %w", err)
 	}
-	if s.store, err = openDatastore(ctx, cfg, log.With("component", "datastore")); err != nil {
+	store, err := datadir.OpenStore(ctx, cfg, log.With("component", "datastore"))
+	if err != nil {
 		return nil, fmt.Errorf("opening datastore: %w", err)
 	}
-	if err := checkPriorState(ctx, cfg, s.store, log); err != nil {
+	s.store = store // for closing, last
+	if err := datadir.CheckPriorState(ctx, cfg, store, log); err != nil {
 		return nil, err
 	}
-	km, err := s.keyManager()
+	keys, err := datadir.KeyManager(cfg)
 	if err != nil {
 		return nil, err
 	}
-	serverID, err := loadServerID(cfg.DataDir)
+	serverID, err := datadir.ServerID(cfg.DataDir)
 	if err != nil {
-		return nil, err
-	}
-	var upstream *ca.Upstream
-	if u := cfg.UpstreamAuthority; u != nil {
-		if upstream, err = ca.LoadUpstream(u.CertFile, u.KeyFile, u.BundleFile, time.Now()); err != nil {
-			return nil, fmt.Errorf("upstream_authority: %w", err)
-		}
-	}
-	if s.ca, err = ca.New(ctx, ca.Config{
-		TrustDomain: s.td, ServerID: serverID, KeyManager: km, Store: s.store,
-		X509KeyType: keymanager.KeyType(cfg.CAKeyType), JWTKeyType: keymanager.KeyType(cfg.JWTKeyType),
-		CATTL: cfg.CATTL.D(), JWTIssuer: cfg.JWTIssuer, Log: log.With("component", "ca"), Upstream: upstream,
-		Clock: s.clk,
-	}); err != nil {
-		return nil, fmt.Errorf("starting CA: %w", err)
-	}
-	if s.entries, err = entrycache.New(ctx, entrycache.Config{Store: s.store, TrustDomain: s.td, Log: log.With("component", "entrycache"), Now: s.clk.Now}); err != nil {
-		return nil, fmt.Errorf("loading entries: %w", err)
-	}
-	s.bundles = newBundleSource(s.td, s.store, log.With("component", "bundles"))
-	if err := s.bundles.load(ctx); err != nil {
-		return nil, fmt.Errorf("loading trust bundle: %w", err)
-	}
-	s.tls = &serverTLS{id: spireid.Server(s.td), signer: s.ca, ttl: cfg.DefaultX509SVIDTTL.D(), bundles: s.bundles, log: log, clock: s.clk}
-	if err := s.tls.rotate(ctx); err != nil {
-		return nil, err
-	}
-	verifiers, err := s.nodeVerifiers()
-	if err != nil {
-		return nil, err
-	}
-	if err := s.listen(); err != nil {
-		return nil, err
-	}
-	if err := s.setUpFederation(ctx); err != nil {
-		return nil, err
-	}
-	tcpSrv, adminSrv := s.grpcServers(ctx, verifiers)
-	if err := s.startKubernetes(ctx, s.entryAPI); err != nil {
 		return nil, err
 	}
 
-	s.goRun("ca", func() error { return s.ca.Run(ctx) })
-	s.goRun("entrycache", func() error { return s.entries.Run(ctx) })
-	s.goRun("bundles", func() error { s.bundles.run(ctx); return nil })
-	s.goRun("server-svid", func() error { s.tls.run(ctx); return nil })
-	s.goRun("housekeeping", func() error { s.housekeeping(ctx); return nil })
-	s.goRun("tcp", func() error { return tcpSrv.Serve(s.tcpLn) })
-	s.goRun("admin", func() error { return adminSrv.Serve(s.adminLn) })
-	s.runFederation(ctx)
-	if s.healthLn != nil {
-		s.goRun("health", func() error { return health.Serve(ctx, s.healthLn, s.ready, s.reg) })
+	// The CA signs; the caches follow the datastore; the server SVID comes from the CA.
+	authority, err := newCA(ctx, cfg, td, serverID, keys, store, clk, log)
+	if err != nil {
+		return nil, err
 	}
-	go s.shutdown(ctx, tcpSrv, adminSrv)
-	log.Info("lanyard-server started", "trust_domain", s.td.Name(), "address", s.tcpLn.Addr().String(),
+	entries, err := entrycache.New(ctx, entrycache.Config{Store: store, TrustDomain: td, Log: log.With("component", "entrycache"), Now: clk.Now})
+	if err != nil {
+		return nil, fmt.Errorf("loading entries: %w", err)
+	}
+	// The poll reads the datastore on real time, whatever cfg.Clock says: other servers
+	// change it in real time.
+	bundles, err := bundlecache.New(ctx, bundlecache.Config{TrustDomain: td, Store: store, Log: log.With("component", "bundles")})
+	if err != nil {
+		return nil, fmt.Errorf("loading trust bundle: %w", err)
+	}
+	svid, err := serversvid.New(ctx, serversvid.Config{ID: spireid.Server(td), Signer: authority, TTL: cfg.DefaultX509SVIDTTL.D(),
+		Bundle: bundles, Log: log, Clock: clk})
+	if err != nil {
+		return nil, err
+	}
+	verifiers, err := nodeattestors.Verifiers(cfg.NodeAttestors, td, store, log)
+	if err != nil {
+		return nil, err
+	}
+
+	// Where it serves.
+	lns, err := listen(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.lns = lns // for the addresses and for closing, last
+	fed, err := setUpFederation(ctx, cfg, td, store, bundles, svid, log)
+	if err != nil {
+		return nil, err
+	}
+
+	// Who may call what, the services, and the gRPC servers that serve them.
+	authn := &api.Authenticator{TrustDomain: td, Agents: store, Now: clk.Now,
+		IsAdminID: func(id spiffeid.ID) bool { return entries.IsAdmin(id.String()) }}
+	guard := streamguard.New(authn, clk)
+	register, entryAPI := services(ctx, serviceDeps{cfg: cfg, td: td, store: store, ca: authority, entries: entries,
+		bundles: bundles, svid: svid, verifiers: verifiers, fed: fed, agentsChanged: guard.AgentsChanged,
+		levels: o.levels, started: started, clk: clk, log: log})
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	tcp, admin := rpcserver.New(ctx, rpcserver.Config{TLS: svid.TLSConfig(), Identify: authn.Authenticate,
+		AgentStreams: guard.Interceptor, Register: register, Metrics: metrics, Log: log})
+	k8sJobs, err := kubernetesJobs(cfg, td, entryAPI, bundles, log)
+	if err != nil {
+		return nil, err
+	}
+	podJobs, err := podCertificateJobs(cfg, td, authority, store, bundles, metrics, clk, log)
+	if err != nil {
+		return nil, err
+	}
+
+	jobs := []job{
+		{"ca", authority.Run},
+		{"entrycache", entries.Run},
+		{"bundles", bundles.Run},
+		{"server-svid", svid.Run},
+		{"housekeeping", func(ctx context.Context) error {
+			return housekeeping.Run(ctx, housekeeping.Config{Store: store, Entries: entries, Clock: clk, Log: log})
+		}},
+		{"tcp", func(context.Context) error { return tcp.Serve(lns.tcp) }},
+		{"admin", func(context.Context) error { return admin.Serve(lns.admin) }},
+	}
+	jobs = append(jobs, fed.jobs(cfg, lns, log)...)
+	if lns.health != nil {
+		ready := func(ctx context.Context) error {
+			if _, err := store.GetBundle(ctx, td.Name()); err != nil {
+				return fmt.Errorf("datastore: %w", err)
+			}
+			return svid.Expired()
+		}
+		jobs = append(jobs, job{"health", func(ctx context.Context) error { return health.Serve(ctx, lns.health, ready, metrics) }})
+	}
+	jobs = append(jobs, k8sJobs...)
+	jobs = append(jobs, podJobs...)
+	for _, j := range jobs {
+		s.goRun(ctx, j)
+	}
+	go s.shutdown(ctx, tcp, admin)
+	log.Info("lanyard-server started", "trust_domain", td.Name(), "address", lns.tcp.Addr().String(),
 		"admin_socket", cfg.AdminSocketPath, "health", s.HealthAddr(), "bundle_endpoint", s.BundleEndpointAddr(), "oidc", s.OIDCAddr())
 	return s, nil
 }
 
+func newCA(ctx context.Context, cfg config.Config, td spiffeid.TrustDomain, serverID string, keys keymanager.KeyManager,
+	store datastore.Store, clk clock.WithTicker, log *slog.Logger) (*ca.CA, error) {
+	var upstream *ca.Upstream
+	if u := cfg.UpstreamAuthority; u != nil {
+		var err error
+		if upstream, err = ca.LoadUpstream(u.CertFile, u.KeyFile, u.BundleFile, time.Now()); err != nil {
+			return nil, fmt.Errorf("upstream_authority: %w", err)
+		}
+	}
+	authority, err := ca.New(ctx, ca.Config{
+		TrustDomain: td, ServerID: serverID, KeyManager: keys, Store: store,
+		X509KeyType: keymanager.KeyType(cfg.CAKeyType), JWTKeyType: keymanager.KeyType(cfg.JWTKeyType),
+		CATTL: cfg.CATTL.D(), JWTIssuer: cfg.JWTIssuer, Log: log.With("component", "ca"), Upstream: upstream,
+		Clock: clk,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting CA: %w", err)
+	}
+	return authority, nil
+}
+
 // Addr is the TCP address agents connect to.
-func (s *Server) Addr() net.Addr { return s.tcpLn.Addr() }
+func (s *Server) Addr() net.Addr { return s.lns.tcp.Addr() }
 
 // HealthAddr is the health/metrics address, "" when disabled.
-func (s *Server) HealthAddr() string {
-	if s.healthLn == nil {
-		return ""
-	}
-	return s.healthLn.Addr().String()
-}
+func (s *Server) HealthAddr() string { return lnAddr(s.lns.health) }
+
+// BundleEndpointAddr is the bundle endpoint's address, "" when not served.
+func (s *Server) BundleEndpointAddr() string { return lnAddr(s.lns.bundleEndpoint) }
+
+// OIDCAddr is the OIDC discovery address, "" when disabled.
+func (s *Server) OIDCAddr() string { return lnAddr(s.lns.oidc) }
 
 // Stop cancels the server; Wait then returns.
 func (s *Server) Stop() { s.cancel() }
-
-// shutdown stops the server in order once ctx is done: the gRPC servers stop accepting
-// and their streams end (they are tied to ctx), then every goroutine is joined, and only
-// then are the listeners and the datastore closed.
-func (s *Server) shutdown(ctx context.Context, grpcServers ...*grpc.Server) {
-	<-ctx.Done()
-	for _, g := range grpcServers {
-		stopGRPC(s.clk, g, 3*time.Second)
-	}
-	s.wg.Wait()
-	s.closeAll()
-	close(s.done)
-}
 
 // Wait blocks until the server has stopped, its goroutines have returned and its
 // datastore is closed, and returns the first failure of a component.
@@ -200,15 +246,28 @@ func (s *Server) Wait() error {
 	return s.err
 }
 
-func (s *Server) goRun(name string, f func() error) {
+// shutdown stops the server in order once ctx is done: the gRPC servers stop accepting
+// and their streams end (they are tied to ctx), then every goroutine is joined, and only
+// then are the listeners and the datastore closed.
+func (s *Server) shutdown(ctx context.Context, grpcServers ...*grpc.Server) {
+	<-ctx.Done()
+	for _, g := range grpcServers {
+		rpcserver.Stop(s.clk, g, 3*time.Second)
+	}
+	s.wg.Wait()
+	s.closeAll()
+	close(s.done)
+}
+
+func (s *Server) goRun(ctx context.Context, j job) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := f(); err != nil && !errors.Is(err, context.Canceled) && !isClosedErr(err) {
-			s.log.Error("component failed; stopping server", "component", name, "error", err)
+		if err := j.run(ctx); err != nil && !errors.Is(err, context.Canceled) && !isClosedErr(err) {
+			s.log.Error("component failed; stopping server", "component", j.name, "error", err)
 			s.errMu.Lock()
 			if s.err == nil {
-				s.err = fmt.Errorf("%s: %w", name, err)
+				s.err = fmt.Errorf("%s: %w", j.name, err)
 			}
 			s.errMu.Unlock()
 			s.cancel()
@@ -216,94 +275,13 @@ func (s *Server) goRun(name string, f func() error) {
 	}()
 }
 
-func (s *Server) ready(ctx context.Context) error {
-	if _, err := s.store.GetBundle(ctx, s.td.Name()); err != nil {
-		return fmt.Errorf("datastore: %w", err)
-	}
-	if leaf := s.tls.cert.Load(); leaf == nil || s.clk.Now().After(leaf.Leaf.NotAfter) {
-		return errors.New("server SVID expired")
-	}
-	return nil
-}
-
-func (s *Server) keyManager() (keymanager.KeyManager, error) {
-	if s.cfg.KeyManager == "memory" {
-		return keymanager.NewMemory(), nil
-	}
-	km, err := keymanager.NewDisk(filepath.Join(s.cfg.DataDir, "keys"))
-	if err != nil {
-		return nil, fmt.Errorf("opening disk key manager: %w", err)
-	}
-	return km, nil
-}
-
-func (s *Server) listen() error {
-	var err error
-	addr := net.JoinHostPort(s.cfg.BindAddress, strconv.Itoa(s.cfg.BindPort))
-	if s.tcpLn, err = net.Listen("tcp", addr); err != nil {
-		return fmt.Errorf("listening on bind_address:bind_port %s: %w", addr, err)
-	}
-	// 0600: whoever can connect to the admin socket is an administrator.
-	if s.adminLn, err = unixsock.Listen(s.cfg.AdminSocketPath, 0o600); err != nil {
-		return fmt.Errorf("admin_socket_path: %w", err)
-	}
-	if h := s.cfg.HealthAddr(); h != "" {
-		if s.healthLn, err = net.Listen("tcp", h); err != nil {
-			return fmt.Errorf("listening on health_address %s: %w", h, err)
-		}
-	}
-	return nil
-}
-
-// housekeeping prunes expired join tokens and entries, and old entry events.
-func (s *Server) housekeeping(ctx context.Context) {
-	t := s.clk.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		}
-		now := s.clk.Now()
-		if err := s.store.PruneJoinTokens(ctx, now); err != nil && ctx.Err() == nil {
-			s.log.Warn("pruning join tokens", "error", err)
-		}
-		if err := s.pruneExpiredEntries(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("pruning expired entries", "error", err)
-		}
-		if err := s.store.PruneEntryEvents(ctx, now.Add(-time.Hour)); err != nil && ctx.Err() == nil {
-			s.log.Warn("pruning entry events", "error", err)
-		}
-	}
-}
-
 func (s *Server) closeAll() {
-	for _, ln := range []net.Listener{s.tcpLn, s.adminLn, s.healthLn, s.fed.endpointLn, s.fed.oidcLn} {
-		if ln != nil {
-			ln.Close()
-		}
-	}
+	s.lns.close()
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {
 			s.log.Warn("closing datastore", "error", err)
 		}
 	}
-}
-
-// loadServerID returns this server's stable ID (keys its CA journal), creating it once.
-func loadServerID(dataDir string) (string, error) {
-	path := filepath.Join(dataDir, "server_id")
-	if b, err := os.ReadFile(path); err == nil {
-		return strings.TrimSpace(string(b)), nil
-	}
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	id := hex.EncodeToString(b)
-	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("writing server ID: %w", err)
-	}
-	return id, nil
 }
 
 // isClosedErr tells a listener closed by the shutdown from a failure; a gRPC server that

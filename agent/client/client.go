@@ -16,7 +16,6 @@ import (
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
-	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	agentv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/agent/v1"
 	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
 	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
@@ -30,6 +29,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/lanyard-dev/lanyard/internal/spireid"
+	"github.com/lanyard-dev/lanyard/internal/svidverify"
 	syncv1 "github.com/lanyard-dev/lanyard/proto/lanyard/agent/v1"
 )
 
@@ -104,10 +104,9 @@ func (i *Identity) tlsConfig() *tls.Config {
 			}
 			return &tls.Certificate{}, nil
 		},
-		// go-spiffe's tlsconfig.VerifyPeerCertificate verifies at the wall clock's time; the
-		// agent verifies at its own clock's, and accepts any server during an insecure
-		// bootstrap. The rest is go-spiffe's: parse and verify the chain, authorize the ID.
-		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+		// Verified at the agent's clock's time (svidverify), against the bundle of the
+		// moment; any server is accepted during an insecure bootstrap.
+		VerifyPeerCertificate: func(raw [][]byte, verified [][]*x509.Certificate) error {
 			b := i.bundle.Load()
 			if b == nil {
 				if i.insecure.Load() {
@@ -115,11 +114,7 @@ func (i *Identity) tlsConfig() *tls.Config {
 				}
 				return errors.New("no trust bundle to verify the server with (set trust_bundle_path or insecure_bootstrap)")
 			}
-			id, chains, err := x509svid.ParseAndVerify(raw, b, x509svid.WithTime(i.clock.Now()))
-			if err != nil {
-				return fmt.Errorf("server certificate does not verify against the trust bundle: %w", err)
-			}
-			if err := authorize(id, chains); err != nil {
+			if err := svidverify.PeerCertificate(b, authorize, i.clock)(raw, verified); err != nil {
 				return fmt.Errorf("server certificate: %w", err)
 			}
 			return nil

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"math/big"
+	"net/url"
 	"testing"
 	"time"
 )
@@ -32,6 +33,28 @@ func New(t testing.TB, cn string, parent *x509.Certificate, parentKey crypto.Sig
 	if parent == nil {
 		parent, parentKey = tmpl, key
 	}
+	return sign(t, tmpl, parent, key, parentKey), key
+}
+
+// Leaf makes a P-256 X.509-SVID for the SPIFFE ID id, valid from a minute ago until
+// notAfter, signed by parent/parentKey.
+func Leaf(t testing.TB, id string, parent *x509.Certificate, parentKey crypto.Signer, notAfter time.Time) (*x509.Certificate, crypto.Signer) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), URIs: []*url.URL{u},
+		NotBefore: time.Now().Add(-time.Minute), NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature}
+	return sign(t, tmpl, parent, key, parentKey), key
+}
+
+func sign(t testing.TB, tmpl, parent *x509.Certificate, key, parentKey crypto.Signer) *x509.Certificate {
+	t.Helper()
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
 	if err != nil {
 		t.Fatal(err)
@@ -40,5 +63,5 @@ func New(t testing.TB, cn string, parent *x509.Certificate, parentKey crypto.Sig
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c, key
+	return c
 }

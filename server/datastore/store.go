@@ -112,6 +112,12 @@ type BundleStore interface {
 	ListBundles(ctx context.Context, page Page) ([]*Bundle, string, error)
 	CountBundles(ctx context.Context) (int, error)
 	DeleteBundle(ctx context.Context, trustDomain string, mode DeleteMode) error
+	// BundlesRevision returns a number that grows with every committed change to any
+	// bundle (create, update, append, prune, taint, revoke, delete, a fetched federated
+	// bundle, a relationship's deletion), whichever server made it. It is one cheap read:
+	// a server polls it to learn that bundles changed without reading them. Equal values
+	// mean no bundle changed in between; the numbers say nothing else.
+	BundlesRevision(ctx context.Context) (int64, error)
 }
 
 // CAJournalStore keeps each server's opaque CA journal (its key slots and their certificates).

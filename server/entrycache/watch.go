@@ -23,8 +23,8 @@ import (
 type AgentLookup func(ctx context.Context) (agentID string, selectors []attestors.Selector, err error)
 
 // BundleSource provides the bundles Watch pushes. Implementations must be safe for
-// concurrent use; Bundle is called on every bundle signal by every stream, so it should
-// answer from memory.
+// concurrent use; Bundle and FederatedBundles are called on every bundle signal by every
+// stream, so they should answer from memory (server/bundlecache does), not the datastore.
 type BundleSource interface {
 	// Bundle returns the server's own trust domain bundle and its sequence number.
 	Bundle(ctx context.Context) (*types.Bundle, uint64, error)

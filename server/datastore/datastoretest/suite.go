@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) datastore.Store) {
 		{"bundle append and prune", bundleRotationTests},
 		{"bundle delete", bundleDeleteTests},
 		{"bundle taint and revoke", bundleTaintTests},
+		{"bundles revision", bundleRevisionTests},
 		{"federation relationships", federationTests},
 		{"durability", durabilityTests},
 	}

@@ -44,8 +44,7 @@ func (s *Store) DeleteBundle(ctx context.Context, trustDomain string, mode datas
 				}
 			}
 		}
-		_, err = t.ExecContext(ctx, `DELETE FROM bundles WHERE trust_domain = ?`, trustDomain)
-		return err
+		return deleteBundle(ctx, t, trustDomain)
 	})
 	if err != nil {
 		return s.errorf("delete bundle %q: %w", trustDomain, err)

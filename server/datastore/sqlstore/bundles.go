@@ -29,9 +29,35 @@ func putBundle(ctx context.Context, q querier, b *datastore.Bundle) error {
 	if err != nil {
 		return err
 	}
-	_, err = q.ExecContext(ctx, `INSERT INTO bundles (trust_domain, data) VALUES (?, ?)
-		ON CONFLICT (trust_domain) DO UPDATE SET data = excluded.data`, b.TrustDomain, data)
+	if _, err = q.ExecContext(ctx, `INSERT INTO bundles (trust_domain, data) VALUES (?, ?)
+		ON CONFLICT (trust_domain) DO UPDATE SET data = excluded.data`, b.TrustDomain, data); err != nil {
+		return err
+	}
+	return bumpBundlesRevision(ctx, q)
+}
+
+// deleteBundle deletes the bundle of trustDomain, if there is one.
+func deleteBundle(ctx context.Context, q querier, trustDomain string) error {
+	if _, err := q.ExecContext(ctx, `DELETE FROM bundles WHERE trust_domain = ?`, trustDomain); err != nil {
+		return err
+	}
+	return bumpBundlesRevision(ctx, q)
+}
+
+// bumpBundlesRevision moves the revision BundlesRevision reports; every bundle write calls
+// it in its transaction. Writes take turns (see write), so the revision grows in commit order.
+func bumpBundlesRevision(ctx context.Context, q querier) error {
+	_, err := q.ExecContext(ctx, `UPDATE bundles_revision SET revision = revision + 1 WHERE id = 1`)
 	return err
+}
+
+// BundlesRevision implements datastore.BundleStore.
+func (s *Store) BundlesRevision(ctx context.Context) (int64, error) {
+	var rev int64
+	if err := s.read.QueryRowContext(ctx, `SELECT revision FROM bundles_revision WHERE id = 1`).Scan(&rev); err != nil {
+		return 0, s.errorf("read bundles revision: %w", err)
+	}
+	return rev, nil
 }
 
 // CreateBundle implements datastore.BundleStore. Duplicate authorities in b are dropped.
@@ -55,7 +81,7 @@ func (s *Store) CreateBundle(ctx context.Context, b *datastore.Bundle) (*datasto
 		} else if !ok {
 			return fmt.Errorf("bundle %q already exists: %w", nb.TrustDomain, datastore.ErrAlreadyExists)
 		}
-		return nil
+		return bumpBundlesRevision(ctx, t)
 	})
 	if err != nil {
 		return nil, s.errorf("create bundle: %w", err)

@@ -190,8 +190,7 @@ func (s *Store) DeleteFederationRelationship(ctx context.Context, trustDomain st
 		} else if !ok {
 			return fmt.Errorf("no federation relationship with %q: %w", trustDomain, datastore.ErrNotFound)
 		}
-		_, err = t.ExecContext(ctx, `DELETE FROM bundles WHERE trust_domain = ?`, trustDomain)
-		return err
+		return deleteBundle(ctx, t, trustDomain)
 	})
 	if err != nil {
 		return s.errorf("delete federation relationship: %w", err)

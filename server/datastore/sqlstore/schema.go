@@ -138,4 +138,13 @@ CREATE TABLE federation_relationships (
 	`
 ALTER TABLE agents ADD COLUMN agent_version {text} NOT NULL DEFAULT '';
 `,
+	// 4: one counter that every bundle write moves, so that a server can tell with a
+	// one-row read whether any bundle changed, whichever server changed it.
+	`
+CREATE TABLE bundles_revision (
+	id       {int} PRIMARY KEY,
+	revision {int} NOT NULL
+){norowid};
+INSERT INTO bundles_revision (id, revision) VALUES (1, 0);
+`,
 }

@@ -1,7 +1,12 @@
-package server
+// Package datadir opens what a server keeps between runs: its datastore, its key manager
+// (CA and JWT keys) and its server ID in data_dir, and refuses to start a new CA over a
+// data_dir that shows the server ran before while the datastore lost its state.
+package datadir
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,11 +18,12 @@ import (
 	"github.com/lanyard-dev/lanyard/server/datastore"
 	"github.com/lanyard-dev/lanyard/server/datastore/postgres"
 	"github.com/lanyard-dev/lanyard/server/datastore/sqlite"
+	"github.com/lanyard-dev/lanyard/server/keymanager"
 )
 
-// openDatastore opens the backend that datastore.type selects (Validate has checked it).
+// OpenStore opens the backend that datastore.type selects (Validate has checked it).
 // On failure the returned Store is a nil interface, never a typed nil pointer.
-func openDatastore(ctx context.Context, cfg config.Config, log *slog.Logger) (datastore.Store, error) {
+func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (datastore.Store, error) {
 	ds := cfg.Datastore
 	switch ds.Type {
 	case "postgres":
@@ -74,11 +80,11 @@ func withRestoreHint(cfg config.Config, err error) error {
 	return fmt.Errorf("%w; data_dir %s holds this server's state: %s", err, cfg.DataDir, hint)
 }
 
-// checkPriorState refuses to start a new CA over a data_dir that shows this server ran
+// CheckPriorState refuses to start a new CA over a data_dir that shows this server ran
 // before while the datastore holds no CA journal for it: the database was emptied,
 // replaced or lost its write-ahead log, and starting would silently drop every entry and
 // agent and make every issued SVID untrusted. -forceNew (cfg.ForceNew) overrides.
-func checkPriorState(ctx context.Context, cfg config.Config, store datastore.Store, log *slog.Logger) error {
+func CheckPriorState(ctx context.Context, cfg config.Config, store datastore.Store, log *slog.Logger) error {
 	found := priorState(cfg)
 	if len(found) == 0 {
 		return nil
@@ -107,4 +113,31 @@ func checkPriorState(ctx context.Context, cfg config.Config, store datastore.Sto
 	}
 	return fmt.Errorf("refusing to start a new CA: %w; %s, or start with -forceNew to begin a new CA "+
 		"(agents must attest again and workloads must get the new bundle)", err, hint)
+}
+
+// KeyManager opens the key manager key_manager selects: disk keys under data_dir/keys, or memory.
+func KeyManager(cfg config.Config) (keymanager.KeyManager, error) {
+	if cfg.KeyManager == "memory" {
+		return keymanager.NewMemory(), nil
+	}
+	km, err := keymanager.NewDisk(filepath.Join(cfg.DataDir, "keys"))
+	if err != nil {
+		return nil, fmt.Errorf("opening disk key manager: %w", err)
+	}
+	return km, nil
+}
+
+// ServerID returns this server's stable ID (keys its CA journal), creating it once.
+func ServerID(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "server_id")
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	id := hex.EncodeToString(b)
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("writing server ID: %w", err)
+	}
+	return id, nil
 }

@@ -1,21 +1,27 @@
-package server
+// Package nodeattestors builds the server halves of the node attestors the configuration
+// enables, by attestation type: join_token always, k8s_psat when configured.
+package nodeattestors
 
 import (
 	"fmt"
+	"log/slog"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/attestors/jointoken"
 	jointokenverifier "github.com/lanyard-dev/lanyard/attestors/jointoken/verifier"
 	"github.com/lanyard-dev/lanyard/attestors/k8spsat/verifier"
+	"github.com/lanyard-dev/lanyard/server/config"
 )
 
-// nodeVerifiers builds the server halves of the enabled node attestors, by type.
-// join_token is always on; k8s_psat when configured.
-func (s *Server) nodeVerifiers() (map[string]attestors.NodeVerifier, error) {
+// Verifiers returns the enabled node attestors' verifiers, by attestation type; tokens
+// keeps the join tokens.
+func Verifiers(cfg config.NodeAttestors, td spiffeid.TrustDomain, tokens jointokenverifier.TokenTaker, log *slog.Logger) (map[string]attestors.NodeVerifier, error) {
 	vs := map[string]attestors.NodeVerifier{
-		jointoken.Type: &jointokenverifier.Verifier{TrustDomain: s.td, Tokens: s.store},
+		jointoken.Type: &jointokenverifier.Verifier{TrustDomain: td, Tokens: tokens},
 	}
-	if k := s.cfg.NodeAttestors.K8sPSAT; k != nil {
+	if k := cfg.K8sPSAT; k != nil {
 		clusters := make(map[string]verifier.ClusterConfig, len(k.Clusters))
 		for name, c := range k.Clusters {
 			cc := verifier.ClusterConfig{
@@ -29,7 +35,7 @@ func (s *Server) nodeVerifiers() (map[string]attestors.NodeVerifier, error) {
 			}
 			clusters[name] = cc
 		}
-		v, err := verifier.New(verifier.Config{TrustDomain: s.td, Clusters: clusters, Log: s.log.With("attestor", "k8s_psat")})
+		v, err := verifier.New(verifier.Config{TrustDomain: td, Clusters: clusters, Log: log.With("attestor", "k8s_psat")})
 		if err != nil {
 			return nil, fmt.Errorf("starting node attestors (node_attestors.k8s_psat): %w", err)
 		}

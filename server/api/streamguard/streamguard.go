@@ -1,4 +1,7 @@
-package server
+// Package streamguard ends an agent's long-lived streams as soon as the agent may no longer
+// have them: evicted, banned, its SVID retired or expired. Authorization happens once when a
+// stream opens; the guard re-checks for as long as it stays open.
+package streamguard
 
 import (
 	"context"
@@ -6,17 +9,15 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"k8s.io/utils/clock"
 
 	"github.com/lanyard-dev/lanyard/server/api"
 )
 
-// streamGuard ends an agent's long-lived streams (entry push, sync) as soon as the agent
-// is evicted or banned, its SVID retired, or its SVID expires: authentication happens once
+// Guard ends an agent's long-lived streams (entry push, sync) as soon as the agent is
+// evicted or banned, its SVID retired, or its SVID expires: authentication happens once
 // when a stream opens, so without this a banned or expired agent would keep receiving entries.
-type streamGuard struct {
+type Guard struct {
 	auth  *api.Authenticator
 	clock clock.WithTicker
 	every time.Duration // re-check even without a signal, for changes made by other servers
@@ -25,12 +26,13 @@ type streamGuard struct {
 	subs map[chan struct{}]struct{}
 }
 
-func newStreamGuard(auth *api.Authenticator, clk clock.WithTicker) *streamGuard {
-	return &streamGuard{auth: auth, clock: clk, every: 30 * time.Second, subs: map[chan struct{}]struct{}{}}
+// New returns a guard that re-checks agents with auth, on clk's time.
+func New(auth *api.Authenticator, clk clock.WithTicker) *Guard {
+	return &Guard{auth: auth, clock: clk, every: 30 * time.Second, subs: map[chan struct{}]struct{}{}}
 }
 
 // AgentsChanged tells every guarded stream to re-check its agent.
-func (g *streamGuard) AgentsChanged() {
+func (g *Guard) AgentsChanged() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for ch := range g.subs {
@@ -41,8 +43,9 @@ func (g *streamGuard) AgentsChanged() {
 	}
 }
 
-// interceptor must run after the authorization interceptor, which put the caller in ctx.
-func (g *streamGuard) interceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+// Interceptor guards agents' streams. It must run after the authorization interceptor,
+// which put the caller in ctx.
+func (g *Guard) Interceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	caller := api.CallerFrom(ss.Context())
 	if caller.Kind != api.AgentCaller {
 		return handler(srv, ss)
@@ -82,7 +85,7 @@ func (g *streamGuard) interceptor(srv any, ss grpc.ServerStream, info *grpc.Stre
 }
 
 // watch returns the reason the caller's stream must end, or nil when ctx ends first.
-func (g *streamGuard) watch(ctx context.Context, caller *api.Caller, changed <-chan struct{}, tick, expiry <-chan time.Time) error {
+func (g *Guard) watch(ctx context.Context, caller *api.Caller, changed <-chan struct{}, tick, expiry <-chan time.Time) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -94,21 +97,6 @@ func (g *streamGuard) watch(ctx context.Context, caller *api.Caller, changed <-c
 		if _, err := g.auth.CheckAgentCert(ctx, caller.ID, caller.Cert); err != nil && ctx.Err() == nil {
 			return err
 		}
-	}
-}
-
-// untilStopped ties every stream to the server's lifetime: when stop is done, streams end
-// with Unavailable, so a graceful stop does not wait for agents to hang up.
-func untilStopped(stop context.Context) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		ctx, cancel := context.WithCancel(ss.Context())
-		defer cancel()
-		defer context.AfterFunc(stop, cancel)()
-		err := handler(srv, &guardedStream{ServerStream: ss, ctx: ctx})
-		if err != nil && stop.Err() != nil && ss.Context().Err() == nil {
-			return status.Error(codes.Unavailable, "lanyard-server is shutting down; reconnect when it is back (or to another server)")
-		}
-		return err
 	}
 }
 
