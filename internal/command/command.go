@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -165,4 +166,59 @@ func (t Table) Usage(w io.Writer) {
 // read the first line of stderr.
 func OneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// Call is a command that talks to a peer (a server's or agent's socket), once its flags
+// are parsed: Check reads and validates them, and nothing is dialled before it returns
+// nil (nil: nothing to check); Do talks to the peer over conn.
+type Call[C any] struct {
+	Check func(e *Env) error
+	Do    func(ctx context.Context, e *Env, conn C) (*Output, error)
+}
+
+// Dialer registers the flags that say where the peer is (e.g. -socketPath) and returns
+// the function that connects to it; close ends the connection.
+type Dialer[C any] func(fs *flag.FlagSet) func(ctx context.Context) (conn C, close func(), err error)
+
+// Connected is a row of a table for a command of kind Call: the dialer's flags and the
+// command's own, then check, dial, do.
+func Connected[C any](name, synopsis string, dialer Dialer[C], flags func(fs *flag.FlagSet) Call[C]) Command {
+	return Command{Name: name, Synopsis: synopsis, Flags: func(fs *flag.FlagSet) Run {
+		dial := dialer(fs)
+		c := flags(fs)
+		return func(ctx context.Context, e *Env) (*Output, error) {
+			if c.Check != nil {
+				if err := c.Check(e); err != nil {
+					return nil, err
+				}
+			}
+			conn, closeConn, err := dial(ctx)
+			if err != nil {
+				return nil, err
+			}
+			defer closeConn()
+			return c.Do(ctx, e, conn)
+		}
+	}}
+}
+
+// Send is the Do of a command made of one request: rpc makes it (a failure is reported
+// as "what: Code: message"), text prints the answer; -output json prints it as it is.
+func Send[C any, T proto.Message](what string, rpc func(context.Context, C) (T, error), text func(io.Writer, T)) func(context.Context, *Env, C) (*Output, error) {
+	return func(ctx context.Context, _ *Env, conn C) (*Output, error) {
+		resp, err := rpc(ctx, conn)
+		if err != nil {
+			return nil, CallError(what, err)
+		}
+		return Print(resp, func(w io.Writer) { text(w, resp) }), nil
+	}
+}
+
+// CallError turns a failed call into "what: Code: message".
+func CallError(what string, err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return fmt.Errorf("%s: %s: %s", what, st.Code(), st.Message())
 }

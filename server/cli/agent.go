@@ -70,11 +70,11 @@ func agentList(fs *flag.FlagSet) call {
 	f.register(fs)
 	var filter *agentv1.ListAgentsRequest_Filter
 	return call{
-		check: func(*command.Env) (err error) {
+		Check: func(*command.Env) (err error) {
 			filter, err = f.filter(fs)
 			return err
 		},
-		do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
+		Do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
 			req := &agentv1.ListAgentsRequest{Filter: filter, PageSize: listPageSize}
 			agents, err := listAll("agent list", &req.PageToken, func() ([]*types.Agent, string, error) {
 				resp, err := cl.agents.ListAgents(ctx, req)
@@ -93,11 +93,11 @@ func agentCount(fs *flag.FlagSet) call {
 	f.register(fs)
 	var lf *agentv1.ListAgentsRequest_Filter
 	return call{
-		check: func(*command.Env) (err error) {
+		Check: func(*command.Env) (err error) {
 			lf, err = f.filter(fs)
 			return err
 		},
-		do: send("agent count", func(ctx context.Context, cl *client) (*agentv1.CountAgentsResponse, error) {
+		Do: command.Send("agent count", func(ctx context.Context, cl *client) (*agentv1.CountAgentsResponse, error) {
 			return cl.agents.CountAgents(ctx, &agentv1.CountAgentsRequest{Filter: &agentv1.CountAgentsRequest_Filter{
 				ByAttestationType: lf.ByAttestationType, BySelectorMatch: lf.BySelectorMatch, ByBanned: lf.ByBanned,
 			}})
@@ -113,15 +113,15 @@ func agentByID[T proto.Message](fs *flag.FlagSet, what string, rpc func(context.
 	spiffeID := fs.String("spiffeID", "", "SPIFFE ID of the agent, e.g. spiffe://example.org/spire/agent/join_token/TOKEN")
 	var id *types.SPIFFEID
 	return call{
-		check: func(*command.Env) (err error) {
+		Check: func(*command.Env) (err error) {
 			if *spiffeID == "" {
 				return errors.New("-spiffeID is required")
 			}
 			id, err = parseID("-spiffeID", *spiffeID)
 			return err
 		},
-		do: func(ctx context.Context, e *command.Env, cl *client) (*command.Output, error) {
-			return send(what+" "+idString(id), func(ctx context.Context, cl *client) (T, error) { return rpc(ctx, cl, id) }, text)(ctx, e, cl)
+		Do: func(ctx context.Context, e *command.Env, cl *client) (*command.Output, error) {
+			return command.Send(what+" "+idString(id), func(ctx context.Context, cl *client) (T, error) { return rpc(ctx, cl, id) }, text)(ctx, e, cl)
 		},
 	}
 }
@@ -149,7 +149,7 @@ func tokenGenerate(fs *flag.FlagSet) call {
 	spiffeID := fs.String("spiffeID", "", "extra SPIFFE ID for the agent that attests with this token (optional)")
 	req := &agentv1.CreateJoinTokenRequest{}
 	return call{
-		check: func(*command.Env) (err error) {
+		Check: func(*command.Env) (err error) {
 			if *ttl <= 0 {
 				return fmt.Errorf("-ttl must be a positive number of seconds, not %d", *ttl)
 			}
@@ -161,7 +161,7 @@ func tokenGenerate(fs *flag.FlagSet) call {
 			}
 			return err
 		},
-		do: send("token generate", func(ctx context.Context, cl *client) (*types.JoinToken, error) {
+		Do: command.Send("token generate", func(ctx context.Context, cl *client) (*types.JoinToken, error) {
 			return cl.agents.CreateJoinToken(ctx, req)
 		}, func(w io.Writer, token *types.JoinToken) { fmt.Fprintf(w, "Token: %s\n", token.Value) }),
 	}

@@ -40,8 +40,8 @@ func bundleShow(fs *flag.FlagSet) call {
 	format := formatFlag(fs, "format", formatUsage)
 	var f string
 	return call{
-		check: func(*command.Env) (err error) { f, err = format(); return err },
-		do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
+		Check: func(*command.Env) (err error) { f, err = format(); return err },
+		Do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
 			b, err := cl.bundles.GetBundle(ctx, &bundlev1.GetBundleRequest{})
 			if err != nil {
 				return nil, rpcError("bundle show", err)
@@ -56,7 +56,7 @@ func bundleList(fs *flag.FlagSet) call {
 	format := formatFlag(fs, "format", formatUsage)
 	var f, td string
 	return call{
-		check: func(*command.Env) (err error) {
+		Check: func(*command.Env) (err error) {
 			if f, err = format(); err != nil {
 				return err
 			}
@@ -65,7 +65,7 @@ func bundleList(fs *flag.FlagSet) call {
 			}
 			return err
 		},
-		do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
+		Do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
 			if td != "" {
 				b, err := cl.bundles.GetFederatedBundle(ctx, &bundlev1.GetFederatedBundleRequest{TrustDomain: td})
 				if err != nil {
@@ -108,7 +108,7 @@ func bundleSet(fs *flag.FlagSet) call {
 	format := formatFlag(fs, "format", "format of the data: pem (X.509 authorities) or spiffe (JWKS)")
 	var b *types.Bundle
 	return call{
-		check: func(e *command.Env) error {
+		Check: func(e *command.Env) error {
 			if *id == "" {
 				return errors.New("-id is required: the trust domain the bundle belongs to")
 			}
@@ -133,7 +133,7 @@ func bundleSet(fs *flag.FlagSet) call {
 			}
 			return nil
 		},
-		do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
+		Do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
 			resp, err := cl.bundles.BatchSetFederatedBundle(ctx, &bundlev1.BatchSetFederatedBundleRequest{Bundle: []*types.Bundle{b}})
 			if err != nil {
 				return nil, rpcError("bundle set "+b.TrustDomain, err)
@@ -185,7 +185,7 @@ func bundleDelete(fs *flag.FlagSet) call {
 		"delete: also delete those entries; dissociate: remove it from those entries")
 	req := &bundlev1.BatchDeleteFederatedBundleRequest{}
 	return call{
-		check: func(*command.Env) error {
+		Check: func(*command.Env) error {
 			if *id == "" {
 				return errors.New("-id is required: the trust domain of the bundle to delete")
 			}
@@ -200,7 +200,7 @@ func bundleDelete(fs *flag.FlagSet) call {
 			req.TrustDomains, req.Mode = []string{td}, m
 			return nil
 		},
-		do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
+		Do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
 			td := req.TrustDomains[0]
 			resp, err := cl.bundles.BatchDeleteFederatedBundle(ctx, req)
 			if err != nil {
@@ -216,7 +216,7 @@ func bundleDelete(fs *flag.FlagSet) call {
 }
 
 func bundleCount(fs *flag.FlagSet) call {
-	return call{do: send("bundle count", func(ctx context.Context, cl *client) (*bundlev1.CountBundlesResponse, error) {
+	return call{Do: command.Send("bundle count", func(ctx context.Context, cl *client) (*bundlev1.CountBundlesResponse, error) {
 		return cl.bundles.CountBundles(ctx, &bundlev1.CountBundlesRequest{})
 	}, func(w io.Writer, resp *bundlev1.CountBundlesResponse) {
 		fmt.Fprintln(w, plural(int(resp.Count), "bundle", "bundles"))

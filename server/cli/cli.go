@@ -86,48 +86,26 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return table.Run(ctx, &command.Env{Stdin: os.Stdin, Stdout: stdout, Stderr: stderr}, args)
 }
 
-// call is an admin command once its flags are parsed: check reads and validates them
-// (nothing is dialled before it returns nil; nil means nothing to check), do talks to
-// the server.
-type call struct {
-	check func(e *command.Env) error
-	do    func(ctx context.Context, e *command.Env, cl *client) (*command.Output, error)
-}
+// call is an admin command once its flags are parsed.
+type call = command.Call[*client]
 
-// admin is a row of the table for a command on the admin socket: it adds -socketPath
-// and dials only once the command's flags are checked.
+// admin is a row of the table for a command on the admin socket.
 func admin(name, synopsis string, flags func(fs *flag.FlagSet) call) command.Command {
-	return command.Command{Name: name, Synopsis: synopsis, Flags: func(fs *flag.FlagSet) command.Run {
-		socketPath := fs.String("socketPath", DefaultSocketPath, "path to the server's admin unix socket")
-		c := flags(fs)
-		return func(ctx context.Context, e *command.Env) (*command.Output, error) {
-			if *socketPath == "" {
-				return nil, errors.New("-socketPath must not be empty")
-			}
-			if c.check != nil {
-				if err := c.check(e); err != nil {
-					return nil, err
-				}
-			}
-			cl, err := dial(ctx, *socketPath)
-			if err != nil {
-				return nil, err
-			}
-			defer cl.Close()
-			return c.do(ctx, e, cl)
-		}
-	}}
+	return command.Connected(name, synopsis, adminSocket, flags)
 }
 
-// send is the do of a command made of one request: the call, and the text form of
-// its answer (-output json prints the answer as it is).
-func send[T proto.Message](what string, rpc func(context.Context, *client) (T, error), text func(io.Writer, T)) func(context.Context, *command.Env, *client) (*command.Output, error) {
-	return func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
-		resp, err := rpc(ctx, cl)
-		if err != nil {
-			return nil, rpcError(what, err)
+// adminSocket registers -socketPath and dials the admin socket there.
+func adminSocket(fs *flag.FlagSet) func(context.Context) (*client, func(), error) {
+	socketPath := fs.String("socketPath", DefaultSocketPath, "path to the server's admin unix socket")
+	return func(ctx context.Context) (*client, func(), error) {
+		if *socketPath == "" {
+			return nil, nil, errors.New("-socketPath must not be empty")
 		}
-		return command.Print(resp, func(w io.Writer) { text(w, resp) }), nil
+		cl, err := dial(ctx, *socketPath)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cl, cl.Close, nil
 	}
 }
 

@@ -62,7 +62,7 @@ func dial(ctx context.Context, socketPath string) (*client, error) {
 func (c *client) Close() { _ = c.conn.Close() }
 
 // rpcError turns a failed call into "what: Code: message".
-func rpcError(what string, err error) error { return adminclient.CallError(what, err) }
+func rpcError(what string, err error) error { return command.CallError(what, err) }
 
 // itemFailed reports whether a per-item batch status is an error.
 func itemFailed(st *types.Status) bool {

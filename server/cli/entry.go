@@ -77,11 +77,11 @@ func entryWrite(fs *flag.FlagSet, what string, update bool, all proto.Message,
 	f.register(fs, update)
 	var entries []*types.Entry
 	return call{
-		check: func(e *command.Env) (err error) {
+		Check: func(e *command.Env) (err error) {
 			entries, err = f.entries(e, fs, update)
 			return err
 		},
-		do: func(ctx context.Context, e *command.Env, cl *client) (*command.Output, error) {
+		Do: func(ctx context.Context, e *command.Env, cl *client) (*command.Output, error) {
 			var results []entryResult
 			sendErr := inBatches(entries, func(part []*types.Entry) error {
 				got, err := batch(ctx, cl, part)
@@ -134,7 +134,7 @@ func entryShow(fs *flag.FlagSet) call {
 	entryID := fs.String("entryID", "", "show only the entry with this ID")
 	var filter *entryv1.ListEntriesRequest_Filter
 	return call{
-		check: func(*command.Env) (err error) {
+		Check: func(*command.Env) (err error) {
 			if filter, err = f.filter(fs); err != nil {
 				return err
 			}
@@ -143,7 +143,7 @@ func entryShow(fs *flag.FlagSet) call {
 			}
 			return nil
 		},
-		do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
+		Do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
 			var entries []*types.Entry
 			if *entryID != "" {
 				entry, err := cl.entries.GetEntry(ctx, &entryv1.GetEntryRequest{Id: *entryID})
@@ -192,11 +192,11 @@ func entryCount(fs *flag.FlagSet) call {
 	f.register(fs)
 	var lf *entryv1.ListEntriesRequest_Filter
 	return call{
-		check: func(*command.Env) (err error) {
+		Check: func(*command.Env) (err error) {
 			lf, err = f.filter(fs)
 			return err
 		},
-		do: send("entry count", func(ctx context.Context, cl *client) (*entryv1.CountEntriesResponse, error) {
+		Do: command.Send("entry count", func(ctx context.Context, cl *client) (*entryv1.CountEntriesResponse, error) {
 			return cl.entries.CountEntries(ctx, &entryv1.CountEntriesRequest{Filter: &entryv1.CountEntriesRequest_Filter{
 				BySpiffeId: lf.BySpiffeId, ByParentId: lf.ByParentId, BySelectors: lf.BySelectors,
 				ByFederatesWith: lf.ByFederatesWith, ByHint: lf.ByHint, ByDownstream: lf.ByDownstream,
@@ -212,7 +212,7 @@ func entryDelete(fs *flag.FlagSet) call {
 	file := fs.String("file", "", `file of IDs to delete: {"ids": [...]} or one ID per line ("-" for stdin)`)
 	var ids []string
 	return call{
-		check: func(e *command.Env) (err error) {
+		Check: func(e *command.Env) (err error) {
 			switch {
 			case *entryID != "" && *file != "":
 				return errors.New("give -entryID or -file, not both")
@@ -225,7 +225,7 @@ func entryDelete(fs *flag.FlagSet) call {
 			}
 			return err
 		},
-		do: func(ctx context.Context, e *command.Env, cl *client) (*command.Output, error) {
+		Do: func(ctx context.Context, e *command.Env, cl *client) (*command.Output, error) {
 			all := &entryv1.BatchDeleteEntryResponse{}
 			sendErr := inBatches(ids, func(batch []string) error {
 				resp, err := cl.entries.BatchDeleteEntry(ctx, &entryv1.BatchDeleteEntryRequest{Ids: batch})

@@ -83,11 +83,11 @@ func relationshipWrite[T proto.Message](fs *flag.FlagSet, what string,
 	f := addRelationshipFlags(fs)
 	var rel *types.FederationRelationship
 	return call{
-		check: func(e *command.Env) (err error) {
+		Check: func(e *command.Env) (err error) {
 			rel, err = f.relationship(e)
 			return err
 		},
-		do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
+		Do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
 			resp, sts, rels, err := rpc(ctx, cl, rel)
 			if err != nil {
 				return nil, rpcError(what+" "+rel.TrustDomain, err)
@@ -133,7 +133,7 @@ func federationUpdate(fs *flag.FlagSet) call {
 }
 
 func federationList(*flag.FlagSet) call {
-	return call{do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
+	return call{Do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
 		req := &trustdomainv1.ListFederationRelationshipsRequest{PageSize: listPageSize}
 		all, err := listAll("federation list", &req.PageToken, func() ([]*types.FederationRelationship, string, error) {
 			resp, err := cl.trustDomains.ListFederationRelationships(ctx, req)
@@ -157,14 +157,14 @@ func byTrustDomain(fs *flag.FlagSet, flagName, usage string, do func(ctx context
 	v := fs.String(flagName, "", usage)
 	var td string
 	return call{
-		check: func(*command.Env) (err error) {
+		Check: func(*command.Env) (err error) {
 			if *v == "" {
 				return fmt.Errorf("-%s is required: the trust domain of the relationship", flagName)
 			}
 			td, err = parseTrustDomain("-"+flagName, *v)
 			return err
 		},
-		do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) { return do(ctx, cl, td) },
+		Do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) { return do(ctx, cl, td) },
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 // liveness probe the process is up even while it is not ready to serve.
 func healthcheck(fs *flag.FlagSet) call {
 	h := command.HealthFlags(fs, "Server")
-	return call{do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
+	return call{Do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
 		resp, err := cl.health.Check(ctx, &grpc_health_v1.HealthCheckRequest{})
 		if err != nil {
 			return nil, rpcError("healthcheck", err)

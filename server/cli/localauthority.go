@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lanyard-dev/lanyard/internal/command"
 	localauthorityv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/localauthority/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -16,7 +17,7 @@ import (
 // runbooks written for SPIRE read the same against Lanyard.
 
 func x509Show(*flag.FlagSet) call {
-	return call{do: send("localauthority x509 show", func(ctx context.Context, cl *client) (*localauthorityv1.GetX509AuthorityStateResponse, error) {
+	return call{Do: command.Send("localauthority x509 show", func(ctx context.Context, cl *client) (*localauthorityv1.GetX509AuthorityStateResponse, error) {
 		return cl.authorities.GetX509AuthorityState(ctx, &localauthorityv1.GetX509AuthorityStateRequest{})
 	}, func(w io.Writer, r *localauthorityv1.GetX509AuthorityStateResponse) {
 		printStates(w, "X.509", r.Active, r.Prepared, r.Old)
@@ -24,7 +25,7 @@ func x509Show(*flag.FlagSet) call {
 }
 
 func jwtShow(*flag.FlagSet) call {
-	return call{do: send("localauthority jwt show", func(ctx context.Context, cl *client) (*localauthorityv1.GetJWTAuthorityStateResponse, error) {
+	return call{Do: command.Send("localauthority jwt show", func(ctx context.Context, cl *client) (*localauthorityv1.GetJWTAuthorityStateResponse, error) {
 		return cl.authorities.GetJWTAuthorityState(ctx, &localauthorityv1.GetJWTAuthorityStateRequest{})
 	}, func(w io.Writer, r *localauthorityv1.GetJWTAuthorityStateResponse) {
 		printStates(w, "JWT", r.Active, r.Prepared, r.Old)
@@ -89,7 +90,7 @@ func jwtRevoke(fs *flag.FlagSet) call {
 
 func upstreamTaint(fs *flag.FlagSet) call {
 	ski := skiFlag(fs, "taint")
-	return call{do: send("upstreamauthority taint", func(ctx context.Context, cl *client) (*localauthorityv1.TaintX509UpstreamAuthorityResponse, error) {
+	return call{Do: command.Send("upstreamauthority taint", func(ctx context.Context, cl *client) (*localauthorityv1.TaintX509UpstreamAuthorityResponse, error) {
 		return cl.authorities.TaintX509UpstreamAuthority(ctx, &localauthorityv1.TaintX509UpstreamAuthorityRequest{SubjectKeyId: *ski})
 	}, func(w io.Writer, r *localauthorityv1.TaintX509UpstreamAuthorityResponse) {
 		fmt.Fprintf(w, "Tainted X.509 upstream authority:\n  Subject Key ID: %s\n", r.UpstreamAuthoritySubjectKeyId)
@@ -98,7 +99,7 @@ func upstreamTaint(fs *flag.FlagSet) call {
 
 func upstreamRevoke(fs *flag.FlagSet) call {
 	ski := skiFlag(fs, "revoke")
-	return call{do: send("upstreamauthority revoke", func(ctx context.Context, cl *client) (*localauthorityv1.RevokeX509UpstreamAuthorityResponse, error) {
+	return call{Do: command.Send("upstreamauthority revoke", func(ctx context.Context, cl *client) (*localauthorityv1.RevokeX509UpstreamAuthorityResponse, error) {
 		return cl.authorities.RevokeX509UpstreamAuthority(ctx, &localauthorityv1.RevokeX509UpstreamAuthorityRequest{SubjectKeyId: *ski})
 	}, func(w io.Writer, r *localauthorityv1.RevokeX509UpstreamAuthorityResponse) {
 		fmt.Fprintf(w, "Revoked X.509 upstream authority:\n  Subject Key ID: %s\n", r.UpstreamAuthoritySubjectKeyId)
@@ -117,7 +118,7 @@ func authorityCall[T proto.Message](fs *flag.FlagSet, name, title string, withID
 	if withID {
 		id = fs.String("authorityID", "", "authority ID: the CA certificate's subject key ID (X.509) or the key ID (JWT); see `show`")
 	}
-	return call{do: send(name, func(ctx context.Context, cl *client) (T, error) { return rpc(ctx, cl, *id) }, func(w io.Writer, r T) {
+	return call{Do: command.Send(name, func(ctx context.Context, cl *client) (T, error) { return rpc(ctx, cl, *id) }, func(w io.Writer, r T) {
 		fmt.Fprintf(w, "%s\n", title)
 		printAuthority(w, pick(r), strings.Contains(name, "x509"))
 	})}

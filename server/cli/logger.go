@@ -16,7 +16,7 @@ import (
 )
 
 func loggerGet(*flag.FlagSet) call {
-	return call{do: send("logger get", func(ctx context.Context, cl *client) (*types.Logger, error) {
+	return call{Do: command.Send("logger get", func(ctx context.Context, cl *client) (*types.Logger, error) {
 		return cl.logger.GetLogger(ctx, &loggerv1.GetLoggerRequest{})
 	}, loglevel.Print)}
 }
@@ -25,26 +25,26 @@ func loggerSet(fs *flag.FlagSet) call {
 	name := fs.String("level", "", "new level: trace, debug, info, warn, error, fatal or panic (required)")
 	var level types.LogLevel
 	return call{
-		check: func(*command.Env) (err error) {
+		Check: func(*command.Env) (err error) {
 			if level, err = loglevel.Parse(*name); err != nil {
 				return fmt.Errorf("-level: %w", err)
 			}
 			return nil
 		},
-		do: send("logger set", func(ctx context.Context, cl *client) (*types.Logger, error) {
+		Do: command.Send("logger set", func(ctx context.Context, cl *client) (*types.Logger, error) {
 			return cl.logger.SetLogLevel(ctx, &loggerv1.SetLogLevelRequest{NewLevel: level})
 		}, loglevel.Print),
 	}
 }
 
 func loggerReset(*flag.FlagSet) call {
-	return call{do: send("logger reset", func(ctx context.Context, cl *client) (*types.Logger, error) {
+	return call{Do: command.Send("logger reset", func(ctx context.Context, cl *client) (*types.Logger, error) {
 		return cl.logger.ResetLogLevel(ctx, &loggerv1.ResetLogLevelRequest{})
 	}, loglevel.Print)}
 }
 
 func debugInfo(*flag.FlagSet) call {
-	return call{do: send("debug", func(ctx context.Context, cl *client) (*debugv1.GetInfoResponse, error) {
+	return call{Do: command.Send("debug", func(ctx context.Context, cl *client) (*debugv1.GetInfoResponse, error) {
 		return cl.debug.GetInfo(ctx, &debugv1.GetInfoRequest{})
 	}, func(w io.Writer, info *debugv1.GetInfoResponse) {
 		fmt.Fprintf(w, "Uptime            : %s\nAgents            : %d\nEntries           : %d\nFederated bundles : %d\n",

@@ -37,7 +37,7 @@ func x509Mint(fs *flag.FlagSet) call {
 	var id spiffeid.ID
 	var secs int32
 	return call{
-		check: func(*command.Env) (err error) {
+		Check: func(*command.Env) (err error) {
 			if _, err := parseID("-spiffeID", *spiffeID); err != nil {
 				return err
 			}
@@ -47,7 +47,7 @@ func x509Mint(fs *flag.FlagSet) call {
 			secs, err = optionalSeconds("-ttl", *ttl)
 			return err
 		},
-		do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
+		Do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
 			key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 			if err != nil {
 				return nil, fmt.Errorf("generating key: %w", err)
@@ -121,7 +121,7 @@ func jwtMint(fs *flag.FlagSet) call {
 	fs.Var(&audience, "audience", "audience; repeat for several (at least one)")
 	req := &svidv1.MintJWTSVIDRequest{}
 	return call{
-		check: func(*command.Env) (err error) {
+		Check: func(*command.Env) (err error) {
 			if req.Id, err = parseID("-spiffeID", *spiffeID); err != nil {
 				return err
 			}
@@ -132,7 +132,7 @@ func jwtMint(fs *flag.FlagSet) call {
 			req.Ttl, err = optionalSeconds("-ttl", *ttl)
 			return err
 		},
-		do: send("jwt mint", func(ctx context.Context, cl *client) (*svidv1.MintJWTSVIDResponse, error) {
+		Do: command.Send("jwt mint", func(ctx context.Context, cl *client) (*svidv1.MintJWTSVIDResponse, error) {
 			return cl.svids.MintJWTSVID(ctx, req)
 		}, func(w io.Writer, resp *svidv1.MintJWTSVIDResponse) { fmt.Fprintln(w, resp.Svid.Token) }),
 	}
