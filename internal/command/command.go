@@ -156,7 +156,15 @@ func (t Table) Usage(w io.Writer) {
 	for _, c := range t.Commands {
 		fmt.Fprintf(w, "  %-28s %s\n", c.Name, c.Synopsis)
 	}
-	fmt.Fprintf(w, "\nRun '%s <command> -h' for the flags of a command; every command takes -output pretty|json.\n", t.Binary)
+	fmt.Fprintf(w, "\nRun '%s <command> -h' for the flags of a command.", t.Binary)
+	if len(t.Outside) > 0 {
+		var names []string
+		for _, c := range t.Outside {
+			names = append(names, c[0])
+		}
+		fmt.Fprintf(w, "\nEvery command but %s takes -output pretty|json.", strings.Join(names, ", "))
+	}
+	fmt.Fprintln(w)
 	if t.Footer != "" {
 		fmt.Fprintf(w, "%s\n", t.Footer)
 	}
