@@ -138,11 +138,7 @@ func bundleSet(fs *flag.FlagSet) call {
 			if err != nil {
 				return nil, rpcError("bundle set "+b.TrustDomain, err)
 			}
-			var st *types.Status
-			if len(resp.Results) == 1 {
-				st = resp.Results[0].Status
-			}
-			return oneResult("bundle set", "bundle", b.TrustDomain, resp, len(resp.Results), st, func(w io.Writer) { fmt.Fprintln(w, "Bundle set.") })
+			return oneResult("bundle set", "bundle", b.TrustDomain, resp, resp.Results, func(w io.Writer) { fmt.Fprintln(w, "Bundle set.") })
 		},
 	}
 }
@@ -150,13 +146,13 @@ func bundleSet(fs *flag.FlagSet) call {
 // oneResult is the outcome of a batch call of one item (named name in its error, if
 // given): the answer with -output json (printed also when the item failed), text
 // otherwise, and the item's error.
-func oneResult(what, noun, name string, resp proto.Message, n int, st *types.Status, text func(io.Writer)) (*command.Output, error) {
+func oneResult[R interface{ GetStatus() *types.Status }](what, noun, name string, resp proto.Message, results []R, text func(io.Writer)) (*command.Output, error) {
 	out := command.Print(resp, text)
-	if n != 1 {
+	if len(results) != 1 {
 		out.Text = nil
-		return out, fmt.Errorf("%s: server answered %d results for 1 %s", what, n, noun)
+		return out, fmt.Errorf("%s: server answered %d results for 1 %s", what, len(results), noun)
 	}
-	if itemFailed(st) {
+	if st := results[0].GetStatus(); itemFailed(st) {
 		out.Text = nil
 		if name != "" {
 			what += ": " + name
@@ -206,11 +202,7 @@ func bundleDelete(fs *flag.FlagSet) call {
 			if err != nil {
 				return nil, rpcError("bundle delete "+td, err)
 			}
-			var st *types.Status
-			if len(resp.Results) == 1 {
-				st = resp.Results[0].Status
-			}
-			return oneResult("bundle delete", "bundle", td, resp, len(resp.Results), st, func(w io.Writer) { fmt.Fprintln(w, "Bundle deleted.") })
+			return oneResult("bundle delete", "bundle", td, resp, resp.Results, func(w io.Writer) { fmt.Fprintln(w, "Bundle deleted.") })
 		},
 	}
 }

@@ -33,19 +33,23 @@ type entryResult struct {
 	entry  *types.Entry
 }
 
+func entryResults[R interface {
+	GetStatus() *types.Status
+	GetEntry() *types.Entry
+}](rs []R) []entryResult {
+	out := make([]entryResult, len(rs))
+	for i, r := range rs {
+		out[i] = entryResult{r.GetStatus(), r.GetEntry()}
+	}
+	return out
+}
+
 func entryCreate(fs *flag.FlagSet) call {
 	all := &entryv1.BatchCreateEntryResponse{}
 	return entryWrite(fs, "entry create", false, all, func(ctx context.Context, cl *client, batch []*types.Entry) ([]entryResult, error) {
 		resp, err := cl.entries.BatchCreateEntry(ctx, &entryv1.BatchCreateEntryRequest{Entries: batch})
-		if err != nil {
-			return nil, err
-		}
-		all.Results = append(all.Results, resp.Results...)
-		results := make([]entryResult, len(resp.Results))
-		for i, r := range resp.Results {
-			results[i] = entryResult{r.Status, r.Entry}
-		}
-		return results, nil
+		all.Results = append(all.Results, resp.GetResults()...)
+		return entryResults(resp.GetResults()), err
 	})
 }
 
@@ -55,15 +59,8 @@ func entryUpdate(fs *flag.FlagSet) call {
 		// No input mask: every field is replaced, as in SPIRE, so an update given by flags
 		// leaves no trace of the old entry's optional fields.
 		resp, err := cl.entries.BatchUpdateEntry(ctx, &entryv1.BatchUpdateEntryRequest{Entries: batch})
-		if err != nil {
-			return nil, err
-		}
-		all.Results = append(all.Results, resp.Results...)
-		results := make([]entryResult, len(resp.Results))
-		for i, r := range resp.Results {
-			results[i] = entryResult{r.Status, r.Entry}
-		}
-		return results, nil
+		all.Results = append(all.Results, resp.GetResults()...)
+		return entryResults(resp.GetResults()), err
 	})
 }
 

@@ -77,9 +77,12 @@ func (f relationshipFlags) relationship(e *command.Env) (*types.FederationRelati
 }
 
 // relationshipWrite is federation create and update: one relationship from the flags,
-// one batch call (rpc), and the relationship the server answers.
-func relationshipWrite[T proto.Message](fs *flag.FlagSet, what string,
-	rpc func(context.Context, *client, *types.FederationRelationship) (T, []*types.Status, []*types.FederationRelationship, error)) call {
+// one batch call (rpc, returning the answer and its results), and the relationship the
+// server answers.
+func relationshipWrite[T proto.Message, R interface {
+	GetStatus() *types.Status
+	GetFederationRelationship() *types.FederationRelationship
+}](fs *flag.FlagSet, what string, rpc func(context.Context, *client, *types.FederationRelationship) (T, []R, error)) call {
 	f := addRelationshipFlags(fs)
 	var rel *types.FederationRelationship
 	return call{
@@ -88,47 +91,32 @@ func relationshipWrite[T proto.Message](fs *flag.FlagSet, what string,
 			return err
 		},
 		Do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
-			resp, sts, rels, err := rpc(ctx, cl, rel)
+			resp, results, err := rpc(ctx, cl, rel)
 			if err != nil {
 				return nil, rpcError(what+" "+rel.TrustDomain, err)
 			}
-			var st *types.Status
-			var got *types.FederationRelationship
-			if len(sts) == 1 {
-				st, got = sts[0], rels[0]
-			}
-			return oneResult(what, "relationship", "", resp, len(sts), st, func(w io.Writer) { printRelationship(w, got) })
+			return oneResult(what, "relationship", "", resp, results, func(w io.Writer) { printRelationship(w, results[0].GetFederationRelationship()) })
 		},
 	}
 }
 
 func federationCreate(fs *flag.FlagSet) call {
 	return relationshipWrite(fs, "federation create", func(ctx context.Context, cl *client, rel *types.FederationRelationship) (
-		*trustdomainv1.BatchCreateFederationRelationshipResponse, []*types.Status, []*types.FederationRelationship, error) {
+		*trustdomainv1.BatchCreateFederationRelationshipResponse, []*trustdomainv1.BatchCreateFederationRelationshipResponse_Result, error) {
 		resp, err := cl.trustDomains.BatchCreateFederationRelationship(ctx, &trustdomainv1.BatchCreateFederationRelationshipRequest{
 			FederationRelationships: []*types.FederationRelationship{rel}})
-		var sts []*types.Status
-		var rels []*types.FederationRelationship
-		for _, r := range resp.GetResults() {
-			sts, rels = append(sts, r.Status), append(rels, r.FederationRelationship)
-		}
-		return resp, sts, rels, err
+		return resp, resp.GetResults(), err
 	})
 }
 
 func federationUpdate(fs *flag.FlagSet) call {
 	return relationshipWrite(fs, "federation update", func(ctx context.Context, cl *client, rel *types.FederationRelationship) (
-		*trustdomainv1.BatchUpdateFederationRelationshipResponse, []*types.Status, []*types.FederationRelationship, error) {
+		*trustdomainv1.BatchUpdateFederationRelationshipResponse, []*trustdomainv1.BatchUpdateFederationRelationshipResponse_Result, error) {
 		// The flags give the whole relationship; the bundle is replaced only when a file is given.
 		mask := &types.FederationRelationshipMask{BundleEndpointUrl: true, BundleEndpointProfile: true, TrustDomainBundle: rel.TrustDomainBundle != nil}
 		resp, err := cl.trustDomains.BatchUpdateFederationRelationship(ctx, &trustdomainv1.BatchUpdateFederationRelationshipRequest{
 			FederationRelationships: []*types.FederationRelationship{rel}, InputMask: mask})
-		var sts []*types.Status
-		var rels []*types.FederationRelationship
-		for _, r := range resp.GetResults() {
-			sts, rels = append(sts, r.Status), append(rels, r.FederationRelationship)
-		}
-		return resp, sts, rels, err
+		return resp, resp.GetResults(), err
 	})
 }
 
@@ -184,11 +172,7 @@ func federationDelete(fs *flag.FlagSet) call {
 		if err != nil {
 			return nil, rpcError("federation delete "+td, err)
 		}
-		var st *types.Status
-		if len(resp.Results) == 1 {
-			st = resp.Results[0].Status
-		}
-		return oneResult("federation delete", "relationship", td, resp, len(resp.Results), st, func(w io.Writer) {
+		return oneResult("federation delete", "relationship", td, resp, resp.Results, func(w io.Writer) {
 			fmt.Fprintln(w, "Federation relationship deleted.")
 		})
 	})
