@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
@@ -90,5 +91,21 @@ func TestHealthReport(t *testing.T) {
 	}
 	if out, err := report([]string{"-verbose"}, grpc_health_v1.HealthCheckResponse_NOT_SERVING); err == nil || out != "Health status: NOT_SERVING\n" {
 		t.Errorf("-verbose of a server not serving prints its status before failing: %q, %v", out, err)
+	}
+}
+
+// The JSON is what SPIRE's CLI prints for the same answer: keys sorted, zero scalars and
+// empty lists present, unset messages absent, int64 as strings, <>& escaped.
+func TestPrintJSONIsSPIREsShape(t *testing.T) {
+	var buf bytes.Buffer
+	msg := &types.Entry{Id: "e1", Hint: "a<b>&c", SpiffeId: &types.SPIFFEID{TrustDomain: "example.org", Path: "/w"}, ExpiresAt: 1900000000}
+	if err := PrintJSON(&buf, msg); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"admin":false,"created_at":"0","dns_names":[],"downstream":false,"expires_at":"1900000000","federates_with":[],` +
+		`"hint":"a\u003cb\u003e\u0026c","id":"e1","jwt_svid_ttl":0,"revision_number":"0","selectors":[],` +
+		`"spiffe_id":{"path":"/w","trust_domain":"example.org"},"store_svid":false,"x509_svid_ttl":0}` + "\n"
+	if buf.String() != want {
+		t.Errorf("got  %s\nwant %s", buf.String(), want)
 	}
 }

@@ -39,21 +39,28 @@ func (e *Env) print(out *Output) error {
 	return err
 }
 
-// PrintJSON writes msg as one line of protojson. Field names are the proto names, the
-// same spelling -data files use, and zero values are included so the keys are always
-// there.
+// PrintJSON writes msg as one line of JSON the way SPIRE's CLI prints it: protojson with
+// the proto field names (the spelling -data files use), zero scalars and empty lists
+// included so the keys are always there, unset messages left out, keys sorted.
 func PrintJSON(w io.Writer, msg proto.Message) error {
-	data, err := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(msg)
+	data, err := protojson.MarshalOptions{UseProtoNames: true, EmitDefaultValues: true}.Marshal(msg)
 	if err != nil {
 		return fmt.Errorf("encoding JSON output: %w", err)
 	}
-	// protojson varies its whitespace on purpose; compacting gives byte-stable output.
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, data); err != nil {
+	// protojson varies its whitespace and key order on purpose; a round trip through
+	// encoding/json gives byte-stable output (numbers kept as written, <>& escaped, as
+	// SPIRE's are).
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
 		return fmt.Errorf("encoding JSON output: %w", err)
 	}
-	buf.WriteByte('\n')
-	_, err = w.Write(buf.Bytes())
+	out, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encoding JSON output: %w", err)
+	}
+	_, err = w.Write(append(out, '\n'))
 	return err
 }
 
