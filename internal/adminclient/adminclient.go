@@ -1,15 +1,12 @@
 // Package adminclient is how the lanyard-server and lanyard-agent command lines reach
 // their process's admin socket: a connection that is refused when the socket's directory
-// could have been swapped by another user, errors in words, and -output json.
+// could have been swapped by another user, and errors in words.
 package adminclient
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"path/filepath"
 	"syscall"
@@ -17,9 +14,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/lanyard-dev/lanyard/internal/unixsock"
 )
@@ -64,30 +58,4 @@ func socketError(kind, path string, err error) error {
 	default:
 		return fmt.Errorf("cannot reach %s admin socket at %s: %w", kind, path, err)
 	}
-}
-
-// CallError turns a failed call into "what: Code: message".
-func CallError(what string, err error) error {
-	st, ok := status.FromError(err)
-	if !ok {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	return fmt.Errorf("%s: %s: %s", what, st.Code(), st.Message())
-}
-
-// PrintJSON writes msg as one line of protojson. Field names are the proto names, the same
-// spelling -data files use, and zero values are included so the keys are always there.
-func PrintJSON(w io.Writer, msg proto.Message) error {
-	data, err := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(msg)
-	if err != nil {
-		return fmt.Errorf("encoding JSON output: %w", err)
-	}
-	// protojson varies its whitespace on purpose; compacting gives byte-stable output.
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, data); err != nil {
-		return fmt.Errorf("encoding JSON output: %w", err)
-	}
-	buf.WriteByte('\n')
-	_, err = w.Write(buf.Bytes())
-	return err
 }

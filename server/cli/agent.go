@@ -5,12 +5,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 
 	agentv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/agent/v1"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/lanyard-dev/lanyard/internal/command"
 	agentapi "github.com/lanyard-dev/lanyard/server/api/agent"
 )
 
@@ -62,178 +65,104 @@ func (f *agentFilterFlags) filter(fs *flag.FlagSet) (*agentv1.ListAgentsRequest_
 	return filter, nil
 }
 
-func agentList(ctx context.Context, e *env, args []string) error {
-	fs, c := newFlags("agent list")
+func agentList(fs *flag.FlagSet) call {
 	var f agentFilterFlags
 	f.register(fs)
-	if err := parse(e, fs, c, args); err != nil {
-		return err
+	var filter *agentv1.ListAgentsRequest_Filter
+	return call{
+		Check: func(*command.Env) (err error) {
+			filter, err = f.filter(fs)
+			return err
+		},
+		Do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
+			req := &agentv1.ListAgentsRequest{Filter: filter, PageSize: listPageSize}
+			agents, err := listAll("agent list", &req.PageToken, func() ([]*types.Agent, string, error) {
+				resp, err := cl.agents.ListAgents(ctx, req)
+				return resp.GetAgents(), resp.GetNextPageToken(), err
+			})
+			if err != nil {
+				return nil, err
+			}
+			return command.Print(&agentv1.ListAgentsResponse{Agents: agents}, func(w io.Writer) { printAgents(w, agents) }), nil
+		},
 	}
-	filter, err := f.filter(fs)
-	if err != nil {
-		return err
-	}
-	cl, err := dial(ctx, c.socketPath)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-
-	var agents []*types.Agent
-	req := &agentv1.ListAgentsRequest{Filter: filter, PageSize: listPageSize}
-	for {
-		resp, err := cl.agents.ListAgents(ctx, req)
-		if err != nil {
-			return rpcError("agent list", err)
-		}
-		agents = append(agents, resp.Agents...)
-		if resp.NextPageToken == "" {
-			break
-		}
-		if resp.NextPageToken == req.PageToken {
-			return errors.New("agent list: server returned the same page token twice")
-		}
-		req.PageToken = resp.NextPageToken
-	}
-	if c.output == "json" {
-		return printJSON(e, &agentv1.ListAgentsResponse{Agents: agents})
-	}
-	printAgents(e.stdout, agents)
-	return nil
 }
 
-func agentCount(ctx context.Context, e *env, args []string) error {
-	fs, c := newFlags("agent count")
+func agentCount(fs *flag.FlagSet) call {
 	var f agentFilterFlags
 	f.register(fs)
-	if err := parse(e, fs, c, args); err != nil {
-		return err
+	var lf *agentv1.ListAgentsRequest_Filter
+	return call{
+		Check: func(*command.Env) (err error) {
+			lf, err = f.filter(fs)
+			return err
+		},
+		Do: command.Send("agent count", func(ctx context.Context, cl *client) (*agentv1.CountAgentsResponse, error) {
+			return cl.agents.CountAgents(ctx, &agentv1.CountAgentsRequest{Filter: &agentv1.CountAgentsRequest_Filter{
+				ByAttestationType: lf.ByAttestationType, BySelectorMatch: lf.BySelectorMatch, ByBanned: lf.ByBanned,
+			}})
+		}, func(w io.Writer, resp *agentv1.CountAgentsResponse) {
+			fmt.Fprintln(w, plural(int(resp.Count), "attested agent", "attested agents"))
+		}),
 	}
-	lf, err := f.filter(fs)
-	if err != nil {
-		return err
-	}
-	cl, err := dial(ctx, c.socketPath)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	resp, err := cl.agents.CountAgents(ctx, &agentv1.CountAgentsRequest{Filter: &agentv1.CountAgentsRequest_Filter{
-		ByAttestationType: lf.ByAttestationType, BySelectorMatch: lf.BySelectorMatch, ByBanned: lf.ByBanned,
-	}})
-	if err != nil {
-		return rpcError("agent count", err)
-	}
-	if c.output == "json" {
-		return printJSON(e, resp)
-	}
-	fmt.Fprintln(e.stdout, plural(int(resp.Count), "attested agent", "attested agents"))
-	return nil
 }
 
-// agentByID parses the flags of the commands that act on one agent (-spiffeID required)
-// and connects.
-func agentByID(ctx context.Context, e *env, name string, args []string) (*client, *common, *types.SPIFFEID, error) {
-	fs, c := newFlags(name)
+// agentByID is a command that acts on one agent (-spiffeID required): rpc makes the call,
+// text prints its answer.
+func agentByID[T proto.Message](fs *flag.FlagSet, what string, rpc func(context.Context, *client, *types.SPIFFEID) (T, error), text func(io.Writer, T)) call {
 	spiffeID := fs.String("spiffeID", "", "SPIFFE ID of the agent, e.g. spiffe://example.org/spire/agent/join_token/TOKEN")
-	if err := parse(e, fs, c, args); err != nil {
-		return nil, nil, nil, err
+	var id *types.SPIFFEID
+	return call{
+		Check: func(*command.Env) (err error) {
+			if *spiffeID == "" {
+				return errors.New("-spiffeID is required")
+			}
+			id, err = parseID("-spiffeID", *spiffeID)
+			return err
+		},
+		Do: func(ctx context.Context, e *command.Env, cl *client) (*command.Output, error) {
+			return command.Send(what+" "+idString(id), func(ctx context.Context, cl *client) (T, error) { return rpc(ctx, cl, id) }, text)(ctx, e, cl)
+		},
 	}
-	if *spiffeID == "" {
-		return nil, nil, nil, errors.New("-spiffeID is required")
-	}
-	id, err := parseID("-spiffeID", *spiffeID)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	cl, err := dial(ctx, c.socketPath)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return cl, c, id, nil
 }
 
-func agentShow(ctx context.Context, e *env, args []string) error {
-	cl, c, id, err := agentByID(ctx, e, "agent show", args)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	agent, err := cl.agents.GetAgent(ctx, &agentv1.GetAgentRequest{Id: id})
-	if err != nil {
-		return rpcError("agent show "+idString(id), err)
-	}
-	if c.output == "json" {
-		return printJSON(e, agent)
-	}
-	printAgent(e.stdout, agent)
-	return nil
+func agentShow(fs *flag.FlagSet) call {
+	return agentByID(fs, "agent show", func(ctx context.Context, cl *client, id *types.SPIFFEID) (*types.Agent, error) {
+		return cl.agents.GetAgent(ctx, &agentv1.GetAgentRequest{Id: id})
+	}, printAgent)
 }
 
-func agentEvict(ctx context.Context, e *env, args []string) error {
-	cl, c, id, err := agentByID(ctx, e, "agent evict", args)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	if _, err := cl.agents.DeleteAgent(ctx, &agentv1.DeleteAgentRequest{Id: id}); err != nil {
-		return rpcError("agent evict "+idString(id), err)
-	}
-	if c.output == "json" {
-		return printJSON(e, &emptypb.Empty{})
-	}
-	fmt.Fprintln(e.stdout, "Agent evicted successfully")
-	return nil
+func agentEvict(fs *flag.FlagSet) call {
+	return agentByID(fs, "agent evict", func(ctx context.Context, cl *client, id *types.SPIFFEID) (*emptypb.Empty, error) {
+		return cl.agents.DeleteAgent(ctx, &agentv1.DeleteAgentRequest{Id: id})
+	}, func(w io.Writer, _ *emptypb.Empty) { fmt.Fprintln(w, "Agent evicted successfully") })
 }
 
-func agentBan(ctx context.Context, e *env, args []string) error {
-	cl, c, id, err := agentByID(ctx, e, "agent ban", args)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	if _, err := cl.agents.BanAgent(ctx, &agentv1.BanAgentRequest{Id: id}); err != nil {
-		return rpcError("agent ban "+idString(id), err)
-	}
-	if c.output == "json" {
-		return printJSON(e, &emptypb.Empty{})
-	}
-	fmt.Fprintln(e.stdout, "Agent banned successfully")
-	return nil
+func agentBan(fs *flag.FlagSet) call {
+	return agentByID(fs, "agent ban", func(ctx context.Context, cl *client, id *types.SPIFFEID) (*emptypb.Empty, error) {
+		return cl.agents.BanAgent(ctx, &agentv1.BanAgentRequest{Id: id})
+	}, func(w io.Writer, _ *emptypb.Empty) { fmt.Fprintln(w, "Agent banned successfully") })
 }
 
-func tokenGenerate(ctx context.Context, e *env, args []string) error {
-	fs, c := newFlags("token generate")
+func tokenGenerate(fs *flag.FlagSet) call {
 	ttl := fs.Int("ttl", 600, "seconds the token stays valid")
 	spiffeID := fs.String("spiffeID", "", "extra SPIFFE ID for the agent that attests with this token (optional)")
-	if err := parse(e, fs, c, args); err != nil {
-		return err
-	}
-	if *ttl <= 0 {
-		return fmt.Errorf("-ttl must be a positive number of seconds, not %d", *ttl)
-	}
-	secs, err := seconds("-ttl", *ttl)
-	if err != nil {
-		return err
-	}
-	req := &agentv1.CreateJoinTokenRequest{Ttl: secs}
-	if *spiffeID != "" {
-		if req.AgentId, err = parseID("-spiffeID", *spiffeID); err != nil {
+	req := &agentv1.CreateJoinTokenRequest{}
+	return call{
+		Check: func(*command.Env) (err error) {
+			if *ttl <= 0 {
+				return fmt.Errorf("-ttl must be a positive number of seconds, not %d", *ttl)
+			}
+			if req.Ttl, err = seconds("-ttl", *ttl); err != nil {
+				return err
+			}
+			if *spiffeID != "" {
+				req.AgentId, err = parseID("-spiffeID", *spiffeID)
+			}
 			return err
-		}
+		},
+		Do: command.Send("token generate", func(ctx context.Context, cl *client) (*types.JoinToken, error) {
+			return cl.agents.CreateJoinToken(ctx, req)
+		}, func(w io.Writer, token *types.JoinToken) { fmt.Fprintf(w, "Token: %s\n", token.Value) }),
 	}
-	cl, err := dial(ctx, c.socketPath)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	token, err := cl.agents.CreateJoinToken(ctx, req)
-	if err != nil {
-		return rpcError("token generate", err)
-	}
-	if c.output == "json" {
-		return printJSON(e, token)
-	}
-	fmt.Fprintf(e.stdout, "Token: %s\n", token.Value)
-	return nil
 }

@@ -1,8 +1,12 @@
 package cli
 
 import (
+	"flag"
+	"regexp"
+	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	agentv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/agent/v1"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
@@ -10,55 +14,62 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
-func agentID(token string) *types.SPIFFEID {
-	return id("example.org", "/spire/agent/join_token/"+token)
+// seedAgents attests three agents with join tokens and bans the second; it returns their
+// IDs in attestation order.
+func seedAgents(h *harness) []*types.SPIFFEID {
+	ids := []*types.SPIFFEID{h.attestAgent(), h.attestAgent(), h.attestAgent()}
+	if _, err := h.api().agents.BanAgent(h.t.Context(), &agentv1.BanAgentRequest{Id: ids[1]}); err != nil {
+		h.t.Fatal(err)
+	}
+	return ids
 }
 
-func seedAgents(h *harness) {
-	for _, a := range []*types.Agent{
-		{Id: agentID("c"), AttestationType: "join_token", X509SvidSerialNumber: "3", X509SvidExpiresAt: 1900000000},
-		{Id: agentID("a"), AttestationType: "join_token", X509SvidSerialNumber: "1", Selectors: []*types.Selector{sel("join_token", "a")}},
-		{Id: agentID("b"), AttestationType: "join_token", X509SvidSerialNumber: "2", Banned: true},
-	} {
-		h.srv.addAgent(a)
+func (h *harness) storedAgents() []*types.Agent {
+	h.t.Helper()
+	resp, err := h.api().agents.ListAgents(h.t.Context(), &agentv1.ListAgentsRequest{})
+	if err != nil {
+		h.t.Fatal(err)
 	}
+	return resp.Agents
 }
 
 func TestAgentList(t *testing.T) {
 	h := newHarness(t)
-	seedAgents(h)
+	ids := seedAgents(h)
 
-	t.Run("pages through every agent and prints them sorted", func(t *testing.T) {
+	t.Run("prints every agent, sorted by SPIFFE ID", func(t *testing.T) {
 		r := h.run("agent", "list").wantOK(t)
 		if !strings.HasPrefix(r.stdout, "Found 3 attested agents\n") {
 			t.Errorf("stdout:\n%s", r.stdout)
 		}
-		a := strings.Index(r.stdout, "join_token/a\n")
-		b := strings.Index(r.stdout, "join_token/b\n")
-		c := strings.Index(r.stdout, "join_token/c\n")
-		if a < 0 || !(a < b && b < c) {
-			t.Errorf("agents missing or unsorted:\n%s", r.stdout)
+		var sorted []string
+		for _, id := range ids {
+			sorted = append(sorted, idString(id))
 		}
-		for _, line := range []string{"Attestation type : join_token", "Expiration time  : 2030-03-17T17:46:40Z", "Banned           : true", "Selector         : join_token:a"} {
+		sort.Strings(sorted)
+		last := -1
+		for _, id := range sorted {
+			at := strings.Index(r.stdout, id+"\n")
+			if at < last {
+				t.Errorf("agents missing or unsorted:\n%s", r.stdout)
+			}
+			last = at
+		}
+		stored, err := h.api().agents.GetAgent(t.Context(), &agentv1.GetAgentRequest{Id: ids[0]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range []string{"Attestation type : join_token", "Expiration time  : " + unixTime(stored.X509SvidExpiresAt),
+			"Serial number    : " + stored.X509SvidSerialNumber, "Banned           : true", "Banned           : false"} {
 			if !strings.Contains(r.stdout, line+"\n") {
 				t.Errorf("stdout lacks %q:\n%s", line, r.stdout)
 			}
 		}
 	})
-	t.Run("flags become the list filter", func(t *testing.T) {
-		h.run("agent", "list", "-selector", "k8s_psat:cluster:c1", "-matchSelectorsOn", "any", "-attestationType", "k8s_psat", "-banned",
-			"-canReattest=false", "-expiresBefore", "2030-01-02 15:04:05 +0000 +00").wantOK(t)
-		reqs := h.srv.requests("ListAgents")
-		got := reqs[len(reqs)-1].(*agentv1.ListAgentsRequest).Filter
-		want := &agentv1.ListAgentsRequest_Filter{
-			ByAttestationType: "k8s_psat",
-			BySelectorMatch:   &types.SelectorMatch{Selectors: []*types.Selector{sel("k8s_psat", "cluster:c1")}, Match: types.SelectorMatch_MATCH_ANY},
-			ByBanned:          wrapperspb.Bool(true),
-			ByCanReattest:     wrapperspb.Bool(false),
-			ByExpiresBefore:   "2030-01-02 15:04:05 +0000 +00",
-		}
-		if d := diffProto(want, got); d != "" {
-			t.Error(d)
+	t.Run("the server applies the filter", func(t *testing.T) {
+		r := h.run("agent", "list", "-banned").wantOK(t)
+		if !strings.HasPrefix(r.stdout, "Found 1 attested agent\n") || !strings.Contains(r.stdout, idString(ids[1])+"\n") {
+			t.Errorf("agent list -banned:\n%s", r.stdout)
 		}
 	})
 	t.Run("json output holds every agent", func(t *testing.T) {
@@ -70,43 +81,66 @@ func TestAgentList(t *testing.T) {
 	})
 }
 
+func TestAgentFilterFlags(t *testing.T) {
+	fs := flag.NewFlagSet("agent list", flag.ContinueOnError)
+	var f agentFilterFlags
+	f.register(fs)
+	if err := fs.Parse([]string{"-selector", "k8s_psat:cluster:c1", "-matchSelectorsOn", "any", "-attestationType", "k8s_psat", "-banned",
+		"-canReattest=false", "-expiresBefore", "2030-01-02 15:04:05 +0000 +00"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.filter(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &agentv1.ListAgentsRequest_Filter{
+		ByAttestationType: "k8s_psat",
+		BySelectorMatch:   &types.SelectorMatch{Selectors: []*types.Selector{sel("k8s_psat", "cluster:c1")}, Match: types.SelectorMatch_MATCH_ANY},
+		ByBanned:          wrapperspb.Bool(true),
+		ByCanReattest:     wrapperspb.Bool(false),
+		ByExpiresBefore:   "2030-01-02 15:04:05 +0000 +00",
+	}
+	if d := diffProto(want, got); d != "" {
+		t.Error(d)
+	}
+}
+
 func TestAgentByID(t *testing.T) {
 	tests := []struct {
 		name    string
 		command string
 		stdout  string
-		check   func(t *testing.T, h *harness)
+		check   func(t *testing.T, h *harness, id *types.SPIFFEID)
 	}{
-		{"show prints the agent", "show", "SPIFFE ID        : spiffe://example.org/spire/agent/join_token/a\n", nil},
-		{"evict deletes the agent", "evict", "Agent evicted successfully\n", func(t *testing.T, h *harness) {
-			if n := len(h.srv.storedAgents()); n != 2 {
+		{"show prints the agent", "show", "SPIFFE ID        : ", nil},
+		{"evict deletes the agent", "evict", "Agent evicted successfully\n", func(t *testing.T, h *harness, _ *types.SPIFFEID) {
+			if n := len(h.storedAgents()); n != 2 {
 				t.Errorf("%d agents left, want 2", n)
 			}
 		}},
-		{"ban marks the agent banned", "ban", "Agent banned successfully\n", func(t *testing.T, h *harness) {
-			for _, a := range h.srv.storedAgents() {
-				if idString(a.Id) == "spiffe://example.org/spire/agent/join_token/a" && !a.Banned {
-					t.Error("agent a is not banned")
-				}
+		{"ban marks the agent banned", "ban", "Agent banned successfully\n", func(t *testing.T, h *harness, id *types.SPIFFEID) {
+			a, err := h.api().agents.GetAgent(t.Context(), &agentv1.GetAgentRequest{Id: id})
+			if err != nil || !a.Banned {
+				t.Errorf("agent %s is not banned (%v)", idString(id), err)
 			}
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
-			seedAgents(h)
-			r := h.run("agent", tt.command, "-spiffeID", "spiffe://example.org/spire/agent/join_token/a").wantOK(t)
+			ids := seedAgents(h)
+			r := h.run("agent", tt.command, "-spiffeID", idString(ids[0])).wantOK(t)
 			if !strings.Contains(r.stdout, tt.stdout) {
 				t.Errorf("stdout %q, want it to contain %q", r.stdout, tt.stdout)
 			}
 			if tt.check != nil {
-				tt.check(t, h)
+				tt.check(t, h, ids[0])
 			}
 		})
 		t.Run(tt.command+" of an unknown agent shows the server's status", func(t *testing.T) {
 			h := newHarness(t)
-			h.run("agent", tt.command, "-spiffeID", "spiffe://example.org/ghost").
-				wantError(t, "agent "+tt.command+" spiffe://example.org/ghost: NotFound: agent spiffe://example.org/ghost not found")
+			h.run("agent", tt.command, "-spiffeID", "spiffe://example.org/spire/agent/join_token/ghost").
+				wantError(t, "agent "+tt.command+" spiffe://example.org/spire/agent/join_token/ghost: NotFound: ")
 		})
 	}
 }
@@ -121,25 +155,43 @@ func TestAgentCount(t *testing.T) {
 }
 
 func TestTokenGenerate(t *testing.T) {
-	tests := []struct {
-		name string
-		args []string
-		want *agentv1.CreateJoinTokenRequest
-	}{
-		{"the token lives 600 seconds by default", nil, &agentv1.CreateJoinTokenRequest{Ttl: 600}},
-		{"-ttl and -spiffeID reach the request", []string{"-ttl", "60", "-spiffeID", "spiffe://example.org/node1"},
-			&agentv1.CreateJoinTokenRequest{Ttl: 60, AgentId: id("example.org", "/node1")}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t)
-			r := h.run(append([]string{"token", "generate"}, tt.args...)...).wantOK(t)
-			if r.stdout != "Token: token-1\n" {
-				t.Errorf("stdout %q, want \"Token: token-1\\n\"", r.stdout)
-			}
-			if d := diffProto(tt.want, h.srv.requests("CreateJoinToken")[0].(*agentv1.CreateJoinTokenRequest)); d != "" {
-				t.Error(d)
-			}
-		})
-	}
+	tokenLine := regexp.MustCompile(`^Token: (\S+)\n$`)
+	t.Run("the token lives 600 seconds by default", func(t *testing.T) {
+		h := newHarness(t)
+		before := time.Now().Unix()
+		r := h.run("token", "generate", "-output", "json").wantOK(t)
+		after := time.Now().Unix()
+		var token types.JoinToken
+		if err := protojson.Unmarshal([]byte(r.stdout), &token); err != nil {
+			t.Fatal(err)
+		}
+		if token.Value == "" || token.ExpiresAt < before+600 || token.ExpiresAt > after+600 {
+			t.Errorf("token %v, want one expiring 600 s after %d", &token, before)
+		}
+	})
+	t.Run("-ttl and -spiffeID reach the server", func(t *testing.T) {
+		h := newHarness(t)
+		before := time.Now().Unix()
+		r := h.run("token", "generate", "-ttl", "60", "-spiffeID", "spiffe://example.org/node1", "-output", "json").wantOK(t)
+		after := time.Now().Unix()
+		var token types.JoinToken
+		if err := protojson.Unmarshal([]byte(r.stdout), &token); err != nil {
+			t.Fatal(err)
+		}
+		if token.ExpiresAt < before+60 || token.ExpiresAt > after+60 {
+			t.Errorf("token %v, want one expiring 60 s after %d", &token, before)
+		}
+		// -spiffeID registers the alias: an entry for it, parented to the token's agent.
+		aliases := h.storedEntries()
+		if len(aliases) != 1 || idString(aliases[0].SpiffeId) != "spiffe://example.org/node1" ||
+			idString(aliases[0].ParentId) != "spiffe://example.org/spire/agent/join_token/"+token.Value {
+			t.Errorf("entries after token generate -spiffeID: %v", aliases)
+		}
+	})
+	t.Run("pretty output is the token on a Token: line", func(t *testing.T) {
+		h := newHarness(t)
+		if r := h.run("token", "generate").wantOK(t); !tokenLine.MatchString(r.stdout) {
+			t.Errorf("stdout %q, want \"Token: TOKEN\\n\"", r.stdout)
+		}
+	})
 }

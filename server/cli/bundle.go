@@ -3,172 +3,163 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"strings"
 
 	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/lanyard-dev/lanyard/internal/command"
 )
 
-func bundleShow(ctx context.Context, e *env, args []string) error {
-	fs, c := newFlags("bundle show")
-	format := fs.String("format", formatPEM, "pem (X.509 authorities) or spiffe (JWKS with X.509 and JWT authorities)")
-	if err := parse(e, fs, c, args); err != nil {
-		return err
-	}
-	if err := checkFormat(*format); err != nil {
-		return err
-	}
-	cl, err := dial(ctx, c.socketPath)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	b, err := cl.bundles.GetBundle(ctx, &bundlev1.GetBundleRequest{})
-	if err != nil {
-		return rpcError("bundle show", err)
-	}
-	if c.output == "json" {
-		return printJSON(e, b)
-	}
-	out, err := encodeBundle(b, *format)
-	if err != nil {
-		return err
-	}
-	_, err = e.stdout.Write(out)
-	return err
+// formatFlag registers -format (pem or spiffe) and returns its checked value.
+func formatFlag(fs *flag.FlagSet, name, usage string) func() (string, error) {
+	format := fs.String(name, formatPEM, usage)
+	return func() (string, error) { return *format, checkFormat(*format) }
 }
 
-func bundleList(ctx context.Context, e *env, args []string) error {
-	fs, c := newFlags("bundle list")
+const formatUsage = "pem (X.509 authorities) or spiffe (JWKS with X.509 and JWT authorities)"
+
+// printBundle prints one bundle bare (PEM or SPIFFE), so the output can be saved as a
+// bundle file.
+func printBundle(b *types.Bundle, format string) *command.Output {
+	return &command.Output{JSON: jsonOf(b), Text: func(w io.Writer) error {
+		out, err := encodeBundle(b, format)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(out)
+		return err
+	}}
+}
+
+func bundleShow(fs *flag.FlagSet) call {
+	format := formatFlag(fs, "format", formatUsage)
+	var f string
+	return call{
+		Check: func(*command.Env) (err error) { f, err = format(); return err },
+		Do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
+			b, err := cl.bundles.GetBundle(ctx, &bundlev1.GetBundleRequest{})
+			if err != nil {
+				return nil, rpcError("bundle show", err)
+			}
+			return printBundle(b, f), nil
+		},
+	}
+}
+
+func bundleList(fs *flag.FlagSet) call {
 	id := fs.String("id", "", "trust domain of the one federated bundle to show (default: all)")
-	format := fs.String("format", formatPEM, "pem (X.509 authorities) or spiffe (JWKS with X.509 and JWT authorities)")
-	if err := parse(e, fs, c, args); err != nil {
-		return err
-	}
-	if err := checkFormat(*format); err != nil {
-		return err
-	}
-	var td string
-	if *id != "" {
-		var err error
-		if td, err = parseTrustDomain("-id", *id); err != nil {
+	format := formatFlag(fs, "format", formatUsage)
+	var f, td string
+	return call{
+		Check: func(*command.Env) (err error) {
+			if f, err = format(); err != nil {
+				return err
+			}
+			if *id != "" {
+				td, err = parseTrustDomain("-id", *id)
+			}
 			return err
-		}
+		},
+		Do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
+			if td != "" {
+				b, err := cl.bundles.GetFederatedBundle(ctx, &bundlev1.GetFederatedBundleRequest{TrustDomain: td})
+				if err != nil {
+					return nil, rpcError("bundle list "+td, err)
+				}
+				return printBundle(b, f), nil
+			}
+			req := &bundlev1.ListFederatedBundlesRequest{PageSize: listPageSize}
+			bundles, err := listAll("bundle list", &req.PageToken, func() ([]*types.Bundle, string, error) {
+				resp, err := cl.bundles.ListFederatedBundles(ctx, req)
+				return resp.GetBundles(), resp.GetNextPageToken(), err
+			})
+			if err != nil {
+				return nil, err
+			}
+			return &command.Output{JSON: jsonOf(&bundlev1.ListFederatedBundlesResponse{Bundles: bundles}), Text: func(w io.Writer) error {
+				for i, b := range bundles {
+					out, err := encodeBundle(b, f)
+					if err != nil {
+						return err
+					}
+					if i > 0 {
+						fmt.Fprintln(w)
+					}
+					// PEM readers skip text outside blocks, so the header does not spoil the output.
+					fmt.Fprintf(w, "# trust domain: %s\n", b.TrustDomain)
+					if _, err := w.Write(out); err != nil {
+						return err
+					}
+				}
+				return nil
+			}}, nil
+		},
 	}
-	cl, err := dial(ctx, c.socketPath)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-
-	if td != "" {
-		b, err := cl.bundles.GetFederatedBundle(ctx, &bundlev1.GetFederatedBundleRequest{TrustDomain: td})
-		if err != nil {
-			return rpcError("bundle list "+td, err)
-		}
-		if c.output == "json" {
-			return printJSON(e, b)
-		}
-		// A single bundle is printed bare so the output can be saved as a bundle file.
-		out, err := encodeBundle(b, *format)
-		if err != nil {
-			return err
-		}
-		_, err = e.stdout.Write(out)
-		return err
-	}
-
-	var bundles []*types.Bundle
-	req := &bundlev1.ListFederatedBundlesRequest{PageSize: listPageSize}
-	for {
-		resp, err := cl.bundles.ListFederatedBundles(ctx, req)
-		if err != nil {
-			return rpcError("bundle list", err)
-		}
-		bundles = append(bundles, resp.Bundles...)
-		if resp.NextPageToken == "" {
-			break
-		}
-		if resp.NextPageToken == req.PageToken {
-			return errors.New("bundle list: server returned the same page token twice")
-		}
-		req.PageToken = resp.NextPageToken
-	}
-	if c.output == "json" {
-		return printJSON(e, &bundlev1.ListFederatedBundlesResponse{Bundles: bundles})
-	}
-	for i, b := range bundles {
-		out, err := encodeBundle(b, *format)
-		if err != nil {
-			return err
-		}
-		if i > 0 {
-			fmt.Fprintln(e.stdout)
-		}
-		// PEM readers skip text outside blocks, so the header does not spoil the output.
-		fmt.Fprintf(e.stdout, "# trust domain: %s\n", b.TrustDomain)
-		if _, err := e.stdout.Write(out); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
-func bundleSet(ctx context.Context, e *env, args []string) error {
-	fs, c := newFlags("bundle set")
+func bundleSet(fs *flag.FlagSet) call {
 	id := fs.String("id", "", "trust domain of the federated bundle, e.g. example.org (required)")
 	path := fs.String("path", "", "file with the bundle data (default: standard input)")
-	format := fs.String("format", formatPEM, "format of the data: pem (X.509 authorities) or spiffe (JWKS)")
-	if err := parse(e, fs, c, args); err != nil {
-		return err
+	format := formatFlag(fs, "format", "format of the data: pem (X.509 authorities) or spiffe (JWKS)")
+	var b *types.Bundle
+	return call{
+		Check: func(e *command.Env) error {
+			if *id == "" {
+				return errors.New("-id is required: the trust domain the bundle belongs to")
+			}
+			td, err := parseTrustDomain("-id", *id)
+			if err != nil {
+				return err
+			}
+			f, err := format()
+			if err != nil {
+				return err
+			}
+			source := *path
+			if source == "" {
+				source = "-"
+			}
+			data, err := readInput(e, "-path", source)
+			if err != nil {
+				return err
+			}
+			if b, err = decodeBundle(td, data, f); err != nil {
+				return fmt.Errorf("bundle set: -path %s: %w", describeSource(source), err)
+			}
+			return nil
+		},
+		Do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
+			resp, err := cl.bundles.BatchSetFederatedBundle(ctx, &bundlev1.BatchSetFederatedBundleRequest{Bundle: []*types.Bundle{b}})
+			if err != nil {
+				return nil, rpcError("bundle set "+b.TrustDomain, err)
+			}
+			return oneResult("bundle set", "bundle", b.TrustDomain, resp, resp.Results, func(w io.Writer) { fmt.Fprintln(w, "Bundle set.") })
+		},
 	}
-	if *id == "" {
-		return errors.New("-id is required: the trust domain the bundle belongs to")
+}
+
+// oneResult is the outcome of a batch call of one item (named name in its error, if
+// given): the answer with -output json (printed also when the item failed), text
+// otherwise, and the item's error.
+func oneResult[R interface{ GetStatus() *types.Status }](what, noun, name string, resp proto.Message, results []R, text func(io.Writer)) (*command.Output, error) {
+	out := command.Print(resp, text)
+	if len(results) != 1 {
+		out.Text = nil
+		return out, fmt.Errorf("%s: server answered %d results for 1 %s", what, len(results), noun)
 	}
-	td, err := parseTrustDomain("-id", *id)
-	if err != nil {
-		return err
-	}
-	if err := checkFormat(*format); err != nil {
-		return err
-	}
-	source := *path
-	if source == "" {
-		source = "-"
-	}
-	data, err := readInput(e, "-path", source)
-	if err != nil {
-		return err
-	}
-	b, err := decodeBundle(td, data, *format)
-	if err != nil {
-		return fmt.Errorf("bundle set: -path %s: %w", describeSource(source), err)
-	}
-	cl, err := dial(ctx, c.socketPath)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	resp, err := cl.bundles.BatchSetFederatedBundle(ctx, &bundlev1.BatchSetFederatedBundleRequest{Bundle: []*types.Bundle{b}})
-	if err != nil {
-		return rpcError("bundle set "+td, err)
-	}
-	if c.output == "json" {
-		if err := printJSON(e, resp); err != nil {
-			return err
+	if st := results[0].GetStatus(); itemFailed(st) {
+		out.Text = nil
+		if name != "" {
+			what += ": " + name
 		}
+		return out, fmt.Errorf("%s: %s", what, itemError(st))
 	}
-	if len(resp.Results) != 1 {
-		return fmt.Errorf("bundle set: server answered %d results for 1 bundle", len(resp.Results))
-	}
-	if st := resp.Results[0].Status; itemFailed(st) {
-		return fmt.Errorf("bundle set: %s: %s", td, itemError(st))
-	}
-	if c.output != "json" {
-		fmt.Fprintln(e.stdout, "Bundle set.")
-	}
-	return nil
+	return out, nil
 }
 
 func describeSource(path string) string {
@@ -184,68 +175,42 @@ var deleteModes = map[string]bundlev1.BatchDeleteFederatedBundleRequest_Mode{
 	"dissociate": bundlev1.BatchDeleteFederatedBundleRequest_DISSOCIATE,
 }
 
-func bundleDelete(ctx context.Context, e *env, args []string) error {
-	fs, c := newFlags("bundle delete")
+func bundleDelete(fs *flag.FlagSet) call {
 	id := fs.String("id", "", "trust domain of the federated bundle to delete (required)")
 	mode := fs.String("mode", "restrict", "restrict: refuse while entries federate with it; "+
 		"delete: also delete those entries; dissociate: remove it from those entries")
-	if err := parse(e, fs, c, args); err != nil {
-		return err
+	req := &bundlev1.BatchDeleteFederatedBundleRequest{}
+	return call{
+		Check: func(*command.Env) error {
+			if *id == "" {
+				return errors.New("-id is required: the trust domain of the bundle to delete")
+			}
+			td, err := parseTrustDomain("-id", *id)
+			if err != nil {
+				return err
+			}
+			m, ok := deleteModes[strings.ToLower(*mode)]
+			if !ok {
+				return fmt.Errorf("-mode must be restrict, delete or dissociate, not %q", *mode)
+			}
+			req.TrustDomains, req.Mode = []string{td}, m
+			return nil
+		},
+		Do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
+			td := req.TrustDomains[0]
+			resp, err := cl.bundles.BatchDeleteFederatedBundle(ctx, req)
+			if err != nil {
+				return nil, rpcError("bundle delete "+td, err)
+			}
+			return oneResult("bundle delete", "bundle", td, resp, resp.Results, func(w io.Writer) { fmt.Fprintln(w, "Bundle deleted.") })
+		},
 	}
-	if *id == "" {
-		return errors.New("-id is required: the trust domain of the bundle to delete")
-	}
-	td, err := parseTrustDomain("-id", *id)
-	if err != nil {
-		return err
-	}
-	m, ok := deleteModes[strings.ToLower(*mode)]
-	if !ok {
-		return fmt.Errorf("-mode must be restrict, delete or dissociate, not %q", *mode)
-	}
-	cl, err := dial(ctx, c.socketPath)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	resp, err := cl.bundles.BatchDeleteFederatedBundle(ctx, &bundlev1.BatchDeleteFederatedBundleRequest{TrustDomains: []string{td}, Mode: m})
-	if err != nil {
-		return rpcError("bundle delete "+td, err)
-	}
-	if c.output == "json" {
-		if err := printJSON(e, resp); err != nil {
-			return err
-		}
-	}
-	if len(resp.Results) != 1 {
-		return fmt.Errorf("bundle delete: server answered %d results for 1 bundle", len(resp.Results))
-	}
-	if st := resp.Results[0].Status; itemFailed(st) {
-		return fmt.Errorf("bundle delete: %s: %s", td, itemError(st))
-	}
-	if c.output != "json" {
-		fmt.Fprintln(e.stdout, "Bundle deleted.")
-	}
-	return nil
 }
 
-func bundleCount(ctx context.Context, e *env, args []string) error {
-	fs, c := newFlags("bundle count")
-	if err := parse(e, fs, c, args); err != nil {
-		return err
-	}
-	cl, err := dial(ctx, c.socketPath)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	resp, err := cl.bundles.CountBundles(ctx, &bundlev1.CountBundlesRequest{})
-	if err != nil {
-		return rpcError("bundle count", err)
-	}
-	if c.output == "json" {
-		return printJSON(e, resp)
-	}
-	fmt.Fprintln(e.stdout, plural(int(resp.Count), "bundle", "bundles"))
-	return nil
+func bundleCount(fs *flag.FlagSet) call {
+	return call{Do: command.Send("bundle count", func(ctx context.Context, cl *client) (*bundlev1.CountBundlesResponse, error) {
+		return cl.bundles.CountBundles(ctx, &bundlev1.CountBundlesRequest{})
+	}, func(w io.Writer, resp *bundlev1.CountBundlesResponse) {
+		fmt.Fprintln(w, plural(int(resp.Count), "bundle", "bundles"))
+	})}
 }

@@ -17,9 +17,10 @@ import (
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
+	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
-	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 )
 
 // newCA makes a real self-signed CA certificate for trust domain td.
@@ -69,44 +70,53 @@ func pemOf(certs ...*x509.Certificate) string {
 
 func TestBundleShow(t *testing.T) {
 	h := newHarness(t)
-	ca := newCA(t, fakeTrustDomain)
-	jwtKey := newJWTKey(t)
-	h.srv.setOwnBundle(&types.Bundle{
-		TrustDomain: fakeTrustDomain, RefreshHint: 300, SequenceNumber: 7,
-		X509Authorities: []*types.X509Certificate{{Asn1: ca.Raw}},
-		JwtAuthorities:  []*types.JWTKey{{KeyId: "kid1", PublicKey: jwtKey}},
-	})
+	own, err := h.api().bundles.GetBundle(t.Context(), &bundlev1.GetBundleRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(own.X509Authorities) == 0 || len(own.JwtAuthorities) == 0 {
+		t.Fatalf("the server's bundle has no authorities: %v", own)
+	}
+	var cas []*x509.Certificate
+	for _, a := range own.X509Authorities {
+		c, err := x509.ParseCertificate(a.Asn1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cas = append(cas, c)
+	}
 
 	t.Run("the default format is the CA certificates as PEM", func(t *testing.T) {
 		r := h.run("bundle", "show").wantOK(t)
-		if r.stdout != pemOf(ca) {
+		if r.stdout != pemOf(cas...) {
 			t.Errorf("stdout:\n%s\nwant the CA as PEM", r.stdout)
 		}
 	})
 	t.Run("-format spiffe is a SPIFFE bundle with X.509 and JWT authorities", func(t *testing.T) {
 		r := h.run("bundle", "show", "-format", "spiffe").wantOK(t)
-		sb, err := spiffebundle.Parse(spiffeid.RequireTrustDomainFromString(fakeTrustDomain), []byte(r.stdout))
+		sb, err := spiffebundle.Parse(spiffeid.RequireTrustDomainFromString(testTrustDomain), []byte(r.stdout))
 		if err != nil {
 			t.Fatalf("output is not a SPIFFE bundle: %v\n%s", err, r.stdout)
 		}
-		if certs := sb.X509Authorities(); len(certs) != 1 || !certs[0].Equal(ca) {
+		if certs := sb.X509Authorities(); len(certs) != len(cas) || !certs[0].Equal(cas[0]) {
 			t.Errorf("X.509 authorities %v", certs)
 		}
-		key, ok := sb.FindJWTAuthority("kid1")
+		jwtKey := own.JwtAuthorities[0]
+		key, ok := sb.FindJWTAuthority(jwtKey.KeyId)
 		der, _ := x509.MarshalPKIXPublicKey(key)
-		if !ok || !bytes.Equal(der, jwtKey) {
-			t.Error("JWT authority kid1 missing or different")
+		if !ok || !bytes.Equal(der, jwtKey.PublicKey) {
+			t.Errorf("JWT authority %s missing or different", jwtKey.KeyId)
 		}
 		hint, _ := sb.RefreshHint()
 		seq, _ := sb.SequenceNumber()
-		if hint != 300*time.Second || seq != 7 {
-			t.Errorf("refresh hint %v, sequence %d", hint, seq)
+		if hint != time.Duration(own.RefreshHint)*time.Second || seq != own.SequenceNumber {
+			t.Errorf("refresh hint %v, sequence %d; the server has %d s, %d", hint, seq, own.RefreshHint, own.SequenceNumber)
 		}
 	})
 	t.Run("json output is the bundle in the API's JSON form", func(t *testing.T) {
 		r := h.run("bundle", "show", "-output", "json").wantOK(t)
 		var b types.Bundle
-		if err := protojson.Unmarshal([]byte(r.stdout), &b); err != nil || b.SequenceNumber != 7 {
+		if err := protojson.Unmarshal([]byte(r.stdout), &b); err != nil || !proto.Equal(&b, own) {
 			t.Errorf("json %q: %v", r.stdout, err)
 		}
 	})
@@ -166,7 +176,11 @@ func TestBundleSet(t *testing.T) {
 			if r.stdout != "Bundle set.\n" {
 				t.Errorf("stdout %q", r.stdout)
 			}
-			if d := diffProto(tt.want, h.srv.federatedBundle("other.org")); d != "" {
+			got, err := h.api().bundles.GetFederatedBundle(t.Context(), &bundlev1.GetFederatedBundleRequest{TrustDomain: "other.org"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := diffProto(tt.want, got); d != "" {
 				t.Error(d)
 			}
 		})
@@ -177,8 +191,8 @@ func TestBundleSet(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"the server's per-item refusal is reported", []string{"-id", fakeTrustDomain, "-path", "CERT"},
-			"Error: bundle set: example.org: InvalidArgument: cannot set the server's own bundle"},
+		{"the server's per-item refusal is reported", []string{"-id", testTrustDomain, "-path", "CERT"},
+			"Error: bundle set: example.org: InvalidArgument: "},
 		{"a file without certificates is rejected before any call", []string{"-id", "other.org", "-path", "EMPTY"},
 			"no PEM certificates found"},
 		{"a PEM file given as -format spiffe is rejected", []string{"-id", "other.org", "-path", "CERT", "-format", "spiffe"},
@@ -201,13 +215,9 @@ func TestBundleSet(t *testing.T) {
 
 func TestBundleListAndDelete(t *testing.T) {
 	h := newHarness(t)
-	a, b, c := newCA(t, "a.org"), newCA(t, "b.org"), newCA(t, "c.org")
-	for _, ca := range []*x509.Certificate{a, b, c} {
-		td := ca.URIs[0].Host
-		h.srv.addFederatedBundle(&types.Bundle{TrustDomain: td, X509Authorities: []*types.X509Certificate{{Asn1: ca.Raw}}})
-	}
+	a, b, c := h.addFederatedBundle("a.org"), h.addFederatedBundle("b.org"), h.addFederatedBundle("c.org")
 
-	t.Run("list pages through every federated bundle with a header each", func(t *testing.T) {
+	t.Run("list prints every federated bundle with a header each", func(t *testing.T) {
 		r := h.run("bundle", "list").wantOK(t)
 		want := "# trust domain: a.org\n" + pemOf(a) + "\n# trust domain: b.org\n" + pemOf(b) + "\n# trust domain: c.org\n" + pemOf(c)
 		if r.stdout != want {
@@ -232,55 +242,59 @@ func TestBundleListAndDelete(t *testing.T) {
 			t.Errorf("stdout %q", r.stdout)
 		}
 	})
-	t.Run("delete sends the trust domain and mode", func(t *testing.T) {
+	fedEntry := func(td string) *types.Entry {
+		return h.addEntries(&types.Entry{SpiffeId: id(testTrustDomain, "/fed/"+td), ParentId: id(testTrustDomain, "/a"),
+			Selectors: []*types.Selector{sel("unix", "uid:1")}, FederatesWith: []string{td}})[0]
+	}
+	federatesWith := func(entryID string) []string {
+		e, err := h.api().entries.GetEntry(t.Context(), &entryv1.GetEntryRequest{Id: entryID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.FederatesWith
+	}
+	t.Run("delete -mode dissociate deletes the bundle and takes it off entries", func(t *testing.T) {
+		e := fedEntry("a.org")
 		r := h.run("bundle", "delete", "-id", "spiffe://a.org", "-mode", "dissociate").wantOK(t)
 		if r.stdout != "Bundle deleted.\n" {
 			t.Errorf("stdout %q", r.stdout)
 		}
-		want := &bundlev1.BatchDeleteFederatedBundleRequest{TrustDomains: []string{"a.org"}, Mode: bundlev1.BatchDeleteFederatedBundleRequest_DISSOCIATE}
-		if d := diffProto(want, h.srv.requests("BatchDeleteFederatedBundle")[0].(*bundlev1.BatchDeleteFederatedBundleRequest)); d != "" {
-			t.Error(d)
-		}
-		if h.srv.federatedBundle("a.org") != nil {
-			t.Error("a.org is still there")
+		h.run("bundle", "list", "-id", "a.org").wantError(t, "NotFound")
+		if got := federatesWith(e.Id); len(got) != 0 {
+			t.Errorf("the entry still federates with %v", got)
 		}
 	})
-	t.Run("delete defaults to restrict and reports an unknown bundle", func(t *testing.T) {
-		h.run("bundle", "delete", "-id", "zzz.org").wantError(t, "Error: bundle delete: zzz.org: NotFound: bundle not found")
-		reqs := h.srv.requests("BatchDeleteFederatedBundle")
-		if mode := reqs[len(reqs)-1].(*bundlev1.BatchDeleteFederatedBundleRequest).Mode; mode != bundlev1.BatchDeleteFederatedBundleRequest_RESTRICT {
-			t.Errorf("mode %v, want RESTRICT", mode)
+	t.Run("delete defaults to restrict: a bundle entries federate with stays", func(t *testing.T) {
+		e := fedEntry("b.org")
+		h.run("bundle", "delete", "-id", "b.org").wantError(t, "Error: bundle delete: b.org: FailedPrecondition: ")
+		h.run("bundle", "list", "-id", "b.org").wantOK(t)
+		if got := federatesWith(e.Id); len(got) != 1 {
+			t.Errorf("the entry federates with %v, want b.org", got)
 		}
+	})
+	t.Run("delete reports an unknown bundle", func(t *testing.T) {
+		h.run("bundle", "delete", "-id", "zzz.org").wantError(t, "Error: bundle delete: zzz.org: NotFound: ")
 	})
 	t.Run("list -id of an unknown trust domain shows the server's status", func(t *testing.T) {
-		h.run("bundle", "list", "-id", "zzz.org").wantError(t, `Error: bundle list zzz.org: NotFound: no federated bundle for "zzz.org"`)
+		h.run("bundle", "list", "-id", "zzz.org").wantError(t, `Error: bundle list zzz.org: NotFound: `)
 	})
 }
 
 func TestHealthcheck(t *testing.T) {
+	h := newHarness(t)
 	tests := []struct {
 		name   string
-		status grpc_health_v1.HealthCheckResponse_ServingStatus
 		args   []string
 		stdout string
-		err    string
 	}{
-		{"a serving server is healthy", grpc_health_v1.HealthCheckResponse_SERVING, nil, "Server is healthy.\n", ""},
-		{"a server not serving fails the check", grpc_health_v1.HealthCheckResponse_NOT_SERVING, nil, "",
-			"Error: server is unhealthy: health status NOT_SERVING"},
-		{"-shallow only needs an answer", grpc_health_v1.HealthCheckResponse_NOT_SERVING, []string{"-shallow"},
-			"Server is alive (health status NOT_SERVING).\n", ""},
+		{"a serving server is healthy", nil, "Server is healthy.\n"},
+		{"-verbose prints the status first", []string{"-verbose"}, "Health status: SERVING\nServer is healthy.\n"},
+		{"-shallow of a serving server", []string{"-shallow"}, "Server is healthy.\n"},
+		{"-output json is the gRPC health answer", []string{"-output", "json"}, `{"status":"SERVING"}` + "\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t)
-			h.srv.health.SetServingStatus("", tt.status)
-			r := h.run(append([]string{"healthcheck"}, tt.args...)...)
-			if tt.err != "" {
-				r.wantError(t, tt.err)
-				return
-			}
-			if r.wantOK(t); r.stdout != tt.stdout {
+			if r := h.run(append([]string{"healthcheck"}, tt.args...)...).wantOK(t); r.stdout != tt.stdout {
 				t.Errorf("stdout %q, want %q", r.stdout, tt.stdout)
 			}
 		})

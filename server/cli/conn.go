@@ -16,9 +16,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/lanyard-dev/lanyard/internal/adminclient"
+	"github.com/lanyard-dev/lanyard/internal/command"
 )
 
 // client is a connection to the admin socket with the service clients the CLI uses.
@@ -62,7 +62,7 @@ func dial(ctx context.Context, socketPath string) (*client, error) {
 func (c *client) Close() { _ = c.conn.Close() }
 
 // rpcError turns a failed call into "what: Code: message".
-func rpcError(what string, err error) error { return adminclient.CallError(what, err) }
+func rpcError(what string, err error) error { return command.CallError(what, err) }
 
 // itemFailed reports whether a per-item batch status is an error.
 func itemFailed(st *types.Status) bool {
@@ -70,8 +70,5 @@ func itemFailed(st *types.Status) bool {
 }
 
 func itemError(st *types.Status) string {
-	return fmt.Sprintf("%s: %s", codes.Code(st.Code), oneLine(st.Message))
+	return fmt.Sprintf("%s: %s", codes.Code(st.Code), command.OneLine(st.Message))
 }
-
-// printJSON writes msg as one line of protojson (see adminclient.PrintJSON).
-func printJSON(e *env, msg proto.Message) error { return adminclient.PrintJSON(e.stdout, msg) }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/lanyard-dev/lanyard/internal/command"
+	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -18,7 +21,7 @@ import (
 // two forms operators have: the API's JSON form (IDs as {"trust_domain", "path"}) or the
 // form SPIRE's own CLI reads (IDs as strings, "entry_id", "entryExpiry"), so SPIRE's files
 // migrate as they are.
-func readEntryData(e *env, file string, update bool) ([]*types.Entry, error) {
+func readEntryData(e *command.Env, file string, update bool) ([]*types.Entry, error) {
 	data, err := readInput(e, "-data", file)
 	if err != nil {
 		return nil, err
@@ -187,4 +190,36 @@ func jsonKeys(v any) []string {
 		keys = append(keys, name)
 	}
 	return keys
+}
+
+// readIDs reads entry IDs from a -file: the API's JSON form {"ids": [...]} or plain text
+// with one ID per line (blank lines and # comments skipped).
+func readIDs(e *command.Env, file string) ([]string, error) {
+	data, err := readInput(e, "-file", file)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '{' {
+		var req entryv1.BatchDeleteEntryRequest
+		if err := protojson.Unmarshal(trimmed, &req); err != nil {
+			return nil, fmt.Errorf(`-file %s is not {"ids": [...]}: %w`, file, err)
+		}
+		ids = req.Ids
+	} else {
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		for sc.Scan() {
+			line := strings.TrimSpace(sc.Text())
+			if line != "" && !strings.HasPrefix(line, "#") {
+				ids = append(ids, line)
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("-file %s: %w", file, err)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("-file %s has no entry IDs", file)
+	}
+	return ids, nil
 }

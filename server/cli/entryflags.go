@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/lanyard-dev/lanyard/internal/command"
 	"github.com/lanyard-dev/lanyard/internal/spireid"
 	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
@@ -52,7 +53,7 @@ func (f *entryFlags) register(fs *flag.FlagSet, update bool) {
 }
 
 // entries returns the entries to send: those of -data, or the one described by the flags.
-func (f *entryFlags) entries(e *env, fs *flag.FlagSet, update bool) ([]*types.Entry, error) {
+func (f *entryFlags) entries(e *command.Env, fs *flag.FlagSet, update bool) ([]*types.Entry, error) {
 	set := setFlags(fs)
 	if f.data != "" {
 		for _, name := range entryFieldFlags {

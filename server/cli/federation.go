@@ -11,6 +11,8 @@ import (
 	trustdomainv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/trustdomain/v1"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/lanyard-dev/lanyard/internal/command"
 )
 
 // relationshipFlags are the flags of federation create and update, named as in SPIRE.
@@ -30,7 +32,7 @@ func addRelationshipFlags(fs *flag.FlagSet) relationshipFlags {
 }
 
 // relationship builds the API relationship from the flags.
-func (f relationshipFlags) relationship(e *env) (*types.FederationRelationship, error) {
+func (f relationshipFlags) relationship(e *command.Env) (*types.FederationRelationship, error) {
 	if *f.trustDomain == "" {
 		return nil, errors.New("-trustDomain is required: the trust domain to federate with")
 	}
@@ -74,183 +76,116 @@ func (f relationshipFlags) relationship(e *env) (*types.FederationRelationship, 
 	return rel, nil
 }
 
-func federationCreate(ctx context.Context, e *env, args []string) error {
-	fs, c := newFlags("federation create")
+// relationshipWrite is federation create and update: one relationship from the flags,
+// one batch call (rpc, returning the answer and its results), and the relationship the
+// server answers.
+func relationshipWrite[T proto.Message, R interface {
+	GetStatus() *types.Status
+	GetFederationRelationship() *types.FederationRelationship
+}](fs *flag.FlagSet, what string, rpc func(context.Context, *client, *types.FederationRelationship) (T, []R, error)) call {
 	f := addRelationshipFlags(fs)
-	if err := parse(e, fs, c, args); err != nil {
-		return err
+	var rel *types.FederationRelationship
+	return call{
+		Check: func(e *command.Env) (err error) {
+			rel, err = f.relationship(e)
+			return err
+		},
+		Do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
+			resp, results, err := rpc(ctx, cl, rel)
+			if err != nil {
+				return nil, rpcError(what+" "+rel.TrustDomain, err)
+			}
+			return oneResult(what, "relationship", "", resp, results, func(w io.Writer) { printRelationship(w, results[0].GetFederationRelationship()) })
+		},
 	}
-	rel, err := f.relationship(e)
-	if err != nil {
-		return err
-	}
-	return withClient(ctx, c, func(cl *client) error {
+}
+
+func federationCreate(fs *flag.FlagSet) call {
+	return relationshipWrite(fs, "federation create", func(ctx context.Context, cl *client, rel *types.FederationRelationship) (
+		*trustdomainv1.BatchCreateFederationRelationshipResponse, []*trustdomainv1.BatchCreateFederationRelationshipResponse_Result, error) {
 		resp, err := cl.trustDomains.BatchCreateFederationRelationship(ctx, &trustdomainv1.BatchCreateFederationRelationshipRequest{
 			FederationRelationships: []*types.FederationRelationship{rel}})
-		if err != nil {
-			return rpcError("federation create "+rel.TrustDomain, err)
-		}
-		if len(resp.Results) != 1 {
-			return fmt.Errorf("federation create: server answered %d results for 1 relationship", len(resp.Results))
-		}
-		return relationshipResult(e, c, "federation create", resp, resp.Results[0].Status, resp.Results[0].FederationRelationship)
+		return resp, resp.GetResults(), err
 	})
 }
 
-func federationUpdate(ctx context.Context, e *env, args []string) error {
-	fs, c := newFlags("federation update")
-	f := addRelationshipFlags(fs)
-	if err := parse(e, fs, c, args); err != nil {
-		return err
-	}
-	rel, err := f.relationship(e)
-	if err != nil {
-		return err
-	}
-	// The flags give the whole relationship; the bundle is replaced only when a file is given.
-	mask := &types.FederationRelationshipMask{BundleEndpointUrl: true, BundleEndpointProfile: true, TrustDomainBundle: rel.TrustDomainBundle != nil}
-	return withClient(ctx, c, func(cl *client) error {
+func federationUpdate(fs *flag.FlagSet) call {
+	return relationshipWrite(fs, "federation update", func(ctx context.Context, cl *client, rel *types.FederationRelationship) (
+		*trustdomainv1.BatchUpdateFederationRelationshipResponse, []*trustdomainv1.BatchUpdateFederationRelationshipResponse_Result, error) {
+		// The flags give the whole relationship; the bundle is replaced only when a file is given.
+		mask := &types.FederationRelationshipMask{BundleEndpointUrl: true, BundleEndpointProfile: true, TrustDomainBundle: rel.TrustDomainBundle != nil}
 		resp, err := cl.trustDomains.BatchUpdateFederationRelationship(ctx, &trustdomainv1.BatchUpdateFederationRelationshipRequest{
 			FederationRelationships: []*types.FederationRelationship{rel}, InputMask: mask})
+		return resp, resp.GetResults(), err
+	})
+}
+
+func federationList(*flag.FlagSet) call {
+	return call{Do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) {
+		req := &trustdomainv1.ListFederationRelationshipsRequest{PageSize: listPageSize}
+		all, err := listAll("federation list", &req.PageToken, func() ([]*types.FederationRelationship, string, error) {
+			resp, err := cl.trustDomains.ListFederationRelationships(ctx, req)
+			return resp.GetFederationRelationships(), resp.GetNextPageToken(), err
+		})
 		if err != nil {
-			return rpcError("federation update "+rel.TrustDomain, err)
+			return nil, err
 		}
-		if len(resp.Results) != 1 {
-			return fmt.Errorf("federation update: server answered %d results for 1 relationship", len(resp.Results))
-		}
-		return relationshipResult(e, c, "federation update", resp, resp.Results[0].Status, resp.Results[0].FederationRelationship)
-	})
+		return command.Print(&trustdomainv1.ListFederationRelationshipsResponse{FederationRelationships: all}, func(w io.Writer) {
+			fmt.Fprintf(w, "Found %s\n", plural(len(all), "federation relationship", "federation relationships"))
+			for _, r := range all {
+				fmt.Fprintln(w)
+				printRelationship(w, r)
+			}
+		}), nil
+	}}
 }
 
-// relationshipResult prints the outcome of a one-item create or update.
-func relationshipResult(e *env, c *common, what string, resp proto.Message, st *types.Status, rel *types.FederationRelationship) error {
-	if c.output == "json" {
-		if err := printJSON(e, resp); err != nil {
+// byTrustDomain is a command that names one relationship with flagName (required).
+func byTrustDomain(fs *flag.FlagSet, flagName, usage string, do func(ctx context.Context, cl *client, td string) (*command.Output, error)) call {
+	v := fs.String(flagName, "", usage)
+	var td string
+	return call{
+		Check: func(*command.Env) (err error) {
+			if *v == "" {
+				return fmt.Errorf("-%s is required: the trust domain of the relationship", flagName)
+			}
+			td, err = parseTrustDomain("-"+flagName, *v)
 			return err
-		}
+		},
+		Do: func(ctx context.Context, _ *command.Env, cl *client) (*command.Output, error) { return do(ctx, cl, td) },
 	}
-	if itemFailed(st) {
-		return fmt.Errorf("%s: %s", what, itemError(st))
-	}
-	if c.output != "json" {
-		printRelationship(e.stdout, rel)
-	}
-	return nil
 }
 
-func federationList(ctx context.Context, e *env, args []string) error {
-	fs, c := newFlags("federation list")
-	if err := parse(e, fs, c, args); err != nil {
-		return err
-	}
-	return withClient(ctx, c, func(cl *client) error {
-		var all []*types.FederationRelationship
-		token := ""
-		for {
-			resp, err := cl.trustDomains.ListFederationRelationships(ctx, &trustdomainv1.ListFederationRelationshipsRequest{PageToken: token, PageSize: maxBatchSize})
-			if err != nil {
-				return rpcError("federation list", err)
-			}
-			all = append(all, resp.FederationRelationships...)
-			if token = resp.NextPageToken; token == "" {
-				break
-			}
-		}
-		if c.output == "json" {
-			return printJSON(e, &trustdomainv1.ListFederationRelationshipsResponse{FederationRelationships: all})
-		}
-		fmt.Fprintf(e.stdout, "Found %s\n", plural(len(all), "federation relationship", "federation relationships"))
-		for _, r := range all {
-			fmt.Fprintln(e.stdout)
-			printRelationship(e.stdout, r)
-		}
-		return nil
-	})
-}
-
-func federationShow(ctx context.Context, e *env, args []string) error {
-	c, td, err := trustDomainCommand(e, "federation show", "trustDomain", "trust domain of the relationship to show (required)", args)
-	if err != nil {
-		return err
-	}
-	return withClient(ctx, c, func(cl *client) error {
+func federationShow(fs *flag.FlagSet) call {
+	return byTrustDomain(fs, "trustDomain", "trust domain of the relationship to show (required)", func(ctx context.Context, cl *client, td string) (*command.Output, error) {
 		rel, err := cl.trustDomains.GetFederationRelationship(ctx, &trustdomainv1.GetFederationRelationshipRequest{TrustDomain: td})
 		if err != nil {
-			return rpcError("federation show "+td, err)
+			return nil, rpcError("federation show "+td, err)
 		}
-		if c.output == "json" {
-			return printJSON(e, rel)
-		}
-		printRelationship(e.stdout, rel)
-		return nil
+		return command.Print(rel, func(w io.Writer) { printRelationship(w, rel) }), nil
 	})
 }
 
-func federationDelete(ctx context.Context, e *env, args []string) error {
-	c, td, err := trustDomainCommand(e, "federation delete", "id", "trust domain of the relationship to delete; its bundle is deleted with it (required)", args)
-	if err != nil {
-		return err
-	}
-	return withClient(ctx, c, func(cl *client) error {
+func federationDelete(fs *flag.FlagSet) call {
+	return byTrustDomain(fs, "id", "trust domain of the relationship to delete; its bundle is deleted with it (required)", func(ctx context.Context, cl *client, td string) (*command.Output, error) {
 		resp, err := cl.trustDomains.BatchDeleteFederationRelationship(ctx, &trustdomainv1.BatchDeleteFederationRelationshipRequest{TrustDomains: []string{td}})
 		if err != nil {
-			return rpcError("federation delete "+td, err)
+			return nil, rpcError("federation delete "+td, err)
 		}
-		if c.output == "json" {
-			if err := printJSON(e, resp); err != nil {
-				return err
-			}
-		}
-		if len(resp.Results) != 1 {
-			return fmt.Errorf("federation delete: server answered %d results for 1 relationship", len(resp.Results))
-		}
-		if st := resp.Results[0].Status; itemFailed(st) {
-			return fmt.Errorf("federation delete: %s: %s", td, itemError(st))
-		}
-		if c.output != "json" {
-			fmt.Fprintln(e.stdout, "Federation relationship deleted.")
-		}
-		return nil
+		return oneResult("federation delete", "relationship", td, resp, resp.Results, func(w io.Writer) {
+			fmt.Fprintln(w, "Federation relationship deleted.")
+		})
 	})
 }
 
-func federationRefresh(ctx context.Context, e *env, args []string) error {
-	c, td, err := trustDomainCommand(e, "federation refresh", "id", "trust domain whose bundle to fetch now (required)", args)
-	if err != nil {
-		return err
-	}
-	return withClient(ctx, c, func(cl *client) error {
-		if _, err := cl.trustDomains.RefreshBundle(ctx, &trustdomainv1.RefreshBundleRequest{TrustDomain: td}); err != nil {
-			return rpcError("federation refresh "+td, err)
+func federationRefresh(fs *flag.FlagSet) call {
+	return byTrustDomain(fs, "id", "trust domain whose bundle to fetch now (required)", func(ctx context.Context, cl *client, td string) (*command.Output, error) {
+		resp, err := cl.trustDomains.RefreshBundle(ctx, &trustdomainv1.RefreshBundleRequest{TrustDomain: td})
+		if err != nil {
+			return nil, rpcError("federation refresh "+td, err)
 		}
-		if c.output != "json" {
-			fmt.Fprintln(e.stdout, "Bundle refreshed.")
-		}
-		return nil
+		return command.Print(resp, func(w io.Writer) { fmt.Fprintln(w, "Bundle refreshed.") }), nil
 	})
-}
-
-// trustDomainCommand parses the flags of a command that names one relationship.
-func trustDomainCommand(e *env, name, flagName, usage string, args []string) (*common, string, error) {
-	fs, c := newFlags(name)
-	v := fs.String(flagName, "", usage)
-	if err := parse(e, fs, c, args); err != nil {
-		return nil, "", err
-	}
-	if *v == "" {
-		return nil, "", fmt.Errorf("-%s is required: the trust domain of the relationship", flagName)
-	}
-	td, err := parseTrustDomain("-"+flagName, *v)
-	return c, td, err
-}
-
-func withClient(ctx context.Context, c *common, fn func(*client) error) error {
-	cl, err := dial(ctx, c.socketPath)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	return fn(cl)
 }
 
 func printRelationship(w io.Writer, r *types.FederationRelationship) {

@@ -15,44 +15,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/spiffe/go-spiffe/v2/spiffeid"
-	trustdomainv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/trustdomain/v1"
-	"google.golang.org/grpc"
-
-	trustdomainapi "github.com/lanyard-dev/lanyard/server/api/trustdomain"
-	"github.com/lanyard-dev/lanyard/server/datastore/sqlite"
-	"github.com/lanyard-dev/lanyard/server/federation"
 )
-
-// newFederationHarness serves the real trustdomain service over a real SQLite store on a
-// temp unix socket.
-func newFederationHarness(t *testing.T) *harness {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "lanyard-cli-fed-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	store, err := sqlite.Open(t.Context(), filepath.Join(dir, "ds.sqlite3"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	sock := filepath.Join(dir, "admin.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	trustdomainv1.RegisterTrustDomainServer(g, trustdomainapi.New(trustdomainapi.Config{
-		TrustDomain: spiffeid.RequireTrustDomainFromString(fakeTrustDomain), Store: store,
-		Refresher: federation.NewRefresher(federation.RefresherConfig{Store: store, FetchTimeout: 5 * time.Second}),
-	}))
-	go func() { _ = g.Serve(ln) }()
-	t.Cleanup(g.Stop)
-	return &harness{t: t, sock: sock}
-}
 
 // partnerCAFile writes a PEM CA certificate for partner.org and returns its path.
 func partnerCAFile(t *testing.T) string {
@@ -76,7 +39,7 @@ func partnerCAFile(t *testing.T) string {
 }
 
 func TestFederationCommands(t *testing.T) {
-	h := newFederationHarness(t)
+	h := newHarness(t)
 	caFile := partnerCAFile(t)
 	// A closed port: refreshes fail fast.
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lanyard-dev/lanyard/internal/command"
 	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -25,7 +26,7 @@ func FuzzEntryData(f *testing.F) {
 	f.Add([]byte(`{"entries":[{"jwt_svid_ttl":-1,"x509_svid_ttl":2147483648}]}`), false)
 	f.Add([]byte(`{"entries":[{"hint":"\u0000\ud800"}]}`), false)
 	f.Fuzz(func(t *testing.T, data []byte, update bool) {
-		entries, err := readEntryData(&env{stdin: bytes.NewReader(data), stdout: io.Discard, stderr: io.Discard}, "-", update)
+		entries, err := readEntryData(&command.Env{Stdin: bytes.NewReader(data), Stdout: io.Discard, Stderr: io.Discard}, "-", update)
 		if err != nil {
 			return
 		}
@@ -44,7 +45,7 @@ func FuzzEntryData(f *testing.F) {
 		if err != nil {
 			t.Fatalf("accepted entries cannot be printed as JSON: %v", err)
 		}
-		again, err := readEntryData(&env{stdin: bytes.NewReader(printed)}, "-", update)
+		again, err := readEntryData(&command.Env{Stdin: bytes.NewReader(printed)}, "-", update)
 		if err != nil {
 			t.Fatalf("printed entries are refused as -data: %v\n%s", err, printed)
 		}

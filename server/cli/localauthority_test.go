@@ -21,7 +21,7 @@ func authorityID(t *testing.T, out, title string) string {
 // The whole forced rotation from the command line, as SPIRE's runbooks write it, for both
 // kinds of authority, with the refusals an operator meets on the way.
 func TestLocalAuthorityCommandsRotateByHand(t *testing.T) {
-	h := newServerHarness(t)
+	h := newHarness(t)
 	for _, kind := range []struct{ cmd, name string }{{"x509", "X.509"}, {"jwt", "JWT"}} {
 		show := h.run("localauthority", kind.cmd, "show").wantOK(t).stdout
 		for _, want := range []string{"Active " + kind.name + " authority:\n  Authority ID: ", "Prepared " + kind.name + " authority:\n  No prepared " + kind.name + " authority found",

@@ -12,7 +12,7 @@ import (
 
 func TestLoggerCommandsChangeTheRunningServersLevel(t *testing.T) {
 	levels := loglevel.New(slog.LevelInfo)
-	h := newServerHarness(t, server.WithLogLevels(levels))
+	h := newHarness(t, server.WithLogLevels(levels))
 
 	if out := h.run("logger", "get").wantOK(t).stdout; out != "Logger Level : info\nLaunch Level : info\n" {
 		t.Fatalf("logger get:\n%s", out)
@@ -32,11 +32,11 @@ func TestLoggerCommandsChangeTheRunningServersLevel(t *testing.T) {
 }
 
 func TestDebugShowsCountsAndTheServerSVID(t *testing.T) {
-	h := newServerHarness(t)
-	h.run("entry", "create", "-parentID", "spiffe://"+fakeTrustDomain+"/agent", "-spiffeID", "spiffe://"+fakeTrustDomain+"/w",
+	h := newHarness(t)
+	h.run("entry", "create", "-parentID", "spiffe://"+testTrustDomain+"/agent", "-spiffeID", "spiffe://"+testTrustDomain+"/w",
 		"-selector", "unix:uid:1").wantOK(t)
 	out := h.run("debug").wantOK(t).stdout
-	for _, want := range []string{"Entries           : 1\n", "Agents            : 0\n", "spiffe://" + fakeTrustDomain + "/spire/server"} {
+	for _, want := range []string{"Entries           : 1\n", "Agents            : 0\n", "spiffe://" + testTrustDomain + "/spire/server"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("debug output lacks %q:\n%s", want, out)
 		}
@@ -56,6 +56,6 @@ func TestDebugShowsCountsAndTheServerSVID(t *testing.T) {
 }
 
 func TestLoggerIsUnimplementedWithoutLevelControl(t *testing.T) {
-	h := newServerHarness(t)
+	h := newHarness(t)
 	h.run("logger", "get").wantError(t, "Unimplemented")
 }
