@@ -110,7 +110,7 @@ func (e *env) agentConfig() (config.Config, spiffeid.ID) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	cfg, err := config.ParseWithOverrides([]byte(fmt.Sprintf("trust_domain: %s\nserver_port: %d\ndata_dir: %s\n"+
+	cfg, err := config.Parse([]byte(fmt.Sprintf("trust_domain: %s\nserver_port: %d\ndata_dir: %s\n"+
 		"socket_path: %s\nhealth_address: 127.0.0.1:%d\ntrust_bundle_path: %s\njoin_token: %s\n",
 		testTD, e.port, filepath.Join(e.dir, "agent-data"), filepath.Join(e.dir, "api.sock"), freeport.Loopback(e.t), bundlePath, tok.Value)))
 	if err != nil {

@@ -46,7 +46,7 @@ func TestManifestsAreAcceptedByARealAPIServer(t *testing.T) {
 	})
 	t.Run("the agent ConfigMap holds a valid agent configuration", func(t *testing.T) {
 		t.Setenv("MY_NODE_NAME", "node-1") // the DaemonSet sets it from spec.nodeName
-		cfg, err := agentconfig.ParseWithOverrides([]byte(configs["agent.yaml"]))
+		cfg, err := agentconfig.Parse([]byte(configs["agent.yaml"]))
 		if err != nil {
 			t.Fatal(err)
 		}

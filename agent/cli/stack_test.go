@@ -105,7 +105,7 @@ func startStack(t *testing.T) *stack {
 		levels:     loglevel.New(slog.LevelInfo),
 		bundle:     bundle,
 	}
-	acfg, err := agentconfig.ParseWithOverrides([]byte(fmt.Sprintf("trust_domain: %s\ndata_dir: %s\ntrust_bundle_path: %s\njoin_token: %s\n"+
+	acfg, err := agentconfig.Parse([]byte(fmt.Sprintf("trust_domain: %s\ndata_dir: %s\ntrust_bundle_path: %s\njoin_token: %s\n"+
 		"server_address: 127.0.0.1\nserver_port: %d\nsocket_path: %s\nadmin_socket_path: %s\nhealth_address: %q\n",
 		trustDomain, filepath.Join(dir, "agent"), bundlePath, token.Value, srv.Addr().(*net.TCPAddr).Port, s.apiSock, s.adminSock, s.healthAddr)))
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lanyard-dev/lanyard/internal/yamlconf"
 	"gopkg.in/yaml.v3"
 )
 
@@ -32,30 +33,23 @@ func (a *Addresses) UnmarshalYAML(n *yaml.Node) error {
 
 func (c *Config) validateServerAddress() error {
 	if len(c.ServerAddress) == 0 {
-		return fieldErr("server_address", "is required (host name or IP of lanyard-server, or a list of them)")
+		return yamlconf.FieldError("server_address", "is required (host name or IP of lanyard-server, or a list of them)")
 	}
 	if c.ServerPort <= 0 || c.ServerPort > 65535 {
-		return fieldErr("server_port", fmt.Sprintf("%d is not a port (1-65535)", c.ServerPort))
+		return yamlconf.FieldError("server_port", fmt.Sprintf("%d is not a port (1-65535)", c.ServerPort))
 	}
 	for i, addr := range c.ServerAddress {
 		host, port := splitAddress(addr)
 		if strings.TrimSpace(host) == "" {
-			return fieldErr(fmt.Sprintf("server_address[%d]", i), fmt.Sprintf("%q has no host", addr))
+			return yamlconf.FieldError(fmt.Sprintf("server_address[%d]", i), fmt.Sprintf("%q has no host", addr))
 		}
 		if port != "" {
 			if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
-				return fieldErr(fmt.Sprintf("server_address[%d]", i), fmt.Sprintf("%q: %q is not a port (1-65535)", addr, port))
+				return yamlconf.FieldError(fmt.Sprintf("server_address[%d]", i), fmt.Sprintf("%q: %q is not a port (1-65535)", addr, port))
 			}
 		}
 	}
 	return nil
-}
-
-// isPort reports whether s is a port number. net.Dial and net.Listen would also take
-// "+80" or a service name, so such an address would pass validation and fail only later.
-func isPort(s string) bool {
-	_, err := strconv.ParseUint(s, 10, 16)
-	return err == nil
 }
 
 // splitAddress splits host[:port]; a bare IPv6 address is a host.

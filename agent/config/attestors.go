@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 
+	"github.com/lanyard-dev/lanyard/internal/yamlconf"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
@@ -56,20 +57,20 @@ func (c *Config) validateAttestors() error {
 	switch c.Attestor() {
 	case JoinToken:
 		if c.K8sPSAT.Cluster != "" {
-			return fieldErr("k8s_psat.cluster", "is set but node_attestor is join_token: set node_attestor: k8s_psat")
+			return yamlconf.FieldError("k8s_psat.cluster", "is set but node_attestor is join_token: set node_attestor: k8s_psat")
 		}
 	case K8sPSAT:
 		if c.JoinToken != "" {
-			return fieldErr("join_token", "cannot be combined with node_attestor: k8s_psat: remove one")
+			return yamlconf.FieldError("join_token", "cannot be combined with node_attestor: k8s_psat: remove one")
 		}
 		if c.K8sPSAT.Cluster == "" {
-			return fieldErr("k8s_psat.cluster", "is required with node_attestor: k8s_psat: name the cluster as the server's node_attestors.k8s_psat.clusters does")
+			return yamlconf.FieldError("k8s_psat.cluster", "is required with node_attestor: k8s_psat: name the cluster as the server's node_attestors.k8s_psat.clusters does")
 		}
 		if err := spiffeid.ValidatePathSegment(c.K8sPSAT.Cluster); err != nil {
-			return fieldErr("k8s_psat.cluster", fmt.Sprintf("%q cannot be part of an agent ID: %v", c.K8sPSAT.Cluster, err))
+			return yamlconf.FieldError("k8s_psat.cluster", fmt.Sprintf("%q cannot be part of an agent ID: %v", c.K8sPSAT.Cluster, err))
 		}
 	default:
-		return fieldErr("node_attestor", fmt.Sprintf("%q: use join_token or k8s_psat", c.NodeAttestor))
+		return yamlconf.FieldError("node_attestor", fmt.Sprintf("%q: use join_token or k8s_psat", c.NodeAttestor))
 	}
 	if k := c.WorkloadAttestors.K8s; k != nil {
 		for _, p := range []struct {
@@ -77,11 +78,11 @@ func (c *Config) validateAttestors() error {
 			v    int
 		}{{"kubelet_secure_port", k.KubeletSecurePort}, {"kubelet_read_only_port", k.KubeletReadOnlyPort}} {
 			if p.v < 0 || p.v > 65535 {
-				return fieldErr("workload_attestors.k8s."+p.name, fmt.Sprintf("%d is not a port (1-65535)", p.v))
+				return yamlconf.FieldError("workload_attestors.k8s."+p.name, fmt.Sprintf("%d is not a port (1-65535)", p.v))
 			}
 		}
 		if k.SkipKubeletVerification && k.KubeletCAPath != "" {
-			return fieldErr("workload_attestors.k8s.skip_kubelet_verification", "cannot be combined with kubelet_ca_path: pick one")
+			return yamlconf.FieldError("workload_attestors.k8s.skip_kubelet_verification", "cannot be combined with kubelet_ca_path: pick one")
 		}
 	}
 	return nil

@@ -97,13 +97,12 @@ func Default() Config {
 	}
 }
 
-// ParseWithOverrides reads YAML documents (the file, then e.g. flags) over the defaults and validates.
-func ParseWithOverrides(docs ...[]byte) (Config, error) {
+// Parse reads YAML documents (the file, then e.g. the settings of command-line flags)
+// over the defaults and validates the result.
+func Parse(docs ...[]byte) (Config, error) {
 	cfg := Default()
-	for _, doc := range docs {
-		if err := yamlconf.Decode(doc, &cfg); err != nil {
-			return Config{}, fmt.Errorf("config: %w", err)
-		}
+	if err := yamlconf.Parse(&cfg, docs...); err != nil {
+		return Config{}, err
 	}
 	return cfg, cfg.Validate()
 }
@@ -114,60 +113,50 @@ func Load(path string) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("reading config: %w", err)
 	}
-	return ParseWithOverrides(data)
+	return Parse(data)
 }
 
 // Validate checks every field.
 func (c *Config) Validate() error {
 	if c.TrustDomain == "" {
-		return fieldErr("trust_domain", "is required, e.g. trust_domain: example.org")
+		return yamlconf.FieldError("trust_domain", "is required, e.g. trust_domain: example.org")
 	}
 	if _, err := spiffeid.TrustDomainFromString(c.TrustDomain); err != nil {
-		return fieldErr("trust_domain", fmt.Sprintf("%q is not a valid trust domain name: %v", c.TrustDomain, err))
+		return yamlconf.FieldError("trust_domain", fmt.Sprintf("%q is not a valid trust domain name: %v", c.TrustDomain, err))
 	}
 	if err := c.validateServerAddress(); err != nil {
 		return err
 	}
 	if c.DataDir == "" {
-		return fieldErr("data_dir", "must not be empty")
+		return yamlconf.FieldError("data_dir", "must not be empty")
 	}
 	if !filepath.IsAbs(c.SocketPath) {
-		return fieldErr("socket_path", fmt.Sprintf("%q must be an absolute path", c.SocketPath))
+		return yamlconf.FieldError("socket_path", fmt.Sprintf("%q must be an absolute path", c.SocketPath))
 	}
 	if len(c.SocketPath) > 100 {
-		return fieldErr("socket_path", "is longer than the 100 bytes a unix socket path may have here")
+		return yamlconf.FieldError("socket_path", "is longer than the 100 bytes a unix socket path may have here")
 	}
 	if err := c.validateAdminSocket(); err != nil {
 		return err
 	}
 	if c.WorkloadAPI.MaxConnectionsPerUID < 1 {
-		return fieldErr("workload_api.max_connections_per_uid", "must be at least 1 (default 1000)")
+		return yamlconf.FieldError("workload_api.max_connections_per_uid", "must be at least 1 (default 1000)")
 	}
 	if c.WorkloadAPI.MaxConnections < c.WorkloadAPI.MaxConnectionsPerUID {
-		return fieldErr("workload_api.max_connections", fmt.Sprintf("(%d) must be at least workload_api.max_connections_per_uid (%d)", c.WorkloadAPI.MaxConnections, c.WorkloadAPI.MaxConnectionsPerUID))
+		return yamlconf.FieldError("workload_api.max_connections", fmt.Sprintf("(%d) must be at least workload_api.max_connections_per_uid (%d)", c.WorkloadAPI.MaxConnections, c.WorkloadAPI.MaxConnectionsPerUID))
 	}
 	if c.HealthAddress != nil && *c.HealthAddress != "" {
-		if _, port, err := net.SplitHostPort(*c.HealthAddress); err != nil || !isPort(port) {
-			return fieldErr("health_address", fmt.Sprintf("%q must be host:port, or \"\" to disable", *c.HealthAddress))
+		if _, port, err := net.SplitHostPort(*c.HealthAddress); err != nil || !yamlconf.IsPort(port) {
+			return yamlconf.FieldError("health_address", fmt.Sprintf("%q must be host:port, or \"\" to disable", *c.HealthAddress))
 		}
 	}
 	if c.TrustBundlePath != "" && c.InsecureBootstrap {
-		return fieldErr("insecure_bootstrap", "cannot be combined with trust_bundle_path: pick one")
+		return yamlconf.FieldError("insecure_bootstrap", "cannot be combined with trust_bundle_path: pick one")
 	}
 	if err := c.validateAttestors(); err != nil {
 		return err
 	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		return fieldErr("log_level", fmt.Sprintf("%q: use debug, info, warn or error", c.LogLevel))
-	}
-	switch c.LogFormat {
-	case "text", "json":
-	default:
-		return fieldErr("log_format", fmt.Sprintf("%q: use text or json", c.LogFormat))
-	}
-	return nil
+	return yamlconf.Logging(c.LogLevel, c.LogFormat)
 }
 
 // validateAdminSocket keeps the admin socket out of workloads' reach: the Workload API
@@ -177,17 +166,17 @@ func (c *Config) validateAdminSocket() error {
 		return nil
 	}
 	if !filepath.IsAbs(c.AdminSocketPath) {
-		return fieldErr("admin_socket_path", fmt.Sprintf("%q must be an absolute path", c.AdminSocketPath))
+		return yamlconf.FieldError("admin_socket_path", fmt.Sprintf("%q must be an absolute path", c.AdminSocketPath))
 	}
 	if len(c.AdminSocketPath) > 100 {
-		return fieldErr("admin_socket_path", "is longer than the 100 bytes a unix socket path may have here")
+		return yamlconf.FieldError("admin_socket_path", "is longer than the 100 bytes a unix socket path may have here")
 	}
 	admin, api := filepath.Clean(c.AdminSocketPath), filepath.Clean(c.SocketPath)
 	if admin == api {
-		return fieldErr("admin_socket_path", "is the Workload API's socket_path: give the admin socket its own path, in another directory")
+		return yamlconf.FieldError("admin_socket_path", "is the Workload API's socket_path: give the admin socket its own path, in another directory")
 	}
 	if dir := filepath.Dir(api); strings.HasPrefix(admin, dir+string(filepath.Separator)) {
-		return fieldErr("admin_socket_path", fmt.Sprintf("%s is in the directory of the Workload API socket (%s), which workloads can reach: "+
+		return yamlconf.FieldError("admin_socket_path", fmt.Sprintf("%s is in the directory of the Workload API socket (%s), which workloads can reach: "+
 			"put it in a directory of its own, e.g. %s", admin, dir, filepath.Join(filepath.Dir(dir), "admin", "agent.sock")))
 	}
 	return nil
@@ -211,5 +200,3 @@ func (c *Config) DiscoverWorkloadPath() bool {
 	p := c.WorkloadAttestors.Unix.DiscoverWorkloadPath
 	return p == nil || *p
 }
-
-func fieldErr(field, msg string) error { return fmt.Errorf("config: %s %s", field, msg) }

@@ -8,7 +8,7 @@ import (
 
 func TestAttestorSections(t *testing.T) {
 	const base = "trust_domain: a.org\n"
-	cfg, err := ParseWithOverrides([]byte(base + "node_attestor: k8s_psat\nk8s_psat:\n  cluster: prod\n" +
+	cfg, err := Parse([]byte(base + "node_attestor: k8s_psat\nk8s_psat:\n  cluster: prod\n" +
 		"workload_attestors:\n  k8s:\n    kubelet_host: 127.0.0.1\n    kubelet_secure_port: 10250\n    kubelet_ca_path: /ca.pem\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -16,18 +16,18 @@ func TestAttestorSections(t *testing.T) {
 	if cfg.Attestor() != K8sPSAT || cfg.K8sPSAT.Cluster != "prod" || cfg.WorkloadAttestors.K8s == nil || cfg.WorkloadAttestors.K8s.KubeletHost != "127.0.0.1" {
 		t.Fatalf("parsed %+v", cfg)
 	}
-	cfg, err = ParseWithOverrides([]byte(base + "node_attestor: k8s_psat\nk8s_psat:\n  cluster: prod\nworkload_attestors:\n  k8s: {}\n"))
+	cfg, err = Parse([]byte(base + "node_attestor: k8s_psat\nk8s_psat:\n  cluster: prod\nworkload_attestors:\n  k8s: {}\n"))
 	if err != nil || cfg.WorkloadAttestors.K8s == nil {
 		t.Fatalf("an empty k8s section must enable the attestor with defaults: %+v, %v", cfg.WorkloadAttestors, err)
 	}
-	cfg, err = ParseWithOverrides([]byte(base + "join_token: abc\n"))
+	cfg, err = Parse([]byte(base + "join_token: abc\n"))
 	if err != nil || cfg.Attestor() != JoinToken || cfg.WorkloadAttestors.K8s != nil {
 		t.Fatalf("join_token default / k8s off by default: %+v, %v", cfg, err)
 	}
 	if cfg.WorkloadAPI != (WorkloadAPI{MaxConnectionsPerUID: 1000, MaxConnections: 10000}) {
 		t.Fatalf("workload_api defaults: %+v", cfg.WorkloadAPI)
 	}
-	cfg, err = ParseWithOverrides([]byte(base + "workload_api:\n  max_connections_per_uid: 50\n"))
+	cfg, err = Parse([]byte(base + "workload_api:\n  max_connections_per_uid: 50\n"))
 	if err != nil || cfg.WorkloadAPI != (WorkloadAPI{MaxConnectionsPerUID: 50, MaxConnections: 10000}) {
 		t.Fatalf("workload_api.max_connections_per_uid: %+v, %v", cfg.WorkloadAPI, err)
 	}
@@ -49,7 +49,7 @@ func TestAttestorSections(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseWithOverrides([]byte(base + tt.yaml))
+			_, err := Parse([]byte(base + tt.yaml))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error = %v, want it to contain %q", err, tt.want)
 			}
@@ -70,7 +70,7 @@ func TestServerAddresses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := ParseWithOverrides([]byte("trust_domain: example.org\n" + tt.yaml))
+			cfg, err := Parse([]byte("trust_domain: example.org\n" + tt.yaml))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -90,7 +90,7 @@ func TestServerAddressErrorsNameTheField(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseWithOverrides([]byte("trust_domain: example.org\n" + tt.yaml))
+			_, err := Parse([]byte("trust_domain: example.org\n" + tt.yaml))
 			if err == nil || !strings.Contains(err.Error(), tt.field) {
 				t.Fatalf("error = %v, want it to name %q", err, tt.field)
 			}
@@ -103,11 +103,11 @@ func TestServerAddressErrorsNameTheField(t *testing.T) {
 // naming the key, as SPIRE refuses it.
 func TestAdminSocketStaysOutOfWorkloadsReach(t *testing.T) {
 	const base = "trust_domain: a.org\nsocket_path: /run/lanyard/sockets/api.sock\n"
-	cfg, err := ParseWithOverrides([]byte(base))
+	cfg, err := Parse([]byte(base))
 	if err != nil || cfg.AdminSocketPath != "" {
 		t.Fatalf("the admin socket must be off by default: %q, %v", cfg.AdminSocketPath, err)
 	}
-	cfg, err = ParseWithOverrides([]byte(base + "admin_socket_path: /run/lanyard/admin/agent.sock\n"))
+	cfg, err = Parse([]byte(base + "admin_socket_path: /run/lanyard/admin/agent.sock\n"))
 	if err != nil || cfg.AdminSocketPath != "/run/lanyard/admin/agent.sock" {
 		t.Fatalf("an admin socket in its own directory: %q, %v", cfg.AdminSocketPath, err)
 	}
@@ -120,7 +120,7 @@ func TestAdminSocketStaysOutOfWorkloadsReach(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseWithOverrides([]byte(base + "admin_socket_path: " + tt.path + "\n"))
+			_, err := Parse([]byte(base + "admin_socket_path: " + tt.path + "\n"))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error = %v, want it to contain %q", err, tt.want)
 			}

@@ -27,7 +27,7 @@ func FuzzParse(f *testing.F) {
 		f.Add([]byte(doc))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := ParseWithOverrides(data)
+		cfg, err := Parse(data)
 		if err != nil {
 			return
 		}

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/lanyard-dev/lanyard/internal/command"
 	"github.com/lanyard-dev/lanyard/internal/fdlimit"
 	"github.com/lanyard-dev/lanyard/internal/loglevel"
 
@@ -31,7 +32,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runAgent(ctx, args[1:], stderr)
 	}
 	if len(args) > 0 && args[0] == "validate" {
-		return validate(args[1:], stdout, stderr)
+		return command.Validate(args[1:], stdout, stderr, config.Parse, settings...)
 	}
 	if len(args) > 0 && args[0] == "migrate-config" {
 		return migrateConfig(args[1:], stdout, stderr)
@@ -39,58 +40,38 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return cli.Run(ctx, args, stdout, stderr)
 }
 
-// validate checks a configuration file without attesting or serving, as SPIRE's
-// `spire-agent validate` does.
-func validate(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "path to the YAML configuration file (required)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	data, err := os.ReadFile(*configPath)
-	if err != nil {
-		fmt.Fprintln(stderr, "Error: reading -config:", err)
-		return 1
-	}
-	if _, err := config.ParseWithOverrides(data); err != nil {
-		fmt.Fprintln(stderr, "Error:", err)
-		return 1
-	}
-	fmt.Fprintln(stdout, "Configuration is valid")
-	return 0
+// settings are the `run` and `validate` flags that override one setting of the file, as
+// spire-agent names them.
+var settings = []command.Setting{
+	{Flag: "trustDomain", Key: "trust_domain", Usage: "trust domain"},
+	{Flag: "dataDir", Key: "data_dir", Usage: "data directory"},
+	{Flag: "joinToken", Key: "join_token", Usage: "join token"},
+	{Flag: "serverAddress", Key: "server_address", Usage: "address of lanyard-server"},
+	{Flag: "serverPort", Key: "server_port", Usage: "port of lanyard-server", Number: true},
+	{Flag: "socketPath", Key: "socket_path", Usage: "Workload API socket path"},
+	{Flag: "trustBundle", Key: "trust_bundle_path", Usage: "path to the bootstrap trust bundle"},
 }
 
 func runAgent(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "path to the YAML configuration file")
-	joinToken := fs.String("joinToken", "", "join token; overrides the config file")
+	cf := command.NewConfigFlags(fs, settings...)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	var docs [][]byte
-	if *configPath != "" {
-		data, err := os.ReadFile(*configPath)
-		if err != nil {
-			fmt.Fprintln(stderr, "Error: reading -config:", err)
-			return 1
-		}
-		docs = append(docs, data)
+	docs, err := cf.Docs()
+	if err != nil {
+		fmt.Fprintln(stderr, "Error:", err)
+		return 1
 	}
-	if *joinToken != "" {
-		docs = append(docs, []byte(fmt.Sprintf("join_token: %q\n", *joinToken)))
-	}
-	cfg, err := config.ParseWithOverrides(docs...)
+	cfg, err := config.Parse(docs...)
 	if err != nil {
 		fmt.Fprintln(stderr, "Error:", err)
 		return 1
 	}
 	log, levels := loglevel.NewLogger(cfg.LogLevel, cfg.LogFormat, stderr)
 	// Every Workload API connection holds descriptors; the caps are sized to this limit.
-	if n, err := fdlimit.Raise(); err != nil {
-		log.Warn("could not raise the open file limit", "open_file_limit", n, "error", err)
-	}
+	fdlimit.RaiseAndLog(log)
 	if err := agent.Run(ctx, cfg, log, agent.WithLogLevels(levels)); err != nil {
 		fmt.Fprintln(stderr, "Error:", err)
 		return 1

@@ -9,31 +9,23 @@ import (
 	"testing"
 )
 
-func TestValidateNamesTheBadField(t *testing.T) {
-	dir := t.TempDir()
-	good := filepath.Join(dir, "good.yaml")
-	bad := filepath.Join(dir, "bad.yaml")
-	if err := os.WriteFile(good, []byte("trust_domain: example.org\njoin_token: abc\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+// TestValidateUsesTheAgentsParser: the shared validate command (tested in
+// internal/command) is wired to lanyard-agent's own parser and spire-agent's flags.
+func TestValidateUsesTheAgentsParser(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	if err := os.WriteFile(bad, []byte("trust_domain: example.org\nnode_attestor: tpm\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, tt := range []struct {
-		name, path, want string
-		code             int
-	}{
-		{"a valid file passes", good, "Configuration is valid", 0},
-		{"an invalid file names the field", bad, "node_attestor", 1},
-		{"a missing file is reported", filepath.Join(dir, "none.yaml"), "reading -config", 1},
+	for args, want := range map[string]string{
+		"validate -trustDomain example.org -joinToken abc -serverAddress lanyard": "Configuration is valid",
+		"validate -config " + bad: "node_attestor",
+		"validate -trustDomain example.org -joinToken abc -serverPort x": "-serverPort",
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			var out, errOut bytes.Buffer
-			code := run(context.Background(), []string{"validate", "-config", tt.path}, &out, &errOut)
-			if code != tt.code || !strings.Contains(out.String()+errOut.String(), tt.want) {
-				t.Fatalf("exit %d, stdout %q, stderr %q; want exit %d mentioning %q", code, out.String(), errOut.String(), tt.code, tt.want)
-			}
-		})
+		var out bytes.Buffer
+		run(context.Background(), strings.Fields(args), &out, &out)
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("%s: output %q, want it to mention %q", args, out.String(), want)
+		}
 	}
 }
 

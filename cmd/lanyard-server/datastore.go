@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/lanyard-dev/lanyard/internal/command"
+	"github.com/lanyard-dev/lanyard/server/config"
 	"github.com/lanyard-dev/lanyard/server/datastore/sqlite"
 )
 
@@ -23,15 +25,17 @@ func datastoreCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 	verb := args[0]
 	fs := flag.NewFlagSet("datastore "+verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "the server's configuration file (names the database)")
-	trustDomain := fs.String("trustDomain", "", "trust domain, when there is no configuration file")
-	dataDir := fs.String("dataDir", "", "data directory; overrides the configuration file")
+	cf := command.NewConfigFlags(fs, settings...)
 	file, err := parseWithOneArg(fs, args[1:])
 	if err != nil {
 		fmt.Fprintln(stderr, "Error:", err)
 		return 2
 	}
-	cfg, err := loadConfig(*configPath, *trustDomain, *dataDir)
+	docs, err := cf.Docs()
+	var cfg config.Config
+	if err == nil {
+		cfg, err = config.Parse(docs...)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "Error:", err)
 		return 1

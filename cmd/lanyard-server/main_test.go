@@ -9,34 +9,20 @@ import (
 	"testing"
 )
 
-func TestValidateNamesTheBadField(t *testing.T) {
-	dir := t.TempDir()
-	good := filepath.Join(dir, "good.yaml")
-	bad := filepath.Join(dir, "bad.yaml")
-	if err := os.WriteFile(good, []byte("trust_domain: example.org\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+// TestValidateUsesTheServersParserAndFlags: the shared validate command (tested in
+// internal/command) is wired to lanyard-server's own parser and spire-server's flags.
+func TestValidateUsesTheServersParserAndFlags(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	if err := os.WriteFile(bad, []byte("trust_domain: example.org\nca_key_type: dsa\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, tt := range []struct {
-		name, path, want string
-		code             int
-	}{
-		{"a valid file passes", good, "Configuration is valid", 0},
-		{"an invalid file names the field", bad, "ca_key_type", 1},
-		{"a missing file is reported", filepath.Join(dir, "none.yaml"), "reading -config", 1},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			var out, errOut bytes.Buffer
-			code := run(context.Background(), []string{"validate", "-config", tt.path}, &out, &errOut)
-			if code != tt.code || !strings.Contains(out.String()+errOut.String(), tt.want) {
-				t.Fatalf("exit %d, stdout %q, stderr %q; want exit %d mentioning %q", code, out.String(), errOut.String(), tt.code, tt.want)
-			}
-			if code != 0 && strings.Count(strings.TrimSpace(errOut.String()), "\n") != 0 {
-				t.Fatalf("error is more than one line: %q", errOut.String())
-			}
-		})
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"validate", "-trustDomain", "example.org", "-serverPort", "8443"}, &out, &errOut); code != 0 {
+		t.Fatalf("flags alone: exit %d, stderr %q", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := run(context.Background(), []string{"validate", "-config", bad}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "ca_key_type") {
+		t.Fatalf("bad file: exit %d, stderr %q; want the field named", code, errOut.String())
 	}
 }
 

@@ -4,6 +4,7 @@ package fdlimit
 
 import (
 	"fmt"
+	"log/slog"
 
 	"golang.org/x/sys/unix"
 )
@@ -32,4 +33,14 @@ func Soft() uint64 {
 		return 0
 	}
 	return lim.Cur
+}
+
+// RaiseAndLog raises the limit at a daemon's start and logs the outcome: a warning when it
+// could not be raised (the daemon still runs, with caps sized to the lower limit).
+func RaiseAndLog(log *slog.Logger) {
+	if n, err := Raise(); err != nil {
+		log.Warn("could not raise the open file limit", "open_file_limit", n, "error", err)
+	} else {
+		log.Debug("open file limit", "open_file_limit", n)
+	}
 }

@@ -3,18 +3,15 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/lanyard-dev/lanyard/internal/unixsock"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
-	"gopkg.in/yaml.v3"
 	"k8s.io/utils/clock"
 
 	"github.com/lanyard-dev/lanyard/internal/yamlconf"
@@ -42,13 +39,13 @@ type Config struct {
 	// JWTKeyType is the JWT signing key: ec-p256 (default, ES256), ec-p384 (ES384), rsa-2048/rsa-4096 (RS256).
 	JWTKeyType string `yaml:"jwt_key_type"`
 	// CATTL is the lifetime of each CA certificate and JWT key. Default 24h.
-	CATTL Duration `yaml:"ca_ttl"`
+	CATTL yamlconf.Duration `yaml:"ca_ttl"`
 	// DefaultX509SVIDTTL is used when an entry sets none. Default 1h.
-	DefaultX509SVIDTTL Duration `yaml:"default_x509_svid_ttl"`
+	DefaultX509SVIDTTL yamlconf.Duration `yaml:"default_x509_svid_ttl"`
 	// DefaultJWTSVIDTTL is used when an entry sets none. Default 5m.
-	DefaultJWTSVIDTTL Duration `yaml:"default_jwt_svid_ttl"`
+	DefaultJWTSVIDTTL yamlconf.Duration `yaml:"default_jwt_svid_ttl"`
 	// AgentTTL is the lifetime of agent SVIDs. Default 1h.
-	AgentTTL Duration `yaml:"agent_ttl"`
+	AgentTTL yamlconf.Duration `yaml:"agent_ttl"`
 	// JWTIssuer is the "iss" claim of JWT-SVIDs (the OIDC issuer URL). Default none.
 	JWTIssuer string `yaml:"jwt_issuer"`
 	// KeyManager is "disk" (default: keys in DataDir/keys, 0600) or "memory".
@@ -86,33 +83,6 @@ type Config struct {
 	Clock clock.WithTicker `yaml:"-"`
 }
 
-// Duration is a time.Duration written like "1h30m" in YAML.
-type Duration time.Duration
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := time.ParseDuration(n.Value)
-	if err != nil {
-		if secs, convErr := strconv.ParseInt(n.Value, 10, 64); convErr == nil {
-			// Beyond ±292 years the nanoseconds wrap around: 18446916874 would read as 48h.
-			if secs > maxSeconds || secs < -maxSeconds {
-				return &lineError{line: n.Line, msg: fmt.Sprintf("%s seconds is too long (write e.g. 30s, 5m, 24h)", n.Value)}
-			}
-			*d = Duration(time.Duration(secs) * time.Second)
-			return nil
-		}
-		return &lineError{line: n.Line, msg: fmt.Sprintf("%q is not a duration (write e.g. 30s, 5m, 24h)", n.Value)}
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// maxSeconds is the longest Duration in whole seconds.
-const maxSeconds = int64(1<<63-1) / int64(time.Second)
-
-// D returns the time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
 // Default returns the configuration with every default filled in (TrustDomain stays empty).
 func Default() Config {
 	health, oidc := "127.0.0.1:8082", defaultOIDCAddress
@@ -124,10 +94,10 @@ func Default() Config {
 		HealthAddress:      &health,
 		CAKeyType:          string(keymanager.ECP256),
 		JWTKeyType:         string(keymanager.ECP256),
-		CATTL:              Duration(24 * time.Hour),
-		DefaultX509SVIDTTL: Duration(time.Hour),
-		DefaultJWTSVIDTTL:  Duration(5 * time.Minute),
-		AgentTTL:           Duration(time.Hour),
+		CATTL:              yamlconf.Duration(24 * time.Hour),
+		DefaultX509SVIDTTL: yamlconf.Duration(time.Hour),
+		DefaultJWTSVIDTTL:  yamlconf.Duration(5 * time.Minute),
+		AgentTTL:           yamlconf.Duration(time.Hour),
 		KeyManager:         "disk",
 		Datastore:          DatastoreConfig{Type: "sqlite"},
 		OIDC:               OIDCConfig{Address: &oidc},
@@ -145,24 +115,13 @@ func Load(path string) (Config, error) {
 	return Parse(data)
 }
 
-// Parse reads YAML over the defaults and validates the result. Unknown fields are errors,
-// so a typo does not silently fall back to a default.
-func Parse(data []byte) (Config, error) {
-	return ParseWithOverrides(data, nil)
-}
-
-// ParseWithOverrides is Parse with a second YAML document (e.g. from command-line flags)
-// applied over the first.
-func ParseWithOverrides(data, overrides []byte) (Config, error) {
+// Parse reads YAML documents over the defaults (the file, then e.g. the settings of
+// command-line flags) and validates the result. Unknown fields are errors, so a typo does
+// not silently fall back to a default.
+func Parse(docs ...[]byte) (Config, error) {
 	cfg := Default()
-	for _, doc := range [][]byte{data, overrides} {
-		if err := yamlconf.Decode(doc, &cfg); err != nil {
-			var le *lineError
-			if errors.As(err, &le) {
-				return Config{}, fieldErr(keyAtLine(doc, le.line), le.msg)
-			}
-			return Config{}, fmt.Errorf("config: %w", err)
-		}
+	if err := yamlconf.Parse(&cfg, docs...); err != nil {
+		return Config{}, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
@@ -173,55 +132,55 @@ func ParseWithOverrides(data, overrides []byte) (Config, error) {
 // Validate checks every field and fills derived defaults.
 func (c *Config) Validate() error {
 	if c.TrustDomain == "" {
-		return fieldErr("trust_domain", "is required, e.g. trust_domain: example.org")
+		return yamlconf.FieldError("trust_domain", "is required, e.g. trust_domain: example.org")
 	}
 	if _, err := spiffeid.TrustDomainFromString(c.TrustDomain); err != nil {
-		return fieldErr("trust_domain", fmt.Sprintf("%q is not a valid trust domain name (lowercase letters, digits, '.', '-', '_'): %v", c.TrustDomain, err))
+		return yamlconf.FieldError("trust_domain", fmt.Sprintf("%q is not a valid trust domain name (lowercase letters, digits, '.', '-', '_'): %v", c.TrustDomain, err))
 	}
 	if c.DataDir == "" {
-		return fieldErr("data_dir", "must not be empty")
+		return yamlconf.FieldError("data_dir", "must not be empty")
 	}
 	if ip := net.ParseIP(c.BindAddress); ip == nil {
-		return fieldErr("bind_address", fmt.Sprintf("%q is not an IP address (e.g. 127.0.0.1 or 0.0.0.0)", c.BindAddress))
+		return yamlconf.FieldError("bind_address", fmt.Sprintf("%q is not an IP address (e.g. 127.0.0.1 or 0.0.0.0)", c.BindAddress))
 	}
 	if c.BindPort < 0 || c.BindPort > 65535 {
-		return fieldErr("bind_port", fmt.Sprintf("%d is not a port (0-65535; 0 picks a free one)", c.BindPort))
+		return yamlconf.FieldError("bind_port", fmt.Sprintf("%d is not a port (0-65535; 0 picks a free one)", c.BindPort))
 	}
 	if c.AdminSocketPath == "" || !filepath.IsAbs(c.AdminSocketPath) {
-		return fieldErr("admin_socket_path", fmt.Sprintf("%q must be an absolute path", c.AdminSocketPath))
+		return yamlconf.FieldError("admin_socket_path", fmt.Sprintf("%q must be an absolute path", c.AdminSocketPath))
 	}
 	if len(c.AdminSocketPath) > 100 {
-		return fieldErr("admin_socket_path", "is longer than the 100 bytes a unix socket path may have here")
+		return yamlconf.FieldError("admin_socket_path", "is longer than the 100 bytes a unix socket path may have here")
 	}
 	if c.HealthAddress != nil && *c.HealthAddress != "" {
-		if _, port, err := net.SplitHostPort(*c.HealthAddress); err != nil || !isPort(port) {
-			return fieldErr("health_address", fmt.Sprintf("%q must be host:port, or \"\" to disable", *c.HealthAddress))
+		if _, port, err := net.SplitHostPort(*c.HealthAddress); err != nil || !yamlconf.IsPort(port) {
+			return yamlconf.FieldError("health_address", fmt.Sprintf("%q must be host:port, or \"\" to disable", *c.HealthAddress))
 		}
 	}
 	if _, err := keymanager.ParseKeyType(c.CAKeyType); err != nil {
-		return fieldErr("ca_key_type", err.Error())
+		return yamlconf.FieldError("ca_key_type", err.Error())
 	}
 	if _, err := keymanager.ParseKeyType(c.JWTKeyType); err != nil {
-		return fieldErr("jwt_key_type", err.Error())
+		return yamlconf.FieldError("jwt_key_type", err.Error())
 	}
 	if c.CATTL.D() < time.Minute {
-		return fieldErr("ca_ttl", "must be at least 1m")
+		return yamlconf.FieldError("ca_ttl", "must be at least 1m")
 	}
 	for _, f := range []struct {
 		name string
-		d    Duration
+		d    yamlconf.Duration
 	}{{"default_x509_svid_ttl", c.DefaultX509SVIDTTL}, {"default_jwt_svid_ttl", c.DefaultJWTSVIDTTL}, {"agent_ttl", c.AgentTTL}} {
 		if f.d.D() < 10*time.Second {
-			return fieldErr(f.name, "must be at least 10s")
+			return yamlconf.FieldError(f.name, "must be at least 10s")
 		}
 		if f.d.D() > c.CATTL.D() {
-			return fieldErr(f.name, fmt.Sprintf("(%s) must not exceed ca_ttl (%s): SVIDs cannot outlive their CA", f.d.D(), c.CATTL.D()))
+			return yamlconf.FieldError(f.name, fmt.Sprintf("(%s) must not exceed ca_ttl (%s): SVIDs cannot outlive their CA", f.d.D(), c.CATTL.D()))
 		}
 	}
 	switch c.KeyManager {
 	case "disk", "memory":
 	default:
-		return fieldErr("key_manager", fmt.Sprintf("%q: use disk or memory", c.KeyManager))
+		return yamlconf.FieldError("key_manager", fmt.Sprintf("%q: use disk or memory", c.KeyManager))
 	}
 	if err := c.validateDatastore(); err != nil {
 		return err
@@ -249,17 +208,7 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		return fieldErr("log_level", fmt.Sprintf("%q: use debug, info, warn or error", c.LogLevel))
-	}
-	switch c.LogFormat {
-	case "text", "json":
-	default:
-		return fieldErr("log_format", fmt.Sprintf("%q: use text or json", c.LogFormat))
-	}
-	return nil
+	return yamlconf.Logging(c.LogLevel, c.LogFormat)
 }
 
 // TD returns the parsed trust domain (Validate must have passed).
@@ -273,54 +222,4 @@ func (c *Config) HealthAddr() string {
 		return ""
 	}
 	return *c.HealthAddress
-}
-
-func fieldErr(field, msg string) error { return fmt.Errorf("config: %s %s", field, msg) }
-
-// isPort reports whether s is a port number. net.Listen would also look up "+80" or a
-// service name, so "127.0.0.1:A" would pass validation and fail only at start.
-func isPort(s string) bool {
-	_, err := strconv.ParseUint(s, 10, 16)
-	return err == nil
-}
-
-// lineError is a value error that knows its line, so Parse can name the key.
-type lineError struct {
-	line int
-	msg  string
-}
-
-func (e *lineError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
-
-// keyAtLine returns the dotted key whose value starts on line, or "line N".
-func keyAtLine(doc []byte, line int) string {
-	var root yaml.Node
-	if err := yaml.Unmarshal(doc, &root); err == nil {
-		if k := findKey(&root, line, ""); k != "" {
-			return k
-		}
-	}
-	return fmt.Sprintf("line %d", line)
-}
-
-func findKey(n *yaml.Node, line int, prefix string) string {
-	switch n.Kind {
-	case yaml.DocumentNode:
-		for _, c := range n.Content {
-			if k := findKey(c, line, prefix); k != "" {
-				return k
-			}
-		}
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			key := prefix + n.Content[i].Value
-			if n.Content[i+1].Line == line && n.Content[i+1].Kind == yaml.ScalarNode {
-				return key
-			}
-			if k := findKey(n.Content[i+1], line, key+"."); k != "" {
-				return k
-			}
-		}
-	}
-	return ""
 }

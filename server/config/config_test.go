@@ -58,7 +58,7 @@ func TestParseErrorsNameTheField(t *testing.T) {
 }
 
 func TestOverridesApplyOverFile(t *testing.T) {
-	cfg, err := ParseWithOverrides([]byte("trust_domain: a.org\ndata_dir: /x\n"), []byte("data_dir: /y\n"))
+	cfg, err := Parse([]byte("trust_domain: a.org\ndata_dir: /x\n"), []byte("data_dir: /y\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

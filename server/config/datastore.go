@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/lanyard-dev/lanyard/internal/yamlconf"
 )
 
 // DatastoreConfig selects the datastore backend.
@@ -24,9 +25,9 @@ type DatastoreConfig struct {
 	// MaxIdleConns is how many of them stay open while idle. Default max_open_conns.
 	MaxIdleConns int `yaml:"max_idle_conns"`
 	// ConnMaxLifetime replaces connections older than this. Default 30m.
-	ConnMaxLifetime Duration `yaml:"conn_max_lifetime"`
+	ConnMaxLifetime yamlconf.Duration `yaml:"conn_max_lifetime"`
 	// ConnMaxIdleTime closes connections idle longer than this. Default 5m.
-	ConnMaxIdleTime Duration `yaml:"conn_max_idle_time"`
+	ConnMaxIdleTime yamlconf.Duration `yaml:"conn_max_idle_time"`
 }
 
 func (c *Config) validateDatastore() error {
@@ -35,22 +36,22 @@ func (c *Config) validateDatastore() error {
 	switch d.Type {
 	case "sqlite":
 		if pool {
-			return fieldErr("datastore.max_open_conns", "pool settings apply to datastore.type postgres only: remove them")
+			return yamlconf.FieldError("datastore.max_open_conns", "pool settings apply to datastore.type postgres only: remove them")
 		}
 		if strings.HasPrefix(d.ConnectionString, "postgres://") || strings.HasPrefix(d.ConnectionString, "postgresql://") {
-			return fieldErr("datastore.type", "is sqlite but datastore.connection_string is a PostgreSQL URL: set datastore.type: postgres")
+			return yamlconf.FieldError("datastore.type", "is sqlite but datastore.connection_string is a PostgreSQL URL: set datastore.type: postgres")
 		}
 		if d.ConnectionString == "" {
 			d.ConnectionString = filepath.Join(c.DataDir, "datastore.sqlite3")
 		}
 	case "postgres":
 		if d.ConnectionString == "" {
-			return fieldErr("datastore.connection_string",
+			return yamlconf.FieldError("datastore.connection_string",
 				"required for postgres: a URL such as postgres://lanyard@db.example.org:5432/lanyard?sslmode=verify-full")
 		}
 		if _, err := pgconn.ParseConfig(d.ConnectionString); err != nil {
 			// pgconn's message redacts the password.
-			return fieldErr("datastore.connection_string", err.Error())
+			return yamlconf.FieldError("datastore.connection_string", err.Error())
 		}
 		for _, f := range []struct {
 			name string
@@ -58,14 +59,14 @@ func (c *Config) validateDatastore() error {
 		}{{"max_open_conns", int64(d.MaxOpenConns)}, {"max_idle_conns", int64(d.MaxIdleConns)},
 			{"conn_max_lifetime", int64(d.ConnMaxLifetime)}, {"conn_max_idle_time", int64(d.ConnMaxIdleTime)}} {
 			if f.v < 0 {
-				return fieldErr("datastore."+f.name, "must not be negative (0 takes the default)")
+				return yamlconf.FieldError("datastore."+f.name, "must not be negative (0 takes the default)")
 			}
 		}
 		if d.MaxOpenConns != 0 && d.MaxIdleConns > d.MaxOpenConns {
-			return fieldErr("datastore.max_idle_conns", fmt.Sprintf("(%d) must not exceed max_open_conns (%d)", d.MaxIdleConns, d.MaxOpenConns))
+			return yamlconf.FieldError("datastore.max_idle_conns", fmt.Sprintf("(%d) must not exceed max_open_conns (%d)", d.MaxIdleConns, d.MaxOpenConns))
 		}
 	default:
-		return fieldErr("datastore.type", fmt.Sprintf("%q: use sqlite or postgres", d.Type))
+		return yamlconf.FieldError("datastore.type", fmt.Sprintf("%q: use sqlite or postgres", d.Type))
 	}
 	return nil
 }

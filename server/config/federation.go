@@ -11,6 +11,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/lanyard-dev/lanyard/internal/yamlconf"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 	"github.com/lanyard-dev/lanyard/server/federation"
 )
@@ -37,7 +38,7 @@ type BundleEndpointConfig struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
 	// RefreshHint is the spiffe_refresh_hint published to partners. Default 5m.
-	RefreshHint Duration `yaml:"refresh_hint"`
+	RefreshHint yamlconf.Duration `yaml:"refresh_hint"`
 }
 
 // FederatesWithConfig is one partner's bundle endpoint.
@@ -104,28 +105,28 @@ func (c *Config) validateFederation() error {
 			be.Profile = string(datastore.ProfileHTTPSSPIFFE)
 		}
 		if be.RefreshHint == 0 {
-			be.RefreshHint = Duration(5 * time.Minute)
+			be.RefreshHint = yamlconf.Duration(5 * time.Minute)
 		}
 		if net.ParseIP(be.Address) == nil {
-			return fieldErr("federation.bundle_endpoint.address", fmt.Sprintf("%q is not an IP address (e.g. 0.0.0.0)", be.Address))
+			return yamlconf.FieldError("federation.bundle_endpoint.address", fmt.Sprintf("%q is not an IP address (e.g. 0.0.0.0)", be.Address))
 		}
 		if *be.Port < 0 || *be.Port > 65535 {
-			return fieldErr("federation.bundle_endpoint.port", fmt.Sprintf("%d is not a port (0-65535)", *be.Port))
+			return yamlconf.FieldError("federation.bundle_endpoint.port", fmt.Sprintf("%d is not a port (0-65535)", *be.Port))
 		}
 		switch datastore.EndpointProfile(be.Profile) {
 		case datastore.ProfileHTTPSSPIFFE:
 			if be.CertFile != "" || be.KeyFile != "" {
-				return fieldErr("federation.bundle_endpoint.cert_file", "is only for profile https_web; https_spiffe serves the server's own SVID")
+				return yamlconf.FieldError("federation.bundle_endpoint.cert_file", "is only for profile https_web; https_spiffe serves the server's own SVID")
 			}
 		case datastore.ProfileHTTPSWeb:
 			if be.CertFile == "" || be.KeyFile == "" {
-				return fieldErr("federation.bundle_endpoint.cert_file", "and key_file are required for profile https_web (PEM certificate chain and key)")
+				return yamlconf.FieldError("federation.bundle_endpoint.cert_file", "and key_file are required for profile https_web (PEM certificate chain and key)")
 			}
 		default:
-			return fieldErr("federation.bundle_endpoint.profile", fmt.Sprintf("%q: use https_spiffe or https_web", be.Profile))
+			return yamlconf.FieldError("federation.bundle_endpoint.profile", fmt.Sprintf("%q: use https_spiffe or https_web", be.Profile))
 		}
 		if be.RefreshHint.D() < time.Second {
-			return fieldErr("federation.bundle_endpoint.refresh_hint", "must be at least 1s")
+			return yamlconf.FieldError("federation.bundle_endpoint.refresh_hint", "must be at least 1s")
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Federation.FederatesWith)) {
@@ -134,15 +135,15 @@ func (c *Config) validateFederation() error {
 		// The API stores relationships and bundles under the bare name; a key written as
 		// spiffe://partner.org would store this relationship under a name nothing else uses.
 		if td, err := spiffeid.TrustDomainFromString(name); err == nil && td.Name() != name {
-			return fieldErr(field, fmt.Sprintf("names the trust domain as %q: write the bare name, %s", name, td.Name()))
+			return yamlconf.FieldError(field, fmt.Sprintf("names the trust domain as %q: write the bare name, %s", name, td.Name()))
 		}
 		rel := datastore.FederationRelationship{TrustDomain: name, BundleEndpointURL: fw.BundleEndpointURL,
 			Profile: datastore.EndpointProfile(fw.Profile), EndpointSPIFFEID: fw.EndpointSPIFFEID}
 		if err := federation.CheckRelationship(&rel, c.TD()); err != nil {
-			return fieldErr(field, err.Error())
+			return yamlconf.FieldError(field, err.Error())
 		}
 		if fw.TrustBundlePath != "" && rel.Profile != datastore.ProfileHTTPSSPIFFE {
-			return fieldErr(field+".trust_bundle_path", "is only used by profile https_spiffe")
+			return yamlconf.FieldError(field+".trust_bundle_path", "is only used by profile https_spiffe")
 		}
 	}
 	return nil
@@ -154,15 +155,15 @@ func (c *Config) validateOIDC() error {
 		return nil
 	}
 	host, port, err := net.SplitHostPort(addr)
-	if err != nil || !isPort(port) {
-		return fieldErr("oidc.address", fmt.Sprintf("%q must be host:port, or \"\" to disable", addr))
+	if err != nil || !yamlconf.IsPort(port) {
+		return yamlconf.FieldError("oidc.address", fmt.Sprintf("%q must be host:port, or \"\" to disable", addr))
 	}
 	tls := c.OIDC.CertFile != "" || c.OIDC.KeyFile != ""
 	if tls && (c.OIDC.CertFile == "" || c.OIDC.KeyFile == "") {
-		return fieldErr("oidc.cert_file", "and oidc.key_file must be set together")
+		return yamlconf.FieldError("oidc.cert_file", "and oidc.key_file must be set together")
 	}
 	if ip := net.ParseIP(host); !tls && (ip == nil || !ip.IsLoopback()) && host != "localhost" {
-		return fieldErr("oidc.address", fmt.Sprintf("%q: plain HTTP is allowed only on a loopback address; set oidc.cert_file and "+
+		return yamlconf.FieldError("oidc.address", fmt.Sprintf("%q: plain HTTP is allowed only on a loopback address; set oidc.cert_file and "+
 			"oidc.key_file (cloud providers fetch the discovery document over HTTPS only)", addr))
 	}
 	switch {
@@ -170,7 +171,7 @@ func (c *Config) validateOIDC() error {
 		c.OIDC.Issuer = c.JWTIssuer
 	case c.OIDC.Issuer == "":
 		if port == "0" {
-			return fieldErr("oidc.issuer", "is required when oidc.address has port 0 (the issuer URL must name the real port)")
+			return yamlconf.FieldError("oidc.issuer", "is required when oidc.address has port 0 (the issuer URL must name the real port)")
 		}
 		scheme := "http"
 		if tls {
@@ -182,12 +183,12 @@ func (c *Config) validateOIDC() error {
 		c.JWTIssuer = c.OIDC.Issuer
 	}
 	if c.JWTIssuer != c.OIDC.Issuer {
-		return fieldErr("oidc.issuer", fmt.Sprintf("%q differs from jwt_issuer %q: relying parties reject tokens whose iss is not the issuer; set one of them",
+		return yamlconf.FieldError("oidc.issuer", fmt.Sprintf("%q differs from jwt_issuer %q: relying parties reject tokens whose iss is not the issuer; set one of them",
 			c.OIDC.Issuer, c.JWTIssuer))
 	}
 	u, err := url.Parse(c.OIDC.Issuer)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return fieldErr("oidc.issuer", fmt.Sprintf("%q must be an http(s) URL with a host and no query or fragment", c.OIDC.Issuer))
+		return yamlconf.FieldError("oidc.issuer", fmt.Sprintf("%q must be an http(s) URL with a host and no query or fragment", c.OIDC.Issuer))
 	}
 	return nil
 }
@@ -202,7 +203,7 @@ func (c *Config) FederationSeeds() ([]federation.Seed, error) {
 		if fw.TrustBundlePath != "" {
 			b, err := federation.LoadBundleFile(spiffeid.RequireTrustDomainFromString(name), fw.TrustBundlePath)
 			if err != nil {
-				return nil, fieldErr("federation.federates_with."+name+".trust_bundle_path", err.Error())
+				return nil, yamlconf.FieldError("federation.federates_with."+name+".trust_bundle_path", err.Error())
 			}
 			seed.Bootstrap = b
 		}

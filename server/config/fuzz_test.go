@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lanyard-dev/lanyard/internal/yamlconf"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"gopkg.in/yaml.v3"
 )
@@ -42,7 +43,7 @@ func FuzzParse(f *testing.F) {
 		if cfg.CATTL.D() < time.Minute {
 			t.Fatalf("accepted ca_ttl %s", cfg.CATTL.D())
 		}
-		for _, d := range []Duration{cfg.DefaultX509SVIDTTL, cfg.DefaultJWTSVIDTTL, cfg.AgentTTL} {
+		for _, d := range []yamlconf.Duration{cfg.DefaultX509SVIDTTL, cfg.DefaultJWTSVIDTTL, cfg.AgentTTL} {
 			if d.D() < 10*time.Second || d.D() > cfg.CATTL.D() {
 				t.Fatalf("accepted an SVID TTL of %s with ca_ttl %s", d.D(), cfg.CATTL.D())
 			}
@@ -85,7 +86,7 @@ func FuzzDuration(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		var d Duration
+		var d yamlconf.Duration
 		if err := d.UnmarshalYAML(&yaml.Node{Kind: yaml.ScalarNode, Value: s, Line: 1}); err != nil {
 			return
 		}

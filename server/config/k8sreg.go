@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/lanyard-dev/lanyard/internal/yamlconf"
 )
 
 // KubernetesRegistrationConfig turns on the built-in controller that keeps one entry per
@@ -18,7 +20,7 @@ type KubernetesRegistrationConfig struct {
 	// ClusterDomain is offered to templates as .ClusterDomain. Default cluster.local.
 	ClusterDomain string `yaml:"cluster_domain"`
 	// ResyncInterval reconciles everything even without events. Default 1m.
-	ResyncInterval Duration `yaml:"resync_interval"`
+	ResyncInterval yamlconf.Duration `yaml:"resync_interval"`
 }
 
 func (c *Config) validateKubernetesRegistration() error {
@@ -27,7 +29,7 @@ func (c *Config) validateKubernetesRegistration() error {
 		return nil
 	}
 	if k.Cluster == "" || strings.ContainsAny(k.Cluster, "/ ") {
-		return fieldErr("kubernetes_registration.cluster", fmt.Sprintf("%q: name the cluster as the agents' k8s_psat attestor does (no '/' or spaces)", k.Cluster))
+		return yamlconf.FieldError("kubernetes_registration.cluster", fmt.Sprintf("%q: name the cluster as the agents' k8s_psat attestor does (no '/' or spaces)", k.Cluster))
 	}
 	if err := checkKubeconfig("kubernetes_registration.kubeconfig_path", k.KubeconfigPath); err != nil {
 		return err
@@ -36,10 +38,10 @@ func (c *Config) validateKubernetesRegistration() error {
 		k.ClusterDomain = "cluster.local"
 	}
 	if k.ResyncInterval == 0 {
-		k.ResyncInterval = Duration(time.Minute)
+		k.ResyncInterval = yamlconf.Duration(time.Minute)
 	}
 	if k.ResyncInterval.D() < time.Second {
-		return fieldErr("kubernetes_registration.resync_interval", fmt.Sprintf("(%s) must be at least 1s", k.ResyncInterval.D()))
+		return yamlconf.FieldError("kubernetes_registration.resync_interval", fmt.Sprintf("(%s) must be at least 1s", k.ResyncInterval.D()))
 	}
 	return nil
 }
@@ -62,10 +64,10 @@ func (c *Config) validateKubernetesBundle() error {
 		return nil
 	}
 	if k.Namespace == "" {
-		return fieldErr("kubernetes_bundle.namespace", "is required")
+		return yamlconf.FieldError("kubernetes_bundle.namespace", "is required")
 	}
 	if k.ConfigMap == "" {
-		return fieldErr("kubernetes_bundle.config_map", "is required")
+		return yamlconf.FieldError("kubernetes_bundle.config_map", "is required")
 	}
 	if k.Key == "" {
 		k.Key = "bundle.pem"
@@ -82,7 +84,7 @@ func checkKubeconfig(field, path string) error {
 		return nil
 	}
 	if _, err := os.Stat(path); err != nil {
-		return fieldErr(field, fmt.Sprintf("%q: %v (leave it empty to use the in-cluster service account)", path, err))
+		return yamlconf.FieldError(field, fmt.Sprintf("%q: %v (leave it empty to use the in-cluster service account)", path, err))
 	}
 	return nil
 }

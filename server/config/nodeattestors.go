@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/lanyard-dev/lanyard/internal/yamlconf"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
@@ -41,7 +42,7 @@ type K8sPSATCluster struct {
 func (k *K8sPSAT) validate() error {
 	const field = "node_attestors.k8s_psat.clusters"
 	if len(k.Clusters) == 0 {
-		return fieldErr(field, "is empty: name at least one cluster, e.g. clusters: {prod: {service_account_allow_list: [\"spire:spire-agent\"]}}")
+		return yamlconf.FieldError(field, "is empty: name at least one cluster, e.g. clusters: {prod: {service_account_allow_list: [\"spire:spire-agent\"]}}")
 	}
 	names := make([]string, 0, len(k.Clusters))
 	for name := range k.Clusters {
@@ -52,22 +53,22 @@ func (k *K8sPSAT) validate() error {
 		c := k.Clusters[name]
 		// The name becomes a segment of agent IDs.
 		if err := spiffeid.ValidatePathSegment(name); err != nil {
-			return fieldErr(field+"."+name, fmt.Sprintf("is not a usable cluster name (it becomes part of agent IDs; use letters, digits, '-', '_' or '.'): %v", err))
+			return yamlconf.FieldError(field+"."+name, fmt.Sprintf("is not a usable cluster name (it becomes part of agent IDs; use letters, digits, '-', '_' or '.'): %v", err))
 		}
 		f := field + "." + name + ".service_account_allow_list"
 		if len(c.ServiceAccountAllowList) == 0 {
-			return fieldErr(f, "is required: list the agents' ServiceAccounts as \"namespace:name\"")
+			return yamlconf.FieldError(f, "is required: list the agents' ServiceAccounts as \"namespace:name\"")
 		}
 		for _, sa := range c.ServiceAccountAllowList {
 			ns, n, ok := strings.Cut(sa, ":")
 			if !ok || ns == "" || n == "" || strings.Contains(n, ":") {
-				return fieldErr(f, fmt.Sprintf("entry %q is not \"namespace:name\"", sa))
+				return yamlconf.FieldError(f, fmt.Sprintf("entry %q is not \"namespace:name\"", sa))
 			}
 		}
 		if c.Audience != nil {
 			for _, a := range *c.Audience {
 				if a == "" {
-					return fieldErr(field+"."+name+".audience", "holds an empty audience")
+					return yamlconf.FieldError(field+"."+name+".audience", "holds an empty audience")
 				}
 			}
 		}

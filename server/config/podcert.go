@@ -6,6 +6,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/lanyard-dev/lanyard/internal/yamlconf"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -36,7 +37,7 @@ type KubernetesPodCertificatesConfig struct {
 	DefaultSPIFFEIDTemplate *string `yaml:"default_spiffe_id_template"`
 	// TTL is the certificate lifetime when the template sets none, within the request's
 	// maxExpirationSeconds. Default 1h (the apiserver's minimum).
-	TTL Duration `yaml:"ttl"`
+	TTL yamlconf.Duration `yaml:"ttl"`
 	// ClusterName and ClusterDomain are .ClusterName and .ClusterDomain in templates.
 	// Defaults "" and cluster.local.
 	ClusterName   string `yaml:"cluster_name"`
@@ -71,23 +72,23 @@ func (c *Config) validateKubernetesPodCertificates() error {
 		k.SignerName = DefaultPodCertSigner
 	}
 	if err := checkSignerName(k.SignerName); err != nil {
-		return fieldErr("kubernetes_pod_certificates.signer_name", fmt.Sprintf("%q: %v", k.SignerName, err))
+		return yamlconf.FieldError("kubernetes_pod_certificates.signer_name", fmt.Sprintf("%q: %v", k.SignerName, err))
 	}
 	if k.TTL == 0 {
-		k.TTL = Duration(minPodCertTTL)
+		k.TTL = yamlconf.Duration(minPodCertTTL)
 	}
 	if d := k.TTL.D(); d < minPodCertTTL || d > maxPodCertTTL {
-		return fieldErr("kubernetes_pod_certificates.ttl", fmt.Sprintf("(%s) must be between 1h and 2184h (91 days): the apiserver refuses pod certificates outside that", d))
+		return yamlconf.FieldError("kubernetes_pod_certificates.ttl", fmt.Sprintf("(%s) must be between 1h and 2184h (91 days): the apiserver refuses pod certificates outside that", d))
 	}
 	if k.TTL.D() > c.CATTL.D() {
-		return fieldErr("kubernetes_pod_certificates.ttl", fmt.Sprintf("(%s) must not exceed ca_ttl (%s): certificates cannot outlive their CA", k.TTL.D(), c.CATTL.D()))
+		return yamlconf.FieldError("kubernetes_pod_certificates.ttl", fmt.Sprintf("(%s) must not exceed ca_ttl (%s): certificates cannot outlive their CA", k.TTL.D(), c.CATTL.D()))
 	}
 	if k.ClusterDomain == "" {
 		k.ClusterDomain = "cluster.local"
 	}
 	if t := k.IDTemplate(); t != "" {
 		if _, err := template.New("").Parse(t); err != nil {
-			return fieldErr("kubernetes_pod_certificates.default_spiffe_id_template", fmt.Sprintf("%q: %v (Go text/template, e.g. %s)", t, err, DefaultPodCertIDTemplate))
+			return yamlconf.FieldError("kubernetes_pod_certificates.default_spiffe_id_template", fmt.Sprintf("%q: %v (Go text/template, e.g. %s)", t, err, DefaultPodCertIDTemplate))
 		}
 	}
 	return nil

@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"os"
+
+	"github.com/lanyard-dev/lanyard/internal/yamlconf"
 )
 
 // UpstreamAuthorityConfig makes an operator's CA sign the server's CA certificates
@@ -26,15 +28,15 @@ func (c *Config) validateUpstream() error {
 		{"upstream_authority.cert_file", u.CertFile}, {"upstream_authority.key_file", u.KeyFile},
 	} {
 		if f.path == "" {
-			return fieldErr(f.name, "is required")
+			return yamlconf.FieldError(f.name, "is required")
 		}
 		if _, err := os.Stat(f.path); err != nil {
-			return fieldErr(f.name, fmt.Sprintf("%q: %v", f.path, err))
+			return yamlconf.FieldError(f.name, fmt.Sprintf("%q: %v", f.path, err))
 		}
 	}
 	if u.BundleFile != "" {
 		if _, err := os.Stat(u.BundleFile); err != nil {
-			return fieldErr("upstream_authority.bundle_file", fmt.Sprintf("%q: %v", u.BundleFile, err))
+			return yamlconf.FieldError("upstream_authority.bundle_file", fmt.Sprintf("%q: %v", u.BundleFile, err))
 		}
 	}
 	return nil

@@ -9,13 +9,10 @@ import (
 	"github.com/lanyard-dev/lanyard/internal/spirehcl/spirehcltest"
 )
 
-// parse is lanyard-agent's parser of one file.
-func parse(doc []byte) (config.Config, error) { return config.ParseWithOverrides(doc) }
-
 // convertAndParse converts src and parses the result with lanyard-agent's own parser.
 func convertAndParse(t *testing.T, src string) (config.Config, string) {
 	t.Helper()
-	return spirehcltest.ConvertAndParse(t, Convert, parse, src)
+	return spirehcltest.ConvertAndParse(t, Convert, config.Parse, src)
 }
 
 func TestAFullAgentConfigConvertsToWhatLanyardReads(t *testing.T) {
@@ -51,7 +48,7 @@ func TestAFullAgentConfigConvertsToWhatLanyardReads(t *testing.T) {
 
 func TestAgentValuesSPIREReadsDifferently(t *testing.T) {
 	const td = "agent {\n trust_domain = \"example.org\"\n"
-	spirehcltest.Parsed(t, Convert, parse, []struct {
+	spirehcltest.Parsed(t, Convert, config.Parse, []struct {
 		Name, Src string
 		Check     func(config.Config) bool
 	}{
@@ -78,7 +75,7 @@ func TestBothPluginDataFormsConvertAlike(t *testing.T) {
 	out := spirehcltest.BothPluginDataForms(t, Convert,
 		"agent {\n trust_domain = \"example.org\"\n}\nplugins {\n NodeAttestor \"k8s_psat\" {\n  plugin_data",
 		"\n   cluster = \"prod\"\n  }\n }\n}\n")
-	if cfg, err := config.ParseWithOverrides(out); err != nil || cfg.K8sPSAT.Cluster != "prod" {
+	if cfg, err := config.Parse(out); err != nil || cfg.K8sPSAT.Cluster != "prod" {
 		t.Fatalf("parsed %+v, %v\n%s", cfg.K8sPSAT, err, out)
 	}
 }

@@ -156,7 +156,7 @@ func Command(t *testing.T, run Run, cases []CommandCase) {
 }
 
 // ConvertAndParse converts src and parses the YAML with the binary's own config parser.
-func ConvertAndParse[C any](t *testing.T, convert Convert, parse func([]byte) (C, error), src string) (C, string) {
+func ConvertAndParse[C any](t *testing.T, convert Convert, parse func(...[]byte) (C, error), src string) (C, string) {
 	t.Helper()
 	out, err := convert("spire.conf", []byte(src))
 	if err != nil {
@@ -183,7 +183,7 @@ func Fields(t *testing.T, out string, fields []struct {
 }
 
 // Parsed converts each case's SPIRE file, parses it with parse and runs its check.
-func Parsed[C any](t *testing.T, convert Convert, parse func([]byte) (C, error), cases []struct {
+func Parsed[C any](t *testing.T, convert Convert, parse func(...[]byte) (C, error), cases []struct {
 	Name, Src string
 	Check     func(C) bool
 }) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lanyard-dev/lanyard/internal/spirehcl/spirehcltest"
+	"github.com/lanyard-dev/lanyard/internal/yamlconf"
 	"github.com/lanyard-dev/lanyard/server/config"
 )
 
@@ -37,7 +38,7 @@ func fullServerConf(t *testing.T) string {
 func TestAFullServerConfigConvertsToWhatLanyardReads(t *testing.T) {
 	src := fullServerConf(t)
 	cfg, out := convertAndParse(t, src)
-	d := func(s string) config.Duration { v, _ := time.ParseDuration(s); return config.Duration(v) }
+	d := func(s string) yamlconf.Duration { v, _ := time.ParseDuration(s); return yamlconf.Duration(v) }
 	spirehcltest.Fields(t, out, []struct {
 		Name      string
 		Got, Want any
