@@ -1,0 +1,146 @@
+package servertest
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	agentv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/agent/v1"
+	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
+	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
+	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/lanyard-dev/lanyard/agent/attest"
+	"github.com/lanyard-dev/lanyard/attestors/jointoken"
+	"github.com/lanyard-dev/lanyard/internal/spireid"
+)
+
+// Peer is a caller of the TCP port holding an X.509-SVID (an agent, or an admin workload).
+type Peer struct {
+	ID    spiffeid.ID
+	Chain []*x509.Certificate
+	Key   crypto.Signer
+	// Conn presents the SVID; it closes when the test ends.
+	Conn *grpc.ClientConn
+}
+
+// AttestAgent attests a new agent with a fresh join token through AgentService.AttestAgent
+// and returns it connected with its agent SVID.
+func (s *Server) AttestAgent() *Peer {
+	s.t.Helper()
+	p, err := s.AttestWithToken(s.JoinToken(10 * time.Minute))
+	if err != nil {
+		s.t.Fatalf("attesting an agent: %v", err)
+	}
+	return p
+}
+
+// AttestWithToken attests with join token over a connection without a client certificate
+// and returns the agent connected with its new SVID.
+func (s *Server) AttestWithToken(token string) (*Peer, error) {
+	s.t.Helper()
+	res, err := attest.Attest(context.Background(), agentv1.NewAgentClient(s.Dial(nil, nil)), jointoken.Prover{Token: token})
+	if err != nil {
+		return nil, err
+	}
+	return &Peer{ID: res.ID, Chain: res.Chain, Key: res.Key, Conn: s.Dial(res.Chain, res.Key)}, nil
+}
+
+// AdminPeer registers an admin entry for spiffe://TD/path, mints an X.509-SVID for it
+// through the admin socket and returns it connected over TLS: an administrator that is
+// a workload rather than a local user.
+func (s *Server) AdminPeer(path string) *Peer {
+	s.t.Helper()
+	ctx := context.Background()
+	id := spiffeid.RequireFromPath(s.TrustDomain, path)
+	res, err := entryv1.NewEntryClient(s.Admin).BatchCreateEntry(ctx, &entryv1.BatchCreateEntryRequest{Entries: []*types.Entry{{
+		SpiffeId: spireid.ToProto(id), ParentId: spireid.ToProto(spireid.Server(s.TrustDomain)),
+		Selectors: []*types.Selector{{Type: "unix", Value: "uid:0"}}, Admin: true,
+	}}})
+	if err != nil || res.Results[0].Status.Code != 0 {
+		s.t.Fatalf("creating admin entry %s: %v %v", id, err, res.GetResults())
+	}
+	key, csr, err := attest.NewKeyAndCSR(id)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	minted, err := svidv1.NewSVIDClient(s.Admin).MintX509SVID(ctx, &svidv1.MintX509SVIDRequest{Csr: csr})
+	if err != nil {
+		s.t.Fatalf("minting admin SVID: %v", err)
+	}
+	chain, err := ParseChain(minted.Svid.CertChain)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return &Peer{ID: id, Chain: chain, Key: key, Conn: s.Dial(chain, key)}
+}
+
+// Dial connects to the TCP port presenting chain and key (none when chain is nil). The
+// server must present spiffe://TD/spire/server chaining to the current bundle, verified
+// at the server clock's time. The connection closes when the test ends.
+func (s *Server) Dial(chain []*x509.Certificate, key crypto.Signer) *grpc.ClientConn {
+	s.t.Helper()
+	bundle := s.Bundle()
+	cfg := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// Verified below against the SPIFFE bundle at the fake clock's time.
+		InsecureSkipVerify:    true, //nolint:gosec // replaced by VerifyPeerCertificate
+		VerifyPeerCertificate: s.verifyServer(bundle),
+	}
+	if chain != nil {
+		cert := &tls.Certificate{PrivateKey: key, Leaf: chain[0]}
+		for _, c := range chain {
+			cert.Certificate = append(cert.Certificate, c.Raw)
+		}
+		cfg.Certificates = []tls.Certificate{*cert}
+	}
+	conn, err := grpc.NewClient("passthrough:///"+s.Addr(), grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+func (s *Server) verifyServer(bundle *x509bundle.Bundle) func([][]byte, [][]*x509.Certificate) error {
+	want := spireid.Server(s.TrustDomain)
+	return func(raw [][]byte, _ [][]*x509.Certificate) error {
+		certs, err := ParseChain(raw)
+		if err != nil {
+			return err
+		}
+		id, _, err := x509svid.Verify(certs, bundle, x509svid.WithTime(s.Clock.Now()))
+		if err != nil {
+			return fmt.Errorf("server certificate: %w", err)
+		}
+		if id != want {
+			return fmt.Errorf("server presented %s, want %s", id, want)
+		}
+		return nil
+	}
+}
+
+// ParseChain parses DER certificates, leaf first.
+func ParseChain(der [][]byte) ([]*x509.Certificate, error) {
+	if len(der) == 0 {
+		return nil, errors.New("no certificates")
+	}
+	out := make([]*x509.Certificate, len(der))
+	for i, d := range der {
+		c, err := x509.ParseCertificate(d)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d: %w", i, err)
+		}
+		out[i] = c
+	}
+	return out, nil
+}
