@@ -13,9 +13,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	agentv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/agent/v1"
-	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
 	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
-	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
@@ -62,13 +60,9 @@ func (s *Server) AdminPeer(path string) *Peer {
 	s.t.Helper()
 	ctx := context.Background()
 	id := spiffeid.RequireFromPath(s.TrustDomain, path)
-	res, err := entryv1.NewEntryClient(s.Admin).BatchCreateEntry(ctx, &entryv1.BatchCreateEntryRequest{Entries: []*types.Entry{{
-		SpiffeId: spireid.ToProto(id), ParentId: spireid.ToProto(spireid.Server(s.TrustDomain)),
-		Selectors: []*types.Selector{{Type: "unix", Value: "uid:0"}}, Admin: true,
-	}}})
-	if err != nil || res.Results[0].Status.Code != 0 {
-		s.t.Fatalf("creating admin entry %s: %v %v", id, err, res.GetResults())
-	}
+	admin := s.Entry(path, spireid.Server(s.TrustDomain), "unix:uid:0")
+	admin.Admin = true
+	s.CreateEntries(admin)
 	key, csr, err := attest.NewKeyAndCSR(id)
 	if err != nil {
 		s.t.Fatal(err)
