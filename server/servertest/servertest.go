@@ -3,7 +3,6 @@ package servertest
 import (
 	"context"
 	"crypto/x509"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -50,6 +49,7 @@ type options struct {
 	td      string
 	yaml    string
 	srvOpts []server.Option
+	log     *slog.Logger
 }
 
 // WithTrustDomain sets the trust domain (default example.org).
@@ -65,10 +65,13 @@ func WithServerOptions(opts ...server.Option) Option {
 	return func(o *options) { o.srvOpts = append(o.srvOpts, opts...) }
 }
 
+// WithLogger sets the server's logger (default: discard everything).
+func WithLogger(log *slog.Logger) Option { return func(o *options) { o.log = log } }
+
 // Start starts a server and waits until it accepts connections.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	o := options{td: "example.org"}
+	o := options{td: "example.org", log: slog.New(slog.DiscardHandler)}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -87,7 +90,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	clk := clocktesting.NewFakeClock(time.Now().Truncate(time.Second))
 	cfg.Clock = clk
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.Start(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), o.srvOpts...)
+	srv, err := server.Start(ctx, cfg, o.log, o.srvOpts...)
 	if err != nil {
 		cancel()
 		t.Fatalf("starting lanyard-server: %v", err)
