@@ -85,12 +85,12 @@ func TestMintJWTSVIDSignsAVerifiableToken(t *testing.T) {
 	s := servertest.Start(t)
 	c := svidv1.NewSVIDClient(s.Admin)
 	resp, err := c.MintJWTSVID(t.Context(), &svidv1.MintJWTSVIDRequest{
-		Id: &types.SPIFFEID{TrustDomain: "example.org", Path: "/api"}, Audience: []string{"orders", "billing"}, Ttl: 60})
+		Id: &types.SPIFFEID{TrustDomain: "example.org", Path: "/api"}, Audience: []string{"orders", "billing"}, Ttl: 3600})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.Svid.ExpiresAt != s.Clock.Now().Add(time.Minute).Unix() || resp.Svid.IssuedAt != s.Clock.Now().Unix() || resp.Svid.Id.Path != "/api" {
-		t.Fatalf("JWT-SVID %v: want id /api, issued now, expiring in 60s", resp.Svid)
+	if resp.Svid.ExpiresAt != s.Clock.Now().Add(time.Hour).Unix() || resp.Svid.IssuedAt != s.Clock.Now().Unix() || resp.Svid.Id.Path != "/api" {
+		t.Fatalf("JWT-SVID %v: want id /api, issued now, expiring in an hour", resp.Svid)
 	}
 	svid, err := jwtsvid.ParseAndValidate(resp.Svid.Token, jwtBundle(t, s), []string{"billing"})
 	if err != nil || svid.ID.String() != "spiffe://example.org/api" {
