@@ -4,6 +4,7 @@ package entry
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -109,7 +110,8 @@ func (s *Service) BatchCreateEntry(ctx context.Context, req *entryv1.BatchCreate
 	for i, in := range req.Entries {
 		e, err := s.validator.EntryFromProto(in, nil)
 		if err != nil {
-			results[i] = &entryv1.BatchCreateEntryResponse_Result{Status: api.BatchStatus(s.log, "invalid entry", err), Entry: in}
+			// No entry: spire-api-sdk sets it only for OK and ALREADY_EXISTS.
+			results[i] = &entryv1.BatchCreateEntryResponse_Result{Status: api.BatchStatus(s.log, "invalid entry", err)}
 			continue
 		}
 		valid = append(valid, e)
@@ -122,7 +124,7 @@ func (s *Service) BatchCreateEntry(ctx context.Context, req *entryv1.BatchCreate
 		}
 		for j, r := range stored {
 			res := &entryv1.BatchCreateEntryResponse_Result{Status: api.BatchStatus(s.log, "creating entry", r.Err)}
-			if r.Entry != nil {
+			if r.Entry != nil && (r.Err == nil || errors.Is(r.Err, datastore.ErrAlreadyExists)) {
 				res.Entry = api.EntryToProto(r.Entry, req.OutputMask)
 			}
 			results[where[j]] = res
