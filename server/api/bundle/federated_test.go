@@ -31,8 +31,9 @@ func TestBatchCreateFederatedBundleAnswersEveryItem(t *testing.T) {
 		t.Fatalf("create: %v; want OK with the masked bundle", r[0])
 	}
 	for i, want := range []codes.Code{1: codes.AlreadyExists, 2: codes.InvalidArgument, 3: codes.InvalidArgument, 4: codes.InvalidArgument} {
-		if i > 0 && code(r[i].Status) != want {
-			t.Errorf("item %d: %v; want %s", i, r[i].Status, want)
+		// spire-api-sdk: the bundle is set only when the status is OK.
+		if i > 0 && (code(r[i].Status) != want || r[i].Bundle != nil) {
+			t.Errorf("item %d: %v; want %s and no bundle", i, r[i], want)
 		}
 	}
 	got, err := c.GetFederatedBundle(t.Context(), &bundlev1.GetFederatedBundleRequest{TrustDomain: "spiffe://partner.test"})
@@ -131,8 +132,8 @@ func TestBatchUpdateAndSetFederatedBundle(t *testing.T) {
 	if b := upd.Results[0].Bundle; code(upd.Results[0].Status) != codes.OK || !hasKey(b, "new") || hasKey(b, "old") || !hasX509(b, old.X509Authorities[0].Asn1) || b.RefreshHint != 300 {
 		t.Fatalf("update of jwt_authorities only: %v; want the new key, the old X.509 authority and refresh hint", upd.Results[0])
 	}
-	if code(upd.Results[1].Status) != codes.NotFound {
-		t.Fatalf("update of an unknown bundle: %v; want NotFound", upd.Results[1].Status)
+	if code(upd.Results[1].Status) != codes.NotFound || upd.Results[1].Bundle != nil {
+		t.Fatalf("update of an unknown bundle: %v; want NotFound and no bundle", upd.Results[1])
 	}
 	upd, err = c.BatchUpdateFederatedBundle(t.Context(), &bundlev1.BatchUpdateFederatedBundleRequest{Bundle: []*types.Bundle{next}})
 	if err != nil || code(upd.Results[0].Status) != codes.OK || upd.Results[0].Bundle.RefreshHint != 60 || hasX509(upd.Results[0].Bundle, old.X509Authorities[0].Asn1) {

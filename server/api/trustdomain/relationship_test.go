@@ -47,8 +47,8 @@ func TestFederationRelationshipsAreCreatedReadUpdatedAndDeleted(t *testing.T) {
 	}
 	r := resp.Results
 	for i, want := range []codes.Code{codes.OK, codes.OK, codes.OK, codes.AlreadyExists, codes.InvalidArgument, codes.InvalidArgument, codes.InvalidArgument, codes.InvalidArgument, codes.InvalidArgument} {
-		if code(r[i].Status) != want {
-			t.Errorf("relationship %d: %v; want %s", i, r[i].Status, want)
+		if code(r[i].Status) != want || (want != codes.OK) != (r[i].FederationRelationship == nil) {
+			t.Errorf("relationship %d: %v; want %s, with the relationship only when OK", i, r[i], want)
 		}
 	}
 	if got := r[1].FederationRelationship; got.GetHttpsSpiffe().GetEndpointSpiffeId() != "spiffe://b.test/spire/server" || got.TrustDomainBundle.GetTrustDomain() != "b.test" {
