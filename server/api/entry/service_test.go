@@ -2,6 +2,7 @@ package entry_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
@@ -160,5 +161,30 @@ func TestBatchDeleteEntryAnswersPerIDAndRefusesAnEmptyOne(t *testing.T) {
 	resp, err = c.BatchDeleteEntry(t.Context(), &entryv1.BatchDeleteEntryRequest{})
 	if err != nil || len(resp.Results) != 0 {
 		t.Fatalf("empty batch: %v %v", resp, err)
+	}
+}
+
+// An admin X.509-SVID is an administrator's only while its admin entry is unexpired.
+func TestAnAdminSVIDLosesItsRightsWithItsEntry(t *testing.T) {
+	s := servertest.Start(t)
+	admin := s.AdminPeer("/ops")
+	c := entryv1.NewEntryClient(admin.Conn)
+	list, err := entryv1.NewEntryClient(s.Admin).ListEntries(t.Context(), &entryv1.ListEntriesRequest{})
+	if err != nil || len(list.Entries) != 1 {
+		t.Fatalf("entries %v %v; want the admin entry", list, err)
+	}
+	adminEntry := list.Entries[0]
+	adminEntry.ExpiresAt = s.Clock.Now().Add(10 * time.Minute).Unix()
+	upd, err := entryv1.NewEntryClient(s.Admin).BatchUpdateEntry(t.Context(), &entryv1.BatchUpdateEntryRequest{
+		Entries: []*types.Entry{adminEntry}, InputMask: &types.EntryMask{ExpiresAt: true}})
+	if err != nil || code(upd.Results[0].Status) != codes.OK {
+		t.Fatalf("setting the admin entry's expiry: %v %v", upd, err)
+	}
+	if _, err := c.CountEntries(t.Context(), &entryv1.CountEntriesRequest{}); err != nil {
+		t.Fatalf("admin SVID while its entry is valid: %v", err)
+	}
+	s.Clock.Step(10 * time.Minute + time.Second)
+	if _, err := c.CountEntries(t.Context(), &entryv1.CountEntriesRequest{}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("admin SVID after its entry expired: %v; want PermissionDenied", err)
 	}
 }

@@ -163,3 +163,20 @@ func TestAnExpiredAdminSVIDIsRefused(t *testing.T) {
 		t.Fatalf("admin SVID at its expiry: %v; want Unauthenticated", err)
 	}
 }
+
+func TestAnExpiredEntryGetsNoMoreSVIDs(t *testing.T) {
+	s := servertest.Start(t)
+	agent := s.AttestAgent()
+	e := s.Entry("/short", agent.ID, "unix:uid:1")
+	e.ExpiresAt = s.Clock.Now().Add(5 * time.Minute).Unix()
+	entry := s.CreateEntries(e)[0]
+	c := svidv1.NewSVIDClient(agent.Conn)
+	s.Clock.Step(5 * time.Minute) // the very second it expires
+	resp, err := c.BatchNewX509SVID(t.Context(), &svidv1.BatchNewX509SVIDRequest{Params: []*svidv1.NewX509SVIDParams{{EntryId: entry.Id, Csr: csrFor(t, "spiffe://example.org/short")}}})
+	if err != nil || code(resp.Results[0].Status) != codes.NotFound {
+		t.Fatalf("X.509-SVID for an expired entry: %v %v; want NotFound", resp, err)
+	}
+	if _, err := c.NewJWTSVID(t.Context(), &svidv1.NewJWTSVIDRequest{EntryId: entry.Id, Audience: []string{"a"}}); status.Code(err) != codes.NotFound {
+		t.Fatalf("JWT-SVID for an expired entry: %v; want NotFound", err)
+	}
+}
