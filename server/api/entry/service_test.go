@@ -190,3 +190,27 @@ func TestAnAdminSVIDLosesItsRightsWithItsEntry(t *testing.T) {
 		t.Fatalf("admin SVID after its entry expired: %v; want PermissionDenied", err)
 	}
 }
+
+func TestOneBatchIsAppliedInOrder(t *testing.T) {
+	s := servertest.Start(t)
+	c := entryv1.NewEntryClient(s.Admin)
+	custom := s.Entry("/c", node, "unix:uid:9")
+	custom.Id = "entry-0001" // SPIRE lets the caller choose the ID
+	resp, err := c.BatchCreateEntry(t.Context(), &entryv1.BatchCreateEntryRequest{Entries: []*types.Entry{
+		s.Entry("/x", node, "unix:uid:1"), s.Entry("/x", node, "unix:uid:1"), custom,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := resp.Results
+	if code(r[0].Status) != codes.OK || code(r[1].Status) != codes.AlreadyExists || r[1].Entry.GetId() != r[0].Entry.GetId() {
+		t.Fatalf("the same entry twice in one batch: %v, %v; want OK, then AlreadyExists naming the first", r[0], r[1])
+	}
+	if code(r[2].Status) != codes.OK || r[2].Entry.Id != "entry-0001" {
+		t.Fatalf("entry with a chosen ID: %v; want it kept", r[2])
+	}
+	del, err := c.BatchDeleteEntry(t.Context(), &entryv1.BatchDeleteEntryRequest{Ids: []string{"entry-0001", "entry-0001"}})
+	if err != nil || code(del.Results[0].Status) != codes.OK || code(del.Results[1].Status) != codes.NotFound {
+		t.Fatalf("deleting one ID twice in a batch: %v %v; want OK, then NotFound", del, err)
+	}
+}
