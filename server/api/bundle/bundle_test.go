@@ -55,11 +55,17 @@ func TestAppendBundleAddsAuthoritiesToTheOwnBundle(t *testing.T) {
 	if err != nil || !hasX509(got, extra.X509Authorities[0].Asn1) || !hasKey(got, "extra-key") || len(got.X509Authorities) < 2 {
 		t.Fatalf("bundle after append %v %v; want the CA's own and the appended authorities", got, err)
 	}
+	again, err := c.AppendBundle(t.Context(), &bundlev1.AppendBundleRequest{X509Authorities: extra.X509Authorities, JwtAuthorities: extra.JwtAuthorities})
+	if err != nil || len(again.X509Authorities) != len(got.X509Authorities) || len(again.JwtAuthorities) != len(got.JwtAuthorities) || again.SequenceNumber != got.SequenceNumber {
+		t.Fatalf("appending the same authorities again: %v %v; want the bundle unchanged", again, err)
+	}
+	reused := servertest.PartnerBundle(t, "example.org", "extra-key").JwtAuthorities // same key ID, another key
 	for name, req := range map[string]*bundlev1.AppendBundleRequest{
-		"nothing":           {},
-		"a broken cert":     {X509Authorities: []*types.X509Certificate{{Asn1: []byte("x")}}},
-		"a key without ID":  {JwtAuthorities: []*types.JWTKey{{PublicKey: extra.JwtAuthorities[0].PublicKey}}},
-		"a key that is not": {JwtAuthorities: []*types.JWTKey{{KeyId: "k", PublicKey: []byte("x")}}},
+		"a key ID in use for another key": {JwtAuthorities: reused},
+		"nothing":                         {},
+		"a broken cert":                   {X509Authorities: []*types.X509Certificate{{Asn1: []byte("x")}}},
+		"a key without ID":                {JwtAuthorities: []*types.JWTKey{{PublicKey: extra.JwtAuthorities[0].PublicKey}}},
+		"a key that is not":               {JwtAuthorities: []*types.JWTKey{{KeyId: "k", PublicKey: []byte("x")}}},
 	} {
 		if _, err := c.AppendBundle(t.Context(), req); status.Code(err) != codes.InvalidArgument {
 			t.Errorf("appending %s: %v; want InvalidArgument", name, err)
