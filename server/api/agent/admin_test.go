@@ -78,6 +78,7 @@ func TestListAndCountAgentsFilterAndPage(t *testing.T) {
 	}
 	for name, req := range map[string]*agentv1.ListAgentsRequest{
 		"a negative page size":       {PageSize: -1},
+		"a page token never given":   {PageSize: 1, PageToken: "\x00"},
 		"an unknown selector match":  {Filter: &agentv1.ListAgentsRequest_Filter{BySelectorMatch: &types.SelectorMatch{Selectors: []*types.Selector{{Type: "a", Value: "b"}}, Match: 9}}},
 		"a selector without a value": {Filter: &agentv1.ListAgentsRequest_Filter{BySelectorMatch: &types.SelectorMatch{Selectors: []*types.Selector{{Type: "a"}}}}},
 		"an expiry that is no time":  {Filter: &agentv1.ListAgentsRequest_Filter{ByExpiresBefore: "soon"}},

@@ -108,8 +108,10 @@ func TestListFederatedBundlesPagesWithoutTheOwn(t *testing.T) {
 	if err != nil || n.Count != 6 {
 		t.Fatalf("CountBundles %v %v; want 6 (the own and five federated)", n, err)
 	}
-	if _, err := c.ListFederatedBundles(t.Context(), &bundlev1.ListFederatedBundlesRequest{PageSize: -1}); status.Code(err) != codes.InvalidArgument {
-		t.Fatalf("negative page size: %v; want InvalidArgument", err)
+	for _, req := range []*bundlev1.ListFederatedBundlesRequest{{PageSize: -1}, {PageSize: 1, PageToken: "not/base64"}} {
+		if _, err := c.ListFederatedBundles(t.Context(), req); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("page size %d, token %q: %v; want InvalidArgument", req.PageSize, req.PageToken, err)
+		}
 	}
 }
 

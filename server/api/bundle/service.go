@@ -103,10 +103,11 @@ func (s *Service) checkKeyIDs(ctx context.Context, keys []datastore.JWTKey) erro
 
 // ListFederatedBundles implements bundlev1.BundleServer.
 func (s *Service) ListFederatedBundles(ctx context.Context, req *bundlev1.ListFederatedBundlesRequest) (*bundlev1.ListFederatedBundlesResponse, error) {
-	if req.PageSize < 0 {
-		return nil, api.Invalid("page_size %d: must not be negative", req.PageSize)
+	page, err := api.Page(req.PageSize, req.PageToken)
+	if err != nil {
+		return nil, err
 	}
-	bundles, next, err := s.cfg.Store.ListBundles(ctx, datastore.Page{Size: int(req.PageSize), Token: req.PageToken})
+	bundles, next, err := s.cfg.Store.ListBundles(ctx, page)
 	if err != nil {
 		return nil, api.Error("listing bundles", err)
 	}

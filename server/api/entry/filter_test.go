@@ -53,8 +53,13 @@ func TestListEntriesPagesToTheEnd(t *testing.T) {
 	if len(seen) != 7 || slices.Compact(slices.Clone(seen))[6] != "/w6" || pages < 3 {
 		t.Fatalf("paged through %v in %d pages; want each of the 7 entries once, in at least 3 pages", seen, pages)
 	}
-	if _, err := c.ListEntries(t.Context(), &entryv1.ListEntriesRequest{PageSize: -1}); status.Code(err) != codes.InvalidArgument {
-		t.Fatalf("negative page size: %v; want InvalidArgument", err)
+	for name, req := range map[string]*entryv1.ListEntriesRequest{
+		"a negative page size":                {PageSize: -1},
+		"a page token this server never gave": {PageSize: 1, PageToken: "zzzzzzzz-zzzz"},
+	} {
+		if _, err := c.ListEntries(t.Context(), req); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("%s: %v; want InvalidArgument", name, err)
+		}
 	}
 }
 

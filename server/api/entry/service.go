@@ -75,10 +75,11 @@ func (s *Service) ListEntries(ctx context.Context, req *entryv1.ListEntriesReque
 	if err != nil {
 		return nil, err
 	}
-	if req.PageSize < 0 {
-		return nil, api.Invalid("page_size %d: must not be negative", req.PageSize)
+	page, err := api.Page(req.PageSize, req.PageToken)
+	if err != nil {
+		return nil, err
 	}
-	entries, next, err := s.store.ListEntries(ctx, filter, datastore.Page{Size: int(req.PageSize), Token: req.PageToken})
+	entries, next, err := s.store.ListEntries(ctx, filter, page)
 	if err != nil {
 		return nil, api.Error("listing entries", err)
 	}

@@ -89,8 +89,10 @@ func TestFederationRelationshipsAreCreatedReadUpdatedAndDeleted(t *testing.T) {
 	if slices.Sort(listed); !slices.Equal(listed, []string{"a.test", "b.test", "c.test"}) {
 		t.Fatalf("listed %v; want the three created", listed)
 	}
-	if _, err := c.ListFederationRelationships(t.Context(), &trustdomainv1.ListFederationRelationshipsRequest{PageSize: -1}); status.Code(err) != codes.InvalidArgument {
-		t.Fatalf("negative page size: %v; want InvalidArgument", err)
+	for _, req := range []*trustdomainv1.ListFederationRelationshipsRequest{{PageSize: -1}, {PageSize: 1, PageToken: "a"}} {
+		if _, err := c.ListFederationRelationships(t.Context(), req); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("page size %d, token %q: %v; want InvalidArgument", req.PageSize, req.PageToken, err)
+		}
 	}
 
 	upd, err := c.BatchUpdateFederationRelationship(t.Context(), &trustdomainv1.BatchUpdateFederationRelationshipRequest{
