@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/lanyard-dev/lanyard/internal/spireid"
 	"github.com/lanyard-dev/lanyard/server/servertest"
 )
 
@@ -194,5 +195,39 @@ func TestSyncAuthorizedEntriesPagesALargeSetAsRevisions(t *testing.T) {
 	}
 	if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
 		t.Fatalf("after the agent closed its side: %v; want the stream to end", err)
+	}
+}
+
+// Entry writes reach the agents' view at once: the write refreshes the cache, so an agent
+// asking right after sees the change without waiting for a poll.
+func TestEntryWritesReachAgentsAtOnce(t *testing.T) {
+	s := servertest.Start(t)
+	a, b := s.AttestAgent(), s.AttestAgent()
+	authorized := func(p *servertest.Peer) []string {
+		t.Helper()
+		resp, err := entryv1.NewEntryClient(p.Conn).GetAuthorizedEntries(t.Context(), &entryv1.GetAuthorizedEntriesRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return paths(resp.Entries)
+	}
+	e := s.CreateEntries(s.Entry("/moving", a.ID, "unix:uid:1"))[0]
+	if got := authorized(a); !slices.Equal(got, []string{"/moving"}) {
+		t.Fatalf("after create, agent a has %v", got)
+	}
+	e.ParentId = spireid.ToProto(b.ID)
+	upd, err := entryv1.NewEntryClient(s.Admin).BatchUpdateEntry(t.Context(), &entryv1.BatchUpdateEntryRequest{
+		Entries: []*types.Entry{e}, InputMask: &types.EntryMask{ParentId: true}})
+	if err != nil || upd.Results[0].Status.Code != 0 {
+		t.Fatalf("moving the entry to agent b: %v %v", upd, err)
+	}
+	if ga, gb := authorized(a), authorized(b); len(ga) != 0 || !slices.Equal(gb, []string{"/moving"}) {
+		t.Fatalf("after update, a has %v and b has %v; want it moved to b", ga, gb)
+	}
+	if _, err := entryv1.NewEntryClient(s.Admin).BatchDeleteEntry(t.Context(), &entryv1.BatchDeleteEntryRequest{Ids: []string{e.Id}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := authorized(b); len(got) != 0 {
+		t.Fatalf("after delete, agent b has %v", got)
 	}
 }
