@@ -3,12 +3,19 @@ package localauthority_test
 import (
 	"context"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/lanyard-dev/lanyard/agent/attest"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
 
 	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
 	localauthorityv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/localauthority/v1"
@@ -32,6 +39,8 @@ type kind struct {
 	revoke   func(ctx context.Context, c localauthorityv1.LocalAuthorityClient, id string) (*state, error)
 	// inBundle tells whether the bundle holds the authority, and whether it is tainted.
 	inBundle func(t *testing.T, b *types.Bundle, id string) (present, tainted bool)
+	// signer mints an SVID and returns the ID of the authority that signed it.
+	signer func(t *testing.T, s *servertest.Server) string
 }
 
 var kinds = []kind{
@@ -69,6 +78,21 @@ var kinds = []kind{
 			}
 			return false, false
 		},
+		signer: func(t *testing.T, s *servertest.Server) string {
+			_, csr, err := attest.NewKeyAndCSR(spiffeid.RequireFromPath(s.TrustDomain, "/w"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := svidv1.NewSVIDClient(s.Admin).MintX509SVID(t.Context(), &svidv1.MintX509SVIDRequest{Csr: csr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaf, err := x509.ParseCertificate(r.Svid.CertChain[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return hex.EncodeToString(leaf.AuthorityKeyId)
+		},
 	},
 	{
 		name: "JWT",
@@ -99,6 +123,22 @@ var kinds = []kind{
 				}
 			}
 			return false, false
+		},
+		signer: func(t *testing.T, s *servertest.Server) string {
+			r, err := svidv1.NewSVIDClient(s.Admin).MintJWTSVID(t.Context(), &svidv1.MintJWTSVIDRequest{
+				Id: &types.SPIFFEID{TrustDomain: s.TrustDomain.Name(), Path: "/w"}, Audience: []string{"a"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			header, err := base64.RawURLEncoding.DecodeString(strings.Split(r.Svid.Token, ".")[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var h struct{ Kid string }
+			if err := json.Unmarshal(header, &h); err != nil {
+				t.Fatal(err)
+			}
+			return h.Kid
 		},
 	},
 }
@@ -142,6 +182,9 @@ func TestForcedRotationPrepareActivateTaintRevoke(t *testing.T) {
 			if present, _ := k.inBundle(t, bundle(), next.AuthorityId); !present || next.AuthorityId == first.AuthorityId {
 				t.Fatalf("prepared authority %s: want a new one, published in the bundle before it signs", next.AuthorityId)
 			}
+			if got := k.signer(t, s); got != first.AuthorityId {
+				t.Fatalf("a prepared authority signed an SVID (%s); the active one (%s) must until activation", got, first.AuthorityId)
+			}
 			activated, err := k.activate(ctx, c, next.AuthorityId)
 			if err != nil || activated.AuthorityId != next.AuthorityId {
 				t.Fatalf("activate: %v %v", activated, err)
@@ -149,6 +192,9 @@ func TestForcedRotationPrepareActivateTaintRevoke(t *testing.T) {
 			active, prepared, old, err := k.get(ctx, c)
 			if err != nil || active.GetAuthorityId() != next.AuthorityId || prepared != nil || old.GetAuthorityId() != first.AuthorityId {
 				t.Fatalf("after activation: active %v prepared %v old %v; want the new one active and the first old", active, prepared, old)
+			}
+			if got := k.signer(t, s); got != next.AuthorityId {
+				t.Fatalf("after activation, SVIDs are signed by %s; want the activated %s", got, next.AuthorityId)
 			}
 
 			// An old authority must be tainted before it is revoked.
