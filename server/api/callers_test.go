@@ -4,11 +4,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	agentv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/agent/v1"
 	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
 	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
-	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -23,24 +21,11 @@ import (
 func TestEachKindOfCallerReachesOnlyItsMethods(t *testing.T) {
 	s := servertest.Start(t)
 	agent := s.AttestAgent()
-	// A workload SVID: valid, but neither an agent's nor an admin's.
-	key, csr, err := attest.NewKeyAndCSR(spiffeid.RequireFromPath(s.TrustDomain, "/workload"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	minted, err := svidv1.NewSVIDClient(s.Admin).MintX509SVID(t.Context(), &svidv1.MintX509SVIDRequest{Csr: csr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	chain, err := servertest.ParseChain(minted.Svid.CertChain)
-	if err != nil {
-		t.Fatal(err)
-	}
 	callers := map[string]*grpc.ClientConn{
 		"admin socket": s.Admin,
 		"admin SVID":   s.AdminPeer("/ops").Conn,
 		"agent":        agent.Conn,
-		"workload":     s.Dial(chain, key),
+		"workload":     s.WorkloadPeer("/workload").Conn, // valid, but neither an agent's nor an admin's
 		"no SVID":      s.Dial(nil, nil),
 	}
 	calls := map[string]func(*grpc.ClientConn) error{

@@ -60,18 +60,25 @@ func (s *Server) AttestWithToken(token string) (*Peer, error) {
 // a workload rather than a local user.
 func (s *Server) AdminPeer(path string) *Peer {
 	s.t.Helper()
-	ctx := context.Background()
-	id := spiffeid.RequireFromPath(s.TrustDomain, path)
 	admin := s.Entry(path, spireid.Server(s.TrustDomain), "unix:uid:0")
 	admin.Admin = true
 	s.CreateEntries(admin)
+	return s.WorkloadPeer(path)
+}
+
+// WorkloadPeer mints an X.509-SVID for spiffe://TD/path through the admin API (MintX509SVID,
+// with the server's default TTL) and returns it connected over TLS. Without an admin
+// entry for the ID it is neither an agent nor an administrator.
+func (s *Server) WorkloadPeer(path string) *Peer {
+	s.t.Helper()
+	id := spiffeid.RequireFromPath(s.TrustDomain, path)
 	key, csr, err := attest.NewKeyAndCSR(id)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	minted, err := svidv1.NewSVIDClient(s.Admin).MintX509SVID(ctx, &svidv1.MintX509SVIDRequest{Csr: csr})
+	minted, err := svidv1.NewSVIDClient(s.Admin).MintX509SVID(context.Background(), &svidv1.MintX509SVIDRequest{Csr: csr})
 	if err != nil {
-		s.t.Fatalf("minting admin SVID: %v", err)
+		s.t.Fatalf("minting an X.509-SVID for %s: %v", id, err)
 	}
 	chain, err := ParseChain(minted.Svid.CertChain)
 	if err != nil {

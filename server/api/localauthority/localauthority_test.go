@@ -13,12 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lanyard-dev/lanyard/agent/attest"
-	"github.com/spiffe/go-spiffe/v2/spiffeid"
-	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
-
 	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
 	localauthorityv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/localauthority/v1"
+	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -79,19 +76,7 @@ var kinds = []kind{
 			return false, false
 		},
 		signer: func(t *testing.T, s *servertest.Server) string {
-			_, csr, err := attest.NewKeyAndCSR(spiffeid.RequireFromPath(s.TrustDomain, "/w"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, err := svidv1.NewSVIDClient(s.Admin).MintX509SVID(t.Context(), &svidv1.MintX509SVIDRequest{Csr: csr})
-			if err != nil {
-				t.Fatal(err)
-			}
-			leaf, err := x509.ParseCertificate(r.Svid.CertChain[0])
-			if err != nil {
-				t.Fatal(err)
-			}
-			return hex.EncodeToString(leaf.AuthorityKeyId)
+			return hex.EncodeToString(s.WorkloadPeer("/w").Chain[0].AuthorityKeyId)
 		},
 	},
 	{
