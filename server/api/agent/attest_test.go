@@ -179,3 +179,52 @@ func TestABannedAgentIsRefusedUntilDeleted(t *testing.T) {
 }
 
 func errOf[T any](_ T, err error) error { return err }
+
+// An agent ID attested again (here: the same join token value issued again) keeps its old
+// SVID working until the new one is used; a banned agent may not attest again until an
+// administrator deletes its record.
+func TestAttestingAnExistingAgentAgain(t *testing.T) {
+	s := servertest.Start(t)
+	admin := agentv1.NewAgentClient(s.Admin)
+	token := func() string {
+		t.Helper()
+		if _, err := admin.CreateJoinToken(t.Context(), &agentv1.CreateJoinTokenRequest{Ttl: 600, Token: "node-a"}); err != nil {
+			t.Fatal(err)
+		}
+		return "node-a"
+	}
+	first, err := s.AttestWithToken(token())
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := s.AttestWithToken(token())
+	if err != nil {
+		t.Fatalf("attesting node-a again: %v", err)
+	}
+	if second.ID != first.ID {
+		t.Fatalf("second attestation gave %s, want %s", second.ID, first.ID)
+	}
+	if err := use(t, first.Conn); err != nil {
+		t.Fatalf("the first SVID before the second is used: %v", err)
+	}
+	if err := use(t, second.Conn); err != nil {
+		t.Fatalf("the second SVID: %v", err)
+	}
+	if err := use(t, s.Dial(first.Chain, first.Key)); status.Code(err) != codes.PermissionDenied || reason(err) != types.PermissionDeniedDetails_AGENT_NOT_ACTIVE {
+		t.Fatalf("the first SVID after the second was used: %v; want PermissionDenied AGENT_NOT_ACTIVE", err)
+	}
+
+	id := &types.SPIFFEID{TrustDomain: "example.org", Path: first.ID.Path()}
+	if _, err := admin.BanAgent(t.Context(), &agentv1.BanAgentRequest{Id: id}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AttestWithToken(token()); status.Code(err) != codes.PermissionDenied || reason(err) != types.PermissionDeniedDetails_AGENT_BANNED {
+		t.Fatalf("a banned agent attesting again: %v; want PermissionDenied AGENT_BANNED", err)
+	}
+	if _, err := admin.DeleteAgent(t.Context(), &agentv1.DeleteAgentRequest{Id: id}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AttestWithToken(token()); err != nil {
+		t.Fatalf("attesting again once the banned record was deleted: %v", err)
+	}
+}
