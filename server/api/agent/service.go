@@ -98,10 +98,11 @@ func (s *Service) ListAgents(ctx context.Context, req *agentv1.ListAgentsRequest
 	if err != nil {
 		return nil, err
 	}
-	if req.PageSize < 0 {
-		return nil, api.Invalid("page_size %d: must not be negative", req.PageSize)
+	page, err := api.Page(req.PageSize, req.PageToken)
+	if err != nil {
+		return nil, err
 	}
-	agents, next, err := s.cfg.Store.ListAgents(ctx, filter, datastore.Page{Size: int(req.PageSize), Token: req.PageToken})
+	agents, next, err := s.cfg.Store.ListAgents(ctx, filter, page)
 	if err != nil {
 		return nil, api.Error("listing agents", err)
 	}

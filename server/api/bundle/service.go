@@ -3,6 +3,7 @@
 package bundle
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 
@@ -69,6 +70,9 @@ func (s *Service) AppendBundle(ctx context.Context, req *bundlev1.AppendBundleRe
 	if err != nil {
 		return nil, api.Error("append bundle", err)
 	}
+	if err := s.checkKeyIDs(ctx, in.JWTAuthorities); err != nil {
+		return nil, err
+	}
 	b, err := s.cfg.Store.AppendBundle(ctx, in)
 	if err != nil {
 		return nil, api.Error("append bundle", err)
@@ -77,12 +81,33 @@ func (s *Service) AppendBundle(ctx context.Context, req *bundlev1.AppendBundleRe
 	return api.BundleToProto(b, req.OutputMask), nil
 }
 
+// checkKeyIDs refuses JWT keys whose key ID the bundle already holds for another public
+// key: the store keeps the key it has, so the append would succeed without the new key.
+func (s *Service) checkKeyIDs(ctx context.Context, keys []datastore.JWTKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	cur, err := s.cfg.Store.GetBundle(ctx, s.cfg.TrustDomain.Name())
+	if err != nil {
+		return api.Error("append bundle", err)
+	}
+	for i, k := range keys {
+		for _, have := range cur.JWTAuthorities {
+			if have.KeyID == k.KeyID && !bytes.Equal(have.PublicKey, k.PublicKey) {
+				return api.Invalid("jwt_authorities[%d]: key_id %q is already in the bundle for another public key; give the new key its own key_id", i, k.KeyID)
+			}
+		}
+	}
+	return nil
+}
+
 // ListFederatedBundles implements bundlev1.BundleServer.
 func (s *Service) ListFederatedBundles(ctx context.Context, req *bundlev1.ListFederatedBundlesRequest) (*bundlev1.ListFederatedBundlesResponse, error) {
-	if req.PageSize < 0 {
-		return nil, api.Invalid("page_size %d: must not be negative", req.PageSize)
+	page, err := api.Page(req.PageSize, req.PageToken)
+	if err != nil {
+		return nil, err
 	}
-	bundles, next, err := s.cfg.Store.ListBundles(ctx, datastore.Page{Size: int(req.PageSize), Token: req.PageToken})
+	bundles, next, err := s.cfg.Store.ListBundles(ctx, page)
 	if err != nil {
 		return nil, api.Error("listing bundles", err)
 	}

@@ -4,6 +4,7 @@ package entry
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -74,10 +75,11 @@ func (s *Service) ListEntries(ctx context.Context, req *entryv1.ListEntriesReque
 	if err != nil {
 		return nil, err
 	}
-	if req.PageSize < 0 {
-		return nil, api.Invalid("page_size %d: must not be negative", req.PageSize)
+	page, err := api.Page(req.PageSize, req.PageToken)
+	if err != nil {
+		return nil, err
 	}
-	entries, next, err := s.store.ListEntries(ctx, filter, datastore.Page{Size: int(req.PageSize), Token: req.PageToken})
+	entries, next, err := s.store.ListEntries(ctx, filter, page)
 	if err != nil {
 		return nil, api.Error("listing entries", err)
 	}
@@ -109,7 +111,8 @@ func (s *Service) BatchCreateEntry(ctx context.Context, req *entryv1.BatchCreate
 	for i, in := range req.Entries {
 		e, err := s.validator.EntryFromProto(in, nil)
 		if err != nil {
-			results[i] = &entryv1.BatchCreateEntryResponse_Result{Status: api.BatchStatus(s.log, "invalid entry", err), Entry: in}
+			// No entry: spire-api-sdk sets it only for OK and ALREADY_EXISTS.
+			results[i] = &entryv1.BatchCreateEntryResponse_Result{Status: api.BatchStatus(s.log, "invalid entry", err)}
 			continue
 		}
 		valid = append(valid, e)
@@ -122,7 +125,7 @@ func (s *Service) BatchCreateEntry(ctx context.Context, req *entryv1.BatchCreate
 		}
 		for j, r := range stored {
 			res := &entryv1.BatchCreateEntryResponse_Result{Status: api.BatchStatus(s.log, "creating entry", r.Err)}
-			if r.Entry != nil {
+			if r.Entry != nil && (r.Err == nil || errors.Is(r.Err, datastore.ErrAlreadyExists)) {
 				res.Entry = api.EntryToProto(r.Entry, req.OutputMask)
 			}
 			results[where[j]] = res

@@ -153,13 +153,9 @@ func (s *Service) newX509SVID(ctx context.Context, authorized map[string]*datast
 	if p == nil || p.EntryId == "" {
 		return nil, api.Invalid("entry_id is required")
 	}
-	e, ok := authorized[p.EntryId]
-	if !ok {
-		return nil, status.Errorf(codes.NotFound, "entry %s does not exist or is not authorized for this agent", p.EntryId)
-	}
-	id, err := spiffeid.FromString(e.SPIFFEID)
+	e, id, err := s.entry(authorized, p.EntryId)
 	if err != nil {
-		return nil, status.Errorf(codes.Internal, "entry %s has an invalid SPIFFE ID: %v", e.ID, err)
+		return nil, err
 	}
 	csr, err := api.ParseCSR(p.Csr, id)
 	if err != nil {
@@ -186,13 +182,9 @@ func (s *Service) NewJWTSVID(ctx context.Context, req *svidv1.NewJWTSVIDRequest)
 	if err != nil {
 		return nil, err
 	}
-	e, ok := authorized[req.EntryId]
-	if !ok {
-		return nil, status.Errorf(codes.NotFound, "entry %s does not exist or is not authorized for this agent", req.EntryId)
-	}
-	id, err := spiffeid.FromString(e.SPIFFEID)
+	e, id, err := s.entry(authorized, req.EntryId)
 	if err != nil {
-		return nil, status.Errorf(codes.Internal, "entry %s has an invalid SPIFFE ID: %v", e.ID, err)
+		return nil, err
 	}
 	ttl := s.cfg.JWTTTL
 	if e.JWTSVIDTTL > 0 {
@@ -223,6 +215,24 @@ func (s *Service) jwt(ctx context.Context, p ca.JWTSVIDParams, hint string) (*ty
 		return nil, api.Error("signing JWT-SVID", err)
 	}
 	return &types.JWTSVID{Token: token, Id: spireid.ToProto(p.ID), ExpiresAt: exp.Unix(), IssuedAt: s.cfg.Now().Unix(), Hint: hint}, nil
+}
+
+// entry looks up an entry the agent is authorized for and its SPIFFE ID. An entry at or
+// past its expiry is refused here: the entry cache still lists it during the second it
+// expires in, and the CA cannot sign an SVID that would be born expired.
+func (s *Service) entry(authorized map[string]*datastore.Entry, entryID string) (*datastore.Entry, spiffeid.ID, error) {
+	e, ok := authorized[entryID]
+	if !ok {
+		return nil, spiffeid.ID{}, status.Errorf(codes.NotFound, "entry %s does not exist or is not authorized for this agent", entryID)
+	}
+	if exp := entryExpiry(e); !exp.IsZero() && !s.cfg.Now().Before(exp) {
+		return nil, spiffeid.ID{}, status.Errorf(codes.NotFound, "entry %s expired at %s", e.ID, exp.UTC().Format(time.RFC3339))
+	}
+	id, err := spiffeid.FromString(e.SPIFFEID)
+	if err != nil {
+		return nil, spiffeid.ID{}, status.Errorf(codes.Internal, "entry %s has an invalid SPIFFE ID: %v", e.ID, err)
+	}
+	return e, id, nil
 }
 
 // entryExpiry is when SVIDs of e must expire at the latest: the entry's own expiry, so an

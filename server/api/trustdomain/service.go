@@ -69,10 +69,11 @@ func (s *Service) ListFederationRelationships(ctx context.Context, req *trustdom
 	if s.cfg.Store == nil {
 		return nil, errNoStore
 	}
-	if req.PageSize < 0 {
-		return nil, api.Invalid("page_size %d: must not be negative", req.PageSize)
+	page, err := api.Page(req.PageSize, req.PageToken)
+	if err != nil {
+		return nil, err
 	}
-	rels, next, err := s.cfg.Store.ListFederationRelationships(ctx, datastore.Page{Size: int(req.PageSize), Token: req.PageToken})
+	rels, next, err := s.cfg.Store.ListFederationRelationships(ctx, page)
 	if err != nil {
 		return nil, api.Error("listing federation relationships", err)
 	}
