@@ -87,7 +87,7 @@ func removeFrom[K comparable](m map[K]entrySet, k K, id string) {
 }
 
 func expired(e *datastore.Entry, now time.Time) bool {
-	return e.ExpiresAt != 0 && time.Unix(e.ExpiresAt, 0).Before(now)
+	return e.ExpiresAt != 0 && !now.Before(time.Unix(e.ExpiresAt, 0))
 }
 
 // aliases returns the node alias entries whose selectors are all among the agent's. An

@@ -7,13 +7,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"time"
 
-	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
-	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	agentv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/agent/v1"
 	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
 	"google.golang.org/grpc"
@@ -22,6 +19,7 @@ import (
 	"github.com/lanyard-dev/lanyard/agent/attest"
 	"github.com/lanyard-dev/lanyard/attestors/jointoken"
 	"github.com/lanyard-dev/lanyard/internal/spireid"
+	"github.com/lanyard-dev/lanyard/internal/svidverify"
 )
 
 // Peer is a caller of the TCP port holding an X.509-SVID (an agent, or an admin workload).
@@ -95,9 +93,9 @@ func (s *Server) Dial(chain []*x509.Certificate, key crypto.Signer) *grpc.Client
 	bundle := s.Bundle()
 	cfg := &tls.Config{
 		MinVersion: tls.VersionTLS12,
-		// Verified below against the SPIFFE bundle at the fake clock's time.
+		// Verified against the SPIFFE bundle at the fake clock's time.
 		InsecureSkipVerify:    true, //nolint:gosec // replaced by VerifyPeerCertificate
-		VerifyPeerCertificate: s.verifyServer(bundle),
+		VerifyPeerCertificate: svidverify.PeerCertificate(bundle, tlsconfig.AuthorizeID(spireid.Server(s.TrustDomain)), s.Clock),
 	}
 	if chain != nil {
 		cert := &tls.Certificate{PrivateKey: key, Leaf: chain[0]}
@@ -112,22 +110,6 @@ func (s *Server) Dial(chain []*x509.Certificate, key crypto.Signer) *grpc.Client
 	}
 	s.t.Cleanup(func() { _ = conn.Close() })
 	return conn
-}
-
-func (s *Server) verifyServer(bundle *x509bundle.Bundle) func([][]byte, [][]*x509.Certificate) error {
-	authorize := tlsconfig.AuthorizeID(spireid.Server(s.TrustDomain))
-	return func(raw [][]byte, _ [][]*x509.Certificate) error {
-		certs, err := ParseChain(raw)
-		if err != nil {
-			return err
-		}
-		// go-spiffe's tlsconfig verifies at the wall clock's time; the server lives on the fake one.
-		id, chains, err := x509svid.Verify(certs, bundle, x509svid.WithTime(s.Clock.Now()))
-		if err != nil {
-			return fmt.Errorf("server certificate: %w", err)
-		}
-		return authorize(id, chains)
-	}
 }
 
 // ParseChain parses DER certificates, leaf first.

@@ -183,9 +183,8 @@ func TestAnAdminSVIDLosesItsRightsWithItsEntry(t *testing.T) {
 	if _, err := c.CountEntries(t.Context(), &entryv1.CountEntriesRequest{}); err != nil {
 		t.Fatalf("admin SVID while its entry is valid: %v", err)
 	}
-	// One second past: the entry cache counts an entry as expired only after its
-	// expires_at second (server/entrycache's expired), while SVIDs expire at NotAfter.
-	s.Clock.Step(10*time.Minute + time.Second)
+	// At its expires_at second the entry is expired, as an SVID is at its NotAfter.
+	s.Clock.Step(10 * time.Minute)
 	if _, err := c.CountEntries(t.Context(), &entryv1.CountEntriesRequest{}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("admin SVID after its entry expired: %v; want PermissionDenied", err)
 	}
