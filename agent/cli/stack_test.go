@@ -21,14 +21,12 @@ import (
 
 	"github.com/lanyard-dev/lanyard/agent"
 	agentconfig "github.com/lanyard-dev/lanyard/agent/config"
-	"github.com/lanyard-dev/lanyard/internal/adminclient"
 	"github.com/lanyard-dev/lanyard/internal/bundleconv"
 	"github.com/lanyard-dev/lanyard/internal/command"
 	"github.com/lanyard-dev/lanyard/internal/freeport"
 	"github.com/lanyard-dev/lanyard/internal/loglevel"
 	"github.com/lanyard-dev/lanyard/internal/poll"
-	"github.com/lanyard-dev/lanyard/server"
-	serverconfig "github.com/lanyard-dev/lanyard/server/config"
+	"github.com/lanyard-dev/lanyard/server/servertest"
 )
 
 const (
@@ -53,30 +51,8 @@ func startStack(t *testing.T) *stack {
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 
-	serverAdmin := filepath.Join(dir, "server.sock")
-	scfg, err := serverconfig.Parse([]byte("trust_domain: " + trustDomain + "\nbind_port: 0\nhealth_address: \"\"\nkey_manager: memory\n" +
-		"oidc:\n  address: \"\"\ndata_dir: " + filepath.Join(dir, "server") + "\nadmin_socket_path: " + serverAdmin + "\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvCtx, stopServer := context.WithCancel(context.Background())
-	srv, err := server.Start(srvCtx, scfg, quiet)
-	if err != nil {
-		stopServer()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stopServer()
-		if err := srv.Wait(); err != nil {
-			t.Errorf("server: %v", err)
-		}
-	})
-
-	conn, err := adminclient.Dial(t.Context(), "server", serverAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	srv := servertest.Start(t, servertest.WithTrustDomain(trustDomain))
+	conn := srv.Admin
 	token, err := agentv1.NewAgentClient(conn).CreateJoinToken(t.Context(), &agentv1.CreateJoinTokenRequest{Ttl: 600})
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +83,7 @@ func startStack(t *testing.T) *stack {
 	}
 	acfg, err := agentconfig.Parse([]byte(fmt.Sprintf("trust_domain: %s\ndata_dir: %s\ntrust_bundle_path: %s\njoin_token: %s\n"+
 		"server_address: 127.0.0.1\nserver_port: %d\nsocket_path: %s\nadmin_socket_path: %s\nhealth_address: %q\n",
-		trustDomain, filepath.Join(dir, "agent"), bundlePath, token.Value, srv.Addr().(*net.TCPAddr).Port, s.apiSock, s.adminSock, s.healthAddr)))
+		trustDomain, filepath.Join(dir, "agent"), bundlePath, token.Value, srv.Server.Addr().(*net.TCPAddr).Port, s.apiSock, s.adminSock, s.healthAddr)))
 	if err != nil {
 		t.Fatal(err)
 	}

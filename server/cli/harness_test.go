@@ -3,40 +3,30 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
-	"github.com/spiffe/go-spiffe/v2/spiffeid"
-	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
-	agentv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/agent/v1"
 	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
 	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 
 	"github.com/lanyard-dev/lanyard/internal/command"
+	"github.com/lanyard-dev/lanyard/internal/spireid"
 	"github.com/lanyard-dev/lanyard/server"
-	"github.com/lanyard-dev/lanyard/server/config"
+	"github.com/lanyard-dev/lanyard/server/servertest"
 )
 
 const testTrustDomain = "example.org"
 
-// harness runs the CLI against the real lanyard-server in-process: memory keys, a real
-// SQLite file, the admin API on a temp unix socket.
+// harness runs the CLI against the real lanyard-server in-process (servertest: memory
+// keys, a real SQLite file, the admin API on a temp unix socket).
 type harness struct {
 	t    *testing.T
 	sock string
-	srv  *server.Server
+	srv  *servertest.Server
 }
 
 type result struct {
@@ -46,26 +36,8 @@ type result struct {
 
 func newHarness(t *testing.T, opts ...server.Option) *harness {
 	t.Helper()
-	dir := shortTempDir(t)
-	sock := filepath.Join(dir, "admin.sock")
-	cfg, err := config.Parse([]byte("trust_domain: " + testTrustDomain + "\nbind_port: 0\nhealth_address: \"\"\nkey_manager: memory\n" +
-		"oidc:\n  address: \"\"\ndata_dir: " + filepath.Join(dir, "data") + "\nadmin_socket_path: " + sock + "\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.Start(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), opts...)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := srv.Wait(); err != nil {
-			t.Errorf("server: %v", err)
-		}
-	})
-	return &harness{t: t, sock: sock, srv: srv}
+	srv := servertest.Start(t, servertest.WithTrustDomain(testTrustDomain), servertest.WithServerOptions(opts...))
+	return &harness{t: t, sock: srv.SocketPath, srv: srv}
 }
 
 // newUnreachable is a harness whose socket nobody listens on: a command that fails with
@@ -191,52 +163,5 @@ func (h *harness) addFederatedBundle(td string) *x509.Certificate {
 // lanyard-agent does, and returns its SPIFFE ID.
 func (h *harness) attestAgent() *types.SPIFFEID {
 	h.t.Helper()
-	ctx := h.t.Context()
-	cl := h.api()
-	token, err := cl.agents.CreateJoinToken(ctx, &agentv1.CreateJoinTokenRequest{Ttl: 600})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	own, err := cl.bundles.GetBundle(ctx, &bundlev1.GetBundleRequest{})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	var roots []*x509.Certificate
-	for _, a := range own.X509Authorities {
-		c, err := x509.ParseCertificate(a.Asn1)
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		roots = append(roots, c)
-	}
-	td := spiffeid.RequireTrustDomainFromString(testTrustDomain)
-	tlsConf := tlsconfig.TLSClientConfig(x509bundle.FromX509Authorities(td, roots), tlsconfig.AuthorizeID(spiffeid.RequireFromPath(td, "/spire/server")))
-	conn, err := grpc.NewClient(h.srv.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(tlsConf)))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer conn.Close()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	stream, err := agentv1.NewAgentClient(conn).AttestAgent(ctx)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if err := stream.Send(&agentv1.AttestAgentRequest{Step: &agentv1.AttestAgentRequest_Params_{Params: &agentv1.AttestAgentRequest_Params{
-		Data:   &types.AttestationData{Type: "join_token", Payload: []byte(token.Value)},
-		Params: &agentv1.AgentX509SVIDParams{Csr: csr},
-	}}}); err != nil {
-		h.t.Fatal(err)
-	}
-	resp, err := stream.Recv()
-	if err != nil {
-		h.t.Fatalf("attesting with a join token: %v", err)
-	}
-	return resp.GetResult().GetSvid().GetId()
+	return spireid.ToProto(h.srv.AttestAgent().ID)
 }
