@@ -80,6 +80,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Wit
 		Attestors:            wattestors,
 		MaxConnectionsPerUID: cfg.WorkloadAPI.MaxConnectionsPerUID,
 		MaxConnections:       cfg.WorkloadAPI.MaxConnections,
+		Ready:                renewer.Ready,
 	})
 	front := []task{{"workload API", func(ctx context.Context) error { return wl.Serve(ctx, cfg.SocketPath) }}}
 	// The admin socket and the health endpoint, for operators.

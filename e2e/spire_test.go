@@ -61,6 +61,14 @@ func TestSPIREsCLIWorksAgainstLanyard(t *testing.T) {
 		return runCommand(t, spire, 0, nil, append(args, "-socketPath", d.adminSock)...)
 	}
 
+	t.Run("spire-agent healthcheck asks lanyard-agent's Workload API socket", func(t *testing.T) {
+		spireAgent := spireBinary(t, "spire-agent")
+		out, err := runCommand(t, spireAgent, 0, nil, "healthcheck", "-socketPath", d.socket)
+		if err != nil || !strings.Contains(out, "Agent is healthy.") {
+			t.Fatalf("spire-agent healthcheck: %q, %v", out, err)
+		}
+	})
+
 	t.Run("entry create -data sends a file of 1,100 entries as one request", func(t *testing.T) {
 		if out, err := spireCLI("entry", "create", "-data", spireData(t, d.dir, d.td, d.agentID, 1100)); err != nil {
 			t.Fatalf("%v\n%s", err, out)

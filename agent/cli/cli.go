@@ -33,7 +33,7 @@ var table = command.Table{
 		workloadAPI("api fetch jwt", "Fetch a JWT-SVID (-audience A [-spiffeID ID])", fetchJWT),
 		workloadAPI("api validate jwt", "Validate a JWT-SVID through the agent (-audience A -svid TOKEN)", validateJWT),
 		workloadAPI("api watch", "Print every X.509 update the agent pushes ([-count N], or until interrupted)", watch),
-		{Name: "healthcheck", Synopsis: "Check that the agent is healthy (its health_address, -address)", Flags: healthcheck},
+		{Name: "healthcheck", Synopsis: "Check that the agent is healthy (its Workload API socket, -socketPath; or its health_address, -address)", Flags: healthcheck},
 		admin("logger get", "Show the agent's current and launch log levels", loggerGet),
 		admin("logger set", "Change the agent's log level until restart or reset (-level L)", loggerSet),
 		admin("logger reset", "Return the agent's log level to the launch level", loggerReset),

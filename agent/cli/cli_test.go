@@ -155,8 +155,11 @@ func TestAPICommands(t *testing.T) {
 			{[]string{"-verbose"}, "Health status: SERVING\nAgent is healthy.\n"},
 			{[]string{"-output", "json"}, `{"status":"SERVING"}` + "\n"},
 		} {
-			if out := wantOK(t, append([]string{"healthcheck", "-address", s.healthAddr}, tt.args...)...); out != tt.want {
-				t.Errorf("healthcheck %v: stdout %q, want %q", tt.args, out, tt.want)
+			// Asked on its Workload API socket (spire-agent's way) and on its health endpoint.
+			for _, where := range [][]string{{"-socketPath", s.apiSock}, {"-address", s.healthAddr}} {
+				if out := wantOK(t, append(append([]string{"healthcheck"}, where...), tt.args...)...); out != tt.want {
+					t.Errorf("healthcheck %v %v: stdout %q, want %q", where, tt.args, out, tt.want)
+				}
 			}
 		}
 	})
@@ -168,6 +171,7 @@ func TestAPICommands(t *testing.T) {
 		addr := ln.Addr().String()
 		ln.Close()
 		wantError(t, "is lanyard-agent running?", "healthcheck", "-address", addr)
+		wantError(t, "is lanyard-agent running?", "healthcheck", "-socketPath", filepath.Join(t.TempDir(), "none.sock"))
 	})
 
 	t.Run("logger and debug on the admin socket", func(t *testing.T) {

@@ -18,9 +18,10 @@ import (
 const securityHeader = "workload.spiffe.io"
 
 // Envoy's SDS calls are exempt: Envoy cannot send the header, and SDS answers only the
-// attested caller, like the Workload API.
+// attested caller, like the Workload API. So is the health service, which answers nothing
+// but whether the agent is ready.
 func checkHeader(ctx context.Context, fullMethod string) error {
-	if strings.HasPrefix(fullMethod, sdsMethodsPrefix) {
+	if strings.HasPrefix(fullMethod, sdsMethodsPrefix) || strings.HasPrefix(fullMethod, healthMethodsPrefix) {
 		return nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spiffe/go-spiffe/v2/proto/spiffe/workload"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/lanyard-dev/lanyard/agent/cache"
 	"github.com/lanyard-dev/lanyard/agent/peer"
@@ -41,6 +42,9 @@ type Config struct {
 	Log *slog.Logger
 	// Registerer, when set, receives the server's Prometheus metrics.
 	Registerer prometheus.Registerer
+	// Ready says whether the agent is ready, for the gRPC health service on the socket.
+	// Default: always ready while the socket answers.
+	Ready func(context.Context) error
 }
 
 // Server implements the SPIFFE Workload API.
@@ -100,6 +104,7 @@ func (s *Server) Serve(ctx context.Context, socketPath string) error {
 	)
 	workload.RegisterSpiffeWorkloadAPIServer(gs, s)
 	secretv3.RegisterSecretDiscoveryServiceServer(gs, &sds{s: s})
+	grpc_health_v1.RegisterHealthServer(gs, &health{s: s})
 
 	errc := make(chan error, 1)
 	go func() { errc <- gs.Serve(ln) }()
