@@ -40,11 +40,10 @@ func adapt(t *testing.T, file string, n testNode) []byte {
 	ports := map[int64]int{8081: n.serverPort, 8082: n.serverHealth, 8083: n.agentHealth}
 	hostPaths := map[string]string{"/run/lanyard/sockets": n.socketsDir, "/var/lib/lanyard/agent": n.agentDataDir}
 	cfgEdits := strings.NewReplacer(
-		"bind_address: 0.0.0.0", "bind_address: 127.0.0.1",
 		"bind_port: 8081", "bind_port: "+strconv.Itoa(n.serverPort),
 		"server_port: 8081", "server_port: "+strconv.Itoa(n.serverPort),
-		"health_address: 0.0.0.0:8082", "health_address: 127.0.0.1:"+strconv.Itoa(n.serverHealth),
-		"health_address: 0.0.0.0:8083", "health_address: 127.0.0.1:"+strconv.Itoa(n.agentHealth),
+		"health_address: 0.0.0.0:8082", "health_address: 0.0.0.0:"+strconv.Itoa(n.serverHealth),
+		"health_address: 0.0.0.0:8083", "health_address: 0.0.0.0:"+strconv.Itoa(n.agentHealth),
 		"server_address: lanyard-server.lanyard.svc", "server_address: 127.0.0.1",
 		"k8s: {}", "k8s: {kubelet_host: 127.0.0.1, kubelet_secure_port: "+strconv.Itoa(n.kubeletPort)+"}",
 	)

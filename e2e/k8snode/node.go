@@ -23,7 +23,8 @@ import (
 	"github.com/lanyard-dev/lanyard/internal/freeport"
 )
 
-// Name is the node's name; the kubelet registers it with address 127.0.0.1.
+// Name is the node's name. The kubelet serves on 127.0.0.1 but registers the host's
+// own address (it refuses a loopback node IP), which hostNetwork pods get as pod IP.
 const Name = "lanyard-node"
 
 // Node is a running one-node cluster owned by one test.
@@ -186,7 +187,6 @@ func (n *Node) startKubelet(t testing.TB) {
 		"--root-dir="+n.dirs.kubeletRoot,
 		"--cert-dir="+filepath.Join(n.dirs.kubeletRoot, "pki"),
 		"--hostname-override="+n.Name,
-		"--node-ip=127.0.0.1",
 	)
 	k.WaitReady(t, 180*time.Second, func() error {
 		node, err := n.Client.CoreV1().Nodes().Get(ctx(t), n.Name, metav1.GetOptions{})

@@ -2,6 +2,11 @@ package k8snode
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,4 +67,45 @@ func describe(p *corev1.Pod) string {
 		}
 	}
 	return s
+}
+
+// ContainerLog is everything container of pod ns/name has written so far, over all its
+// restarts, read from the kubelet's log files (CRI format, one "TIME STREAM TAG" prefix
+// per line). The apiserver cannot fetch logs here: it holds no kubelet client
+// certificate.
+func (n *Node) ContainerLog(t testing.TB, ns, name, container string) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(n.dirs.podLogs, ns+"_"+name+"_*", container, "*.log"))
+	sort.Strings(files)
+	var b strings.Builder
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err == nil {
+			b.Write(data)
+		}
+	}
+	return b.String()
+}
+
+// ContainerPID is the host PID of the main process of a running container, given as
+// the kubelet reports it ("containerd://<id>") or as the bare ID.
+func (n *Node) ContainerPID(t testing.TB, containerID string) int32 {
+	t.Helper()
+	id := containerID[strings.LastIndex(containerID, "/")+1:]
+	out, err := n.ctr("tasks", "list")
+	if err != nil {
+		t.Fatalf("k8snode: %v", err)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == id {
+			pid, err := strconv.Atoi(f[1])
+			if err != nil {
+				t.Fatalf("k8snode: ctr tasks list: %q", line)
+			}
+			return int32(pid)
+		}
+	}
+	t.Fatalf("k8snode: container %s has no task:\n%s", id, out)
+	return 0
 }
