@@ -37,7 +37,7 @@ func adapt(t *testing.T, file string, n testNode) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ports := map[int64]int{8081: n.serverPort, 8082: n.serverHealth, 8083: n.agentHealth}
+	ports := map[float64]int{8081: n.serverPort, 8082: n.serverHealth, 8083: n.agentHealth}
 	hostPaths := map[string]string{"/run/lanyard/sockets": n.socketsDir, "/var/lib/lanyard/agent": n.agentDataDir}
 	cfgEdits := strings.NewReplacer(
 		"bind_port: 8081", "bind_port: "+strconv.Itoa(n.serverPort),
@@ -87,7 +87,8 @@ func adapt(t *testing.T, file string, n testNode) []byte {
 					map[string]any{"name": "KUBERNETES_SERVICE_PORT", "value": strconv.Itoa(n.apiPort)})
 				for _, p := range c["ports"].([]any) {
 					p := p.(map[string]any)
-					if to, ok := ports[p["containerPort"].(int64)]; ok {
+					// Decoded through JSON, numbers are float64.
+					if to, ok := ports[p["containerPort"].(float64)]; ok {
 						p["containerPort"] = int64(to)
 					}
 				}

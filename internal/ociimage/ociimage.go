@@ -108,7 +108,7 @@ func Write(file string, img Image) error {
 	md := manifest.desc
 	md.Platform = &plat
 	md.Annotations = map[string]string{
-		"io.containerd.image.name":         img.Ref,
+		"io.containerd.image.name":          img.Ref,
 		"org.opencontainers.image.ref.name": tag,
 	}
 	index, err := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": mediaIndex, "manifests": []descriptor{md}})
