@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,7 +21,7 @@ type testNode struct {
 	socketsDir, agentDataDir, imageTag    string // host folders and the tag of the built images
 }
 
-// adapt loads a manifest file and changes only what a one-node cluster without CNI,
+// adapt changes in manifests (multi-document YAML) only what a one-node cluster without CNI,
 // kube-proxy or cluster DNS needs, so that everything else is installed as shipped:
 //   - pods share the host network (no CNI), on free ports instead of 8081-8083, which
 //     other programs on a shared test machine may hold;
@@ -31,12 +30,8 @@ type testNode struct {
 //   - the agent reaches the kubelet at 127.0.0.1 on its test port;
 //   - host folders (the Workload API socket, agent data) live under the test's folder;
 //   - images carry the tag the test built.
-func adapt(t *testing.T, file string, n testNode) []byte {
+func adapt(t *testing.T, data []byte, n testNode) []byte {
 	t.Helper()
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ports := map[float64]int{8081: n.serverPort, 8082: n.serverHealth, 8083: n.agentHealth}
 	hostPaths := map[string]string{"/run/lanyard/sockets": n.socketsDir, "/var/lib/lanyard/agent": n.agentDataDir}
 	cfgEdits := strings.NewReplacer(
@@ -54,7 +49,7 @@ func adapt(t *testing.T, file string, n testNode) []byte {
 		if err := dec.Decode(&raw); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
-			t.Fatalf("%s: %v", file, err)
+			t.Fatal(err)
 		}
 		if len(raw) == 0 {
 			continue

@@ -17,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/lanyard-dev/lanyard/e2e/images"
 	"github.com/lanyard-dev/lanyard/e2e/k8snode"
 	"github.com/lanyard-dev/lanyard/internal/freeport"
 	"github.com/lanyard-dev/lanyard/internal/poll"
@@ -27,33 +26,48 @@ import (
 // serverUID is the user the server's StatefulSet runs as (securityContext.runAsUser).
 const serverUID = 10001
 
-// TestDeployRunsOnARealNode installs deploy/ on a real one-node cluster: the server
+// TestDeployRunsOnARealNode installs deploy/ on a real one-node cluster, once from the
+// raw manifests and once from the Helm chart (rendered by a real helm): the server
 // StatefulSet and the agent DaemonSet run as pods from the project's own images, the
 // agent attests with k8s_psat using its projected token, workload pods mounting the
 // agent's socket get SVIDs through the k8s workload attestor asking the real kubelet's
 // secure port, two of them do go-spiffe mTLS, and a deleted pod's identity leaves the
 // agent.
 func TestDeployRunsOnARealNode(t *testing.T) {
+	t.Run("raw manifests", func(t *testing.T) {
+		installOnARealNode(t, func(t *testing.T) []byte {
+			var all []byte
+			for _, f := range []string{"crds/identitytemplates.yaml", "server.yaml", "agent.yaml"} {
+				b, err := os.ReadFile(f)
+				must(t, err)
+				all = append(append(all, b...), "\n---\n"...)
+			}
+			return all
+		})
+	})
+	t.Run("helm chart", func(t *testing.T) {
+		helm := helmBin(t)
+		installOnARealNode(t, func(t *testing.T) []byte { return helmTemplate(t, helm) })
+	})
+}
+
+// installOnARealNode installs the manifests render returns (the CRD, the server and
+// the agent) and checks what TestDeployRunsOnARealNode describes.
+func installOnARealNode(t *testing.T, render func(*testing.T) []byte) {
 	n := k8snode.Start(t)
-	imgs, err := images.Build("..", t.TempDir(), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, img := range imgs {
-		n.ImportImage(t, img.Tarball)
-	}
+	n.LoadImages(t, "..", "lanyard-server", "lanyard-agent", "workload")
 	apiURL, _ := url.Parse(n.URL)
 	apiPort, _ := strconv.Atoi(apiURL.Port())
 	tn := testNode{
 		apiPort: apiPort, kubeletPort: n.KubeletPort,
 		serverPort: freeport.Loopback(t), serverHealth: freeport.Loopback(t), agentHealth: freeport.Loopback(t),
-		socketsDir: filepath.Join(n.HostDir, "sockets"), agentDataDir: filepath.Join(n.HostDir, "agent"), imageTag: "test",
+		socketsDir: filepath.Join(n.HostDir, "sockets"), agentDataDir: filepath.Join(n.HostDir, "agent"), imageTag: k8snode.ImageTag,
 	}
 	serverData := filepath.Join(n.HostDir, "server-data")
 	must(t, os.MkdirAll(serverData, 0o700))
 	must(t, os.Chown(serverData, serverUID, serverUID))
 	// The server's volumeClaimTemplate needs a volume; no provisioner runs here.
-	_, err = n.Client.CoreV1().PersistentVolumes().Create(t.Context(), &corev1.PersistentVolume{
+	_, err := n.Client.CoreV1().PersistentVolumes().Create(t.Context(), &corev1.PersistentVolume{
 		ObjectMeta: metav1.ObjectMeta{Name: "lanyard-server-data"},
 		Spec: corev1.PersistentVolumeSpec{
 			Capacity:               corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
@@ -64,13 +78,10 @@ func TestDeployRunsOnARealNode(t *testing.T) {
 	must(t, err)
 
 	n.ApplyFile(t, "namespace.yaml", false)
-	n.ApplyFile(t, "crds/identitytemplates.yaml", false)
-	n.WaitForResource(t, k8sreg.GVR)
-	for _, f := range []string{"server.yaml", "agent.yaml"} {
-		if _, err := n.Apply(t, adapt(t, f, tn), false); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
+	if _, err := n.Apply(t, adapt(t, render(t), tn), false); err != nil {
+		t.Fatal(err)
 	}
+	n.WaitForResource(t, k8sreg.GVR)
 	n.WaitPod(t, "lanyard", "lanyard-server-0", 4*time.Minute, k8snode.Running)
 	agentPod := waitDaemonPod(t, n, "lanyard", "app.kubernetes.io/name=lanyard-agent")
 	n.WaitPod(t, "lanyard", agentPod, 3*time.Minute, k8snode.Running)
@@ -141,7 +152,7 @@ func createWorkload(t *testing.T, n *k8snode.Node, tn testNode, sa string, resta
 			HostNetwork:        true,
 			RestartPolicy:      restart,
 			Containers: []corev1.Container{{
-				Name: "workload", Image: images.Repository + "/workload:" + tn.imageTag, Args: args,
+				Name: "workload", Image: k8snode.Image("workload"), Args: args,
 				Env:          []corev1.EnvVar{{Name: "SPIFFE_ENDPOINT_SOCKET", Value: "unix:///run/lanyard/sockets/api.sock"}},
 				VolumeMounts: []corev1.VolumeMount{{Name: "sockets", MountPath: "/run/lanyard/sockets", ReadOnly: true}},
 			}},

@@ -13,7 +13,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	ociimages "github.com/lanyard-dev/lanyard/e2e/images"
 	"github.com/lanyard-dev/lanyard/e2e/k8snode"
 	"github.com/lanyard-dev/lanyard/internal/poll"
 )
@@ -26,15 +25,7 @@ import (
 // names it and containerd's image ID, the ReplicaSet owner set by the real controller.
 func TestAttestorAgainstARealKubelet(t *testing.T) {
 	n := k8snode.Start(t)
-	imgs, err := ociimages.Build(filepath.Join("..", ".."), t.TempDir(), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, img := range imgs {
-		if img.Name == "pause" || img.Name == "workload" {
-			n.ImportImage(t, img.Tarball)
-		}
-	}
+	n.LoadImages(t, filepath.Join("..", ".."), "workload")
 	cs := n.Client
 	for _, ns := range []string{"spire", "shop"} {
 		_, err := cs.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
@@ -45,7 +36,7 @@ func TestAttestorAgainstARealKubelet(t *testing.T) {
 		must(t, err)
 	}
 	// What deploy/agent.yaml grants the agent: the kubelet authorizes /pods as nodes/proxy.
-	_, err = cs.RbacV1().ClusterRoles().Create(t.Context(), &rbacv1.ClusterRole{
+	_, err := cs.RbacV1().ClusterRoles().Create(t.Context(), &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: "kubelet-reader"},
 		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes/proxy"}, Verbs: []string{"get"}}},
 	}, metav1.CreateOptions{})
@@ -69,7 +60,7 @@ func TestAttestorAgainstARealKubelet(t *testing.T) {
 	nosyPath := filepath.Join(dir, "nosy")
 	must(t, os.WriteFile(nosyPath, []byte(nosy.Status.Token), 0o600))
 
-	image := ociimages.Repository + "/workload:test"
+	image := k8snode.Image("workload")
 	hold := []string{"hold", "-n", "0"}
 	one := int32(1)
 	_, err = cs.AppsV1().ReplicaSets("shop").Create(t.Context(), &appsv1.ReplicaSet{

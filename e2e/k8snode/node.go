@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/lanyard-dev/lanyard/e2e/images"
 	"github.com/lanyard-dev/lanyard/e2e/k8stest"
 	"github.com/lanyard-dev/lanyard/internal/freeport"
 )
@@ -254,3 +256,25 @@ func writeFile(t testing.TB, path, content string) {
 		t.Fatalf("k8snode: %v", err)
 	}
 }
+
+// LoadImages builds the project's images from the repository at repo (e2e/images) and
+// imports the pause image and the named ones (e.g. "workload") into the node.
+func (n *Node) LoadImages(t testing.TB, repo string, names ...string) {
+	t.Helper()
+	imgs, err := images.Build(repo, t.TempDir(), ImageTag)
+	if err != nil {
+		t.Fatalf("k8snode: %v", err)
+	}
+	for _, img := range imgs {
+		if img.Name == "pause" || slices.Contains(names, img.Name) {
+			n.ImportImage(t, img.Tarball)
+		}
+	}
+}
+
+// ImageTag tags the images LoadImages builds: Image("workload") is
+// docker.io/lanyard/workload:test.
+const ImageTag = "test"
+
+// Image is the reference of a project image LoadImages imported.
+func Image(name string) string { return images.Repository + "/" + name + ":" + ImageTag }

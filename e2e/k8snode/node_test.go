@@ -15,7 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/lanyard-dev/lanyard/e2e/images"
 	"github.com/lanyard-dev/lanyard/e2e/k8snode"
 )
 
@@ -29,21 +28,13 @@ func TestARealNodeRunsPodsAndLeavesNothingBehind(t *testing.T) {
 		n := k8snode.Start(t)
 		base = filepath.Dir(n.HostDir)
 		cgroupRoot = "/" + filepath.Base(base)
-		imgs, err := images.Build(repoRoot(t), t.TempDir(), "test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, img := range imgs {
-			if img.Name == "pause" || img.Name == "workload" {
-				n.ImportImage(t, img.Tarball)
-			}
-		}
+		n.LoadImages(t, filepath.Join("..", ".."), "workload")
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: "idle", Namespace: "default"},
 			Spec: corev1.PodSpec{
 				HostNetwork: true,
 				Containers: []corev1.Container{{
-					Name: "idle", Image: images.Repository + "/workload:test",
+					Name: "idle", Image: k8snode.Image("workload"),
 					Args: []string{"hold", "-n", "0"},
 				}},
 			},
@@ -103,12 +94,4 @@ func TestARealNodeRunsPodsAndLeavesNothingBehind(t *testing.T) {
 			}
 		}
 	})
-}
-
-func repoRoot(t *testing.T) string {
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join(wd, "..", "..")
 }
