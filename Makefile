@@ -22,13 +22,14 @@ vet:
 
 # The Kubernetes tests need etcd, kube-apiserver and, for the real node, kubelet,
 # kube-controller-manager, kube-scheduler, containerd and runc: install.sh puts them in
-# .cache/ (built once, reused after), and LANYARD_REQUIRE_K8S makes a missing piece a
-# failure instead of a silent skip.
+# .cache/ (built once, reused after), as e2e/helm/install.sh does helm for the chart's
+# tests; LANYARD_REQUIRE_K8S makes a missing piece a failure instead of a silent skip.
 test: vet k8s-deps
 	LANYARD_REQUIRE_K8S=1 $(GO) test -race -count=1 -timeout 30m ./...
 
 k8s-deps:
 	./e2e/k8s/install.sh
+	./e2e/helm/install.sh
 
 # Container images as OCI tarballs in bin/images/ (no Docker needed); IMAGE_TAG names them.
 IMAGE_TAG ?= latest

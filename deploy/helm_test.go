@@ -183,11 +183,11 @@ func TestChartValues(t *testing.T) {
 			"server.federation.federatesWith.partner\\.org.bundle_endpoint_url=https://partner.example:8443",
 			"server.federation.federatesWith.partner\\.org.profile=https_spiffe",
 			"server.federation.federatesWith.partner\\.org.endpoint_spiffe_id=spiffe://partner.org/spire/server",
-			"server.oidc.enabled=true", "server.oidc.issuer=https://oidc.example.org")
+			"server.oidc.enabled=true", "server.oidc.issuer=https://oidc.example.org", "server.oidc.tlsSecret=oidc-tls")
 		if _, ok := cfg.Federation.FederatesWith["partner.org"]; !ok || cfg.Federation.BundleEndpoint == nil {
 			t.Fatalf("federation %+v", cfg.Federation)
 		}
-		if cfg.OIDC.Issuer != "https://oidc.example.org" || cfg.OIDC.Address == nil || !strings.HasSuffix(*cfg.OIDC.Address, ":8444") {
+		if cfg.OIDC.Issuer != "https://oidc.example.org" || cfg.OIDC.Address == nil || !strings.HasSuffix(*cfg.OIDC.Address, ":8444") || cfg.OIDC.CertFile == "" {
 			t.Fatalf("oidc %+v", cfg.OIDC)
 		}
 		svc, _ := json.Marshal(objs["Service/lanyard-server"].Object)
@@ -205,6 +205,7 @@ func TestChartValues(t *testing.T) {
 		{"two servers on SQLite", []string{"server.replicas=2"}, "server.replicas above 1 needs server.datastore.type postgres"},
 		{"PostgreSQL without a connection string", []string{"server.datastore.type=postgres"}, "server.datastore.connectionString is required"},
 		{"an unknown datastore", []string{"server.datastore.type=mysql"}, `server.datastore.type "mysql": want sqlite or postgres`},
+		{"OIDC without TLS", []string{"server.oidc.enabled=true"}, "server.oidc.tlsSecret is required"},
 	} {
 		t.Run("refused: "+tc.name, func(t *testing.T) {
 			_, err := runHelm(helm, tc.set...)

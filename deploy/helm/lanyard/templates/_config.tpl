@@ -7,7 +7,8 @@
 {{- $_ := set $c "kubernetes_registration" (dict "cluster" .Values.clusterName) -}}
 {{- $_ := set $c "kubernetes_bundle" (dict "namespace" .Release.Namespace "config_map" "lanyard-bundle") -}}
 {{- if $s.oidc.enabled -}}
-{{- $oidc := dict "address" (printf "0.0.0.0:%d" (int $s.oidc.port)) -}}
+{{- if not $s.oidc.tlsSecret -}}{{ fail "server.oidc.tlsSecret is required with server.oidc.enabled: the server serves discovery over plain HTTP only on loopback" }}{{- end -}}
+{{- $oidc := dict "address" (printf "0.0.0.0:%d" (int $s.oidc.port)) "cert_file" "/etc/lanyard/oidc/tls.crt" "key_file" "/etc/lanyard/oidc/tls.key" -}}
 {{- with $s.oidc.issuer }}{{ $_ := set $oidc "issuer" . }}{{ end -}}
 {{- $_ := set $c "oidc" $oidc -}}
 {{- else -}}
