@@ -53,8 +53,20 @@ func cleanupHost(t testing.TB, d dirs, cgroupRoot string) {
 	for _, root := range cgroupHierarchies() {
 		removeCgroupTree(t, filepath.Join(root, cgroupRoot))
 	}
+	removeLogLinks(d.podLogs)
 	if err := os.RemoveAll(d.base); err != nil {
 		t.Errorf("k8snode: removing %s: %v", d.base, err)
+	}
+}
+
+// removeLogLinks removes the links the kubelet made in /var/log/containers (a path it
+// does not let one change) to the node's container logs.
+func removeLogLinks(podLogs string) {
+	links, _ := filepath.Glob("/var/log/containers/*.log")
+	for _, l := range links {
+		if target, err := os.Readlink(l); err == nil && strings.HasPrefix(target, podLogs+"/") {
+			_ = os.Remove(l)
+		}
 	}
 }
 

@@ -101,6 +101,7 @@ func Start(t testing.TB) *Node {
 	t.Cleanup(func() { n.removeContainers(t) })
 
 	n.startControllers(t)
+	holdSysctls(t)
 	n.startKubelet(t)
 	return n
 }
