@@ -5,7 +5,7 @@ GO ?= go
 export GOTOOLCHAIN := local
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build demo test k8s-deps vet bench microbench fuzz clean
+.PHONY: all build demo test k8s-deps vet bench microbench fuzz clean images
 
 all: build
 
@@ -20,14 +20,21 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
 
-# The Kubernetes tests need etcd and kube-apiserver: install.sh puts them in .cache/
-# (built once, reused after), and LANYARD_REQUIRE_K8S makes a missing binary a failure
-# instead of a silent skip.
+# The Kubernetes tests need etcd, kube-apiserver and, for the real node, kubelet,
+# kube-controller-manager, kube-scheduler, containerd and runc: install.sh puts them in
+# .cache/ (built once, reused after), as e2e/helm/install.sh does helm for the chart's
+# tests; LANYARD_REQUIRE_K8S makes a missing piece a failure instead of a silent skip.
 test: vet k8s-deps
 	LANYARD_REQUIRE_K8S=1 $(GO) test -race -count=1 -timeout 30m ./...
 
 k8s-deps:
 	./e2e/k8s/install.sh
+	./e2e/helm/install.sh
+
+# Container images as OCI tarballs in bin/images/ (no Docker needed); IMAGE_TAG names them.
+IMAGE_TAG ?= latest
+images:
+	$(GO) run ./e2e/images/mkimages -out bin/images -tag $(IMAGE_TAG)
 
 # PostgreSQL for the datastore and multi-server tests; with LANYARD_REQUIRE_PG=1 they fail
 # instead of skipping when it is missing.

@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,18 +10,21 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/lanyard-dev/lanyard/e2e/k8snode"
 	"github.com/lanyard-dev/lanyard/e2e/k8stest"
 )
 
-// k8sEnv is a real apiserver holding one node, the agent's pods and two workload pods,
-// a fake kubelet at the process boundary listing those pods, and a trust domain whose
-// server checks agents against the apiserver.
+// k8sEnv is a real one-node cluster (e2e/k8snode: a real kubelet running pods through
+// containerd) with the agent's pods and two workload pods, web and db, and a trust
+// domain whose server checks agents against the apiserver. The agent itself runs on the
+// host and asks the node's kubelet about the workloads.
 type k8sEnv struct {
 	*domain
+	n       *k8snode.Node
 	c       *k8stest.Cluster
 	node    *corev1.Node
-	kubelet *k8stest.Kubelet
 	web, db *corev1.Pod
 	webID   string // container IDs, as the runtime reports them
 	dbID    string
@@ -34,21 +35,37 @@ func newK8sEnv(t *testing.T) *k8sEnv { return newK8sEnvWith(t, nil, "") }
 // newK8sEnvWith is newK8sEnv with a hook run on the cluster before any pod exists, and
 // extra server configuration (YAML, with %s standing for the kubeconfig path).
 func newK8sEnvWith(t *testing.T, prepare func(*k8stest.Cluster), extra string) *k8sEnv {
-	c := k8stest.Start(t)
+	n := k8snode.Start(t)
+	n.LoadImages(t, "..", "workload")
+	c := n.Cluster
 	if prepare != nil {
 		prepare(c)
 	}
-	c.CreateNamespace(t, "spire")
-	c.CreateServiceAccount(t, "spire", "spire-agent")
-	c.CreateServiceAccount(t, "spire", "intruder")
-	c.CreateNamespace(t, "shop")
-	c.CreateServiceAccount(t, "shop", "web")
-	c.CreateServiceAccount(t, "shop", "db")
-	e := &k8sEnv{c: c, webID: containerID(t), dbID: containerID(t)}
-	e.node = c.CreateNode(t, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a", Labels: map[string]string{"zone": "z1"}}})
-	e.web = e.createPod(t, "shop", "web-1", "web", e.webID)
-	e.db = e.createPod(t, "shop", "db-0", "db", e.dbID)
-	e.kubelet = c.StartKubelet(t, "system:serviceaccount:spire:spire-agent")
+	e := &k8sEnv{n: n, c: c}
+	e.createNamespace(t, "spire", "spire-agent", "intruder")
+	e.createNamespace(t, "shop", "web", "db")
+	// The kubelet authorizes /pods as get on nodes/proxy, as deploy/agent.yaml grants.
+	if _, err := c.Apply(t, []byte(`apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: kubelet-reader}
+rules: [{apiGroups: [""], resources: [nodes/proxy], verbs: [get]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: kubelet-reader}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kubelet-reader}
+subjects: [{kind: ServiceAccount, namespace: spire, name: spire-agent}]
+`), false); err != nil {
+		t.Fatal(err)
+	}
+	node, err := c.Client.CoreV1().Nodes().Patch(t.Context(), n.Name, types.MergePatchType,
+		[]byte(`{"metadata":{"labels":{"zone":"z1"}}}`), metav1.PatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.node = node
+	e.web, e.webID = e.createPod(t, "shop", "web-1", "web")
+	e.db, e.dbID = e.createPod(t, "shop", "db-0", "db")
 
 	e.domain = newDomain(t, "k8s.example")
 	// A short agent TTL makes the agent re-attest (k8s_psat agents do instead of
@@ -66,59 +83,62 @@ node_attestors:
 	return e
 }
 
-// startAgent starts a k8s_psat agent in pod agent-1 whose workload attestor reads the
-// fake kubelet, and returns its SPIFFE ID.
+// createNamespace creates namespace ns and its service accounts.
+func (e *k8sEnv) createNamespace(t *testing.T, ns string, accounts ...string) {
+	t.Helper()
+	cs := e.c.Client.CoreV1()
+	if _, err := cs.Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, sa := range accounts {
+		if _, err := cs.ServiceAccounts(ns).Create(t.Context(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// startAgent starts a k8s_psat agent in pod agent-1 whose workload attestor asks the
+// node's kubelet, and returns its SPIFFE ID.
 func (e *k8sEnv) startK8sAgent(t *testing.T) (*corev1.Pod, string) {
 	t.Helper()
 	agentPod, token := e.agentPod(t, "agent-1", "spire-agent", "spire-server")
 	// The kubelet authenticates the agent with its ordinary service account token
 	// (audience: the apiserver's), not the one it attests with.
 	kubeletToken := e.tokenFile(t, "kubelet", e.c.PodToken(t, "spire", "spire-agent", agentPod.Name, agentPod.UID, k8stest.Issuer, time.Hour))
-	u, err := url.Parse(e.kubelet.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
 	e.agent = start(t, "lanyard-agent", 0, nil, "run", "-config", e.agentConfig("agent", psatConfig(token, "spire-server")+fmt.Sprintf(`workload_attestors:
   k8s:
     kubelet_host: 127.0.0.1
-    kubelet_secure_port: %s
+    kubelet_secure_port: %d
     kubelet_ca_path: %s
     token_path: %s
-`, u.Port(), e.kubelet.CAPath, kubeletToken)))
+`, e.n.KubeletPort, e.c.CAFile, kubeletToken)))
 	e.waitAgentSocket()
 	return agentPod, fmt.Sprintf("spiffe://k8s.example/spire/agent/k8s_psat/c1/%s", e.node.UID)
 }
 
-func containerID(t *testing.T) string {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-// createPod creates a running pod on node-a with one containerd container.
-func (e *k8sEnv) createPod(t *testing.T, ns, name, sa, containerID string) *corev1.Pod {
-	return e.c.CreatePod(t, &corev1.Pod{
+// createPod runs an idle workload container in a pod on the node, waits until it runs
+// and returns it with its container ID.
+func (e *k8sEnv) createPod(t *testing.T, ns, name, sa string) (*corev1.Pod, string) {
+	t.Helper()
+	_, err := e.c.Client.CoreV1().Pods(ns).Create(t.Context(), &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: corev1.PodSpec{
-			NodeName: "node-a", ServiceAccountName: sa,
-			Containers: []corev1.Container{{Name: "main", Image: "example.org/" + name + ":1"}},
+			NodeName: e.n.Name, ServiceAccountName: sa, HostNetwork: true,
+			Containers: []corev1.Container{{Name: "main", Image: k8snode.Image("workload"), Args: []string{"hold", "-n", "0"}}},
 		},
-		Status: corev1.PodStatus{
-			Phase: corev1.PodRunning, HostIP: "192.0.2.10",
-			ContainerStatuses: []corev1.ContainerStatus{{
-				Name: "main", Image: "example.org/" + name + ":1", ContainerID: "containerd://" + containerID, Ready: true,
-				State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}},
-			}},
-		},
-	})
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := e.n.WaitPod(t, ns, name, 3*time.Minute, k8snode.Running)
+	_, id, _ := strings.Cut(pod.Status.ContainerStatuses[0].ContainerID, "://")
+	return pod, id
 }
 
 // agentPod creates an agent pod and returns it with a token bound to it for audience,
 // written to a file as the kubelet would project it.
 func (e *k8sEnv) agentPod(t *testing.T, name, sa, audience string) (*corev1.Pod, string) {
-	pod := e.createPod(t, "spire", name, sa, containerID(t))
+	pod, _ := e.createPod(t, "spire", name, sa)
 	return pod, e.tokenFile(t, name+"-"+audience, e.c.PodToken(t, "spire", sa, pod.Name, pod.UID, audience, time.Hour))
 }
 
@@ -146,7 +166,7 @@ func (e *k8sEnv) attestOnce(t *testing.T, name, cfg string) error {
 
 // TestK8sPSATAndWorkloads runs a real lanyard-server checking agents against a real
 // kube-apiserver, and a real lanyard-agent attesting with a pod-bound token and
-// attesting real processes placed in kubepods cgroups through a kubelet's /pods.
+// attesting processes in real containers of a real node by asking its kubelet.
 func TestK8sPSATAndWorkloads(t *testing.T) {
 	requireRoot(t)
 	e := newK8sEnv(t)
@@ -157,8 +177,8 @@ func TestK8sPSATAndWorkloads(t *testing.T) {
 		for _, want := range []string{
 			"k8s_psat:cluster:c1", "k8s_psat:agent_ns:spire", "k8s_psat:agent_sa:spire-agent",
 			"k8s_psat:agent_pod_name:agent-1", "k8s_psat:agent_pod_uid:" + string(agentPod.UID),
-			"k8s_psat:agent_node_name:node-a", "k8s_psat:agent_node_uid:" + string(e.node.UID),
-			"k8s_psat:agent_node_ip:192.0.2.10", "k8s_psat:agent_node_label:zone:z1",
+			"k8s_psat:agent_node_name:" + e.n.Name, "k8s_psat:agent_node_uid:" + string(e.node.UID),
+			"k8s_psat:agent_node_ip:" + agentPod.Status.HostIP, "k8s_psat:agent_node_label:zone:z1",
 		} {
 			if !strings.Contains(out, want) {
 				t.Errorf("agent show lacks %s:\n%s", want, out)
@@ -288,16 +308,33 @@ func TestK8sPSATRejections(t *testing.T) {
 	})
 }
 
-// workloadCgroups makes the cgroups the kubelet would create for the web and db
-// containers, in two different layouts where the host allows.
+// workloadCgroups finds the cgroups the kubelet made for the web and db containers (in
+// the cgroup v1 pids hierarchy, or the v2 one): a process moved there is in that
+// container as far as /proc/PID/cgroup tells.
 func workloadCgroups(t *testing.T, e *k8sEnv) (web, db string) {
-	web, db, ok := k8stest.CgroupPair(e.web.UID, e.webID, e.db.UID, e.dbID)
-	if !ok {
-		t.Skip("no cgroup v1 pids or cgroup v2 hierarchy to place workloads in")
+	return e.containerCgroup(t, e.webID), e.containerCgroup(t, e.dbID)
+}
+
+func (e *k8sEnv) containerCgroup(t *testing.T, id string) string {
+	t.Helper()
+	pid := e.n.ContainerPID(t, id)
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
 	}
-	k8stest.MakeCgroup(t, web)
-	k8stest.MakeCgroup(t, db)
-	return web, db
+	v1, v2 := k8stest.CgroupRoots()
+	for _, line := range strings.Split(string(b), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		switch {
+		case len(parts) != 3 || !strings.HasSuffix(parts[2], id):
+		case parts[1] == "pids" && v1 != "":
+			return filepath.Join(v1, parts[2])
+		case parts[0] == "0" && v2 != "" && v1 == "":
+			return filepath.Join(v2, parts[2])
+		}
+	}
+	t.Fatalf("no cgroup of container %s to join in:\n%s", id, b)
+	return ""
 }
 
 // runInCgroup runs the workload binary as root inside cgroup dir: a shell moves

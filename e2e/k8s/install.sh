@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs what the Kubernetes tests need, without Docker: etcd from Debian and a
-# kube-apiserver built from the Go module proxy. Both end up in
-# $LANYARD_CACHE/k8s/bin (default <repo>/.cache/k8s/bin, git-ignored). Safe to re-run:
-# anything already in place at the right version is kept.
+# Installs what the Kubernetes tests need, without Docker: etcd, containerd and runc from
+# Debian, and kube-apiserver, kubelet, kube-controller-manager and kube-scheduler built
+# from the Go module proxy (one scratch module and one `go build`, so they share
+# compilation). Everything ends up in $LANYARD_CACHE/k8s/bin (default
+# <repo>/.cache/k8s/bin, git-ignored). Safe to re-run: anything already in place at the
+# right version is kept.
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-v1.37.2}
@@ -10,6 +12,8 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 LANYARD_CACHE=${LANYARD_CACHE:-$REPO/.cache}
 BIN=$LANYARD_CACHE/k8s/bin
 SCRATCH=$LANYARD_CACHE/k8s/build-$K8S_VERSION
+# The components built from source; each must report $K8S_VERSION.
+COMPONENTS="kube-apiserver kubelet kube-controller-manager kube-scheduler"
 
 say() { printf '[k8s-install] %s\n' "$*"; }
 die() { printf '[k8s-install] error: %s\n' "$*" >&2; exit 1; }
@@ -23,22 +27,27 @@ if command -v flock >/dev/null 2>&1; then
   flock 9 || die "could not lock $LANYARD_CACHE/k8s/.install.lock"
 fi
 
+# apt_install PKG... installs Debian packages, refreshing the package lists only when apt
+# does not know the first package yet.
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || die "$* missing and apt-get unavailable: install them (Debian packages: $*)"
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  say "installing $* from Debian"
+  if ! apt-cache policy "$1" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    say "apt-get update"
+    $sudo apt-get update -qq
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
 install_etcd() {
   if [ -x "$BIN/etcd" ] && "$BIN/etcd" --version >/dev/null 2>&1; then
     say "etcd present: $("$BIN/etcd" --version | head -1)"
     return
   fi
   if ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then
-    command -v apt-get >/dev/null 2>&1 || die "etcd missing and apt-get unavailable: put an etcd binary at $BIN/etcd"
-    local sudo=""
-    [ "$(id -u)" = 0 ] || sudo=sudo
-    say "installing etcd-server from Debian"
-    # Only refresh the package lists when apt does not know the package yet.
-    if ! apt-cache policy etcd-server 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-      say "apt-get update"
-      $sudo apt-get update -qq
-    fi
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends etcd-server >/dev/null
+    apt_install etcd-server
   fi
   local src
   src=$(command -v etcd || echo /usr/bin/etcd)
@@ -47,16 +56,37 @@ install_etcd() {
   say "etcd ready: $("$BIN/etcd" --version | head -1)"
 }
 
-apiserver_ok() {
-  [ -x "$BIN/kube-apiserver" ] && "$BIN/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes $K8S_VERSION"
+# containerd (with its ctr client) and runc run the kubelet's containers. The tests start
+# their own containerd (own root, state and socket under a temp dir), so the package's
+# service is neither needed nor used.
+install_runtime() {
+  local c missing=""
+  for c in containerd ctr runc; do
+    command -v "$c" >/dev/null 2>&1 || missing=1
+  done
+  [ -z "$missing" ] || apt_install containerd runc
+  for c in containerd ctr runc; do
+    command -v "$c" >/dev/null 2>&1 || die "$c still missing after installing containerd and runc"
+    ln -sf "$(command -v "$c")" "$BIN/$c"
+  done
+  say "containerd ready: $("$BIN/containerd" --version); $("$BIN/runc" --version | head -1)"
 }
 
-install_apiserver() {
-  if apiserver_ok; then
-    say "kube-apiserver present: $("$BIN/kube-apiserver" --version)"
-    return
-  fi
-  command -v go >/dev/null 2>&1 || die "go is required to build kube-apiserver"
+component_ok() {
+  [ -x "$BIN/$1" ] && "$BIN/$1" --version 2>/dev/null | grep -qx "Kubernetes $K8S_VERSION"
+}
+
+install_components() {
+  local missing="" c
+  for c in $COMPONENTS; do
+    if component_ok "$c"; then
+      say "$c present: $("$BIN/$c" --version)"
+    else
+      missing="$missing $c"
+    fi
+  done
+  [ -n "$missing" ] || return 0
+  command -v go >/dev/null 2>&1 || die "go is required to build$missing"
   export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false"
   local staging=${K8S_VERSION/#v1./v0.}
   local minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
@@ -87,16 +117,24 @@ EOF
     for m in $replaces; do echo "	$m => $m $staging"; done
     echo ")"
   } >> go.mod
-  say "building kube-apiserver $K8S_VERSION (cold: 8-13 min, ~2.3 GB RAM)"
+  local pkgs="" out=$SCRATCH/out
+  for c in $missing; do pkgs="$pkgs k8s.io/kubernetes/cmd/$c"; done
+  say "building$missing $K8S_VERSION (cold: kube-apiserver alone 8-13 min and ~2.3 GB RAM; each other component a few minutes more)"
   local start=$SECONDS
-  go build -trimpath -o "$BIN/kube-apiserver.tmp" \
+  rm -rf "$out" && mkdir -p "$out"
+  # One build for all: the components share most of their packages.
+  # shellcheck disable=SC2086 # $pkgs is a list of package paths
+  go build -trimpath -o "$out/" \
     -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
-    k8s.io/kubernetes/cmd/kube-apiserver
-  mv "$BIN/kube-apiserver.tmp" "$BIN/kube-apiserver"
-  apiserver_ok || die "built kube-apiserver does not report $K8S_VERSION"
-  say "kube-apiserver built in $((SECONDS - start)) s: $("$BIN/kube-apiserver" --version)"
+    $pkgs
+  for c in $missing; do
+    mv "$out/$c" "$BIN/$c"
+    component_ok "$c" || die "built $c does not report $K8S_VERSION"
+  done
+  say "built$missing in $((SECONDS - start)) s"
 }
 
 install_etcd
-install_apiserver
+install_runtime
+install_components
 say "binaries in $BIN"

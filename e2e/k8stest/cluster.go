@@ -43,8 +43,25 @@ type Cluster struct {
 	// SigningKey signs the cluster's service account tokens; tests use it to craft
 	// tokens TokenRequest cannot produce (already expired ones).
 	SigningKey crypto.Signer
+	// Dir is the cluster's temporary folder (logs, credentials).
+	Dir string
+	// CAFile holds CAPEM; CACert and CAKey are that CA, for tests that issue
+	// certificates the cluster's clients trust (a kubelet's serving certificate).
+	CAFile string
+	CACert *x509.Certificate
+	CAKey  crypto.Signer
+	// SigningKeyFile is SigningKey as a PEM file (for kube-controller-manager).
+	SigningKeyFile string
 
 	nodeTokens map[string]string // node name → bearer token of system:node:<name>
+}
+
+// Options adds to what Start configures.
+type Options struct {
+	// Tokens are extra lines of the apiserver's token file, "TOKEN,user,uid,group1,...".
+	Tokens []string
+	// APIServerArgs are appended to kube-apiserver's flags (a repeated flag wins).
+	APIServerArgs []string
 }
 
 // Start runs etcd and kube-apiserver in t.TempDir() on free loopback ports and stops
@@ -53,7 +70,13 @@ type Cluster struct {
 // test and share it between subtests: each start costs several seconds.
 func Start(t testing.TB) *Cluster {
 	t.Helper()
-	bin := binDir(t)
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with opts.
+func StartWith(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	bin := BinDir(t, "etcd", "kube-apiserver")
 	dir := t.TempDir()
 
 	etcdURL := "http://127.0.0.1:" + strconv.Itoa(freeport.Loopback(t))
@@ -71,7 +94,7 @@ func Start(t testing.TB) *Cluster {
 		return httpOK(http.DefaultClient, etcdURL+"/health", "", "true")
 	})
 
-	files := writeCredentials(t, dir)
+	files := writeCredentials(t, dir, opts.Tokens)
 	port := freeport.Loopback(t)
 	c := &Cluster{
 		URL:        "https://127.0.0.1:" + strconv.Itoa(port),
@@ -79,28 +102,35 @@ func Start(t testing.TB) *Cluster {
 		AdminToken: files.adminToken,
 		SigningKey: files.saKey,
 		nodeTokens: files.nodeTokens,
+		Dir:        dir,
+		CAFile:     files.caFile,
+		CACert:     files.caCert,
+		CAKey:      files.caKey,
+
+		SigningKeyFile: files.saKeyFile,
 	}
-	api := startProcess(t, dir, "kube-apiserver", filepath.Join(bin, "kube-apiserver"),
-		"--etcd-servers="+etcdURL,
+	apiArgs := []string{
+		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
 		// The default reconciler refuses a loopback advertise address.
 		"--endpoint-reconciler-type=none",
-		"--secure-port="+strconv.Itoa(port),
-		"--cert-dir="+filepath.Join(dir, "certs"),
-		"--tls-cert-file="+files.servingCert,
-		"--tls-private-key-file="+files.servingKey,
+		"--secure-port=" + strconv.Itoa(port),
+		"--cert-dir=" + filepath.Join(dir, "certs"),
+		"--tls-cert-file=" + files.servingCert,
+		"--tls-private-key-file=" + files.servingKey,
 		"--service-cluster-ip-range=10.0.0.0/24",
-		"--service-account-issuer="+Issuer,
-		"--service-account-key-file="+files.saPub,
-		"--service-account-signing-key-file="+files.saKeyFile,
-		"--api-audiences="+Issuer,
-		"--token-auth-file="+files.tokens,
+		"--service-account-issuer=" + Issuer,
+		"--service-account-key-file=" + files.saPub,
+		"--service-account-signing-key-file=" + files.saKeyFile,
+		"--api-audiences=" + Issuer,
+		"--token-auth-file=" + files.tokens,
 		// Nodes (system:node:<name>, see NodeClient) are limited as the kubelet is: the
 		// Node authorizer and NodeRestriction admission.
 		"--authorization-mode=Node,RBAC",
 		"--enable-admission-plugins=NodeRestriction",
-	)
+	}
+	api := startProcess(t, dir, "kube-apiserver", filepath.Join(bin, "kube-apiserver"), append(apiArgs, opts.APIServerArgs...)...)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(c.CAPEM)
 	httpc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
@@ -127,8 +157,10 @@ func Start(t testing.TB) *Cluster {
 	return c
 }
 
-// binDir finds etcd and kube-apiserver, or skips/fails t as documented on Start.
-func binDir(t testing.TB) string {
+// BinDir finds the folder holding the named programs (from e2e/k8s/install.sh), or
+// skips t when one is missing, unless the environment sets LANYARD_REQUIRE_K8S, in
+// which case it fails.
+func BinDir(t testing.TB, names ...string) string {
 	t.Helper()
 	dir := os.Getenv("LANYARD_K8S_BIN")
 	if dir == "" {
@@ -139,7 +171,7 @@ func binDir(t testing.TB) string {
 		dir = filepath.Join(cache, "k8s", "bin")
 	}
 	var missing []string
-	for _, name := range []string{"etcd", "kube-apiserver"} {
+	for _, name := range names {
 		if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
 			missing = append(missing, name)
 		}

@@ -24,6 +24,9 @@ import (
 // credentials are the files kube-apiserver is started with.
 type credentials struct {
 	caPEM                   []byte
+	caFile                  string
+	caCert                  *x509.Certificate
+	caKey                   crypto.Signer
 	servingCert, servingKey string
 	saKey                   crypto.Signer
 	saKeyFile, saPub        string
@@ -31,7 +34,7 @@ type credentials struct {
 	nodeTokens              map[string]string
 }
 
-func writeCredentials(t testing.TB, dir string) credentials {
+func writeCredentials(t testing.TB, dir string, extraTokens []string) credentials {
 	t.Helper()
 	fail := func(err error) {
 		t.Helper()
@@ -60,6 +63,9 @@ func writeCredentials(t testing.TB, dir string) credentials {
 	caCert, err := x509.ParseCertificate(caDER)
 	fail(err)
 	c.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	c.caCert, c.caKey = caCert, caKey
+	c.caFile = filepath.Join(dir, "ca.crt")
+	fail(os.WriteFile(c.caFile, c.caPEM, 0o644))
 
 	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	fail(err)
@@ -104,6 +110,9 @@ func writeCredentials(t testing.TB, dir string) credentials {
 		c.nodeTokens[node] = hex.EncodeToString(tok)
 		lines += c.nodeTokens[node] + ",system:node:" + node + "," + node + ",system:nodes\n"
 	}
+	for _, l := range extraTokens {
+		lines += l + "\n"
+	}
 	fail(os.WriteFile(c.tokens, []byte(lines), 0o600))
 	return c
 }
@@ -114,12 +123,18 @@ func writePEM(path, typ string, der []byte) error {
 
 func writeKubeconfig(t testing.TB, dir string, c *Cluster) string {
 	t.Helper()
+	return c.WriteKubeconfig(t, filepath.Join(dir, "kubeconfig"), c.AdminToken)
+}
+
+// WriteKubeconfig writes a kubeconfig at path that reaches the cluster with a bearer
+// token (one of Options.Tokens, for a component with an identity of its own).
+func (c *Cluster) WriteKubeconfig(t testing.TB, path, token string) string {
+	t.Helper()
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["k8stest"] = &clientcmdapi.Cluster{Server: c.URL, CertificateAuthorityData: c.CAPEM}
-	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{Token: c.AdminToken}
-	cfg.Contexts["k8stest"] = &clientcmdapi.Context{Cluster: "k8stest", AuthInfo: "admin"}
+	cfg.AuthInfos["user"] = &clientcmdapi.AuthInfo{Token: token}
+	cfg.Contexts["k8stest"] = &clientcmdapi.Context{Cluster: "k8stest", AuthInfo: "user"}
 	cfg.CurrentContext = "k8stest"
-	path := filepath.Join(dir, "kubeconfig")
 	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
 		t.Fatalf("k8stest: writing kubeconfig: %v", err)
 	}

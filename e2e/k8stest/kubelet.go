@@ -21,8 +21,9 @@ import (
 )
 
 // Kubelet stands in for a node's kubelet at the process boundary: it answers GET /pods
-// with the pods the real apiserver holds, as a kubelet would list them. It is the one
-// fake the tests allow; everything it serves exists in the apiserver.
+// with the pods the real apiserver holds, as a kubelet would list them. It is for unit
+// tests that need a crafted pod list (containers that exist only as statuses, a
+// container reported late); end-to-end tests use the real kubelet of e2e/k8snode.
 type Kubelet struct {
 	// URL is https://127.0.0.1:PORT (secure port) or http://127.0.0.1:PORT (read-only).
 	URL string
