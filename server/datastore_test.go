@@ -129,7 +129,7 @@ func TestANewServerStartsOnAnEmptyDataDir(t *testing.T) {
 // upstream_authority file): the next start is still a first start.
 func TestAServerIDAloneIsNoPriorState(t *testing.T) {
 	cfg := newConfig(t)
-	if err := os.WriteFile(filepath.Join(cfg.DataDir, "server_id"), []byte("0123\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, "server_id"), []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := startErr(t, cfg); err != nil {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/lanyard-dev/lanyard/internal/durable"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
@@ -155,41 +156,8 @@ func (d Dir) write(name string, data []byte) error {
 	if err := os.MkdirAll(d.Path, 0o700); err != nil {
 		return fmt.Errorf("creating data_dir: %w", err)
 	}
-	tmp, err := os.CreateTemp(d.Path, "."+name+".*")
-	if err != nil {
+	if err := durable.WriteFile(filepath.Join(d.Path, name), data); err != nil {
 		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(d.Path, name)); err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	return syncDir(d.Path)
-}
-
-// syncDir makes a rename in dir durable: without it a power cut can bring back the old file.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing data_dir %s: %w", dir, err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("syncing data_dir %s: %w", dir, err)
 	}
 	return nil
 }

@@ -38,16 +38,9 @@ func (f *agentFilterFlags) register(fs *flag.FlagSet) {
 
 func (f *agentFilterFlags) filter(fs *flag.FlagSet) (*agentv1.ListAgentsRequest_Filter, error) {
 	filter := &agentv1.ListAgentsRequest_Filter{ByAttestationType: f.attestationType}
-	match, err := parseSelectorMatch("-matchSelectorsOn", f.matchSelectors)
-	if err != nil {
+	var err error
+	if filter.BySelectorMatch, err = selectorFilter(f.selectors, f.matchSelectors); err != nil {
 		return nil, err
-	}
-	if len(f.selectors) > 0 {
-		selectors, err := parseSelectors(f.selectors)
-		if err != nil {
-			return nil, err
-		}
-		filter.BySelectorMatch = &types.SelectorMatch{Selectors: selectors, Match: match}
 	}
 	set := setFlags(fs)
 	if set["banned"] {

@@ -168,16 +168,8 @@ func (f *entryFilterFlags) filter(fs *flag.FlagSet) (*entryv1.ListEntriesRequest
 			return nil, err
 		}
 	}
-	match, err := parseSelectorMatch("-matchSelectorsOn", f.matchSelectors)
-	if err != nil {
+	if filter.BySelectors, err = selectorFilter(f.selectors, f.matchSelectors); err != nil {
 		return nil, err
-	}
-	if len(f.selectors) > 0 {
-		selectors, err := parseSelectors(f.selectors)
-		if err != nil {
-			return nil, err
-		}
-		filter.BySelectors = &types.SelectorMatch{Selectors: selectors, Match: match}
 	}
 	fedMatch, err := parseFederatesWithMatch("-matchFederatesWithOn", f.matchFederates)
 	if err != nil {

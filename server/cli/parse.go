@@ -108,3 +108,17 @@ func seconds(flagName string, v int) (int32, error) {
 	}
 	return int32(v), nil
 }
+
+// selectorFilter is the -selector and -matchSelectorsOn flags of a listing command as a
+// filter; nil when no selector is given (a bad -matchSelectorsOn is refused even then).
+func selectorFilter(selectors []string, matchOn string) (*types.SelectorMatch, error) {
+	match, err := parseSelectorMatch("-matchSelectorsOn", matchOn)
+	if err != nil || len(selectors) == 0 {
+		return nil, err
+	}
+	parsed, err := parseSelectors(selectors)
+	if err != nil {
+		return nil, err
+	}
+	return &types.SelectorMatch{Selectors: parsed, Match: match}, nil
+}

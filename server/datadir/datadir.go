@@ -9,11 +9,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/lanyard-dev/lanyard/internal/durable"
 	"github.com/lanyard-dev/lanyard/server/config"
 	"github.com/lanyard-dev/lanyard/server/datastore"
 	"github.com/lanyard-dev/lanyard/server/datastore/postgres"
@@ -127,17 +129,35 @@ func KeyManager(cfg config.Config) (keymanager.KeyManager, error) {
 	return km, nil
 }
 
-// ServerID returns this server's stable ID (keys its CA journal), creating it once.
+// ServerID returns this server's stable ID (keys its CA journal), creating it once. A
+// file that does not hold an ID (torn by a crash, edited) is refused rather than
+// replaced: a new ID would leave this server's CA journal behind and start a new CA.
 func ServerID(dataDir string) (string, error) {
 	path := filepath.Join(dataDir, "server_id")
-	if b, err := os.ReadFile(path); err == nil {
-		return strings.TrimSpace(string(b)), nil
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		id := strings.TrimSpace(string(b))
+		if raw, err := hex.DecodeString(id); err != nil || len(raw) != 16 {
+			return "", fmt.Errorf("%s does not hold a server ID (32 hex digits) but %q: restore it from a backup of data_dir; "+
+				"delete it only if this server never signed anything (a new ID starts a new CA)", path, truncate(id, 40))
+		}
+		return id, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("reading server ID: %w", err)
 	}
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	id := hex.EncodeToString(b)
-	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+	raw := make([]byte, 16)
+	_, _ = rand.Read(raw)
+	id := hex.EncodeToString(raw)
+	if err := durable.WriteFile(path, []byte(id+"\n")); err != nil {
 		return "", fmt.Errorf("writing server ID: %w", err)
 	}
 	return id, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/lanyard-dev/lanyard/internal/durable"
 )
 
 // Disk keeps each key as a PKCS#8 PEM file (mode 0600) in a directory (0700), so keys
@@ -46,7 +48,7 @@ func (d *Disk) GenerateKey(ctx context.Context, id string, keyType KeyType) (cry
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := writeAtomic(d.path(id), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+	if err := durable.WriteFile(d.path(id), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
 		return nil, fmt.Errorf("writing key %s: %w", id, err)
 	}
 	d.mem.mu.Lock()
@@ -104,46 +106,10 @@ func (d *Disk) DeleteKey(ctx context.Context, id string) error {
 		}
 		return fmt.Errorf("deleting key %s: %w", id, err)
 	}
-	if err := syncDir(d.dir); err != nil {
+	if err := durable.SyncDir(d.dir); err != nil {
 		return fmt.Errorf("deleting key %s: %w", id, err)
 	}
 	return nil
 }
 
 func (d *Disk) path(id string) string { return filepath.Join(d.dir, id+".pem") }
-
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(path string) error {
-	dir, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return dir.Sync()
-}

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+
+	"github.com/lanyard-dev/lanyard/internal/durable"
 )
 
 // Backup writes a consistent copy of the database at dbPath to dest, which must not exist.
@@ -93,7 +95,7 @@ func Restore(ctx context.Context, src, dbPath string) (err error) {
 	if err := os.Rename(tmp, dbPath); err != nil {
 		return fmt.Errorf("sqlite: restore: %w", err)
 	}
-	if err := syncDir(dbPath); err != nil {
+	if err := durable.SyncDir(filepath.Dir(dbPath)); err != nil {
 		return fmt.Errorf("sqlite: restore: %w", err)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/lanyard-dev/lanyard/internal/durable"
 	"golang.org/x/sys/unix"
 )
 
@@ -62,7 +63,7 @@ func acquireMarker(dbPath string, exclusive bool) (*openMarker, error) {
 			f.Close()
 			return nil, inUse
 		}
-		if err := syncDir(path); err != nil {
+		if err := durable.SyncDir(filepath.Dir(path)); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("sqlite: lock file %s: %w", path, err)
 		}
@@ -101,13 +102,4 @@ func (m *openMarker) abandon() {
 		os.Remove(m.path)
 	}
 	m.f.Close()
-}
-
-func syncDir(path string) error {
-	dir, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return dir.Sync()
 }
