@@ -15,6 +15,8 @@ import (
 	localauthorityv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/localauthority/v1"
 	svidv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
+	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/lanyard-dev/lanyard/internal/freeport"
 	"github.com/lanyard-dev/lanyard/internal/poll"
@@ -31,13 +33,15 @@ type oidcServer struct {
 	base string // http://127.0.0.1:PORT
 }
 
-func twoOIDCServersOnOnePostgres(t *testing.T) (a, b oidcServer) {
+// twoOIDCServersOnOnePostgres starts them with extra YAML, on clk when it is not nil.
+func twoOIDCServersOnOnePostgres(t *testing.T, extra string, clk clock.WithTicker) (a, b oidcServer) {
 	url := pgtest.Start(t).NewDatabase(t)
 	start := func() oidcServer {
 		port := strconv.Itoa(freeport.Loopback(t))
-		extra := fmt.Sprintf("datastore:\n  type: postgres\n  connection_string: %q\n  max_open_conns: 4\n"+
-			"jwt_issuer: %s\noidc:\n  address: 127.0.0.1:%s\n", url, sharedIssuer, port)
-		return oidcServer{startServer(t, newConfigFor(t, testTD.Name(), extra)), "http://127.0.0.1:" + port}
+		cfg := newConfigFor(t, testTD.Name(), fmt.Sprintf("datastore:\n  type: postgres\n  connection_string: %q\n  max_open_conns: 4\n"+
+			"jwt_issuer: %s\noidc:\n  address: 127.0.0.1:%s\n", url, sharedIssuer, port)+extra)
+		cfg.Clock = clk
+		return oidcServer{startServer(t, cfg), "http://127.0.0.1:" + port}
 	}
 	return start(), start()
 }
@@ -84,14 +88,32 @@ func (s oidcServer) kids(t *testing.T) []string {
 func (s oidcServer) verify(t *testing.T, token string) error {
 	t.Helper()
 	keys := oidc.NewRemoteKeySet(t.Context(), s.base+"/keys")
-	_, err := oidc.NewVerifier(sharedIssuer, keys, &oidc.Config{ClientID: "cloud", SupportedSigningAlgs: []string{oidc.ES256}}).Verify(t.Context(), token)
+	cfg := &oidc.Config{ClientID: "cloud", SupportedSigningAlgs: []string{oidc.ES256}}
+	if s.cfg.Clock != nil {
+		cfg.Now = s.cfg.Clock.Now // the tokens' times are the server's
+	}
+	_, err := oidc.NewVerifier(sharedIssuer, keys, cfg).Verify(t.Context(), token)
 	return err
 }
 
-func (s oidcServer) mint(t *testing.T) string {
+// jwtState is s's active and prepared JWT key IDs ("" when none is prepared).
+func (s oidcServer) jwtState(t *testing.T) (active, prepared string) {
+	t.Helper()
+	st, err := localauthorityv1.NewLocalAuthorityClient(s.admin).GetJWTAuthorityState(t.Context(), &localauthorityv1.GetJWTAuthorityStateRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Prepared != nil {
+		prepared = st.Prepared.AuthorityId
+	}
+	return st.Active.GetAuthorityId(), prepared
+}
+
+// mint has s sign a JWT-SVID for /web, living ttl seconds (0: the default).
+func (s oidcServer) mint(t *testing.T, ttl int32) string {
 	t.Helper()
 	r, err := svidv1.NewSVIDClient(s.admin).MintJWTSVID(t.Context(), &svidv1.MintJWTSVIDRequest{
-		Id: &types.SPIFFEID{TrustDomain: testTD.Name(), Path: "/web"}, Audience: []string{"cloud"}})
+		Id: &types.SPIFFEID{TrustDomain: testTD.Name(), Path: "/web"}, Audience: []string{"cloud"}, Ttl: ttl})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +125,7 @@ func (s oidcServer) mint(t *testing.T) string {
 // token either server issues fails verification against either server's keys: the
 // prepared key is published by both before it signs.
 func TestOIDCFromServersSharingADatastoreAgreesThroughAJWTKeyRotation(t *testing.T) {
-	a, b := twoOIDCServersOnOnePostgres(t)
+	a, b := twoOIDCServersOnOnePostgres(t, "", nil)
 	servers := map[string]oidcServer{"a": a, "b": b}
 	// verifiedEverywhere fails the test unless each token verifies with both servers' keys.
 	verifiedEverywhere := func(t *testing.T, tokens map[string]string) {
@@ -126,11 +148,11 @@ func TestOIDCFromServersSharingADatastoreAgreesThroughAJWTKeyRotation(t *testing
 		poll.Until(t, 20*time.Second, "both servers to publish the same keys", func() bool {
 			return slices.Equal(a.kids(t), b.kids(t))
 		})
-		verifiedEverywhere(t, map[string]string{"a": a.mint(t), "b": b.mint(t)})
+		verifiedEverywhere(t, map[string]string{"a": a.mint(t, 0), "b": b.mint(t, 0)})
 	})
 
 	t.Run("a JWT key rotation on one server", func(t *testing.T) {
-		before := map[string]string{"a": a.mint(t), "b": b.mint(t)}
+		before := map[string]string{"a": a.mint(t, 0), "b": b.mint(t, 0)}
 		la := localauthorityv1.NewLocalAuthorityClient(a.admin)
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 		defer cancel()
@@ -151,11 +173,11 @@ func TestOIDCFromServersSharingADatastoreAgreesThroughAJWTKeyRotation(t *testing
 			t.Fatal(err)
 		}
 		// No polling from here: the first token of the new key must verify everywhere.
-		fromA := a.mint(t)
+		fromA := a.mint(t, 0)
 		if got := tokenKid(t, fromA); got != kid {
 			t.Fatalf("server a signs with %s after activating %s", got, kid)
 		}
-		verifiedEverywhere(t, map[string]string{"a (new key)": fromA, "b": b.mint(t)})
+		verifiedEverywhere(t, map[string]string{"a (new key)": fromA, "b": b.mint(t, 0)})
 		verifiedEverywhere(t, before)
 	})
 }
@@ -168,4 +190,46 @@ func tokenKid(t *testing.T, token string) string {
 		t.Fatal(err)
 	}
 	return sig.Signatures[0].Header.KeyID
+}
+
+// The CA's own rotation, driven by ca_ttl on the servers' clock, gives the same guarantee:
+// the key a prepares at half its active key's life is published by both servers before a
+// activates it at five sixths, and the first token it signs verifies everywhere.
+func TestOIDCFromServersSharingADatastorePublishesTheNextKeyBeforeTheCARotatesToIt(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Now())
+	a, b := twoOIDCServersOnOnePostgres(t, "ca_ttl: 2h\n", clk)
+	before, _ := a.jwtState(t)
+	// The CA checks every 10s of its clock; stepping that far at each poll reaches the
+	// tick whenever its ticker was made.
+	clk.Step(time.Hour)
+	var next string
+	poll.Until(t, 20*time.Second, "server a to prepare its next JWT key at half-life", func() bool {
+		clk.Step(10 * time.Second)
+		_, next = a.jwtState(t)
+		return next != ""
+	})
+	poll.Until(t, 20*time.Second, "both servers to publish a's next key", func() bool {
+		return slices.Contains(a.kids(t), next) && slices.Contains(b.kids(t), next)
+	})
+	if active, _ := a.jwtState(t); active != before {
+		t.Fatalf("server a activated %s before its key's five sixths, want %s still active", active, before)
+	}
+	oldToken := a.mint(t, 3600) // still valid after the rotation below
+	clk.Step(40 * time.Minute)
+	poll.Until(t, 20*time.Second, "server a to activate its next key at five sixths", func() bool {
+		clk.Step(10 * time.Second)
+		active, _ := a.jwtState(t)
+		return active == next
+	})
+	fromA := a.mint(t, 0)
+	if got := tokenKid(t, fromA); got != next {
+		t.Fatalf("server a signs with %s after activating %s", got, next)
+	}
+	for name, s := range map[string]oidcServer{"a": a, "b": b} {
+		for what, token := range map[string]string{"the first token of the new key": fromA, "a token of the old key": oldToken} {
+			if err := s.verify(t, token); err != nil {
+				t.Errorf("%s does not verify with server %s's keys: %v", what, name, err)
+			}
+		}
+	}
 }
