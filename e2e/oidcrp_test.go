@@ -191,7 +191,7 @@ func TestKubeAPIServerAuthenticatesJWTSVIDs(t *testing.T) {
 		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: a.id("reader")}}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	fetch := func(d *domain, uid int, audience string) string {
+	fetch := func(t *testing.T, d *domain, uid int, audience string) string {
 		t.Helper()
 		out, err := d.runWorkload(uid, "jwt", "-audience", audience)
 		if err != nil {
@@ -201,7 +201,7 @@ func TestKubeAPIServerAuthenticatesJWTSVIDs(t *testing.T) {
 	}
 
 	t.Run("the SPIFFE ID is the user name", func(t *testing.T) {
-		token := fetch(a, uidRPReader, rpAudience)
+		token := fetch(t, a, uidRPReader, rpAudience)
 		// The apiserver discovers the issuer in the background after it starts.
 		var user string
 		var err error
@@ -215,7 +215,7 @@ func TestKubeAPIServerAuthenticatesJWTSVIDs(t *testing.T) {
 	})
 
 	t.Run("RBAC bound to the SPIFFE ID allows what the Role grants and nothing else", func(t *testing.T) {
-		cs := bearer(t, c, fetch(a, uidRPReader, rpAudience))
+		cs := bearer(t, c, fetch(t, a, uidRPReader, rpAudience))
 		if _, err := cs.CoreV1().ConfigMaps("team").List(ctx, metav1.ListOptions{}); err != nil {
 			t.Fatalf("listing configmaps in team: %v", err)
 		}
@@ -228,13 +228,13 @@ func TestKubeAPIServerAuthenticatesJWTSVIDs(t *testing.T) {
 	})
 
 	t.Run("a token for another audience is refused", func(t *testing.T) {
-		if _, err := whoami(t, c, fetch(a, uidRPReader, "vault")); !apierrors.IsUnauthorized(err) {
+		if _, err := whoami(t, c, fetch(t, a, uidRPReader, "vault")); !apierrors.IsUnauthorized(err) {
 			t.Fatalf("JWT-SVID for audience vault: %v, want 401", err)
 		}
 	})
 
 	t.Run("a token from another trust domain claiming the issuer is refused", func(t *testing.T) {
-		token := fetch(b, uidRPIntruder, rpAudience)
+		token := fetch(t, b, uidRPIntruder, rpAudience)
 		if _, err := whoami(t, c, token); !apierrors.IsUnauthorized(err) {
 			t.Fatalf("intruder.example's JWT-SVID: %v, want 401", err)
 		}
@@ -243,20 +243,20 @@ func TestKubeAPIServerAuthenticatesJWTSVIDs(t *testing.T) {
 	t.Run("an expired token is refused; a fresh one of the same workload is not", func(t *testing.T) {
 		// Not presented before it expires: the apiserver caches successful
 		// authentications for a few seconds.
-		token := fetch(a, uidRPShort, rpAudience)
+		token := fetch(t, a, uidRPShort, rpAudience)
 		_, exp := jwtHeaderAndClaims(t, token)
 		eventually(t, 30*time.Second, "the 5-second JWT-SVID to expire", func() bool { return time.Now().After(exp.Add(time.Second)) })
 		if _, err := whoami(t, c, token); !apierrors.IsUnauthorized(err) {
 			t.Fatalf("expired JWT-SVID: %v, want 401", err)
 		}
-		fresh := fetch(a, uidRPShort, rpAudience)
+		fresh := fetch(t, a, uidRPShort, rpAudience)
 		if user, err := whoami(t, c, fresh); err != nil || user != a.id("short") {
 			t.Fatalf("fresh JWT-SVID: %q, %v; want %s", user, err, a.id("short"))
 		}
 	})
 
 	t.Run("after a JWT key rotation new tokens authenticate at once", func(t *testing.T) {
-		oldToken := fetch(a, uidRPReader, rpAudience)
+		oldToken := fetch(t, a, uidRPReader, rpAudience)
 		if _, err := whoami(t, c, oldToken); err != nil {
 			t.Fatalf("before the rotation: %v", err)
 		}
@@ -270,7 +270,7 @@ func TestKubeAPIServerAuthenticatesJWTSVIDs(t *testing.T) {
 		a.cli("localauthority", "jwt", "taint", "-authorityID", old)
 		var token string
 		eventually(t, 30*time.Second, "a JWT-SVID signed by the new key", func() bool {
-			token = fetch(a, uidRPReader, rpAudience)
+			token = fetch(t, a, uidRPReader, rpAudience)
 			kid, _ := jwtHeaderAndClaims(t, token)
 			return kid == prepared
 		})
