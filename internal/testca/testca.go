@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"math/big"
+	"net"
 	"net/url"
 	"testing"
 	"time"
@@ -50,6 +51,20 @@ func Leaf(t testing.TB, id string, parent *x509.Certificate, parentKey crypto.Si
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), URIs: []*url.URL{u},
 		NotBefore: time.Now().Add(-time.Minute), NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature}
+	return sign(t, tmpl, parent, key, parentKey), key
+}
+
+// Serving makes a P-256 TLS server certificate for the IP addresses ips, valid from a
+// minute ago until notAfter, signed by parent/parentKey.
+func Serving(t testing.TB, parent *x509.Certificate, parentKey crypto.Signer, notAfter time.Time, ips ...net.IP) (*x509.Certificate, crypto.Signer) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), IPAddresses: ips,
+		NotBefore: time.Now().Add(-time.Minute), NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	return sign(t, tmpl, parent, key, parentKey), key
 }
 

@@ -119,10 +119,13 @@ func writeJSON(w http.ResponseWriter, r *http.Request, seq uint64, v any) {
 	hdr := w.Header()
 	// Browsers verify JWT-SVIDs too; the documents are public.
 	hdr.Set("Access-Control-Allow-Origin", "*")
-	// Short: JWT keys rotate, and new keys are published in the bundle before they sign,
-	// so a minute of caching never hides a key that signs. The ETag (the bundle's sequence
-	// number) makes revalidation cheap.
-	hdr.Set("Cache-Control", "public, max-age=60")
+	// Short enough that no relying party refuses the first token of a new key. New keys
+	// are published before they sign, but kube-apiserver (go-oidc v2) fetches keys only
+	// when a token names an unknown kid, and not while its cached set has more than 30s
+	// of max-age left: with max-age=60 a rotation within 30s of its last fetch was
+	// refused until then. Below 30s it refetches on every unknown kid (deduplicated).
+	// The ETag (the bundle's sequence number) makes revalidation cheap.
+	hdr.Set("Cache-Control", "public, max-age=20")
 	etag := `"` + strconv.FormatUint(seq, 10) + `"`
 	hdr.Set("ETag", etag)
 	if r.Header.Get("If-None-Match") == etag {

@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"net"
@@ -167,6 +168,11 @@ func TestDocumentsAreCacheableAndOpenToBrowsers(t *testing.T) {
 			etag := resp.Header.Get("ETag")
 			if etag == "" || resp.Header.Get("Cache-Control") == "" {
 				t.Fatalf("ETag %q, Cache-Control %q: both wanted", etag, resp.Header.Get("Cache-Control"))
+			}
+			var maxAge int
+			if _, err := fmt.Sscanf(resp.Header.Get("Cache-Control"), "public, max-age=%d", &maxAge); err != nil || maxAge >= 30 {
+				t.Errorf("Cache-Control %q: want max-age under 30s, or kube-apiserver refuses a new key's first tokens until its cached keys are that close to expiry",
+					resp.Header.Get("Cache-Control"))
 			}
 			req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, issuer+path, nil)
 			req.Header.Set("If-None-Match", etag)
