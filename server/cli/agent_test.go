@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	agentv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/agent/v1"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
@@ -158,28 +157,26 @@ func TestTokenGenerate(t *testing.T) {
 	tokenLine := regexp.MustCompile(`^Token: (\S+)\n$`)
 	t.Run("the token lives 600 seconds by default", func(t *testing.T) {
 		h := newHarness(t)
-		before := time.Now().Unix()
+		now := h.srv.Clock.Now().Unix() // the server's clock stands still until stepped
 		r := h.run("token", "generate", "-output", "json").wantOK(t)
-		after := time.Now().Unix()
 		var token types.JoinToken
 		if err := protojson.Unmarshal([]byte(r.stdout), &token); err != nil {
 			t.Fatal(err)
 		}
-		if token.Value == "" || token.ExpiresAt < before+600 || token.ExpiresAt > after+600 {
-			t.Errorf("token %v, want one expiring 600 s after %d", &token, before)
+		if token.Value == "" || token.ExpiresAt != now+600 {
+			t.Errorf("token %v, want one expiring 600 s after %d", &token, now)
 		}
 	})
 	t.Run("-ttl and -spiffeID reach the server", func(t *testing.T) {
 		h := newHarness(t)
-		before := time.Now().Unix()
+		now := h.srv.Clock.Now().Unix()
 		r := h.run("token", "generate", "-ttl", "60", "-spiffeID", "spiffe://example.org/node1", "-output", "json").wantOK(t)
-		after := time.Now().Unix()
 		var token types.JoinToken
 		if err := protojson.Unmarshal([]byte(r.stdout), &token); err != nil {
 			t.Fatal(err)
 		}
-		if token.ExpiresAt < before+60 || token.ExpiresAt > after+60 {
-			t.Errorf("token %v, want one expiring 60 s after %d", &token, before)
+		if token.ExpiresAt != now+60 {
+			t.Errorf("token %v, want one expiring 60 s after %d", &token, now)
 		}
 		// -spiffeID registers the alias: an entry for it, parented to the token's agent.
 		aliases := h.storedEntries()
