@@ -36,6 +36,11 @@ type Config struct {
 	// default. It must not be in the Workload API socket's directory (or below it), which
 	// workloads can reach.
 	AdminSocketPath string `yaml:"admin_socket_path"`
+	// AuthorizedDelegates are the SPIFFE IDs (SPIRE's key and meaning) of workloads that may
+	// use the Delegated Identity API on the admin socket to get other workloads' SVIDs: a
+	// caller is authorized while it holds an unexpired SVID from this agent naming one of
+	// them. Needs admin_socket_path. Default none (the API answers PermissionDenied).
+	AuthorizedDelegates []string `yaml:"authorized_delegates"`
 	// HealthAddress serves /healthz, /readyz and /metrics over HTTP. Default 127.0.0.1:8083; "" disables it.
 	HealthAddress *string `yaml:"health_address"`
 	// NodeAttestor is how the agent proves its node: join_token (default) or k8s_psat.
@@ -139,6 +144,9 @@ func (c *Config) Validate() error {
 	if err := c.validateAdminSocket(); err != nil {
 		return err
 	}
+	if err := c.validateDelegates(); err != nil {
+		return err
+	}
 	if c.WorkloadAPI.MaxConnectionsPerUID < 1 {
 		return yamlconf.FieldError("workload_api.max_connections_per_uid", "must be at least 1 (default 1000)")
 	}
@@ -180,6 +188,36 @@ func (c *Config) validateAdminSocket() error {
 			"put it in a directory of its own, e.g. %s", admin, dir, filepath.Join(filepath.Dir(dir), "admin", "agent.sock")))
 	}
 	return nil
+}
+
+// validateDelegates checks that authorized_delegates name SPIFFE IDs this agent can issue.
+func (c *Config) validateDelegates() error {
+	if len(c.AuthorizedDelegates) > 0 && c.AdminSocketPath == "" {
+		return yamlconf.FieldError("authorized_delegates", "needs admin_socket_path: the Delegated Identity API is served on the admin socket")
+	}
+	td := c.TD()
+	for i, s := range c.AuthorizedDelegates {
+		field := fmt.Sprintf("authorized_delegates[%d]", i)
+		id, err := spiffeid.FromString(s)
+		if err != nil {
+			return yamlconf.FieldError(field, fmt.Sprintf("%q is not a SPIFFE ID (spiffe://%s/path): %v", s, c.TrustDomain, err))
+		}
+		if id.MemberOf(td) {
+			continue
+		}
+		return yamlconf.FieldError(field, fmt.Sprintf("%s is not in trust domain %s: delegates are attested by this agent, "+
+			"so they hold SVIDs of its own trust domain only", s, c.TrustDomain))
+	}
+	return nil
+}
+
+// DelegateIDs returns authorized_delegates parsed (Validate must have passed).
+func (c *Config) DelegateIDs() []spiffeid.ID {
+	ids := make([]spiffeid.ID, len(c.AuthorizedDelegates))
+	for i, s := range c.AuthorizedDelegates {
+		ids[i] = spiffeid.RequireFromString(s)
+	}
+	return ids
 }
 
 // TD returns the parsed trust domain (Validate must have passed).

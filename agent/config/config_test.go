@@ -127,3 +127,28 @@ func TestAdminSocketStaysOutOfWorkloadsReach(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthorizedDelegatesNameIDsOfTheTrustDomain: authorized_delegates are SPIFFE IDs of
+// the agent's own trust domain (delegates hold this agent's SVIDs), served on the admin
+// socket, so they need one.
+func TestAuthorizedDelegatesNameIDsOfTheTrustDomain(t *testing.T) {
+	const base = "trust_domain: a.org\nsocket_path: /run/lanyard/sockets/api.sock\n"
+	const admin = "admin_socket_path: /run/lanyard/admin/agent.sock\n"
+	cfg, err := Parse([]byte(base + admin + "authorized_delegates: [spiffe://a.org/cilium, spiffe://a.org/envoy]\n"))
+	if err != nil || len(cfg.DelegateIDs()) != 2 || cfg.DelegateIDs()[1].Path() != "/envoy" {
+		t.Fatalf("two delegates: %v, %v", cfg.AuthorizedDelegates, err)
+	}
+	tests := []struct{ name, doc, want string }{
+		{"without an admin socket", base + "authorized_delegates: [spiffe://a.org/cilium]\n", "authorized_delegates needs admin_socket_path"},
+		{"not a SPIFFE ID", base + admin + "authorized_delegates: [cilium]\n", `authorized_delegates[0] "cilium" is not a SPIFFE ID`},
+		{"another trust domain", base + admin + "authorized_delegates: [spiffe://a.org/x, spiffe://b.org/cilium]\n",
+			"authorized_delegates[1] spiffe://b.org/cilium is not in trust domain a.org"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := Parse([]byte(tt.doc)); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
