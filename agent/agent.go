@@ -91,7 +91,8 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Wit
 		}
 		defer ln.Close() // for an early return; admin.Serve closes it too
 		acfg := admin.Config{Identity: id.TLS, Sync: mgr, X509: c, JWT: mgr.JWTCache(), Levels: o.levels, Started: started,
-			Clock: clk, Log: log.With("component", "admin")}
+			Clock: clk, Log: log.With("component", "admin"),
+			Delegated: &admin.Delegated{Delegates: cfg.DelegateIDs(), Cache: c, JWT: mgr.JWTCache(), Attestors: wattestors}}
 		front = append(front, task{"admin API", func(ctx context.Context) error { return admin.Serve(ctx, ln, acfg) }})
 	}
 	if addr := cfg.HealthAddr(); addr != "" {
