@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/lanyard-dev/lanyard/agent/config"
 )
@@ -369,6 +370,38 @@ func TestDelegatedIdentityActsForWorkloads(t *testing.T) {
 		wantCode(t, "a bundle stream after the delegate's entry was removed", codes.PermissionDenied, err)
 	}
 	refusedEverything(t, c)
+	conn.Close()
+	e.shutdown(a)
+}
+
+// TestDelegatedIdentityDeliversTwelveThousandSVIDsInOneUpdate: a delegate following a
+// workload of 12,000 identities gets all of them, intact, in one update: one message of
+// far more than gRPC's default 4 MiB, which the server sends and a client with Cilium's
+// 20 MiB receive limit takes (SPIRE's clients treat each message as the whole set).
+func TestDelegatedIdentityDeliversTwelveThousandSVIDsInOneUpdate(t *testing.T) {
+	const n, uid = 12000, 1002
+	e := newEnv(t)
+	cfg, agentID := e.delegateCfg()
+	e.entry("delegate", agentID, 0)
+	entries := make([]*types.Entry, n)
+	for i := range entries {
+		entries[i] = workloadEntry(fmt.Sprintf("w/%05d", i), uid)
+	}
+	e.createEntries(agentID, entries...)
+	a := e.startAgent(cfg)
+	a.servesID(t, "delegate")
+	c, conn := delegatedClient(t, cfg.AdminSocketPath)
+	s := subscribe(t, c, &delegatedv1.SubscribeToX509SVIDsRequest{Selectors: []*types.Selector{{Type: "unix", Value: fmt.Sprintf("uid:%d", uid)}}})
+	m := s.until(t, "all 12,000 SVIDs", func(m *delegatedv1.SubscribeToX509SVIDsResponse) bool { return len(m.X509Svids) == n })
+	if got := serials(t, m); len(got) != n {
+		t.Fatalf("%d distinct SPIFFE IDs in the update, want %d", len(got), n)
+	}
+	size := proto.Size(m)
+	t.Logf("one update of %d SVIDs: %.1f MiB", n, float64(size)/(1<<20)) // a figure, not an assertion
+	if size <= 4<<20 {
+		t.Fatalf("the update is %d bytes: the test no longer crosses gRPC's default 4 MiB limit", size)
+	}
+	s.cancel()
 	conn.Close()
 	e.shutdown(a)
 }
