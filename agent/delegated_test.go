@@ -405,3 +405,28 @@ func TestDelegatedIdentityDeliversTwelveThousandSVIDsInOneUpdate(t *testing.T) {
 	conn.Close()
 	e.shutdown(a)
 }
+
+// TestDelegatedIdentityStopsAtExpiry: with the server gone nothing is renewed. When the
+// workload's SVID expires the delegate is sent the set without it; when the delegate's
+// own SVID expires its stream ends with PermissionDenied.
+func TestDelegatedIdentityStopsAtExpiry(t *testing.T) {
+	const uid = 1003
+	e := newEnv(t)
+	cfg, agentID := e.delegateCfg()
+	e.entry("delegate", agentID, 3*time.Hour)
+	e.createEntries(agentID, workloadEntry("web", uid))
+	a := e.startAgent(cfg)
+	a.servesID(t, "delegate")
+	c, conn := delegatedClient(t, cfg.AdminSocketPath)
+	s := subscribe(t, c, &delegatedv1.SubscribeToX509SVIDsRequest{Selectors: []*types.Selector{{Type: "unix", Value: fmt.Sprintf("uid:%d", uid)}}})
+	s.until(t, "web's SVID", func(m *delegatedv1.SubscribeToX509SVIDsResponse) bool { return names(m) == "/web" })
+	e.stopServer()
+
+	a.clock.Step(61 * time.Minute) // past web's hour
+	s.until(t, "an update without the expired SVID", func(m *delegatedv1.SubscribeToX509SVIDsResponse) bool { return len(m.X509Svids) == 0 })
+	a.clock.Step(2 * time.Hour) // past the delegate's 3 hours
+	wantCode(t, "the stream after the delegate's SVID expired", codes.PermissionDenied,
+		s.ended(t, func(m *delegatedv1.SubscribeToX509SVIDsResponse) bool { return len(m.X509Svids) == 0 }))
+	conn.Close()
+	e.shutdown(a)
+}
