@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,8 +24,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/lanyard-dev/lanyard/agent/admin"
 	"github.com/lanyard-dev/lanyard/agent/config"
 )
 
@@ -377,7 +380,8 @@ func TestDelegatedIdentityActsForWorkloads(t *testing.T) {
 // TestDelegatedIdentityDeliversTwelveThousandSVIDsInOneUpdate: a delegate following a
 // workload of 12,000 identities gets all of them, intact, in one update: one message of
 // far more than gRPC's default 4 MiB, which the server sends and a client with Cilium's
-// 20 MiB receive limit takes (SPIRE's clients treat each message as the whole set).
+// 20 MiB receive limit takes (SPIRE's clients treat each message as the whole set). A
+// client with the default limit, which that message would exceed, asks for pieces.
 func TestDelegatedIdentityDeliversTwelveThousandSVIDsInOneUpdate(t *testing.T) {
 	const n, uid = 12000, 1002
 	e := newEnv(t)
@@ -402,6 +406,45 @@ func TestDelegatedIdentityDeliversTwelveThousandSVIDsInOneUpdate(t *testing.T) {
 		t.Fatalf("the update is %d bytes: the test no longer crosses gRPC's default 4 MiB limit", size)
 	}
 	s.cancel()
+
+	// A client keeping gRPC's default 4 MiB receive limit cannot take that message...
+	plain, err := grpc.NewClient("unix://"+cfg.AdminSocketPath, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := delegatedv1.NewDelegatedIdentityClient(plain)
+	req := &delegatedv1.SubscribeToX509SVIDsRequest{Selectors: []*types.Selector{{Type: "unix", Value: fmt.Sprintf("uid:%d", uid)}}}
+	whole := subscribe(t, pc, req)
+	wantCode(t, "a whole update of 12,000 SVIDs to a client with the default limit", codes.ResourceExhausted,
+		whole.ended(t, func(*delegatedv1.SubscribeToX509SVIDsResponse) bool { return true }))
+	// ...but asking for pieces of at most 4 MiB it gets every SVID, and then the closing
+	// message that ends the update.
+	ctx := metadata.AppendToOutgoingContext(t.Context(), admin.PiecesHeader, strconv.Itoa(4<<20))
+	stream, err := pc.SubscribeToX509SVIDs(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var collected []*delegatedv1.X509SVIDWithKey
+	msgs := 0
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("after %d pieces: %v", msgs, err)
+		}
+		msgs++
+		if len(m.X509Svids) > 0 {
+			collected = append(collected, m.X509Svids...)
+			continue
+		}
+		if len(collected) == n {
+			break
+		}
+		collected = nil // an earlier, partial update: the agent was still minting
+	}
+	if got := serials(t, &delegatedv1.SubscribeToX509SVIDsResponse{X509Svids: collected}); len(got) != n {
+		t.Fatalf("%d distinct SPIFFE IDs collected from the pieces, want %d", len(got), n)
+	}
+	plain.Close()
 	conn.Close()
 	e.shutdown(a)
 }

@@ -24,7 +24,8 @@ import (
 // update continues in the next message, and clients (Cilium's) replace their whole set
 // with each message. A large set is therefore one large message: the server sends any
 // size (see Serve), and a client subscribing to thousands of identities raises its
-// receive limit above gRPC's default 4 MiB, as Cilium does.
+// receive limit above gRPC's default 4 MiB, as Cilium does, or asks for the update in
+// pieces (PiecesHeader).
 type delegatedService struct {
 	delegatedv1.UnimplementedDelegatedIdentityServer
 	d   *delegation
@@ -71,6 +72,10 @@ func (s *delegatedService) SubscribeToX509SVIDs(req *delegatedv1.SubscribeToX509
 	if err != nil {
 		return err
 	}
+	piece, err := pieceSize(ctx)
+	if err != nil {
+		return err
+	}
 	sels, proc, err := s.d.workload(ctx, sels, req.Pid)
 	if err != nil {
 		return err
@@ -106,8 +111,14 @@ func (s *delegatedService) SubscribeToX509SVIDs(req *delegatedv1.SubscribeToX509
 		if err != nil {
 			return err
 		}
-		if err := stream.Send(resp); err != nil {
-			return err
+		msgs := []*delegatedv1.SubscribeToX509SVIDsResponse{resp}
+		if piece > 0 {
+			msgs = pieces(resp, piece)
+		}
+		for _, m := range msgs {
+			if err := stream.Send(m); err != nil {
+				return err
+			}
 		}
 		// The cache announces no expiry: come back when the first SVID sent expires, so
 		// that the delegate is told to stop using it (if it was not renewed by then).
