@@ -53,14 +53,16 @@ func (p *Process) Close() {
 }
 
 func (p *Process) watch() {
-	defer close(p.exited)
 	raw, err := p.file.SyscallConn()
-	if err != nil {
-		return
+	if err == nil {
+		err = raw.Read(func(fd uintptr) bool {
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			n, err := unix.Poll(fds, 0)
+			return err != nil || n > 0
+		})
 	}
-	_ = raw.Read(func(fd uintptr) bool {
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(fds, 0)
-		return err != nil || n > 0
-	})
+	if err != nil && p.Check() == nil {
+		return // no poller for pidfds here: Exited never closes, Check still works
+	}
+	close(p.exited)
 }
