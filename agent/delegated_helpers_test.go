@@ -130,7 +130,7 @@ func subscribe(t *testing.T, c delegatedv1.DelegatedIdentityClient, req *delegat
 // until returns the first message that satisfies ok, failing on a stream error.
 func (s *svidStream) until(t *testing.T, what string, ok func(*delegatedv1.SubscribeToX509SVIDsResponse) bool) *delegatedv1.SubscribeToX509SVIDsResponse {
 	t.Helper()
-	deadline := time.After(2 * time.Minute)
+	deadline := time.After(5 * time.Minute) // a failure bound: 12,000 SVIDs on a busy machine
 	for {
 		select {
 		case m := <-s.msgs:

@@ -155,15 +155,15 @@ func TestDelegatedIdentityDeliversTwelveThousandSVIDsInOneUpdate(t *testing.T) {
 	e := newEnv(t)
 	cfg, agentID := e.delegateCfg()
 	e.entry("delegate", agentID, 0)
+	a := e.startAgent(cfg)
+	a.servesID(t, "delegate")
+	c, conn := delegatedClient(t, cfg.AdminSocketPath)
+	s := subscribe(t, c, &delegatedv1.SubscribeToX509SVIDsRequest{Selectors: []*types.Selector{{Type: "unix", Value: fmt.Sprintf("uid:%d", uid)}}})
 	entries := make([]*types.Entry, n)
 	for i := range entries {
 		entries[i] = workloadEntry(fmt.Sprintf("w/%05d", i), uid)
 	}
 	e.createEntries(agentID, entries...)
-	a := e.startAgent(cfg)
-	a.servesID(t, "delegate")
-	c, conn := delegatedClient(t, cfg.AdminSocketPath)
-	s := subscribe(t, c, &delegatedv1.SubscribeToX509SVIDsRequest{Selectors: []*types.Selector{{Type: "unix", Value: fmt.Sprintf("uid:%d", uid)}}})
 	m := s.until(t, "all 12,000 SVIDs", func(m *delegatedv1.SubscribeToX509SVIDsResponse) bool { return len(m.X509Svids) == n })
 	if got := serials(t, m); len(got) != n {
 		t.Fatalf("%d distinct SPIFFE IDs in the update, want %d", len(got), n)
