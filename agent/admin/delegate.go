@@ -16,6 +16,7 @@ import (
 	"github.com/lanyard-dev/lanyard/agent/cache"
 	"github.com/lanyard-dev/lanyard/agent/peer"
 	"github.com/lanyard-dev/lanyard/attestors"
+	"github.com/lanyard-dev/lanyard/internal/pause"
 )
 
 // attestTimeout bounds attesting one caller or one workload PID.
@@ -103,8 +104,8 @@ func (d *delegation) authorized(u *cache.WorkloadUpdate) (spiffeid.ID, time.Time
 func (d *delegation) follow(ctx context.Context, dg *delegate, lost context.CancelCauseFunc) {
 	sub := d.cache.Subscribe(dg.selectors)
 	defer sub.Close()
-	var expiry *alarm
-	defer func() { expiry.Stop() }()
+	stopExpiry := func() {}
+	defer func() { stopExpiry() }()
 	for {
 		u, err := sub.Next(ctx)
 		if err != nil {
@@ -116,8 +117,8 @@ func (d *delegation) follow(ctx context.Context, dg *delegate, lost context.Canc
 			lost(status.Error(codes.PermissionDenied, "caller is no longer an authorized delegate: its SVID naming "+dg.id.String()+" was removed or expired"))
 			return
 		}
-		expiry.Stop()
-		expiry = newAlarm(d.clk, until, sub.Refresh)
+		stopExpiry()
+		stopExpiry = pause.AfterFunc(d.clk, until.Sub(d.clk.Now()), sub.Refresh)
 	}
 }
 
@@ -171,28 +172,4 @@ func selectorsFromProto(in []*types.Selector) ([]attestors.Selector, error) {
 		out = append(out, attestors.Selector{Type: s.GetType(), Value: s.GetValue()})
 	}
 	return out, nil
-}
-
-// alarm calls f once the clock reaches at, unless stopped first.
-type alarm struct{ stop chan struct{} }
-
-func newAlarm(clk clock.Clock, at time.Time, f func()) *alarm {
-	a := &alarm{stop: make(chan struct{})}
-	t := clk.NewTimer(at.Sub(clk.Now()))
-	go func() {
-		defer t.Stop()
-		select {
-		case <-t.C():
-			f()
-		case <-a.stop:
-		}
-	}()
-	return a
-}
-
-// Stop cancels the alarm (nil: nothing to do). Call it once.
-func (a *alarm) Stop() {
-	if a != nil {
-		close(a.stop)
-	}
 }

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/lanyard-dev/lanyard/agent/cache"
+	"github.com/lanyard-dev/lanyard/internal/pause"
 )
 
 // delegatedService implements spire-api-sdk's Delegated Identity API: an authorized
@@ -95,8 +96,8 @@ func (s *delegatedService) SubscribeToX509SVIDs(req *delegatedv1.SubscribeToX509
 	}
 	sub := s.d.cache.Subscribe(sels)
 	defer sub.Close()
-	var expiry *alarm
-	defer func() { expiry.Stop() }()
+	stopExpiry := func() {}
+	defer func() { stopExpiry() }()
 	for {
 		u, err := sub.Next(ctx)
 		if err != nil {
@@ -122,10 +123,10 @@ func (s *delegatedService) SubscribeToX509SVIDs(req *delegatedv1.SubscribeToX509
 		}
 		// The cache announces no expiry: come back when the first SVID sent expires, so
 		// that the delegate is told to stop using it (if it was not renewed by then).
-		expiry.Stop()
-		expiry = nil
+		stopExpiry()
+		stopExpiry = func() {}
 		if first, ok := firstExpiry(ids); ok {
-			expiry = newAlarm(s.d.clk, first, sub.Refresh)
+			stopExpiry = pause.AfterFunc(s.d.clk, first.Sub(now), sub.Refresh)
 		}
 	}
 }

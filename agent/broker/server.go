@@ -48,7 +48,7 @@ type Config struct {
 	// the agent's SPIFFE ID); nil while it has none.
 	Certificate func() *tls.Certificate
 	// Clock verifies brokers' SVIDs and filters expired ones. Default the real clock.
-	Clock clock.PassiveClock
+	Clock clock.Clock
 	Log   *slog.Logger
 }
 

@@ -3,14 +3,18 @@ package broker
 import (
 	"context"
 	"slices"
+	"time"
 
 	brokerv1 "github.com/spiffe/go-spiffe/v2/exp/proto/spiffe/broker"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/lanyard-dev/lanyard/agent/cache"
+	"github.com/lanyard-dev/lanyard/internal/pause"
 )
 
 // service implements the SPIFFE Broker API from the agent's cache. Admin and downstream
@@ -46,20 +50,34 @@ func (s *service) follow(ctx context.Context, ref *brokerv1.WorkloadReference, s
 	defer w.release()
 	sub := s.cfg.Cache.Subscribe(w.selectors)
 	defer sub.Close()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	go func() {
 		select {
 		case <-w.proc.Exited():
-			cancel()
+			cancel(w.gone())
 		case <-ctx.Done():
 		}
 	}()
+	// The broker's SVID was valid at the handshake; the stream lasts no longer than it.
+	if exp, ok := brokerExpiry(ctx); ok {
+		defer pause.AfterFunc(s.cfg.Clock, exp.Sub(s.cfg.Clock.Now()), func() {
+			cancel(status.Error(codes.Unauthenticated, "the broker's X.509-SVID expired: reconnect with a fresh one"))
+		})()
+	}
+	stopExpiry := func() {}
+	defer func() { stopExpiry() }()
 	for {
 		u, err := sub.Next(ctx)
-		if err != nil || w.proc.Check() != nil {
-			if w.proc.Check() != nil {
-				return w.gone()
+		if err == nil && w.proc.Check() != nil {
+			err = w.gone()
+		}
+		if err != nil {
+			if cause := context.Cause(ctx); cause != nil && status.Code(cause) != codes.Unknown {
+				return cause
+			}
+			if status.Code(err) != codes.Unknown {
+				return err
 			}
 			return status.FromContextError(err).Err()
 		}
@@ -73,7 +91,29 @@ func (s *service) follow(ctx context.Context, ref *brokerv1.WorkloadReference, s
 		if err := send(u, ids); err != nil {
 			return err
 		}
+		// Come back when the first SVID sent expires: the cache announces no expiry.
+		first := ids[0].SVID.ExpiresAt
+		for _, id := range ids[1:] {
+			if id.SVID.ExpiresAt.Before(first) {
+				first = id.SVID.ExpiresAt
+			}
+		}
+		stopExpiry()
+		stopExpiry = pause.AfterFunc(s.cfg.Clock, first.Sub(s.cfg.Clock.Now()), sub.Refresh)
 	}
+}
+
+// brokerExpiry returns when the caller's X.509-SVID expires.
+func brokerExpiry(ctx context.Context) (time.Time, bool) {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return time.Time{}, false
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(info.State.PeerCertificates) == 0 {
+		return time.Time{}, false
+	}
+	return info.State.PeerCertificates[0].NotAfter, true
 }
 
 func (s *service) SubscribeToX509SVID(req *brokerv1.SubscribeToX509SVIDRequest, stream grpc.ServerStreamingServer[brokerv1.SubscribeToX509SVIDResponse]) error {
