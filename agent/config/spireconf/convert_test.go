@@ -98,6 +98,7 @@ func TestUnsupportedAgentKeysAreRefusedByName(t *testing.T) {
 		{"a workload size limit", plugin(`WorkloadAttestor "unix" { plugin_data { workload_size_limit = 1024 } }`), `plugin_data.workload_size_limit: 1024: Lanyard hashes workload binaries without a size limit`},
 		{"an unknown plugin_data key", plugin(`NodeAttestor "k8s_psat" { plugin_data { cluster = "c"` + "\n" + `audience = "x" } }`), `plugins.NodeAttestor "k8s_psat".plugin_data.audience: not supported by Lanyard: remove it`},
 		{"an external plugin", plugin(`WorkloadAttestor "unix" { plugin_cmd = "/bin/u" }`), `plugins.WorkloadAttestor "unix".plugin_cmd: external plugin binaries`},
+		{"delegates without an admin socket", td + " authorized_delegates = [\"spiffe://example.org/d\"]\n}\n", "agent.authorized_delegates: needs admin_socket_path"},
 		{"a trust bundle URL", td + " trust_bundle_url = \"https://x/b.pem\"\n}\n", "agent.trust_bundle_url: Lanyard bootstraps from a trust_bundle_path file only"},
 		{"a SPIFFE-format bundle", td + " trust_bundle_format = \"spiffe\"\n}\n", `agent.trust_bundle_format: "spiffe": Lanyard reads a PEM trust_bundle_path`},
 		{"log_file", td + " log_file = \"/var/log/a\"\n}\n", "agent.log_file: Lanyard logs to stderr only"},
