@@ -14,12 +14,14 @@ import (
 
 	"github.com/lanyard-dev/lanyard/agent/admin"
 	"github.com/lanyard-dev/lanyard/agent/attest"
+	"github.com/lanyard-dev/lanyard/agent/broker"
 	"github.com/lanyard-dev/lanyard/agent/cache"
 	"github.com/lanyard-dev/lanyard/agent/client"
 	"github.com/lanyard-dev/lanyard/agent/config"
 	"github.com/lanyard-dev/lanyard/agent/manager"
 	"github.com/lanyard-dev/lanyard/agent/workloadapi"
 	"github.com/lanyard-dev/lanyard/internal/health"
+	"github.com/lanyard-dev/lanyard/internal/unixsock"
 	"github.com/lanyard-dev/lanyard/internal/version"
 )
 
@@ -91,8 +93,19 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Wit
 		}
 		defer ln.Close() // for an early return; admin.Serve closes it too
 		acfg := admin.Config{Identity: id.TLS, Sync: mgr, X509: c, JWT: mgr.JWTCache(), Levels: o.levels, Started: started,
-			Clock: clk, Log: log.With("component", "admin")}
+			Clock: clk, Log: log.With("component", "admin"),
+			Delegated: &admin.Delegated{Delegates: cfg.DelegateIDs(), Cache: c, JWT: mgr.JWTCache(), Attestors: wattestors}}
 		front = append(front, task{"admin API", func(ctx context.Context) error { return admin.Serve(ctx, ln, acfg) }})
+	}
+	if b := cfg.BrokerAPI; b != nil {
+		ln, err := unixsock.Listen(b.SocketPath, 0o666) // mutual TLS decides who may call
+		if err != nil {
+			return fmt.Errorf("broker_api.socket_path: %w", err)
+		}
+		defer ln.Close()
+		bcfg := broker.Config{Brokers: cfg.BrokerIDs(), Cache: c, JWT: mgr.JWTCache(), Attestors: wattestors,
+			Certificate: id.TLS.Certificate, Clock: clk, Log: log.With("component", "broker")}
+		front = append(front, task{"broker API", func(ctx context.Context) error { return broker.Serve(ctx, ln, bcfg) }})
 	}
 	if addr := cfg.HealthAddr(); addr != "" {
 		ln, err := net.Listen("tcp", addr)

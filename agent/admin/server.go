@@ -5,14 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	debugv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/agent/debug/v1"
+	delegatedv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/agent/delegatedidentity/v1"
 	loggerv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/agent/logger/v1"
 	"google.golang.org/grpc"
 	"k8s.io/utils/clock"
 
+	"github.com/lanyard-dev/lanyard/agent/cache"
+	"github.com/lanyard-dev/lanyard/agent/peer"
+	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/internal/loglevel"
 	"github.com/lanyard-dev/lanyard/internal/unixsock"
 )
@@ -35,9 +41,24 @@ type Config struct {
 	Levels *loglevel.Control
 	// Started is when the agent started, for the uptime.
 	Started time.Time
-	// Clock tells the uptime. Default the real clock.
-	Clock clock.PassiveClock
+	// Delegated configures the Delegated Identity API. Nil: not served (Unimplemented).
+	Delegated *Delegated
+	// Clock tells the uptime and, for the Delegated Identity API, when SVIDs expire.
+	// Default the real clock.
+	Clock clock.Clock
 	Log   *slog.Logger
+}
+
+// Delegated is what the Delegated Identity API serves from.
+type Delegated struct {
+	// Delegates are the authorized_delegates; none: every caller is refused.
+	Delegates []spiffeid.ID
+	// Cache is the one source of entries, SVIDs and bundles. Required.
+	Cache *cache.Cache
+	// JWT mints JWT-SVIDs; nil: FetchJWTSVIDs answers Unavailable.
+	JWT JWTFetcher
+	// Attestors attest callers and the PIDs they name, as the Workload API's do. Required.
+	Attestors []attestors.WorkloadAttestor
 }
 
 // Listen opens the admin socket: mode 0600, so that only the agent's own user (and root)
@@ -51,10 +72,25 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(
+		// Callers are told apart by their process, as on the Workload API.
+		grpc.Creds(peer.NewCredentials()),
+		// One Delegated Identity update is one message (see delegatedService), so a
+		// delegate of thousands of workloads gets messages of many MiB: gRPC's default
+		// send limit is already unbounded, and this says so on purpose.
+		grpc.MaxSendMsgSize(math.MaxInt32),
+	)
 	debugv1.RegisterDebugServer(gs, &debugService{cfg: cfg})
 	if cfg.Levels != nil {
 		loggerv1.RegisterLoggerServer(gs, &loggerService{levels: cfg.Levels})
+	}
+	if d := cfg.Delegated; d != nil {
+		ids := make(map[spiffeid.ID]bool, len(d.Delegates))
+		for _, id := range d.Delegates {
+			ids[id] = true
+		}
+		delegatedv1.RegisterDelegatedIdentityServer(gs, &delegatedService{jwt: d.JWT, d: &delegation{
+			ids: ids, cache: d.Cache, attestors: d.Attestors, clk: cfg.Clock, log: cfg.Log}})
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- gs.Serve(ln) }()
@@ -67,7 +103,7 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 		return fmt.Errorf("serving %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
-	gs.Stop() // every call is a quick unary one: nothing worth waiting for
+	gs.Stop() // unary calls are quick, and delegates' streams reconnect to the next agent
 	<-errc
 	return nil
 }

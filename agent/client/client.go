@@ -77,6 +77,10 @@ func (i *Identity) SVIDChain() [][]byte {
 	return nil
 }
 
+// Certificate returns the current agent SVID as a TLS certificate, or nil: what the
+// agent presents where it serves over mutual TLS (the Broker Endpoint).
+func (i *Identity) Certificate() *tls.Certificate { return i.svid.Load() }
+
 // SetBundle sets the authorities the server must chain to.
 func (i *Identity) SetBundle(b *x509bundle.Bundle) { i.bundle.Store(b) }
 

@@ -36,6 +36,13 @@ type Config struct {
 	// default. It must not be in the Workload API socket's directory (or below it), which
 	// workloads can reach.
 	AdminSocketPath string `yaml:"admin_socket_path"`
+	// AuthorizedDelegates are the SPIFFE IDs (SPIRE's key and meaning) of workloads that may
+	// use the Delegated Identity API on the admin socket to get other workloads' SVIDs: a
+	// caller is authorized while it holds an unexpired SVID from this agent naming one of
+	// them. Needs admin_socket_path. Default none (the API answers PermissionDenied).
+	AuthorizedDelegates []string `yaml:"authorized_delegates"`
+	// BrokerAPI, when set, serves the SPIFFE Broker API. Off by default.
+	BrokerAPI *BrokerAPI `yaml:"broker_api"`
 	// HealthAddress serves /healthz, /readyz and /metrics over HTTP. Default 127.0.0.1:8083; "" disables it.
 	HealthAddress *string `yaml:"health_address"`
 	// NodeAttestor is how the agent proves its node: join_token (default) or k8s_psat.
@@ -67,6 +74,17 @@ type WorkloadAPI struct {
 	// MaxConnections is the most connections all callers may hold together. Default
 	// 10000. Both are lowered, with a warning, to fit the open file limit.
 	MaxConnections int `yaml:"max_connections"`
+}
+
+// BrokerAPI is the SPIFFE Broker Endpoint: brokers (infrastructure acting for workloads
+// on this node) call it over mutual TLS with their X.509-SVIDs.
+type BrokerAPI struct {
+	// SocketPath is the unix socket it listens on (mode 0666: mutual TLS decides who may
+	// call). Required. Not in the Workload API socket's directory.
+	SocketPath string `yaml:"socket_path"`
+	// AuthorizedBrokers are the SPIFFE IDs (of the agent's trust domain) allowed to call.
+	// Required.
+	AuthorizedBrokers []string `yaml:"authorized_brokers"`
 }
 
 // WorkloadAttestors configures each workload attestor.
@@ -139,6 +157,12 @@ func (c *Config) Validate() error {
 	if err := c.validateAdminSocket(); err != nil {
 		return err
 	}
+	if err := c.validateDelegates(); err != nil {
+		return err
+	}
+	if err := c.validateBroker(); err != nil {
+		return err
+	}
 	if c.WorkloadAPI.MaxConnectionsPerUID < 1 {
 		return yamlconf.FieldError("workload_api.max_connections_per_uid", "must be at least 1 (default 1000)")
 	}
@@ -180,6 +204,64 @@ func (c *Config) validateAdminSocket() error {
 			"put it in a directory of its own, e.g. %s", admin, dir, filepath.Join(filepath.Dir(dir), "admin", "agent.sock")))
 	}
 	return nil
+}
+
+// validateDelegates checks that authorized_delegates name SPIFFE IDs this agent can issue.
+func (c *Config) validateDelegates() error {
+	if len(c.AuthorizedDelegates) > 0 && c.AdminSocketPath == "" {
+		return yamlconf.FieldError("authorized_delegates", "needs admin_socket_path: the Delegated Identity API is served on the admin socket")
+	}
+	return c.validateIDs("authorized_delegates", c.AuthorizedDelegates)
+}
+
+// validateIDs checks a list of SPIFFE IDs that must be of the agent's trust domain.
+func (c *Config) validateIDs(key string, list []string) error {
+	td := c.TD()
+	for i, s := range list {
+		field := fmt.Sprintf("%s[%d]", key, i)
+		id, err := spiffeid.FromString(s)
+		if err != nil {
+			return yamlconf.FieldError(field, fmt.Sprintf("%q is not a SPIFFE ID (spiffe://%s/path): %v", s, c.TrustDomain, err))
+		}
+		if id.MemberOf(td) {
+			continue
+		}
+		return yamlconf.FieldError(field, fmt.Sprintf("%s is not in trust domain %s: callers are checked against this agent's "+
+			"SVIDs and bundle, so they hold SVIDs of its own trust domain only", s, c.TrustDomain))
+	}
+	return nil
+}
+
+// validateBroker checks broker_api.
+func (c *Config) validateBroker() error {
+	b := c.BrokerAPI
+	if b == nil {
+		return nil
+	}
+	if !filepath.IsAbs(b.SocketPath) || len(b.SocketPath) > 100 {
+		return yamlconf.FieldError("broker_api.socket_path", fmt.Sprintf("%q must be an absolute path of at most 100 bytes, e.g. /run/lanyard/broker/api.sock", b.SocketPath))
+	}
+	if dir := filepath.Dir(filepath.Clean(c.SocketPath)); filepath.Dir(filepath.Clean(b.SocketPath)) == dir {
+		return yamlconf.FieldError("broker_api.socket_path", fmt.Sprintf("is in the Workload API socket's directory %s: give it a directory of its own", dir))
+	}
+	if len(b.AuthorizedBrokers) == 0 {
+		return yamlconf.FieldError("broker_api.authorized_brokers", "is required: the SPIFFE IDs of the brokers allowed to call")
+	}
+	return c.validateIDs("broker_api.authorized_brokers", b.AuthorizedBrokers)
+}
+
+// DelegateIDs returns authorized_delegates parsed (Validate must have passed).
+func (c *Config) DelegateIDs() []spiffeid.ID { return parseIDs(c.AuthorizedDelegates) }
+
+// BrokerIDs returns broker_api.authorized_brokers parsed (Validate must have passed).
+func (c *Config) BrokerIDs() []spiffeid.ID { return parseIDs(c.BrokerAPI.AuthorizedBrokers) }
+
+func parseIDs(list []string) []spiffeid.ID {
+	ids := make([]spiffeid.ID, len(list))
+	for i, s := range list {
+		ids[i] = spiffeid.RequireFromString(s)
+	}
+	return ids
 }
 
 // TD returns the parsed trust domain (Validate must have passed).

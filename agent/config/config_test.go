@@ -127,3 +127,37 @@ func TestAdminSocketStaysOutOfWorkloadsReach(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthorizedDelegatesNameIDsOfTheTrustDomain: authorized_delegates are SPIFFE IDs of
+// the agent's own trust domain (delegates hold this agent's SVIDs), served on the admin
+// socket, so they need one.
+func TestAuthorizedDelegatesNameIDsOfTheTrustDomain(t *testing.T) {
+	const base = "trust_domain: a.org\nsocket_path: /run/lanyard/sockets/api.sock\n"
+	const admin = "admin_socket_path: /run/lanyard/admin/agent.sock\n"
+	cfg, err := Parse([]byte(base + admin + "authorized_delegates: [spiffe://a.org/cilium, spiffe://a.org/envoy]\n"))
+	if err != nil || len(cfg.DelegateIDs()) != 2 || cfg.DelegateIDs()[1].Path() != "/envoy" {
+		t.Fatalf("two delegates: %v, %v", cfg.AuthorizedDelegates, err)
+	}
+	cfg, err = Parse([]byte(base + "broker_api: {socket_path: /run/lanyard/broker/api.sock, authorized_brokers: [spiffe://a.org/mesh]}\n"))
+	if err != nil || cfg.BrokerIDs()[0].Path() != "/mesh" {
+		t.Fatalf("a broker API: %v", err)
+	}
+	tests := []struct{ name, doc, want string }{
+		{"without an admin socket", base + "authorized_delegates: [spiffe://a.org/cilium]\n", "authorized_delegates needs admin_socket_path"},
+		{"not a SPIFFE ID", base + admin + "authorized_delegates: [cilium]\n", `authorized_delegates[0] "cilium" is not a SPIFFE ID`},
+		{"another trust domain", base + admin + "authorized_delegates: [spiffe://a.org/x, spiffe://b.org/cilium]\n",
+			"authorized_delegates[1] spiffe://b.org/cilium is not in trust domain a.org"},
+		{"a broker socket beside the Workload API's", base + "broker_api: {socket_path: /run/lanyard/sockets/broker.sock, authorized_brokers: [spiffe://a.org/b]}\n",
+			"broker_api.socket_path is in the Workload API socket's directory"},
+		{"a broker API without brokers", base + "broker_api: {socket_path: /run/lanyard/broker/api.sock}\n", "broker_api.authorized_brokers is required"},
+		{"a broker of another trust domain", base + "broker_api: {socket_path: /run/lanyard/broker/api.sock, authorized_brokers: [spiffe://b.org/b]}\n",
+			"broker_api.authorized_brokers[0] spiffe://b.org/b is not in trust domain a.org"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := Parse([]byte(tt.doc)); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}

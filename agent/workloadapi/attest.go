@@ -2,7 +2,6 @@ package workloadapi
 
 import (
 	"context"
-	"sync"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -28,29 +27,10 @@ func (s *Server) attest(ctx context.Context) (*caller, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.AttestTimeout)
 	defer cancel()
 
-	results := make([][]attestors.Selector, len(s.cfg.Attestors))
-	errs := make([]error, len(s.cfg.Attestors))
-	if len(s.cfg.Attestors) == 1 {
-		results[0], errs[0] = s.cfg.Attestors[0].Attest(ctx, info.PID)
-	} else {
-		// Attestors may wait on others (a kubelet); run them side by side.
-		var wg sync.WaitGroup
-		for i, a := range s.cfg.Attestors {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				results[i], errs[i] = a.Attest(ctx, info.PID)
-			}()
-		}
-		wg.Wait()
-	}
-	var sels []attestors.Selector
-	for i, err := range errs {
-		if err != nil {
-			s.log.Warn("workload attestation failed", "pid", info.PID, "error", err)
-			return nil, status.Errorf(codes.Unavailable, "workload attestation failed: %v", err)
-		}
-		sels = append(sels, results[i]...)
+	sels, err := attestors.AttestAll(ctx, s.cfg.Attestors, info.PID)
+	if err != nil {
+		s.log.Warn("workload attestation failed", "pid", info.PID, "error", err)
+		return nil, status.Errorf(codes.Unavailable, "workload attestation failed: %v", err)
 	}
 	if err := info.Check(); err != nil {
 		return nil, status.Errorf(codes.PermissionDenied, "caller process %d exited during attestation: %v", info.PID, err)

@@ -32,7 +32,7 @@ plugins {
 plugins {
   WorkloadAttestor "docker" { plugin_data {} }
 }
-`, Code: 1, Stderr: []string{`.conf:3: agent.authorized_delegates: Lanyard's agent has no Delegated Identity API`,
+`, Code: 1, Stderr: []string{`.conf:3: agent.authorized_delegates: needs admin_socket_path`,
 			`.conf:6: plugins.WorkloadAttestor "docker": not supported by Lanyard`, "2 problem(s); nothing was written"}, StderrLines: 3},
 		{Name: "malformed HCL is one line with the position", Src: "agent {\n  trust_domain = \n", Code: 1, Stderr: []string{".conf:"}, StderrLines: 1},
 		{Name: "no file", Code: 2, Stderr: []string{"Usage: lanyard-agent migrate-config"}, StderrLines: 1},

@@ -21,3 +21,24 @@ func For(ctx context.Context, clk clock.Clock, d time.Duration) bool {
 		return true
 	}
 }
+
+// AfterFunc calls f in its own goroutine once clk has advanced by d (at least 0), unless
+// stop is called first: clock.Clock has no AfterFunc, and a fake clock must drive it.
+// Call stop once; it does not wait for a running f.
+func AfterFunc(clk clock.Clock, d time.Duration, f func()) (stop func()) {
+	t := clk.NewTimer(max(d, 0))
+	done := make(chan struct{})
+	go func() {
+		defer t.Stop()
+		select {
+		case <-t.C():
+			select {
+			case <-done: // stopped before the timer fired, though seen after
+			default:
+				f()
+			}
+		case <-done:
+		}
+	}()
+	return func() { close(done) }
+}

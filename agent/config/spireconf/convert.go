@@ -77,9 +77,14 @@ func agent(a *spirehcl.Section, doc *spirehcl.Doc) {
 	}
 	spirehcl.Logging(a, doc)
 	if v, ok := a.String("admin_socket_path"); ok {
-		doc.Set(v, "Serves SPIRE's agent Logger and Debug APIs (lanyard-agent logger|debug); there is no Delegated Identity API.", "admin_socket_path")
+		doc.Set(v, "Serves SPIRE's agent Logger, Debug and Delegated Identity APIs (lanyard-agent logger|debug).", "admin_socket_path")
 	}
-	a.Refuse("authorized_delegates", "Lanyard's agent has no Delegated Identity API: remove it")
+	if !a.Has("admin_socket_path") {
+		a.Refuse("authorized_delegates", "needs admin_socket_path, where the Delegated Identity API is served: set it or remove authorized_delegates")
+	} else if v, ok := a.Strings("authorized_delegates"); ok && len(v) > 0 {
+		doc.Set(v, "Callers of the Delegated Identity API, as in SPIRE; the admin socket is mode 0600: delegates run as the agent's user or root.",
+			"authorized_delegates")
+	}
 	if v, ok := a.String("rebootstrap_mode"); ok && v != "never" {
 		a.Refusef(a.LineOf("rebootstrap_mode"), "rebootstrap_mode", "%q: Lanyard never re-bootstraps by itself; remove it (to re-bootstrap, empty data_dir and restart)", v)
 	}

@@ -66,6 +66,10 @@ func TestAgentValuesSPIREReadsDifferently(t *testing.T) {
 			}},
 		{"the admin socket serves the Logger and Debug APIs", td + " admin_socket_path = \"/run/spire/admin/agent.sock\"\n}\n",
 			func(c config.Config) bool { return c.AdminSocketPath == "/run/spire/admin/agent.sock" }},
+		{"authorized delegates keep SPIRE's key", td + " admin_socket_path = \"/run/spire/admin/agent.sock\"\n authorized_delegates = [\"spiffe://example.org/cilium\", \"spiffe://example.org/envoy\"]\n}\n",
+			func(c config.Config) bool {
+				return strings.Join(c.AuthorizedDelegates, " ") == "spiffe://example.org/cilium spiffe://example.org/envoy"
+			}},
 		{"SDS names equal to Lanyard's are accepted", td + " sds {\n  default_all_bundles_name = \"ALL\"\n }\n rebootstrap_mode = \"never\"\n rebootstrap_delay = \"10m\"\n}\n",
 			func(c config.Config) bool { return true }},
 	})
@@ -94,7 +98,7 @@ func TestUnsupportedAgentKeysAreRefusedByName(t *testing.T) {
 		{"a workload size limit", plugin(`WorkloadAttestor "unix" { plugin_data { workload_size_limit = 1024 } }`), `plugin_data.workload_size_limit: 1024: Lanyard hashes workload binaries without a size limit`},
 		{"an unknown plugin_data key", plugin(`NodeAttestor "k8s_psat" { plugin_data { cluster = "c"` + "\n" + `audience = "x" } }`), `plugins.NodeAttestor "k8s_psat".plugin_data.audience: not supported by Lanyard: remove it`},
 		{"an external plugin", plugin(`WorkloadAttestor "unix" { plugin_cmd = "/bin/u" }`), `plugins.WorkloadAttestor "unix".plugin_cmd: external plugin binaries`},
-		{"delegated identity", td + " admin_socket_path = \"/run/spire/admin/agent.sock\"\n authorized_delegates = [\"spiffe://example.org/d\"]\n}\n", "agent.authorized_delegates: Lanyard's agent has no Delegated Identity API"},
+		{"delegates without an admin socket", td + " authorized_delegates = [\"spiffe://example.org/d\"]\n}\n", "agent.authorized_delegates: needs admin_socket_path"},
 		{"a trust bundle URL", td + " trust_bundle_url = \"https://x/b.pem\"\n}\n", "agent.trust_bundle_url: Lanyard bootstraps from a trust_bundle_path file only"},
 		{"a SPIFFE-format bundle", td + " trust_bundle_format = \"spiffe\"\n}\n", `agent.trust_bundle_format: "spiffe": Lanyard reads a PEM trust_bundle_path`},
 		{"log_file", td + " log_file = \"/var/log/a\"\n}\n", "agent.log_file: Lanyard logs to stderr only"},
