@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/lanyard-dev/lanyard/agent/cache"
+	"github.com/lanyard-dev/lanyard/agent/workloadapi"
 	"github.com/lanyard-dev/lanyard/internal/pause"
 )
 
@@ -183,16 +184,9 @@ func sameBundles(a, b map[string]*cache.Bundle) bool {
 }
 
 func (s *service) FetchJWTSVID(ctx context.Context, req *brokerv1.FetchJWTSVIDRequest) (*brokerv1.FetchJWTSVIDResponse, error) {
-	if len(req.Audience) == 0 || slices.Contains(req.Audience, "") {
-		return nil, status.Error(codes.InvalidArgument, "audience must be specified (non-empty values)")
-	}
-	var want spiffeid.ID
-	if req.SpiffeId != "" {
-		id, err := spiffeid.FromString(req.SpiffeId)
-		if err != nil {
-			return nil, status.Errorf(codes.InvalidArgument, "spiffe_id %q is not a SPIFFE ID: %v", req.SpiffeId, err)
-		}
-		want = id
+	want, err := workloadapi.CheckJWTRequest(req.Audience, req.SpiffeId)
+	if err != nil {
+		return nil, err
 	}
 	if s.cfg.JWT == nil {
 		return nil, status.Error(codes.Unavailable, "this agent does not issue JWT-SVIDs")

@@ -16,19 +16,29 @@ import (
 	"github.com/lanyard-dev/lanyard/agent/cache"
 )
 
+// CheckJWTRequest checks a request for JWT-SVIDs (Workload API, Broker API): at least one
+// audience and no empty one, and the SPIFFE ID asked for, if any (zero when none). Its
+// errors are InvalidArgument statuses.
+func CheckJWTRequest(audience []string, spiffeID string) (spiffeid.ID, error) {
+	if len(audience) == 0 || slices.Contains(audience, "") {
+		return spiffeid.ID{}, status.Error(codes.InvalidArgument, "audience must be specified (non-empty values)")
+	}
+	if spiffeID == "" {
+		return spiffeid.ID{}, nil
+	}
+	id, err := spiffeid.FromString(spiffeID)
+	if err != nil {
+		return spiffeid.ID{}, status.Errorf(codes.InvalidArgument, "spiffe_id %q is not a SPIFFE ID: %v", spiffeID, err)
+	}
+	return id, nil
+}
+
 // FetchJWTSVID returns a JWT-SVID for the audience for each of the caller's identities,
 // or only for the requested SPIFFE ID.
 func (s *Server) FetchJWTSVID(ctx context.Context, req *workload.JWTSVIDRequest) (*workload.JWTSVIDResponse, error) {
-	if len(req.Audience) == 0 || slices.Contains(req.Audience, "") {
-		return nil, status.Error(codes.InvalidArgument, "audience must be specified (non-empty values)")
-	}
-	var want spiffeid.ID
-	if req.SpiffeId != "" {
-		id, err := spiffeid.FromString(req.SpiffeId)
-		if err != nil {
-			return nil, status.Errorf(codes.InvalidArgument, "spiffe_id %q is not a SPIFFE ID: %v", req.SpiffeId, err)
-		}
-		want = id
+	want, err := CheckJWTRequest(req.Audience, req.SpiffeId)
+	if err != nil {
+		return nil, err
 	}
 	if s.cfg.JWT == nil {
 		return nil, status.Error(codes.Unavailable, "this agent does not issue JWT-SVIDs")
