@@ -161,7 +161,7 @@ type Bundle struct {
 	// distinct from the JWT authorities' (the WIT-SVID spec, section 6.1).
 	WITAuthorities []JWTKey
 	RefreshHint    int64 // seconds
-	SequenceNumber  uint64
+	SequenceNumber uint64
 }
 
 // BundleMask says which fields of a Bundle an update touches.
