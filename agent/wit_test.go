@@ -1,0 +1,160 @@
+package agent
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/spiffe/go-spiffe/v2/exp/bundle/witbundle"
+	"github.com/spiffe/go-spiffe/v2/exp/svid/witsvid"
+	"github.com/spiffe/go-spiffe/v2/workloadapi"
+	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
+	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
+
+	"github.com/lanyard-dev/lanyard/internal/poll"
+)
+
+// witWatcher hands every WIT-SVID update go-spiffe's client receives to a channel.
+type witWatcher struct{ updates chan []*witsvid.SVID }
+
+func (w witWatcher) OnWITSVIDsUpdate(s []*witsvid.SVID) {
+	select {
+	case w.updates <- s:
+	default:
+	}
+}
+func (w witWatcher) OnWITSVIDsWatchError(error) {}
+
+// proof is a WIMSE workload proof token (draft-ietf-wimse-wpt): the workload signs the
+// request's audience and the WIT's hash with the WIT-SVID's key.
+func proof(t *testing.T, key crypto.PrivateKey, wit, aud string) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithType("wpt+jwt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(wit))
+	tok, err := jwt.Signed(signer).Claims(jwt.Claims{Audience: jwt.Audience{aud}, Expiry: jwt.NewNumericDate(time.Now().Add(time.Minute)), ID: "p1"}).
+		Claims(map[string]any{"wth": base64.RawURLEncoding.EncodeToString(sum[:])}).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// verifyProof is the relying party's check: the proof's signature verifies with the WIT's
+// cnf.jwk, and it names this WIT and this audience.
+func verifyProof(token string, svid *witsvid.SVID, aud string) error {
+	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		return err
+	}
+	var claims struct {
+		jwt.Claims
+		WTH string `json:"wth"`
+	}
+	if err := tok.Claims(svid.PublicKey, &claims); err != nil {
+		return err
+	}
+	sum := sha256.Sum256([]byte(svid.Marshal()))
+	if claims.WTH != base64.RawURLEncoding.EncodeToString(sum[:]) {
+		return fmt.Errorf("the proof is for another WIT")
+	}
+	return claims.ValidateWithLeeway(jwt.Expected{AnyAudience: jwt.Audience{aud}, Time: time.Now()}, 0)
+}
+
+// go-spiffe's WIT client fetches a WIT-SVID from a real agent of a real server, verifies it
+// against the WIT bundle it fetches too, and a proof of possession signed with the key that
+// came with it verifies with the token's cnf.jwk; one signed with another key does not.
+func TestGoSPIFFEFetchesAWITSVIDAndProvesPossession(t *testing.T) {
+	e := newEnv(t)
+	cfg, agentID := e.agentConfig()
+	e.entry("web", agentID, time.Hour)
+	// Another uid's entry under the same agent: this process must not get its WIT-SVID.
+	if _, err := entryv1.NewEntryClient(e.admin).BatchCreateEntry(t.Context(), &entryv1.BatchCreateEntryRequest{Entries: []*types.Entry{{
+		SpiffeId:  &types.SPIFFEID{TrustDomain: testTD, Path: "/theirs"},
+		ParentId:  &types.SPIFFEID{TrustDomain: testTD, Path: agentID.Path()},
+		Selectors: []*types.Selector{{Type: "unix", Value: fmt.Sprintf("uid:%d", os.Getuid()+1)}},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	a := e.startAgent(cfg)
+	client, err := workloadapi.New(t.Context(), workloadapi.WithAddr("unix://"+cfg.SocketPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+
+	var svids []*witsvid.SVID
+	poll.Until(t, 30*time.Second, "the agent to serve a WIT-SVID", func() bool {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		svids, err = client.FetchWITSVIDs(ctx, "")
+		return err == nil
+	})
+	if len(svids) != 1 || svids[0].ID.String() != "spiffe://"+testTD+"/web" || svids[0].PrivateKey == nil {
+		t.Fatalf("WIT-SVIDs %v; want only /web, with its private key", svids)
+	}
+	bundles, err := client.FetchWITBundles(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svid, err := witsvid.ParseAndValidate(svids[0].Marshal(), bundles)
+	if err != nil {
+		t.Fatalf("the WIT-SVID does not verify against the WIT bundle: %v", err)
+	}
+	if err := verifyProof(proof(t, svids[0].PrivateKey, svid.Marshal(), "https://orders.example"), svid, "https://orders.example"); err != nil {
+		t.Fatalf("a proof signed with the WIT-SVID's key does not verify with cnf.jwk: %v", err)
+	}
+	stranger, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err := verifyProof(proof(t, stranger, svid.Marshal(), "https://orders.example"), svid, "https://orders.example"); err == nil {
+		t.Fatal("a proof signed with another key verified with the WIT-SVID's cnf.jwk")
+	}
+	if _, err := witsvid.ParseAndValidate(svid.Marshal(), witbundle.NewSet()); err == nil {
+		t.Fatal("the WIT-SVID verified without a WIT bundle")
+	}
+	if _, err := client.FetchWITSVID(t.Context(), "spiffe://"+testTD+"/theirs"); err == nil {
+		t.Fatal("this process got another uid's WIT-SVID")
+	}
+
+	// Rotation: past half its life the agent replaces it, and the stream delivers the new one.
+	w := witWatcher{updates: make(chan []*witsvid.SVID, 16)}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = client.WatchWITSVIDs(ctx, w, "") }()
+	defer func() { cancel(); <-done }()
+	first := <-w.updates
+	if first[0].Marshal() != svid.Marshal() {
+		t.Fatal("the stream began with another WIT-SVID than the fetch returned")
+	}
+	a.clock.Step(31 * time.Minute)
+	var next *witsvid.SVID
+	poll.Until(t, 30*time.Second, "a rotated WIT-SVID on the stream", func() bool {
+		select {
+		case u := <-w.updates:
+			if u[0].Marshal() != svid.Marshal() {
+				next = u[0]
+				return true
+			}
+		default:
+		}
+		a.clock.Step(time.Second) // the minter's tick
+		return false
+	})
+	if _, err := witsvid.ParseAndValidate(next.Marshal(), bundles); err != nil {
+		t.Fatalf("the rotated WIT-SVID does not verify: %v", err)
+	}
+	if next.PublicKey.(*ecdsa.PublicKey).Equal(svid.PublicKey) {
+		t.Fatal("the rotated WIT-SVID binds the same key")
+	}
+}
