@@ -60,6 +60,7 @@ var table = command.Table{
 		admin("federation refresh", "Fetch a federated trust domain's bundle now", federationRefresh),
 		admin("x509 mint", "Mint an X.509-SVID (key made here, never sent)", x509Mint),
 		admin("jwt mint", "Mint a JWT-SVID", jwtMint),
+		admin("wit mint", "Mint a WIT-SVID (key made here, never sent)", witMint),
 		admin("healthcheck", "Check that the server is healthy", healthcheck),
 		admin("logger get", "Show the server's current and launch log levels", loggerGet),
 		admin("logger set", "Change the server's log level until restart or reset", loggerSet),
