@@ -50,8 +50,8 @@ var ServerPolicies = Policies{
 	svidv1.SVID_MintJWTSVID_FullMethodName:      AdminOnly,
 	svidv1.SVID_BatchNewX509SVID_FullMethodName: AgentOnly,
 	svidv1.SVID_NewJWTSVID_FullMethodName:       AgentOnly,
-	svidv1.SVID_MintWITSVID_FullMethodName:       AdminOnly,
-	svidv1.SVID_BatchNewWITSVID_FullMethodName:   AgentOnly,
+	svidv1.SVID_MintWITSVID_FullMethodName:      AdminOnly,
+	svidv1.SVID_BatchNewWITSVID_FullMethodName:  AgentOnly,
 
 	trustdomainv1.TrustDomain_ListFederationRelationships_FullMethodName:       AdminOnly,
 	trustdomainv1.TrustDomain_GetFederationRelationship_FullMethodName:         AdminOnly,

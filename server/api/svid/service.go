@@ -45,7 +45,7 @@ type Config struct {
 	// WITTTL is the default WIT-SVID TTL. An entry's x509_svid_ttl applies to its WIT-SVIDs:
 	// spire-api-sdk's Entry has no WIT TTL, and both are key-bound SVIDs of like lifetimes.
 	WITTTL time.Duration
-	Log         *slog.Logger
+	Log    *slog.Logger
 	// Now is the issue time written into JWT-SVIDs. Default time.Now.
 	Now func() time.Time
 }
