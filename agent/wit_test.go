@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,9 +18,12 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/spiffe/go-spiffe/v2/exp/bundle/witbundle"
 	"github.com/spiffe/go-spiffe/v2/exp/svid/witsvid"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
 	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
+	localauthorityv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/localauthority/v1"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
+	"google.golang.org/grpc/status"
 
 	"github.com/lanyard-dev/lanyard/internal/poll"
 )
@@ -157,4 +161,65 @@ func TestGoSPIFFEFetchesAWITSVIDAndProvesPossession(t *testing.T) {
 	if next.PublicKey.(*ecdsa.PublicKey).Equal(svid.PublicKey) {
 		t.Fatal("the rotated WIT-SVID binds the same key")
 	}
+}
+
+// Forced rotation of the WIT key: once the old key is tainted the agent replaces the
+// WIT-SVIDs it signed at once, and after the revocation the old key leaves the WIT bundle.
+func TestTaintedWITKeyIsReplacedAtOnceAndRevoked(t *testing.T) {
+	e := newEnv(t)
+	cfg, agentID := e.agentConfig()
+	e.entry("web", agentID, time.Hour)
+	a := e.startAgent(cfg)
+	client, err := workloadapi.New(t.Context(), workloadapi.WithAddr("unix://"+cfg.SocketPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	kid := func() string {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		svid, err := client.FetchWITSVID(ctx, "")
+		if err != nil {
+			return ""
+		}
+		return svid.KeyID
+	}
+	la := localauthorityv1.NewLocalAuthorityClient(e.admin)
+	state, err := la.GetWITAuthorityState(t.Context(), &localauthorityv1.GetWITAuthorityStateRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldKid := state.Active.AuthorityId
+	poll.Until(t, 30*time.Second, "a WIT-SVID signed by the active key", func() bool { return kid() == oldKid })
+	prep, err := la.PrepareWITAuthority(t.Context(), &localauthorityv1.PrepareWITAuthorityRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKid := prep.PreparedAuthority.AuthorityId
+	if _, err := la.ActivateWITAuthority(t.Context(), &localauthorityv1.ActivateWITAuthorityRequest{AuthorityId: newKid}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := la.RevokeWITAuthority(t.Context(), &localauthorityv1.RevokeWITAuthorityRequest{AuthorityId: oldKid}); err == nil || !strings.Contains(status.Convert(err).Message(), "taint") {
+		t.Fatalf("revoking the WIT key before tainting it: %v; want a refusal that says to taint it first", err)
+	}
+	if _, err := la.TaintWITAuthority(t.Context(), &localauthorityv1.TaintWITAuthorityRequest{AuthorityId: oldKid}); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 30*time.Second, "the WIT-SVID to be replaced by one of the new key", func() bool {
+		a.clock.Step(time.Second) // the minter's tick; far from half the WIT-SVID's life
+		return kid() == newKid
+	})
+	if _, err := la.RevokeWITAuthority(t.Context(), &localauthorityv1.RevokeWITAuthorityRequest{AuthorityId: oldKid}); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 30*time.Second, "the revoked key to leave the agent's WIT bundle", func() bool {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		set, err := client.FetchWITBundles(ctx)
+		if err != nil {
+			return false
+		}
+		b, ok := set.Get(spiffeid.RequireTrustDomainFromString(testTD))
+		return ok && !b.HasWITAuthority(oldKid) && b.HasWITAuthority(newKid)
+	})
 }

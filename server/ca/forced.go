@@ -25,13 +25,6 @@ func (c *CA) JWTState() Authorities {
 	return statesOf(slotsOf(c.journal.JWT))
 }
 
-// WITState returns this server's WIT authorities.
-func (c *CA) WITState() Authorities {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return statesOf(slotsOf(c.journal.WIT))
-}
-
 // PrepareX509 creates a new X.509 authority now and publishes it in the bundle without
 // signing with it yet; it replaces a prepared one that was never activated.
 func (c *CA) PrepareX509(ctx context.Context) (*Authority, error) {

@@ -95,3 +95,25 @@ func TestWITMintRefusesWhatTheSpecDoesNotAllow(t *testing.T) {
 		}
 	}
 }
+
+func TestLocalAuthorityWITCommandsRotateTheWITKey(t *testing.T) {
+	h := newHarness(t)
+	show := h.run("localauthority", "wit", "show").wantOK(t).stdout
+	if !strings.Contains(show, "Active WIT authority:\n  Authority ID: ") || !strings.Contains(show, "No prepared WIT authority found") {
+		t.Fatalf("wit show:\n%s", show)
+	}
+	prep := h.run("localauthority", "wit", "prepare", "-output", "json").wantOK(t).stdout
+	var doc struct {
+		PreparedAuthority struct {
+			AuthorityID string `json:"authority_id"`
+		} `json:"prepared_authority"`
+	}
+	if err := json.Unmarshal([]byte(prep), &doc); err != nil || doc.PreparedAuthority.AuthorityID == "" {
+		t.Fatalf("wit prepare -output json: %q (%v)", prep, err)
+	}
+	act := h.run("localauthority", "wit", "activate", "-authorityID", doc.PreparedAuthority.AuthorityID).wantOK(t).stdout
+	if !strings.HasPrefix(act, "Activated WIT authority:\n  Authority ID: "+doc.PreparedAuthority.AuthorityID) {
+		t.Fatalf("wit activate:\n%s", act)
+	}
+	h.run("localauthority", "wit", "taint", "-authorityID", "nope").wantError(t, "no wit authority \"nope\"")
+}

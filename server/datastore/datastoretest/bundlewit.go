@@ -65,4 +65,28 @@ var bundleWITTests = map[string]func(t *testing.T, open Opener){
 			t.Fatalf("after prune: WIT %+v, %d JWT keys; want [new], 1", b.WITAuthorities, len(b.JWTAuthorities))
 		}
 	},
+	"a WIT key is tainted, then revoked, and JWT keys of the same ID are untouched": func(t *testing.T, open Opener) {
+		s := open(t)
+		ctx := t.Context()
+		in := bundle(t, "example.org")
+		in.JWTAuthorities = []datastore.JWTKey{jwtKey(t, "old", 0)}
+		in.WITAuthorities = []datastore.JWTKey{jwtKey(t, "old", 0), jwtKey(t, "new", 0)}
+		if _, err := s.CreateBundle(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.RevokeWITKey(ctx, "example.org", "old")
+		wantErr(t, err, datastore.ErrConflict)
+		got, err := s.TaintWITKey(ctx, "example.org", "old")
+		if err != nil || !got.WITAuthorities[0].Tainted || got.WITAuthorities[1].Tainted || got.JWTAuthorities[0].Tainted {
+			t.Fatalf("after taint: %+v (%v); want only the WIT key old tainted", got, err)
+		}
+		_, err = s.TaintWITKey(ctx, "example.org", "old")
+		wantErr(t, err, datastore.ErrConflict)
+		got, err = s.RevokeWITKey(ctx, "example.org", "old")
+		if err != nil || len(got.WITAuthorities) != 1 || got.WITAuthorities[0].KeyID != "new" || len(got.JWTAuthorities) != 1 || got.SequenceNumber != in.SequenceNumber+2 {
+			t.Fatalf("after revoke: %+v (%v); want WIT [new], the JWT key kept, sequence +2", got, err)
+		}
+		_, err = s.TaintWITKey(ctx, "example.org", "gone")
+		wantErr(t, err, datastore.ErrNotFound)
+	},
 }
