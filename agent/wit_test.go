@@ -2,20 +2,15 @@ package agent
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/spiffe/go-spiffe/v2/exp/bundle/witbundle"
 	"github.com/spiffe/go-spiffe/v2/exp/svid/witsvid"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -26,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/lanyard-dev/lanyard/internal/poll"
+	"github.com/lanyard-dev/lanyard/internal/witproof"
 )
 
 // witWatcher hands every WIT-SVID update go-spiffe's client receives to a channel.
@@ -38,44 +34,6 @@ func (w witWatcher) OnWITSVIDsUpdate(s []*witsvid.SVID) {
 	}
 }
 func (w witWatcher) OnWITSVIDsWatchError(error) {}
-
-// proof is a WIMSE workload proof token (draft-ietf-wimse-wpt): the workload signs the
-// request's audience and the WIT's hash with the WIT-SVID's key.
-func proof(t *testing.T, key crypto.PrivateKey, wit, aud string) string {
-	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithType("wpt+jwt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256([]byte(wit))
-	tok, err := jwt.Signed(signer).Claims(jwt.Claims{Audience: jwt.Audience{aud}, Expiry: jwt.NewNumericDate(time.Now().Add(time.Minute)), ID: "p1"}).
-		Claims(map[string]any{"wth": base64.RawURLEncoding.EncodeToString(sum[:])}).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
-// verifyProof is the relying party's check: the proof's signature verifies with the WIT's
-// cnf.jwk, and it names this WIT and this audience.
-func verifyProof(token string, svid *witsvid.SVID, aud string) error {
-	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
-	if err != nil {
-		return err
-	}
-	var claims struct {
-		jwt.Claims
-		WTH string `json:"wth"`
-	}
-	if err := tok.Claims(svid.PublicKey, &claims); err != nil {
-		return err
-	}
-	sum := sha256.Sum256([]byte(svid.Marshal()))
-	if claims.WTH != base64.RawURLEncoding.EncodeToString(sum[:]) {
-		return fmt.Errorf("the proof is for another WIT")
-	}
-	return claims.ValidateWithLeeway(jwt.Expected{AnyAudience: jwt.Audience{aud}, Time: time.Now()}, 0)
-}
 
 // go-spiffe's WIT client fetches a WIT-SVID from a real agent of a real server, verifies it
 // against the WIT bundle it fetches too, and a proof of possession signed with the key that
@@ -117,12 +75,17 @@ func TestGoSPIFFEFetchesAWITSVIDAndProvesPossession(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the WIT-SVID does not verify against the WIT bundle: %v", err)
 	}
-	if err := verifyProof(proof(t, svids[0].PrivateKey, svid.Marshal(), "https://orders.example"), svid, "https://orders.example"); err != nil {
+	proof, err := witproof.Sign(svids[0], "https://orders.example", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := witproof.Verify(proof, svid, "https://orders.example", time.Now()); err != nil {
 		t.Fatalf("a proof signed with the WIT-SVID's key does not verify with cnf.jwk: %v", err)
 	}
-	stranger, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err := verifyProof(proof(t, stranger, svid.Marshal(), "https://orders.example"), svid, "https://orders.example"); err == nil {
-		t.Fatal("a proof signed with another key verified with the WIT-SVID's cnf.jwk")
+	forged := *svids[0]
+	forged.PrivateKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if proof, err := witproof.Sign(&forged, "https://orders.example", time.Now()); err != nil || witproof.Verify(proof, svid, "https://orders.example", time.Now()) == nil {
+		t.Fatalf("a proof signed with another key verified with the WIT-SVID's cnf.jwk (%v)", err)
 	}
 	if _, err := witsvid.ParseAndValidate(svid.Marshal(), witbundle.NewSet()); err == nil {
 		t.Fatal("the WIT-SVID verified without a WIT bundle")
