@@ -42,6 +42,7 @@ func TestBenchmarkCommandProducesEveryFigure(t *testing.T) {
 		"2. entry → SVID on open stream, N=1 existing entries, p50",
 		"3. X.509 FetchX509SVID, concurrency 8, throughput",
 		"3. JWT FetchJWTSVID, concurrency 8, p99",
+		"3. WIT FetchWITSVID, concurrency 8, throughput",
 		"4. 20 entries for one workload: first full FetchX509SVID response",
 		"5. signing ratio (server / raw)",
 		"6. agent RSS, idle",

@@ -156,8 +156,8 @@ func TestDamagedDatastoreNeverStartsANewCA(t *testing.T) {
 				}
 			}
 			keys, _ := filepath.Glob(filepath.Join(d.dir, "server", "keys", "*.pem"))
-			if len(keys) != 2 {
-				t.Errorf("data_dir/keys holds %d keys after the refused start, want the 2 it had", len(keys))
+			if len(keys) != 3 {
+				t.Errorf("data_dir/keys holds %d keys after the refused start, want the 3 it had (X.509 CA, JWT, WIT)", len(keys))
 			}
 		})
 	}

@@ -61,7 +61,7 @@ func TestStartRefusesANewCAOverExistingState(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: []string{"2 CA/JWT keys but no server_id file", "-forceNew", "restore server_id"},
+			want: []string{"3 CA keys (X.509, JWT, WIT) but no server_id file", "-forceNew", "restore server_id"},
 		},
 		"a directory at the database path": {
 			damage: func(t *testing.T, path string) {

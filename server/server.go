@@ -213,7 +213,7 @@ func newCA(ctx context.Context, cfg config.Config, td spiffeid.TrustDomain, serv
 	authority, err := ca.New(ctx, ca.Config{
 		TrustDomain: td, ServerID: serverID, KeyManager: keys, Store: store,
 		X509KeyType: keymanager.KeyType(cfg.CAKeyType), JWTKeyType: keymanager.KeyType(cfg.JWTKeyType),
-		CATTL: cfg.CATTL.D(), JWTIssuer: cfg.JWTIssuer, Log: log.With("component", "ca"), Upstream: upstream,
+		CATTL: cfg.CATTL.D(), JWTIssuer: cfg.JWTIssuer, WITIssuer: cfg.WITIssuer, Log: log.With("component", "ca"), Upstream: upstream,
 		Clock: clk,
 	})
 	if err != nil {

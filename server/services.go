@@ -71,7 +71,7 @@ func services(stop context.Context, d serviceDeps) (register func(*grpc.Server),
 	entries = entryapi.New(entryapi.Config{TrustDomain: d.td, Store: d.store, Authorized: d.entries, Log: d.log.With("api", "entry")})
 	svids := svidapi.New(svidapi.Config{
 		TrustDomain: d.td, Signer: d.ca, Authorized: d.entries, Log: d.log.With("api", "svid"),
-		X509TTL: d.cfg.DefaultX509SVIDTTL.D(), JWTTTL: d.cfg.DefaultJWTSVIDTTL.D(), Now: d.clk.Now,
+		X509TTL: d.cfg.DefaultX509SVIDTTL.D(), JWTTTL: d.cfg.DefaultJWTSVIDTTL.D(), WITTTL: d.cfg.DefaultWITSVIDTTL.D(), Now: d.clk.Now,
 	})
 	trustDomains := trustdomainapi.New(trustdomainapi.Config{
 		TrustDomain: d.td, Store: d.fed.store, Refresher: d.fed.refresher, OnChange: d.fed.relationshipsChanged(d.bundles),

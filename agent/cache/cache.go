@@ -31,6 +31,8 @@ type Cache struct {
 	bundle    *Bundle
 	federated map[spiffeid.TrustDomain]*Bundle
 	tainted   map[string]bool // subject key IDs of tainted X.509 authorities
+	// taintedWIT are the key IDs of tainted WIT authorities.
+	taintedWIT map[string]bool
 }
 
 // record is an entry as the cache serves it.
@@ -41,6 +43,7 @@ type record struct {
 	pos   int                  // its position in that index bucket
 	fed   []spiffeid.TrustDomain
 	svid  *X509SVID
+	wit   *WITSVID
 }
 
 // New returns an empty cache for trust domain td. clk decides which SVIDs have expired;
@@ -122,6 +125,9 @@ func (c *Cache) upsertLocked(e *Entry) {
 	if old != nil {
 		if old.svid != nil && old.svid.ID.String() == e.SPIFFEID {
 			r.svid = old.svid
+		}
+		if old.wit != nil && old.wit.ID.String() == e.SPIFFEID {
+			r.wit = old.wit
 		}
 		c.index.remove(old)
 		c.notifyLocked(old)
@@ -271,7 +277,9 @@ func (c *Cache) updateLocked(set map[attestors.Selector]struct{}) *WorkloadUpdat
 	var matched []*record
 	for s := range set {
 		for _, r := range c.index[s] {
-			if r.svid != nil && now.Before(r.svid.ExpiresAt) && r.within(set) {
+			x509OK := r.svid != nil && now.Before(r.svid.ExpiresAt)
+			witOK := r.wit != nil && now.Before(r.wit.ExpiresAt)
+			if (x509OK || witOK) && r.within(set) {
 				matched = append(matched, r)
 			}
 		}
@@ -283,8 +291,20 @@ func (c *Cache) updateLocked(set map[attestors.Selector]struct{}) *WorkloadUpdat
 		return strings.Compare(a.entry.ID, b.entry.ID)
 	})
 	u.Identities = make([]Identity, 0, len(matched))
+	u.WITs = witsLocked(matched, now)
 	var hints map[string]struct{}
 	for _, r := range matched {
+		for _, td := range r.fed {
+			if b, ok := c.federated[td]; ok {
+				if u.FederatedBundles == nil {
+					u.FederatedBundles = map[spiffeid.TrustDomain]*Bundle{}
+				}
+				u.FederatedBundles[td] = b
+			}
+		}
+		if r.svid == nil || !now.Before(r.svid.ExpiresAt) {
+			continue
+		}
 		if h := r.entry.Hint; h != "" {
 			if hints == nil {
 				hints = map[string]struct{}{}
@@ -295,14 +315,6 @@ func (c *Cache) updateLocked(set map[attestors.Selector]struct{}) *WorkloadUpdat
 			hints[h] = struct{}{}
 		}
 		u.Identities = append(u.Identities, Identity{Entry: r.entry, SVID: r.svid})
-		for _, td := range r.fed {
-			if b, ok := c.federated[td]; ok {
-				if u.FederatedBundles == nil {
-					u.FederatedBundles = map[spiffeid.TrustDomain]*Bundle{}
-				}
-				u.FederatedBundles[td] = b
-			}
-		}
 	}
 	return u
 }

@@ -2,11 +2,7 @@ package cache
 
 import (
 	"slices"
-	"strings"
 	"time"
-
-	"github.com/lanyard-dev/lanyard/internal/renew"
-	"github.com/lanyard-dev/lanyard/internal/spireid"
 )
 
 // Due returns, sorted by ID, the entries whose X.509-SVID must be minted at now: those
@@ -17,26 +13,10 @@ import (
 // workloads, and are never due. Due walks every entry: it is for the minter's rounds, not
 // for the Workload API's hot path.
 func (c *Cache) Due(now time.Time) []*Entry {
-	server := spireid.Server(c.td).String()
-	c.mu.RLock()
-	var out []*Entry
-	for _, r := range c.records {
-		if r.entry.ParentID != server && c.staleLocked(r, now) {
-			out = append(out, r.entry)
-		}
-	}
-	c.mu.RUnlock()
-	slices.SortFunc(out, func(a, b *Entry) int { return strings.Compare(a.ID, b.ID) })
-	return out
-}
-
-func (c *Cache) staleLocked(r *record, now time.Time) bool {
-	s := r.svid
-	switch {
-	case s == nil, s.Revision != r.entry.RevisionNumber, now.After(renew.HalfLife(s.NotBefore, s.ExpiresAt)):
-		return true
-	}
-	return c.taintedLocked(s)
+	return c.due(func(r *record) bool {
+		s := r.svid
+		return s == nil || c.staleLocked(s.Revision, r.entry.RevisionNumber, s.NotBefore, s.ExpiresAt, now) || c.taintedLocked(s)
+	})
 }
 
 // Tainted reports whether an authority the bundle marks tainted signed s.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
@@ -100,6 +101,9 @@ type Bundle struct {
 	X509DER []byte
 	// JWKS is the JWT authorities as an RFC 7517 JWK Set (no other key uses).
 	JWKS []byte
+	// WITJWKS is the WIT authorities as a JWK Set ("use": "wit-svid"), what
+	// FetchWITBundles serves.
+	WITJWKS []byte
 }
 
 func newBundle(b *spiffebundle.Bundle) (*Bundle, error) {
@@ -111,7 +115,11 @@ func newBundle(b *spiffebundle.Bundle) (*Bundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: encoding JWT authorities: %w", b.TrustDomain(), err)
 	}
-	return &Bundle{TrustDomain: b.TrustDomain(), Bundle: b, X509DER: der.Bytes(), JWKS: jwks}, nil
+	witJWKS, err := b.WITBundle().Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: encoding WIT authorities: %w", b.TrustDomain(), err)
+	}
+	return &Bundle{TrustDomain: b.TrustDomain(), Bundle: b, X509DER: der.Bytes(), JWKS: jwks, WITJWKS: witJWKS}, nil
 }
 
 // Identity is one SVID a workload is entitled to.
@@ -131,10 +139,20 @@ type WorkloadUpdate struct {
 	// FederatedBundles holds the foreign bundles the matched entries federate with (and
 	// that the agent has).
 	FederatedBundles map[spiffeid.TrustDomain]*Bundle
+	// WITs are the unexpired WIT-SVIDs of the matched entries, in the order and with the
+	// hint rule of Identities (FetchWITSVID). An entry may have one kind of SVID and not
+	// yet the other.
+	WITs []WITIdentity
 }
 
 // same reports whether two updates would produce the same Workload API responses.
 func (u *WorkloadUpdate) same(o *WorkloadUpdate) bool {
+	return u.SameX509(o) && slices.Equal(u.WITs, o.WITs)
+}
+
+// SameX509 reports whether two updates hold the same X.509-SVIDs and bundles, so that a
+// stream serving only those (FetchX509SVID) need not resend when only WIT-SVIDs changed.
+func (u *WorkloadUpdate) SameX509(o *WorkloadUpdate) bool {
 	if u.Bundle != o.Bundle || len(u.Identities) != len(o.Identities) || len(u.FederatedBundles) != len(o.FederatedBundles) {
 		return false
 	}

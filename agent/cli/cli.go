@@ -31,6 +31,7 @@ var table = command.Table{
 	Commands: []command.Command{
 		workloadAPI("api fetch x509", "Fetch this process's X.509-SVIDs and bundles (-write DIR: svid.0.pem, svid.0.key, bundle.0.pem)", fetchX509),
 		workloadAPI("api fetch jwt", "Fetch a JWT-SVID (-audience A [-spiffeID ID])", fetchJWT),
+		workloadAPI("api fetch wit", "Fetch a WIT-SVID and its private key (a JWK) ([-spiffeID ID])", fetchWIT),
 		workloadAPI("api validate jwt", "Validate a JWT-SVID through the agent (-audience A -svid TOKEN)", validateJWT),
 		workloadAPI("api watch", "Print every X.509 update the agent pushes ([-count N], or until interrupted)", watch),
 		{Name: "healthcheck", Synopsis: "Check that the agent is healthy (its Workload API socket, -socketPath; or its health_address, -address)", Flags: healthcheck},

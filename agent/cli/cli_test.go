@@ -13,8 +13,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lanyard-dev/lanyard/internal/health"
+	"github.com/lanyard-dev/lanyard/internal/poll"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spiffe/go-spiffe/v2/proto/spiffe/workload"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -84,6 +86,23 @@ func TestAPICommands(t *testing.T) {
 				t.Errorf("%s: %v, mode %v; want %v", name, err, st.Mode().Perm(), mode)
 			}
 		}
+	})
+
+	t.Run("fetch wit prints the WIT-SVID and its key; -output json adds the WIT bundles", func(t *testing.T) {
+		var lines []string
+		poll.Until(t, 30*time.Second, "a WIT-SVID", func() bool {
+			out, _, code := run(api("api", "fetch", "wit")...)
+			lines = strings.Split(strings.TrimSpace(out), "\n")
+			return code == 0
+		})
+		if len(lines) != 2 || strings.Count(lines[0], ".") != 2 || !strings.Contains(lines[1], `"d":`) {
+			t.Fatalf("fetch wit printed %q; want the token, then the private JWK", lines)
+		}
+		out := wantOK(t, api("api", "fetch", "wit", "-output", "json")...)
+		if !strings.Contains(out, `"wit_svid_key"`) || !strings.Contains(out, `\"use\":\"wit-svid\"`) {
+			t.Fatalf("fetch wit -output json: %s", out)
+		}
+		wantError(t, `-spiffeID "nope"`, api("api", "fetch", "wit", "-spiffeID", "nope")...)
 	})
 
 	var token string

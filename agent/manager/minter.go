@@ -43,6 +43,9 @@ type svidStore interface {
 	Due(now time.Time) []*cache.Entry
 	Tainted(*cache.X509SVID) bool
 	UpdateSVIDs([]*cache.X509SVID)
+	DueWIT(now time.Time) []*cache.Entry
+	TaintedWIT(*cache.WITSVID) bool
+	UpdateWITSVIDs([]*cache.WITSVID)
 }
 
 // minter mints, many per request, the X.509-SVIDs the cache says are due. It works in
@@ -55,8 +58,11 @@ type minter struct {
 	clock  clock.WithTicker
 	kick   chan struct{}
 	// refused holds the entries whose last SVID the server refused, with when to ask
-	// again. Only the minter's goroutine touches it.
-	refused map[string]*refusal
+	// again; witRefused the same for WIT-SVIDs. Only the minter's goroutine touches them.
+	refused, witRefused map[string]*refusal
+	// witUnsupportedUntil is when to ask again a server that does not implement
+	// BatchNewWITSVID (a SPIRE server, or an older Lanyard).
+	witUnsupportedUntil time.Time
 }
 
 type refusal struct {
@@ -65,7 +71,8 @@ type refusal struct {
 }
 
 func newMinter(c func() *client.Client, log *slog.Logger, store svidStore, clk clock.WithTicker) *minter {
-	return &minter{client: c, log: log, store: store, clock: clk, kick: make(chan struct{}, 1), refused: map[string]*refusal{}}
+	return &minter{client: c, log: log, store: store, clock: clk, kick: make(chan struct{}, 1),
+		refused: map[string]*refusal{}, witRefused: map[string]*refusal{}}
 }
 
 // wake starts a round soon, without waiting for the next tick.
@@ -118,15 +125,28 @@ func (m *minter) run(ctx context.Context) error {
 // SVIDs, which for a workload holding thousands costs more than minting them. A failed
 // request ends the round; what it minted before is kept.
 func (m *minter) round(ctx context.Context) error {
-	now := m.clock.Now()
-	due := m.store.Due(now)
+	if err := m.roundX509(ctx); err != nil {
+		return err
+	}
+	return m.roundWIT(ctx)
+}
+
+// todo returns the due entries that are not waiting after a refusal, and forgets the
+// refusals of entries no longer due.
+func (m *minter) todo(due []*cache.Entry, refused map[string]*refusal, now time.Time) []*cache.Entry {
 	todo := due[:0:0]
 	for _, e := range due {
-		if r, ok := m.refused[e.ID]; !ok || !now.Before(r.at) {
+		if r, ok := refused[e.ID]; !ok || !now.Before(r.at) {
 			todo = append(todo, e)
 		}
 	}
-	m.forgetRefusals(due)
+	forgetRefusals(refused, due)
+	return todo
+}
+
+func (m *minter) roundX509(ctx context.Context) error {
+	now := m.clock.Now()
+	todo := m.todo(m.store.Due(now), m.refused, now)
 	var held []*cache.X509SVID
 	heldSince := now
 	defer func() {
@@ -154,28 +174,33 @@ func (m *minter) round(ctx context.Context) error {
 }
 
 // forgetRefusals drops the refusals of entries no longer due: they got an SVID, or are gone.
-func (m *minter) forgetRefusals(due []*cache.Entry) {
-	if len(m.refused) == 0 {
+func forgetRefusals(refused map[string]*refusal, due []*cache.Entry) {
+	if len(refused) == 0 {
 		return
 	}
 	still := make(map[string]bool, len(due))
 	for _, e := range due {
 		still[e.ID] = true
 	}
-	for id := range m.refused {
+	for id := range refused {
 		if !still[id] {
-			delete(m.refused, id)
+			delete(refused, id)
 		}
 	}
 }
 
-// refuse schedules the next request for an entry whose SVID the server refused, and logs
-// the first refusal of a run of them as a warning.
+// refuse schedules the next request for an entry whose X.509-SVID the server refused, and
+// logs the first refusal of a run of them as a warning.
 func (m *minter) refuse(e *cache.Entry, msg string, args ...any) {
-	r, ok := m.refused[e.ID]
+	m.refuseIn(m.refused, e, msg, args...)
+}
+
+// refuseIn is refuse for the refusals in refused.
+func (m *minter) refuseIn(refused map[string]*refusal, e *cache.Entry, msg string, args ...any) {
+	r, ok := refused[e.ID]
 	if !ok {
 		r = &refusal{backoff: renew.NewBackoff(refusedRetryMin, refusedRetryMax)}
-		m.refused[e.ID] = r
+		refused[e.ID] = r
 	}
 	level := slog.LevelDebug
 	if r.backoff.FirstFailure() {

@@ -49,7 +49,6 @@ type Config struct {
 
 // Server implements the SPIFFE Workload API.
 type Server struct {
-	// WIT-SVIDs (experimental in the spec) answer Unimplemented, which clients treat as "not offered".
 	workload.UnimplementedSpiffeWorkloadAPIServer
 
 	cfg     Config

@@ -22,6 +22,7 @@ var (
 // PermissionDenied, at the start or later when the last one is removed, which tells
 // clients to stop using what they had (SPIFFE Workload API §5.2.1).
 func (s *Server) FetchX509SVID(_ *workload.X509SVIDRequest, stream grpc.ServerStreamingServer[workload.X509SVIDResponse]) error {
+	var last *cache.WorkloadUpdate
 	return s.follow(stream.Context(), func(u *cache.WorkloadUpdate) error {
 		if len(u.Identities) == 0 {
 			return errNoIdentity
@@ -29,6 +30,10 @@ func (s *Server) FetchX509SVID(_ *workload.X509SVIDRequest, stream grpc.ServerSt
 		if u.Bundle == nil {
 			return errNoBundle
 		}
+		if last != nil && last.SameX509(u) {
+			return nil // only WIT-SVIDs changed
+		}
+		last = u
 		return stream.Send(x509SVIDResponse(u))
 	})
 }

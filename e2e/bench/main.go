@@ -169,18 +169,15 @@ func agentRound(ctx context.Context, o options, rec *recorder, run, n int, small
 }
 
 func throughputFigures(ctx context.Context, o options, rec *recorder, d *deployment) error {
-	for _, jwt := range []bool{false, true} {
-		kind := "X.509 FetchX509SVID"
-		if jwt {
-			kind = "JWT FetchJWTSVID"
-		}
+	for _, kind := range []string{"x509", "jwt", "wit"} {
+		name := map[string]string{"x509": "X.509 FetchX509SVID", "jwt": "JWT FetchJWTSVID", "wit": "WIT FetchWITSVID"}[kind]
 		for _, conc := range []int{1, 8} {
-			rate, lat, err := throughput(ctx, d, conc, o.duration, jwt)
+			rate, lat, err := throughput(ctx, d, conc, o.duration, kind)
 			if err != nil {
-				return fmt.Errorf("%s at concurrency %d: %w", kind, conc, err)
+				return fmt.Errorf("%s at concurrency %d: %w", name, conc, err)
 			}
-			name := fmt.Sprintf("3. %s, concurrency %d", kind, conc)
-			rec.add(name+", throughput", "calls/s", target(!jwt && conc == 8, "≥ 5000/s"), rate)
+			name := fmt.Sprintf("3. %s, concurrency %d", name, conc)
+			rec.add(name+", throughput", "calls/s", target(kind == "x509" && conc == 8, "≥ 5000/s"), rate)
 			rec.add(name+", p50", "ms", "", percentile(lat, 0.5))
 			rec.add(name+", p99", "ms", "", percentile(lat, 0.99))
 		}

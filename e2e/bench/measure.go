@@ -128,15 +128,12 @@ func propagation(ctx context.Context, d *deployment, updates chan *workloadapi.X
 // for dur, in a process of their own (this binary in load-client mode) so that the
 // harness's own memory and goroutines do not slow them. It returns calls per second and
 // every call's latency.
-func throughput(ctx context.Context, d *deployment, conc int, dur time.Duration, jwt bool) (float64, []time.Duration, error) {
+func throughput(ctx context.Context, d *deployment, conc int, dur time.Duration, kind string) (float64, []time.Duration, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return 0, nil, err
 	}
-	args := []string{loadClientFlag, "-socket", d.apiSock, "-conc", strconv.Itoa(conc), "-duration", dur.String()}
-	if jwt {
-		args = append(args, "-jwt")
-	}
+	args := []string{loadClientFlag, "-socket", d.apiSock, "-conc", strconv.Itoa(conc), "-duration", dur.String(), "-kind", kind}
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, self, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -167,13 +164,13 @@ func loadClient(args []string) error {
 	sock := fs.String("socket", "", "Workload API socket")
 	conc := fs.Int("conc", 1, "clients")
 	dur := fs.Duration("duration", time.Second, "how long")
-	jwt := fs.Bool("jwt", false, "FetchJWTSVID instead of FetchX509SVID")
+	kind := fs.String("kind", "x509", "x509 (FetchX509SVID), jwt (FetchJWTSVID) or wit (FetchWITSVID)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	ctx := context.Background()
 	d := &deployment{apiSock: *sock}
-	rate, lat, err := load(ctx, d, *conc, *dur, *jwt)
+	rate, lat, err := load(ctx, d, *conc, *dur, *kind)
 	if err != nil {
 		return err
 	}
@@ -185,7 +182,7 @@ func loadClient(args []string) error {
 }
 
 // load runs conc clients back to back for dur.
-func load(ctx context.Context, d *deployment, conc int, dur time.Duration, jwt bool) (float64, []time.Duration, error) {
+func load(ctx context.Context, d *deployment, conc int, dur time.Duration, kind string) (float64, []time.Duration, error) {
 	clients := make([]*workloadapi.Client, conc)
 	for i := range clients {
 		c, err := d.workloadClient(ctx)
@@ -196,15 +193,19 @@ func load(ctx context.Context, d *deployment, conc int, dur time.Duration, jwt b
 		clients[i] = c
 	}
 	call := func(c *workloadapi.Client) error {
-		if jwt {
-			_, err := c.FetchJWTSVID(ctx, jwtsvid.Params{Audience: "bench"})
-			return err
+		var err error
+		switch kind {
+		case "jwt":
+			_, err = c.FetchJWTSVID(ctx, jwtsvid.Params{Audience: "bench"})
+		case "wit":
+			_, err = c.FetchWITSVID(ctx, "")
+		default:
+			_, err = c.FetchX509SVID(ctx)
 		}
-		_, err := c.FetchX509SVID(ctx)
 		return err
 	}
-	for _, c := range clients { // warm up: connections and the agent's JWT cache
-		if err := call(c); err != nil {
+	for _, c := range clients { // warm up: connections, the agent's JWT cache, its first WIT-SVID
+		if err := warmUp(ctx, func() error { return call(c) }); err != nil {
 			return 0, nil, err
 		}
 	}
@@ -366,4 +367,21 @@ func rawSigningRate(count int) (float64, error) {
 		}
 	}
 	return float64(count) / time.Since(start).Seconds(), nil
+}
+
+// warmUp makes the first call, retrying for a while: the agent mints an entry's WIT-SVID
+// just after its X.509-SVID, which the deployment waited for.
+func warmUp(ctx context.Context, call func() error) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := call()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -6,6 +6,8 @@
 //	workload watch                      # per X.509 update: "update ID=serial...", "issuers ID=CA-SKI...", "authorities SKI..."
 //	workload x509                       # fetches the X.509-SVIDs once and prints their SPIFFE IDs
 //	workload jwt -audience A            # prints a JWT-SVID
+//	workload wit -audience A            # prints a WIT-SVID and a proof of possession for A
+//	workload witverify -audience A -wit W -proof P   # prints "valid <id>" (FetchWITBundles)
 //	workload validate -audience A -token T
 //	workload bundles                    # prints "x509 TD..." and "jwt TD..." (FetchX509Bundles, FetchJWTBundles)
 //	workload hold -n 10000              # opens and holds N idle Workload API connections
@@ -36,7 +38,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: workload serve|dial|watch|x509|jwt|validate|bundles|hold [flags]")
+		fmt.Fprintln(os.Stderr, "usage: workload serve|dial|watch|x509|jwt|validate|wit|witverify|bundles|hold [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -53,6 +55,10 @@ func main() {
 		err = fetchJWT(ctx, os.Args[2:])
 	case "validate":
 		err = validate(ctx, os.Args[2:])
+	case "wit":
+		err = fetchWIT(ctx, os.Args[2:])
+	case "witverify":
+		err = verifyWIT(ctx, os.Args[2:])
 	case "bundles":
 		err = bundles(ctx)
 	case "hold":

@@ -145,6 +145,11 @@ func BundleToProto(b *datastore.Bundle, mask *types.BundleMask) *types.Bundle {
 			out.JwtAuthorities = append(out.JwtAuthorities, &types.JWTKey{PublicKey: k.PublicKey, KeyId: k.KeyID, ExpiresAt: k.ExpiresAt, Tainted: k.Tainted})
 		}
 	}
+	if all || mask.WitAuthorities {
+		for _, k := range b.WITAuthorities {
+			out.WitAuthorities = append(out.WitAuthorities, &types.WITKey{PublicKey: k.PublicKey, KeyId: k.KeyID, ExpiresAt: k.ExpiresAt, Tainted: k.Tainted})
+		}
+	}
 	if all || mask.RefreshHint {
 		out.RefreshHint = b.RefreshHint
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -259,20 +260,42 @@ func BundleFromProto(in *types.Bundle) (*datastore.Bundle, error) {
 		if k == nil {
 			continue
 		}
-		if k.KeyId == "" {
-			return nil, invalidf("bundle %s: jwt_authorities[%d] has no key_id", name, i)
-		}
-		pub, err := x509.ParsePKIXPublicKey(k.PublicKey)
+		key, err := bundleKeyFromProto(name, "jwt_authorities", i, datastore.JWTKey{KeyID: k.KeyId, PublicKey: k.PublicKey, ExpiresAt: k.ExpiresAt, Tainted: k.Tainted})
 		if err != nil {
-			return nil, invalidf("bundle %s: jwt_authorities[%d] (%s) public key is not PKIX DER: %v", name, i, k.KeyId, err)
+			return nil, err
 		}
-		if err := checkBundleKey(pub); err != nil {
-			return nil, invalidf("bundle %s: jwt_authorities[%d] (%s): %v", name, i, k.KeyId, err)
+		out.JWTAuthorities = append(out.JWTAuthorities, key)
+	}
+	for i, k := range in.WitAuthorities {
+		if k == nil {
+			continue
 		}
-		out.JWTAuthorities = append(out.JWTAuthorities, datastore.JWTKey{KeyID: k.KeyId, PublicKey: k.PublicKey, ExpiresAt: k.ExpiresAt, Tainted: k.Tainted})
+		key, err := bundleKeyFromProto(name, "wit_authorities", i, datastore.JWTKey{KeyID: k.KeyId, PublicKey: k.PublicKey, ExpiresAt: k.ExpiresAt, Tainted: k.Tainted})
+		if err != nil {
+			return nil, err
+		}
+		if slices.ContainsFunc(out.JWTAuthorities, func(j datastore.JWTKey) bool { return j.KeyID == key.KeyID }) {
+			return nil, invalidf("bundle %s: wit_authorities[%d] has key_id %q, which a JWT authority has too; the WIT-SVID spec (6.1) wants every key ID of a bundle unique", name, i, key.KeyID)
+		}
+		out.WITAuthorities = append(out.WITAuthorities, key)
 	}
 	if in.RefreshHint < 0 || in.RefreshHint > MaxTTLSeconds {
 		return nil, invalidf("bundle %s: refresh_hint %d: must be between 0 and %d seconds", name, in.RefreshHint, MaxTTLSeconds)
 	}
 	return out, nil
+}
+
+// bundleKeyFromProto checks a JWT or WIT authority (field[i] of the bundle, for messages).
+func bundleKeyFromProto(name, field string, i int, k datastore.JWTKey) (datastore.JWTKey, error) {
+	if k.KeyID == "" {
+		return k, invalidf("bundle %s: %s[%d] has no key_id", name, field, i)
+	}
+	pub, err := x509.ParsePKIXPublicKey(k.PublicKey)
+	if err != nil {
+		return k, invalidf("bundle %s: %s[%d] (%s) public key is not PKIX DER: %v", name, field, i, k.KeyID, err)
+	}
+	if err := checkBundleKey(pub); err != nil {
+		return k, invalidf("bundle %s: %s[%d] (%s): %v", name, field, i, k.KeyID, err)
+	}
+	return k, nil
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,8 +41,13 @@ type Config struct {
 	CATTL       time.Duration      // default 24h
 	JWTKeyTTL   time.Duration      // default CATTL
 	JWTIssuer   string             // "iss" of JWT-SVIDs; empty omits it
-	Subject     pkix.Name          // default O=Lanyard
-	RefreshHint time.Duration      // bundle refresh hint; default 5m
+	WITKeyType  keymanager.KeyType // default JWTKeyType
+	WITKeyTTL   time.Duration      // default JWTKeyTTL
+	// WITIssuer is the "iss" of WIT-SVIDs; empty omits it. The WIT-SVID spec (3.7) says it
+	// should not be a value OIDC discovery accepts, so a WIT-SVID never passes for an ID token.
+	WITIssuer   string
+	Subject     pkix.Name     // default O=Lanyard
+	RefreshHint time.Duration // bundle refresh hint; default 5m
 	// Clock drives rotation and the times in certificates and tokens. Default the real clock.
 	Clock clock.WithTicker
 	Log   *slog.Logger
@@ -63,7 +69,7 @@ type CA struct {
 	signing atomic.Pointer[signingState]
 }
 
-// New loads this server's journal or creates the first CA and JWT key, and makes sure
+// New loads this server's journal or creates the first CA, JWT key and WIT key, and makes sure
 // the bundle holds their public material.
 func New(ctx context.Context, cfg Config) (*CA, error) {
 	if err := cfg.setDefaults(); err != nil {
@@ -122,6 +128,12 @@ func (cfg *Config) setDefaults() error {
 	if cfg.JWTKeyTTL == 0 {
 		cfg.JWTKeyTTL = cfg.CATTL
 	}
+	if cfg.WITKeyType == "" {
+		cfg.WITKeyType = cfg.JWTKeyType
+	}
+	if cfg.WITKeyTTL == 0 {
+		cfg.WITKeyTTL = cfg.JWTKeyTTL
+	}
 	if len(cfg.Subject.Organization) == 0 && cfg.Subject.CommonName == "" {
 		cfg.Subject = pkix.Name{Organization: []string{"Lanyard"}}
 	}
@@ -158,7 +170,7 @@ func (c *CA) loadKeys(ctx context.Context, j *journal) error {
 		}
 		s.signer = k
 	}
-	for _, s := range j.JWT {
+	for _, s := range slices.Concat(j.JWT, j.WIT) {
 		k, err := load(s.KeyID, !now.Before(s.NotAfter))
 		if err != nil {
 			return err

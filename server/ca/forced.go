@@ -211,9 +211,9 @@ func (c *CA) revoke(ctx context.Context, slotsFn func() []slot, kind, id string,
 // changeLocked applies change to the journal and commits it; when either fails the
 // journal is left as it was (the saved one still names its slots and keys).
 func (c *CA) changeLocked(ctx context.Context, change func() error) error {
-	x509Slots, jwtSlots, retired := slices.Clone(c.journal.X509), slices.Clone(c.journal.JWT), slices.Clone(c.retired)
+	x509Slots, jwtSlots, witSlots, retired := slices.Clone(c.journal.X509), slices.Clone(c.journal.JWT), slices.Clone(c.journal.WIT), slices.Clone(c.retired)
 	statuses := map[*slotStatus]slotStatus{}
-	for _, s := range slices.Concat(slotsOf(x509Slots), slotsOf(jwtSlots)) {
+	for _, s := range slices.Concat(slotsOf(x509Slots), slotsOf(jwtSlots), slotsOf(witSlots)) {
 		statuses[s.status()] = *s.status()
 	}
 	err := change()
@@ -221,7 +221,7 @@ func (c *CA) changeLocked(ctx context.Context, change func() error) error {
 		err = c.commitLocked(ctx)
 	}
 	if err != nil {
-		c.journal.X509, c.journal.JWT, c.retired = x509Slots, jwtSlots, retired
+		c.journal.X509, c.journal.JWT, c.journal.WIT, c.retired = x509Slots, jwtSlots, witSlots, retired
 		for p, st := range statuses {
 			*p = st
 		}

@@ -29,7 +29,7 @@ type x509Slot struct {
 	signer crypto.Signer
 }
 
-// jwtSlot is one JWT signing key.
+// jwtSlot is one JWT-SVID or WIT-SVID signing key.
 type jwtSlot struct {
 	KeyID     string     `json:"key_id"` // in the key manager
 	Kid       string     `json:"kid"`    // in JWT headers and the bundle
@@ -47,6 +47,8 @@ func (s *x509Slot) notAfter() time.Time { return s.cert.NotAfter }
 type journal struct {
 	X509 []*x509Slot `json:"x509"`
 	JWT  []*jwtSlot  `json:"jwt"`
+	// WIT keys sign WIT-SVIDs; a journal from before WIT-SVIDs has none, and Rotate makes one.
+	WIT []*jwtSlot `json:"wit,omitempty"`
 }
 
 func decodeJournal(data []byte) (*journal, error) {

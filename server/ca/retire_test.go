@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,21 +34,21 @@ func (c *CA) liveKeyIDs() map[string]bool {
 	for _, s := range c.journal.X509 {
 		ids[s.KeyID] = true
 	}
-	for _, s := range c.journal.JWT {
+	for _, s := range slices.Concat(c.journal.JWT, c.journal.WIT) {
 		ids[s.KeyID] = true
 	}
 	return ids
 }
 
 // Ten CA lifetimes of rotation leave only the keys of live slots in data_dir/keys: a retired
-// CA or JWT key is deleted once it expired and left the journal and the bundle.
+// CA, JWT or WIT key is deleted once it expired and left the journal and the bundle.
 func TestRetiredKeysAreDeleted(t *testing.T) {
 	f := newFixture(t)
 	c := f.newCA()
 	first := c.X509Authorities()[0]
 	firstKeys := f.keyFiles()
-	if len(firstKeys) != 2 {
-		t.Fatalf("a new CA made %d keys, want an X.509 CA key and a JWT key", len(firstKeys))
+	if len(firstKeys) != 3 {
+		t.Fatalf("a new CA made %d keys, want an X.509 CA key, a JWT key and a WIT key", len(firstKeys))
 	}
 	for step := range 10 * 12 { // 30 minute steps through ten 6h lifetimes
 		f.clock.Step(30 * time.Minute)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lanyard-dev/lanyard/server/datastore"
+	"github.com/lanyard-dev/lanyard/server/keymanager"
 )
 
 // backdate keeps fresh certificates valid on peers whose clocks lag a little.
@@ -25,7 +26,7 @@ func (c *CA) Rotate(ctx context.Context) error {
 	now := c.cfg.Clock.Now()
 	changed := false
 
-	var x, j bool
+	var x, j, w bool
 	var err error
 	c.journal.X509, x, err = rotateSlots(c, "X.509 CA", c.journal.X509, now, func() (*x509Slot, error) { return c.newX509Slot(ctx, now) })
 	if err != nil {
@@ -35,7 +36,11 @@ func (c *CA) Rotate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	changed = x || j
+	c.journal.WIT, w, err = rotateSlots(c, "WIT key", c.journal.WIT, now, func() (*jwtSlot, error) { return c.newWITSlot(ctx, now) })
+	if err != nil {
+		return err
+	}
+	changed = x || j || w
 	if changed || c.signing.Load() == nil {
 		if err := c.commitLocked(ctx); err != nil {
 			return err
@@ -184,16 +189,27 @@ func (c *CA) newX509Slot(ctx context.Context, now time.Time) (*x509Slot, error) 
 }
 
 func (c *CA) newJWTSlot(ctx context.Context, now time.Time) (*jwtSlot, error) {
-	keyID := randomID("jwt-")
-	key, err := c.cfg.KeyManager.GenerateKey(ctx, keyID, c.cfg.JWTKeyType)
+	return c.newKeySlot(ctx, now, "jwt", c.cfg.JWTKeyType, c.cfg.JWTKeyTTL)
+}
+
+func (c *CA) newWITSlot(ctx context.Context, now time.Time) (*jwtSlot, error) {
+	return c.newKeySlot(ctx, now, "wit", c.cfg.WITKeyType, c.cfg.WITKeyTTL)
+}
+
+// newKeySlot makes a JWT or WIT signing key (kind, also its key manager ID prefix). The
+// kid is random, so it is unique among all keys of the bundle, as the WIT-SVID spec (6.1)
+// requires across JWT and WIT authorities.
+func (c *CA) newKeySlot(ctx context.Context, now time.Time, kind string, kt keymanager.KeyType, ttl time.Duration) (*jwtSlot, error) {
+	keyID := randomID(kind + "-")
+	key, err := c.cfg.KeyManager.GenerateKey(ctx, keyID, kt)
 	if err != nil {
-		return nil, fmt.Errorf("generating JWT key: %w", err)
+		return nil, fmt.Errorf("generating %s key: %w", kind, err)
 	}
 	pub, err := publicKeyDER(key)
 	if err != nil {
 		return nil, err
 	}
-	return &jwtSlot{KeyID: keyID, Kid: randomID(""), PublicKey: pub, NotBefore: now, NotAfter: now.Add(c.cfg.JWTKeyTTL), Status: prepared, signer: key}, nil
+	return &jwtSlot{KeyID: keyID, Kid: randomID(""), PublicKey: pub, NotBefore: now, NotAfter: now.Add(ttl), Status: prepared, signer: key}, nil
 }
 
 // publish appends every live slot's public material to the trust bundle.
@@ -211,6 +227,9 @@ func (c *CA) publish(ctx context.Context) error {
 	}
 	for _, s := range c.journal.JWT {
 		b.JWTAuthorities = append(b.JWTAuthorities, datastore.JWTKey{KeyID: s.Kid, PublicKey: s.PublicKey, ExpiresAt: s.NotAfter.Unix()})
+	}
+	for _, s := range c.journal.WIT {
+		b.WITAuthorities = append(b.WITAuthorities, datastore.JWTKey{KeyID: s.Kid, PublicKey: s.PublicKey, ExpiresAt: s.NotAfter.Unix()})
 	}
 	if _, err := c.cfg.Store.AppendBundle(ctx, b); err != nil {
 		return fmt.Errorf("publishing CA to the bundle: %w", err)

@@ -56,6 +56,9 @@ type signingState struct {
 	caChain []*x509.Certificate
 	jwtKid  string
 	jwt     jose.Signer
+	wit     jose.Signer
+	// witNotAfter is when the active WIT key expires; no WIT-SVID outlives it.
+	witNotAfter time.Time
 }
 
 func (c *CA) newSigningState() (*signingState, error) {
@@ -72,25 +75,43 @@ func (c *CA) newSigningState() (*signingState, error) {
 			}
 		}
 	}
-	for _, s := range c.journal.JWT {
+	var err error
+	if st.jwtKid, st.jwt, err = activeSigner(c.journal.JWT, "JWT"); err != nil {
+		return nil, err
+	}
+	if _, st.wit, err = activeSigner(c.journal.WIT, witType); err != nil {
+		return nil, err
+	}
+	for _, s := range c.journal.WIT {
+		if s.Status == active {
+			st.witNotAfter = s.NotAfter
+		}
+	}
+	if st.caCert == nil || st.jwt == nil || st.wit == nil {
+		return nil, errors.New("ca: no active CA, JWT key or WIT key")
+	}
+	return st, nil
+}
+
+// activeSigner returns the kid and a signer of the active slot, whose tokens carry the
+// "typ" header typ; a nil signer when none is active.
+func activeSigner(slots []*jwtSlot, typ string) (string, jose.Signer, error) {
+	for _, s := range slots {
 		if s.Status != active {
 			continue
 		}
 		alg, err := jwtAlgorithm(s.signer)
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: s.signer, KeyID: s.Kid}},
-			(&jose.SignerOptions{}).WithType("JWT"))
+			(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
 		if err != nil {
-			return nil, fmt.Errorf("JWT signer: %w", err)
+			return "", nil, fmt.Errorf("%s signer: %w", typ, err)
 		}
-		st.jwtKid, st.jwt = s.Kid, signer
+		return s.Kid, signer, nil
 	}
-	if st.caCert == nil || st.jwt == nil {
-		return nil, errors.New("ca: no active CA or JWT key")
-	}
-	return st, nil
+	return "", nil, nil
 }
 
 func jwtAlgorithm(s crypto.Signer) (jose.SignatureAlgorithm, error) {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/lanyard-dev/lanyard/internal/unixsock"
@@ -44,10 +45,15 @@ type Config struct {
 	DefaultX509SVIDTTL yamlconf.Duration `yaml:"default_x509_svid_ttl"`
 	// DefaultJWTSVIDTTL is used when an entry sets none. Default 5m.
 	DefaultJWTSVIDTTL yamlconf.Duration `yaml:"default_jwt_svid_ttl"`
+	// DefaultWITSVIDTTL is the WIT-SVID TTL when the entry sets no x509_svid_ttl. Default 1h.
+	DefaultWITSVIDTTL yamlconf.Duration `yaml:"default_wit_svid_ttl"`
 	// AgentTTL is the lifetime of agent SVIDs. Default 1h.
 	AgentTTL yamlconf.Duration `yaml:"agent_ttl"`
 	// JWTIssuer is the "iss" claim of JWT-SVIDs (the OIDC issuer URL). Default none.
 	JWTIssuer string `yaml:"jwt_issuer"`
+	// WITIssuer is the "iss" claim of WIT-SVIDs. Default none (the WIT-SVID spec makes it
+	// optional). Not an http(s) URL: the spec (3.7) keeps WIT-SVIDs away from OIDC discovery.
+	WITIssuer string `yaml:"wit_issuer"`
 	// KeyManager is "disk" (default: keys in DataDir/keys, 0600) or "memory".
 	KeyManager string `yaml:"key_manager"`
 	// Federation is the bundle endpoint and the federated trust domains.
@@ -97,6 +103,7 @@ func Default() Config {
 		CATTL:              yamlconf.Duration(24 * time.Hour),
 		DefaultX509SVIDTTL: yamlconf.Duration(time.Hour),
 		DefaultJWTSVIDTTL:  yamlconf.Duration(5 * time.Minute),
+		DefaultWITSVIDTTL:  yamlconf.Duration(time.Hour),
 		AgentTTL:           yamlconf.Duration(time.Hour),
 		KeyManager:         "disk",
 		Datastore:          DatastoreConfig{Type: "sqlite"},
@@ -169,13 +176,17 @@ func (c *Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		d    yamlconf.Duration
-	}{{"default_x509_svid_ttl", c.DefaultX509SVIDTTL}, {"default_jwt_svid_ttl", c.DefaultJWTSVIDTTL}, {"agent_ttl", c.AgentTTL}} {
+	}{{"default_x509_svid_ttl", c.DefaultX509SVIDTTL}, {"default_jwt_svid_ttl", c.DefaultJWTSVIDTTL}, {"default_wit_svid_ttl", c.DefaultWITSVIDTTL}, {"agent_ttl", c.AgentTTL}} {
 		if f.d.D() < 10*time.Second {
 			return yamlconf.FieldError(f.name, "must be at least 10s")
 		}
 		if f.d.D() > c.CATTL.D() {
 			return yamlconf.FieldError(f.name, fmt.Sprintf("(%s) must not exceed ca_ttl (%s): SVIDs cannot outlive their CA", f.d.D(), c.CATTL.D()))
 		}
+	}
+	if u := strings.ToLower(c.WITIssuer); strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
+		return yamlconf.FieldError("wit_issuer", fmt.Sprintf("%q is a URL OpenID Connect discovery could accept, and the WIT-SVID spec (3.7) says the issuer should not be one, so that no relying party takes a WIT-SVID for an ID token without its proof of possession; use a name such as %q, or leave it out",
+			c.WITIssuer, "wit."+c.TrustDomain))
 	}
 	switch c.KeyManager {
 	case "disk", "memory":

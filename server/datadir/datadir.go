@@ -59,7 +59,7 @@ func priorState(cfg config.Config) []string {
 	if len(keys) == 0 {
 		return nil
 	}
-	found := []string{fmt.Sprintf("%d CA/JWT keys", len(keys))}
+	found := []string{fmt.Sprintf("%d CA keys (X.509, JWT, WIT)", len(keys))}
 	if _, err := os.Stat(filepath.Join(cfg.DataDir, "server_id")); err == nil {
 		found = append(found, "server_id")
 	}

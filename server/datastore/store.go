@@ -108,6 +108,9 @@ type BundleStore interface {
 	// TaintJWTKey and RevokeJWTKey do the same for the JWT authority with this key ID.
 	TaintJWTKey(ctx context.Context, trustDomain, keyID string) (*Bundle, error)
 	RevokeJWTKey(ctx context.Context, trustDomain, keyID string) (*Bundle, error)
+	// TaintWITKey and RevokeWITKey do the same for the WIT authority with this key ID.
+	TaintWITKey(ctx context.Context, trustDomain, keyID string) (*Bundle, error)
+	RevokeWITKey(ctx context.Context, trustDomain, keyID string) (*Bundle, error)
 	GetBundle(ctx context.Context, trustDomain string) (*Bundle, error)
 	ListBundles(ctx context.Context, page Page) ([]*Bundle, string, error)
 	CountBundles(ctx context.Context) (int, error)

@@ -138,7 +138,7 @@ type JoinToken struct {
 	AgentID   string // optional: an alias ID to register for the agent that uses it
 }
 
-// JWTKey is a JWT signing public key in a bundle.
+// JWTKey is a JWT-SVID or WIT-SVID signing public key in a bundle.
 type JWTKey struct {
 	KeyID     string
 	PublicKey []byte // PKIX DER
@@ -157,13 +157,16 @@ type Bundle struct {
 	TrustDomain     string // name only, e.g. "example.org"
 	X509Authorities []X509Authority
 	JWTAuthorities  []JWTKey
-	RefreshHint     int64 // seconds
-	SequenceNumber  uint64
+	// WITAuthorities sign WIT-SVIDs; published with "use": "wit-svid". Their key IDs are
+	// distinct from the JWT authorities' (the WIT-SVID spec, section 6.1).
+	WITAuthorities []JWTKey
+	RefreshHint    int64 // seconds
+	SequenceNumber uint64
 }
 
 // BundleMask says which fields of a Bundle an update touches.
 type BundleMask struct {
-	X509Authorities, JWTAuthorities, RefreshHint, SequenceNumber bool
+	X509Authorities, JWTAuthorities, WITAuthorities, RefreshHint, SequenceNumber bool
 }
 
 // DeleteMode says what happens to entries that federate with a deleted bundle.

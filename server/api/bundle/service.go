@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"slices"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	bundlev1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
@@ -61,16 +62,17 @@ func (s *Service) GetBundle(ctx context.Context, req *bundlev1.GetBundleRequest)
 
 // AppendBundle implements bundlev1.BundleServer: adds authorities to the own bundle.
 func (s *Service) AppendBundle(ctx context.Context, req *bundlev1.AppendBundleRequest) (*types.Bundle, error) {
-	if len(req.X509Authorities) == 0 && len(req.JwtAuthorities) == 0 {
-		return nil, api.Invalid("nothing to append: give x509_authorities or jwt_authorities")
+	if len(req.X509Authorities) == 0 && len(req.JwtAuthorities) == 0 && len(req.WitAuthorities) == 0 {
+		return nil, api.Invalid("nothing to append: give x509_authorities, jwt_authorities or wit_authorities")
 	}
 	in, err := api.BundleFromProto(&types.Bundle{
 		TrustDomain: s.cfg.TrustDomain.Name(), X509Authorities: req.X509Authorities, JwtAuthorities: req.JwtAuthorities,
+		WitAuthorities: req.WitAuthorities,
 	})
 	if err != nil {
 		return nil, api.Error("append bundle", err)
 	}
-	if err := s.checkKeyIDs(ctx, in.JWTAuthorities); err != nil {
+	if err := s.checkKeyIDs(ctx, slices.Concat(in.JWTAuthorities, in.WITAuthorities)); err != nil {
 		return nil, err
 	}
 	b, err := s.cfg.Store.AppendBundle(ctx, in)
@@ -92,9 +94,9 @@ func (s *Service) checkKeyIDs(ctx context.Context, keys []datastore.JWTKey) erro
 		return api.Error("append bundle", err)
 	}
 	for i, k := range keys {
-		for _, have := range cur.JWTAuthorities {
+		for _, have := range slices.Concat(cur.JWTAuthorities, cur.WITAuthorities) {
 			if have.KeyID == k.KeyID && !bytes.Equal(have.PublicKey, k.PublicKey) {
-				return api.Invalid("jwt_authorities[%d]: key_id %q is already in the bundle for another public key; give the new key its own key_id", i, k.KeyID)
+				return api.Invalid("authority %d (key_id %q): the key ID is already in the bundle for another public key; give the new key its own key_id", i, k.KeyID)
 			}
 		}
 	}
@@ -145,9 +147,9 @@ func (s *Service) BatchCreateFederatedBundle(ctx context.Context, req *bundlev1.
 
 // BatchUpdateFederatedBundle implements bundlev1.BundleServer.
 func (s *Service) BatchUpdateFederatedBundle(ctx context.Context, req *bundlev1.BatchUpdateFederatedBundleRequest) (*bundlev1.BatchUpdateFederatedBundleResponse, error) {
-	mask := datastore.BundleMask{X509Authorities: true, JWTAuthorities: true, RefreshHint: true, SequenceNumber: true}
+	mask := datastore.BundleMask{X509Authorities: true, JWTAuthorities: true, WITAuthorities: true, RefreshHint: true, SequenceNumber: true}
 	if m := req.InputMask; m != nil {
-		mask = datastore.BundleMask{X509Authorities: m.X509Authorities, JWTAuthorities: m.JwtAuthorities, RefreshHint: m.RefreshHint, SequenceNumber: m.SequenceNumber}
+		mask = datastore.BundleMask{X509Authorities: m.X509Authorities, JWTAuthorities: m.JwtAuthorities, WITAuthorities: m.WitAuthorities, RefreshHint: m.RefreshHint, SequenceNumber: m.SequenceNumber}
 	}
 	resp := &bundlev1.BatchUpdateFederatedBundleResponse{}
 	for _, in := range req.Bundle {
@@ -204,7 +206,7 @@ func (s *Service) write(ctx context.Context, in *types.Bundle, op func(*datastor
 	if b.TrustDomain == s.cfg.TrustDomain.Name() {
 		return nil, api.Invalid("%q is this server's own trust domain; its bundle is managed by the CA", b.TrustDomain)
 	}
-	if len(b.X509Authorities) == 0 && len(b.JWTAuthorities) == 0 {
+	if len(b.X509Authorities) == 0 && len(b.JWTAuthorities) == 0 && len(b.WITAuthorities) == 0 {
 		return nil, api.Invalid("bundle %s has no authorities", b.TrustDomain)
 	}
 	out, err := op(b)

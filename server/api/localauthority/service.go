@@ -1,5 +1,5 @@
 // Package localauthority implements spire-api-sdk's server localauthority/v1 service:
-// forced rotation. An operator prepares and activates a new X.509 CA or JWT key ahead of
+// forced rotation. An operator prepares and activates a new X.509 CA, JWT or WIT key ahead of
 // schedule, taints the old one (agents replace what it signed at once) and revokes it
 // (it leaves the bundle).
 package localauthority
@@ -29,6 +29,11 @@ type CA interface {
 	TaintJWT(ctx context.Context, id string) (*ca.Authority, error)
 	RevokeX509(ctx context.Context, id string) (*ca.Authority, error)
 	RevokeJWT(ctx context.Context, id string) (*ca.Authority, error)
+	WITState() ca.Authorities
+	PrepareWIT(ctx context.Context) (*ca.Authority, error)
+	ActivateWIT(ctx context.Context, id string) (*ca.Authority, error)
+	TaintWIT(ctx context.Context, id string) (*ca.Authority, error)
+	RevokeWIT(ctx context.Context, id string) (*ca.Authority, error)
 	TaintX509Upstream(ctx context.Context, subjectKeyID string) error
 	RevokeX509Upstream(ctx context.Context, subjectKeyID string) error
 }

@@ -27,6 +27,7 @@ import (
 type Signer interface {
 	SignX509SVID(ctx context.Context, p ca.X509SVIDParams) ([]*x509.Certificate, error)
 	SignJWTSVID(ctx context.Context, p ca.JWTSVIDParams) (string, time.Time, error)
+	SignWITSVID(ctx context.Context, p ca.WITSVIDParams) (ca.WITSVID, error)
 }
 
 // Authorized answers which entries an agent may obtain SVIDs for.
@@ -41,7 +42,10 @@ type Config struct {
 	Authorized  Authorized
 	X509TTL     time.Duration // default X.509-SVID TTL
 	JWTTTL      time.Duration // default JWT-SVID TTL
-	Log         *slog.Logger
+	// WITTTL is the default WIT-SVID TTL. An entry's x509_svid_ttl applies to its WIT-SVIDs:
+	// spire-api-sdk's Entry has no WIT TTL, and both are key-bound SVIDs of like lifetimes.
+	WITTTL time.Duration
+	Log    *slog.Logger
 	// Now is the issue time written into JWT-SVIDs. Default time.Now.
 	Now func() time.Time
 }

@@ -191,10 +191,15 @@ func cloneBundle(t *testing.T, b *datastore.Bundle) *datastore.Bundle {
 	for _, a := range b.X509Authorities {
 		c.X509Authorities = append(c.X509Authorities, datastore.X509Authority{DER: bytes.Clone(a.DER), Tainted: a.Tainted})
 	}
-	c.JWTAuthorities = nil
-	for _, k := range b.JWTAuthorities {
-		k.PublicKey = bytes.Clone(k.PublicKey)
-		c.JWTAuthorities = append(c.JWTAuthorities, k)
-	}
+	c.JWTAuthorities, c.WITAuthorities = cloneKeys(b.JWTAuthorities), cloneKeys(b.WITAuthorities)
 	return &c
+}
+
+func cloneKeys(keys []datastore.JWTKey) []datastore.JWTKey {
+	var out []datastore.JWTKey
+	for _, k := range keys {
+		k.PublicKey = bytes.Clone(k.PublicKey)
+		out = append(out, k)
+	}
+	return out
 }

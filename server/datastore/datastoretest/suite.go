@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) datastore.Store) {
 		{"bundle delete", bundleDeleteTests},
 		{"bundle taint and revoke", bundleTaintTests},
 		{"bundles revision", bundleRevisionTests},
+		{"bundle WIT authorities", bundleWITTests},
 		{"federation relationships", federationTests},
 		{"durability", durabilityTests},
 	}

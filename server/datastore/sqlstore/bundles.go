@@ -108,6 +108,9 @@ func (s *Store) UpdateBundle(ctx context.Context, b *datastore.Bundle, mask data
 		if mask.JWTAuthorities {
 			cur.JWTAuthorities = in.JWTAuthorities
 		}
+		if mask.WITAuthorities {
+			cur.WITAuthorities = in.WITAuthorities
+		}
 		if mask.RefreshHint {
 			cur.RefreshHint = in.RefreshHint
 		}
@@ -173,7 +176,7 @@ func (s *Store) AppendBundle(ctx context.Context, b *datastore.Bundle) (*datasto
 
 // PruneBundle implements datastore.BundleStore. X.509 authorities whose certificate's NotAfter
 // is before expiredBefore go, except that the one expiring last stays when all have expired.
-// JWT keys go when ExpiresAt is set (non-zero) and before expiredBefore.
+// JWT and WIT keys go when ExpiresAt is set (non-zero) and before expiredBefore.
 func (s *Store) PruneBundle(ctx context.Context, trustDomain string, expiredBefore time.Time) (bool, error) {
 	var changed bool
 	err := s.write(ctx, func(t *txn) error {
@@ -224,15 +227,21 @@ func (s *Store) pruneAuthorities(b *datastore.Bundle, before time.Time) bool {
 	changed := len(keep) != len(b.X509Authorities)
 	b.X509Authorities = keep
 
-	var keys []datastore.JWTKey
-	for _, k := range b.JWTAuthorities {
+	var jwtChanged, witChanged bool
+	b.JWTAuthorities, jwtChanged = pruneKeys(b.JWTAuthorities, before)
+	b.WITAuthorities, witChanged = pruneKeys(b.WITAuthorities, before)
+	return changed || jwtChanged || witChanged
+}
+
+// pruneKeys drops the keys whose ExpiresAt is set and before before.
+func pruneKeys(keys []datastore.JWTKey, before time.Time) ([]datastore.JWTKey, bool) {
+	var kept []datastore.JWTKey
+	for _, k := range keys {
 		if k.ExpiresAt == 0 || k.ExpiresAt >= before.Unix() {
-			keys = append(keys, k)
+			kept = append(kept, k)
 		}
 	}
-	changed = changed || len(keys) != len(b.JWTAuthorities)
-	b.JWTAuthorities = keys
-	return changed
+	return kept, len(kept) != len(keys)
 }
 
 // GetBundle implements datastore.BundleStore.

@@ -42,30 +42,52 @@ func (s *Store) RevokeX509Authority(ctx context.Context, trustDomain string, sub
 
 // TaintJWTKey implements datastore.BundleStore.
 func (s *Store) TaintJWTKey(ctx context.Context, trustDomain, keyID string) (*datastore.Bundle, error) {
-	return s.changeAuthority(ctx, "taint JWT authority", trustDomain, func(b *datastore.Bundle) error {
-		i, err := jwtIndex(b, keyID)
-		if err != nil {
-			return err
-		}
-		if b.JWTAuthorities[i].Tainted {
-			return fmt.Errorf("JWT authority %q is already tainted: %w", keyID, datastore.ErrConflict)
-		}
-		b.JWTAuthorities[i].Tainted = true
-		return nil
-	})
+	return s.taintKey(ctx, "JWT", trustDomain, keyID, func(b *datastore.Bundle) *[]datastore.JWTKey { return &b.JWTAuthorities })
 }
 
 // RevokeJWTKey implements datastore.BundleStore.
 func (s *Store) RevokeJWTKey(ctx context.Context, trustDomain, keyID string) (*datastore.Bundle, error) {
-	return s.changeAuthority(ctx, "revoke JWT authority", trustDomain, func(b *datastore.Bundle) error {
-		i, err := jwtIndex(b, keyID)
+	return s.revokeKey(ctx, "JWT", trustDomain, keyID, func(b *datastore.Bundle) *[]datastore.JWTKey { return &b.JWTAuthorities })
+}
+
+// TaintWITKey implements datastore.BundleStore.
+func (s *Store) TaintWITKey(ctx context.Context, trustDomain, keyID string) (*datastore.Bundle, error) {
+	return s.taintKey(ctx, "WIT", trustDomain, keyID, func(b *datastore.Bundle) *[]datastore.JWTKey { return &b.WITAuthorities })
+}
+
+// RevokeWITKey implements datastore.BundleStore.
+func (s *Store) RevokeWITKey(ctx context.Context, trustDomain, keyID string) (*datastore.Bundle, error) {
+	return s.revokeKey(ctx, "WIT", trustDomain, keyID, func(b *datastore.Bundle) *[]datastore.JWTKey { return &b.WITAuthorities })
+}
+
+// taintKey marks the key with this ID among keys(b) tainted; kind names the kind of key.
+func (s *Store) taintKey(ctx context.Context, kind, trustDomain, keyID string, keys func(*datastore.Bundle) *[]datastore.JWTKey) (*datastore.Bundle, error) {
+	return s.changeAuthority(ctx, "taint "+kind+" authority", trustDomain, func(b *datastore.Bundle) error {
+		ks := *keys(b)
+		i, err := keyIndex(b.TrustDomain, kind, ks, keyID)
 		if err != nil {
 			return err
 		}
-		if !b.JWTAuthorities[i].Tainted {
-			return fmt.Errorf("JWT authority %q is not tainted; taint it first: %w", keyID, datastore.ErrConflict)
+		if ks[i].Tainted {
+			return fmt.Errorf("%s authority %q is already tainted: %w", kind, keyID, datastore.ErrConflict)
 		}
-		b.JWTAuthorities = slices.Delete(b.JWTAuthorities, i, i+1)
+		ks[i].Tainted = true
+		return nil
+	})
+}
+
+// revokeKey removes the tainted key with this ID from keys(b).
+func (s *Store) revokeKey(ctx context.Context, kind, trustDomain, keyID string, keys func(*datastore.Bundle) *[]datastore.JWTKey) (*datastore.Bundle, error) {
+	return s.changeAuthority(ctx, "revoke "+kind+" authority", trustDomain, func(b *datastore.Bundle) error {
+		ks := keys(b)
+		i, err := keyIndex(b.TrustDomain, kind, *ks, keyID)
+		if err != nil {
+			return err
+		}
+		if !(*ks)[i].Tainted {
+			return fmt.Errorf("%s authority %q is not tainted; taint it first: %w", kind, keyID, datastore.ErrConflict)
+		}
+		*ks = slices.Delete(*ks, i, i+1)
 		return nil
 	})
 }
@@ -102,11 +124,11 @@ func x509Index(b *datastore.Bundle, subjectKeyID []byte) (int, error) {
 	return 0, fmt.Errorf("no X.509 authority with subject key ID %x in bundle %q: %w", subjectKeyID, b.TrustDomain, datastore.ErrNotFound)
 }
 
-func jwtIndex(b *datastore.Bundle, keyID string) (int, error) {
-	for i, k := range b.JWTAuthorities {
+func keyIndex(trustDomain, kind string, keys []datastore.JWTKey, keyID string) (int, error) {
+	for i, k := range keys {
 		if k.KeyID == keyID {
 			return i, nil
 		}
 	}
-	return 0, fmt.Errorf("no JWT authority with key ID %q in bundle %q: %w", keyID, b.TrustDomain, datastore.ErrNotFound)
+	return 0, fmt.Errorf("no %s authority with key ID %q in bundle %q: %w", kind, keyID, trustDomain, datastore.ErrNotFound)
 }

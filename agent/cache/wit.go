@@ -1,0 +1,127 @@
+package cache
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/lanyard-dev/lanyard/internal/renew"
+	"github.com/lanyard-dev/lanyard/internal/spireid"
+)
+
+// WITSVID is an entry's WIT-SVID with the private key its "cnf" claim names, in the wire
+// form the Workload API serves (FetchWITSVID).
+type WITSVID struct {
+	EntryID string
+	ID      spiffeid.ID
+	// Revision is the entry's RevisionNumber the SVID was minted for (see X509SVID).
+	Revision  int64
+	IssuedAt  time.Time
+	ExpiresAt time.Time // the token's exp
+	// Kid is the key ID of the server key that signed it: the SVID is replaced at once
+	// when the bundle marks that WIT authority tainted.
+	Kid string
+	// Token is the compact JWS; KeyJWK the workload's private key as an RFC 7517 JWK.
+	// KeyJWK is secret: never log it.
+	Token  string
+	KeyJWK string
+}
+
+// WITIdentity is one WIT-SVID a workload is entitled to.
+type WITIdentity struct {
+	Entry *Entry
+	SVID  *WITSVID
+}
+
+// DueWIT is Due for WIT-SVIDs: the entries whose WIT-SVID must be minted at now because
+// there is none, or it is stale by the same rule as an X.509-SVID's (older entry revision,
+// past half its lifetime, signed by a tainted WIT authority).
+func (c *Cache) DueWIT(now time.Time) []*Entry {
+	return c.due(func(r *record) bool {
+		s := r.wit
+		return s == nil || c.staleLocked(s.Revision, r.entry.RevisionNumber, s.IssuedAt, s.ExpiresAt, now) || c.taintedWIT[s.Kid]
+	})
+}
+
+// due returns, sorted by ID, the workload entries (not node aliases) stale says need a
+// new SVID.
+func (c *Cache) due(stale func(*record) bool) []*Entry {
+	server := spireid.Server(c.td).String()
+	c.mu.RLock()
+	var out []*Entry
+	for _, r := range c.records {
+		if r.entry.ParentID != server && stale(r) {
+			out = append(out, r.entry)
+		}
+	}
+	c.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *Entry) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// staleLocked is the one renewal rule of entry SVIDs: minted for an older revision of the
+// entry, or past half its lifetime (renew.HalfLife).
+func (c *Cache) staleLocked(rev, entryRev int64, notBefore, expiresAt, now time.Time) bool {
+	return rev != entryRev || now.After(renew.HalfLife(notBefore, expiresAt))
+}
+
+// UpdateWITSVIDs stores new or rotated WIT-SVIDs, with UpdateSVIDs's rules.
+func (c *Cache) UpdateWITSVIDs(svids []*WITSVID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range svids {
+		if s == nil {
+			continue
+		}
+		r, ok := c.records[s.EntryID]
+		if !ok || s.ID.String() != r.entry.SPIFFEID {
+			c.log.Debug("ignoring a WIT-SVID for an entry the agent no longer has, or of another SPIFFE ID", "entry_id", s.EntryID)
+			continue
+		}
+		if r.wit == s {
+			continue
+		}
+		r.wit = s
+		c.notifyLocked(r)
+	}
+}
+
+// SetTaintedWIT replaces the set of tainted WIT authorities (their key IDs): WIT-SVIDs one
+// of them signed are due at once, as SetTainted does for X.509.
+func (c *Cache) SetTaintedWIT(kids map[string]bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.taintedWIT = kids
+}
+
+// TaintedWIT reports whether the bundle marks the WIT authority that signed s tainted.
+func (c *Cache) TaintedWIT(s *WITSVID) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.taintedWIT[s.Kid]
+}
+
+// witsLocked returns the unexpired WIT-SVIDs of the matched records (sorted as
+// Identities), the first of those sharing a non-empty hint only.
+func witsLocked(matched []*record, now time.Time) []WITIdentity {
+	var out []WITIdentity
+	var hints map[string]struct{}
+	for _, r := range matched {
+		if r.wit == nil || !now.Before(r.wit.ExpiresAt) {
+			continue
+		}
+		if h := r.entry.Hint; h != "" {
+			if _, dup := hints[h]; dup {
+				continue
+			}
+			if hints == nil {
+				hints = map[string]struct{}{}
+			}
+			hints[h] = struct{}{}
+		}
+		out = append(out, WITIdentity{Entry: r.entry, SVID: r.wit})
+	}
+	return out
+}
