@@ -68,7 +68,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Wit
 	mgr := manager.New(manager.Config{
 		TrustDomain: td, Client: conn.Get, Switched: conn.Changed(), OnHandover: conn.CloseRetired, Cache: c,
 		OnBundle: id.TrustBundle, OnTainted: renewer.Tainted, Clock: clk, Log: log.With("component", "manager"),
-		AgentVersion: "lanyard-agent " + version.Get(),
+		AgentVersion: "lanyard-agent " + version.Get(), NoWIT: !cfg.WorkloadAPI.WITSVIDsOn(),
 	})
 	// The Workload API, serving the cache to attested workloads.
 	reg := prometheus.NewRegistry()
@@ -83,6 +83,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Wit
 		MaxConnectionsPerUID: cfg.WorkloadAPI.MaxConnectionsPerUID,
 		MaxConnections:       cfg.WorkloadAPI.MaxConnections,
 		Ready:                renewer.Ready,
+		NoWIT:                !cfg.WorkloadAPI.WITSVIDsOn(),
 	})
 	front := []task{{"workload API", func(ctx context.Context) error { return wl.Serve(ctx, cfg.SocketPath) }}}
 	// The admin socket and the health endpoint, for operators.

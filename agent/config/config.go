@@ -74,7 +74,15 @@ type WorkloadAPI struct {
 	// MaxConnections is the most connections all callers may hold together. Default
 	// 10000. Both are lowered, with a warning, to fit the open file limit.
 	MaxConnections int `yaml:"max_connections"`
+	// WITSVIDs serves WIT-SVIDs (FetchWITSVID, FetchWITBundles) and has the agent mint one
+	// ahead of need for every entry, beside its X.509-SVID. Default true; false halves the
+	// agent's signing requests and answers the WIT methods Unimplemented, which clients
+	// read as "not offered".
+	WITSVIDs *bool `yaml:"wit_svids"`
 }
+
+// WITSVIDsOn reports whether the agent serves WIT-SVIDs (workload_api.wit_svids).
+func (w WorkloadAPI) WITSVIDsOn() bool { return w.WITSVIDs == nil || *w.WITSVIDs }
 
 // BrokerAPI is the SPIFFE Broker Endpoint: brokers (infrastructure acting for workloads
 // on this node) call it over mutual TLS with their X.509-SVIDs.

@@ -53,6 +53,8 @@ type Config struct {
 	// PollInterval is the GetAuthorizedEntries interval used only against servers without
 	// the push stream (SPIRE). Default 5s.
 	PollInterval time.Duration
+	// NoWIT turns WIT-SVID minting off (workload_api.wit_svids: false).
+	NoWIT bool
 	// OnTainted, when set, is called with the subject key IDs (raw bytes as strings) of
 	// the X.509 authorities a new bundle marks tainted, so that the agent can replace its
 	// own SVID if one of them signed it.
@@ -83,6 +85,7 @@ func New(cfg Config) *Manager {
 	}
 	m := &Manager{cfg: cfg, synced: syncState{clock: cfg.Clock}}
 	m.minter = newMinter(cfg.Client, cfg.Log, cfg.Cache, cfg.Clock)
+	m.minter.noWIT = cfg.NoWIT
 	m.jwt = cache.NewJWTCache(m.mintJWT, cfg.Clock)
 	return m
 }

@@ -60,6 +60,8 @@ type minter struct {
 	// refused holds the entries whose last SVID the server refused, with when to ask
 	// again; witRefused the same for WIT-SVIDs. Only the minter's goroutine touches them.
 	refused, witRefused map[string]*refusal
+	// noWIT: the agent does not serve WIT-SVIDs, so none are minted.
+	noWIT bool
 	// witUnsupportedUntil is when to ask again a server that does not implement
 	// BatchNewWITSVID (a SPIRE server, or an older Lanyard).
 	witUnsupportedUntil time.Time

@@ -33,7 +33,7 @@ const witUnsupportedRetry = 10 * time.Minute
 // WIT-SVIDs is not an error: workloads then get none, and X.509 minting goes on.
 func (m *minter) roundWIT(ctx context.Context) error {
 	now := m.clock.Now()
-	if now.Before(m.witUnsupportedUntil) {
+	if m.noWIT || now.Before(m.witUnsupportedUntil) {
 		return nil
 	}
 	todo := m.todo(m.store.DueWIT(now), m.witRefused, now)

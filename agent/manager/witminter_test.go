@@ -72,3 +72,33 @@ func TestMinterLeavesAServerWithoutWITSVIDsAlone(t *testing.T) {
 	clk.Step(witUnsupportedRetry)
 	poll.Until(t, 30*time.Second, "the WIT-SVID request after the retry interval", func() bool { return srv.witCalls.Load() == 2 })
 }
+
+// TestAMinterWithoutWITSVIDsNeverAsksForThem: with workload_api.wit_svids: false the agent
+// mints X.509-SVIDs only.
+func TestAMinterWithoutWITSVIDsNeverAsksForThem(t *testing.T) {
+	ca, caKey := testca.New(t, "ca", nil, nil, time.Now().Add(time.Hour))
+	srv := &noWITServer{signingServer: &signingServer{sign: func(tmpl *x509.Certificate, pub any) ([]byte, error) {
+		return x509.CreateCertificate(rand.Reader, tmpl, ca, pub, caKey)
+	}}}
+	conn := serveUnix(t, func(g *grpc.Server) { svidv1.RegisterSVIDServer(g, srv) })
+	c := &client.Client{SVID: svidv1.NewSVIDClient(conn)}
+	store := cache.New(spiffeid.RequireTrustDomainFromString("example.org"), nil, nil)
+	m := newMinter(func() *client.Client { return c }, slog.New(slog.DiscardHandler), store, clocktesting.NewFakeClock(time.Now()))
+	m.noWIT = true
+	sels := []attestors.Selector{{Type: "unix", Value: "uid:1"}}
+	store.UpdateEntries([]*cache.Entry{{ID: "a", SPIFFEID: "spiffe://example.org/a", Selectors: sels}}, nil, false)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.run(ctx) }()
+	m.wake()
+	defer func() { cancel(); <-done }()
+	poll.Until(t, 30*time.Second, "the X.509-SVID", func() bool { return len(store.Match(sels).Identities) == 1 })
+	// One goroutine mints: once a second entry's X.509-SVID arrives, the first round,
+	// WIT part included, has ended.
+	store.UpdateEntries([]*cache.Entry{{ID: "b", SPIFFEID: "spiffe://example.org/b", Selectors: sels}}, nil, false)
+	m.wake()
+	poll.Until(t, 30*time.Second, "the second X.509-SVID", func() bool { return len(store.Match(sels).Identities) == 2 })
+	if n := srv.witCalls.Load(); n != 0 {
+		t.Fatalf("%d BatchNewWITSVID calls; want none", n)
+	}
+}

@@ -42,6 +42,8 @@ type Config struct {
 	Log *slog.Logger
 	// Registerer, when set, receives the server's Prometheus metrics.
 	Registerer prometheus.Registerer
+	// NoWIT answers the WIT-SVID methods Unimplemented (workload_api.wit_svids: false).
+	NoWIT bool
 	// Ready says whether the agent is ready, for the gRPC health service on the socket.
 	// Default: always ready while the socket answers.
 	Ready func(context.Context) error

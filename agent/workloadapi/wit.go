@@ -12,10 +12,16 @@ import (
 	"github.com/lanyard-dev/lanyard/agent/cache"
 )
 
+// errWITOff answers the WIT methods of an agent configured without WIT-SVIDs.
+var errWITOff = status.Error(codes.Unimplemented, "this agent does not serve WIT-SVIDs (workload_api.wit_svids: false)")
+
 // FetchWITSVID streams the caller's WIT-SVIDs, each with the private key its cnf claim
 // binds, or only the one for the requested SPIFFE ID; a new message follows every
 // rotation. With none the stream ends with PermissionDenied, as FetchX509SVID's does.
 func (s *Server) FetchWITSVID(req *workload.WITSVIDRequest, stream grpc.ServerStreamingServer[workload.WITSVIDResponse]) error {
+	if s.cfg.NoWIT {
+		return errWITOff
+	}
 	var want spiffeid.ID
 	if req.SpiffeId != "" {
 		id, err := spiffeid.FromString(req.SpiffeId)
@@ -53,6 +59,9 @@ func (s *Server) FetchWITSVID(req *workload.WITSVIDRequest, stream grpc.ServerSt
 // may use: the agent's own trust domain's, and those of the federated trust domains its
 // entries federate with that publish WIT authorities.
 func (s *Server) FetchWITBundles(_ *workload.WITBundlesRequest, stream grpc.ServerStreamingServer[workload.WITBundlesResponse]) error {
+	if s.cfg.NoWIT {
+		return errWITOff
+	}
 	var last *cache.WorkloadUpdate
 	return s.follow(stream.Context(), func(u *cache.WorkloadUpdate) error {
 		if len(u.Identities) == 0 && len(u.WITs) == 0 && !s.cfg.AllowUnauthenticatedVerifiers {

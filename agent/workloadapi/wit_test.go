@@ -145,3 +145,15 @@ func BenchmarkFetchSVID(b *testing.B) {
 		})
 	}
 }
+
+func TestAnAgentWithoutWITSVIDsAnswersUnimplemented(t *testing.T) {
+	e := start(t, func(c *Config) { c.NoWIT = true })
+	e.add("web", "spiffe://example.org/web", nil, selfUID)
+	c := e.client()
+	if _, err := c.FetchWITSVID(ctxT(t), ""); status.Code(err) != codes.Unimplemented {
+		t.Fatalf("FetchWITSVID on an agent with wit_svids: false: %v; want Unimplemented", err)
+	}
+	if _, err := c.FetchWITBundles(ctxT(t)); status.Code(err) != codes.Unimplemented {
+		t.Fatalf("FetchWITBundles on an agent with wit_svids: false: %v; want Unimplemented", err)
+	}
+}
