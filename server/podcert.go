@@ -42,7 +42,7 @@ func podCertificateJobs(cfg config.Config, td spiffeid.TrustDomain, authority *c
 	}
 	signer, err := podcert.New(podcert.Config{
 		TrustDomain: td, SignerName: k.SignerName, Kube: kube, Dynamic: dyn, CA: authority,
-		DefaultIDTemplate: k.IDTemplate(), TTL: k.TTL.D(), ClusterName: k.ClusterName, ClusterDomain: k.ClusterDomain,
+		DefaultIDTemplate: k.IDTemplate(), TTL: k.TTL.D(), RefreshAfter: k.RefreshAfter.D(), ClusterName: k.ClusterName, ClusterDomain: k.ClusterDomain,
 		Clock: clk, Metrics: metrics, Log: log.With("component", "podcert"),
 	})
 	if err != nil {

@@ -46,7 +46,11 @@ type Config struct {
 	DefaultIDTemplate string
 	// TTL is the lifetime when the template sets none. Default 1h. Lifetimes are kept
 	// within [1h, spec.maxExpirationSeconds], the apiserver's bounds.
-	TTL                        time.Duration
+	TTL time.Duration
+	// RefreshAfter is how long after notBefore the kubelet is told to begin refreshing
+	// (status.beginRefreshAt). Zero: half the lifetime. Always kept within
+	// [notBefore+10m, notAfter-10m], where the apiserver accepts it.
+	RefreshAfter               time.Duration
 	ClusterName, ClusterDomain string
 	// Workers handle requests in parallel. Default 4.
 	Workers int
