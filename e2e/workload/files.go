@@ -19,11 +19,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/spiffetls"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 )
@@ -36,6 +38,7 @@ type fileSource struct {
 	mu     sync.RWMutex
 	svid   *x509svid.SVID
 	bundle *x509bundle.Bundle
+	blocks []string // the PEM block types of the svid file, in order
 }
 
 // load reads both files; changed reports whether the certificate is a new one.
@@ -45,11 +48,13 @@ func (s *fileSource) load() (changed bool, err error) {
 		return false, err
 	}
 	var keyPEM, certPEM bytes.Buffer
+	var blocks []string
 	for rest := raw; ; {
 		var b *pem.Block
 		if b, rest = pem.Decode(rest); b == nil {
 			break
 		}
+		blocks = append(blocks, b.Type)
 		if b.Type == "CERTIFICATE" {
 			_ = pem.Encode(&certPEM, b)
 		} else {
@@ -71,7 +76,7 @@ func (s *fileSource) load() (changed bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	changed = s.svid == nil || !bytes.Equal(s.svid.Certificates[0].Raw, svid.Certificates[0].Raw)
-	s.svid, s.bundle = svid, bundle
+	s.svid, s.bundle, s.blocks = svid, bundle, blocks
 	return changed, nil
 }
 
@@ -87,9 +92,12 @@ func (s *fileSource) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509
 	return s.bundle.GetX509BundleForTrustDomain(td)
 }
 
+// print says which certificate is loaded and how the kubelet laid out its file.
 func (s *fileSource) print() {
-	svid, _ := s.GetX509SVID()
-	fmt.Printf("svid %s serial %x\n", svid.ID, svid.Certificates[0].SerialNumber)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	fmt.Printf("svid %s serial %x\n", s.svid.ID, s.svid.Certificates[0].SerialNumber)
+	fmt.Printf("blocks %s\n", strings.Join(s.blocks, ","))
 }
 
 func serveFiles(ctx context.Context, args []string) error {
@@ -138,8 +146,16 @@ func serveFiles(ctx context.Context, args []string) error {
 			}
 			return err
 		}
-		go handle(conn)
+		go handle(peerConn{conn.(*tls.Conn)})
 	}
+}
+
+// peerConn gives handle the client's SPIFFE ID (spiffetls.PeerIDFromConn knows only
+// spiffetls's own connections).
+type peerConn struct{ *tls.Conn }
+
+func (c peerConn) PeerID() (spiffeid.ID, error) {
+	return spiffetls.PeerIDFromConnectionState(c.ConnectionState())
 }
 
 func dialFiles(ctx context.Context, args []string) error {
