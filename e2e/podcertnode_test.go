@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -23,7 +22,6 @@ import (
 	"github.com/lanyard-dev/lanyard/internal/freeport"
 	"github.com/lanyard-dev/lanyard/internal/poll"
 	"github.com/lanyard-dev/lanyard/server/clustertrustbundle"
-	"github.com/lanyard-dev/lanyard/server/k8sreg"
 )
 
 // TestPodCertificatesOnARealNode runs lanyard-server as the pod certificate signer beside
@@ -38,16 +36,9 @@ func TestPodCertificatesOnARealNode(t *testing.T) {
 	n := k8snode.Start(t)
 	n.LoadImages(t, "..", "workload")
 	c := n.Cluster
-	c.ApplyFile(t, filepath.Join("..", "deploy", "crds", "identitytemplates.yaml"), false)
-	c.WaitForResource(t, k8sreg.GVR)
-	c.ApplyFile(t, filepath.Join("..", "deploy", "namespace.yaml"), false)
-	c.CreateServiceAccount(t, "lanyard", "lanyard-server")
-	c.ApplyFile(t, filepath.Join("..", "deploy", "podcert.yaml"), false)
-	kubeconfig := c.ServiceAccountKubeconfig(t, "lanyard", "lanyard-server")
 	// refresh_after: 10m, the apiserver's earliest beginRefreshAt, keeps the renewal
 	// check under 20 minutes rather than past half an hour.
-	d := newDomainWith(t, "pods.example", fmt.Sprintf("kubernetes_pod_certificates:\n  kubeconfig_path: %s\n  refresh_after: 10m\n", kubeconfig))
-	d.startServer()
+	d := startPodCertSigner(t, c, "  refresh_after: 10m\n")
 	c.CreateNamespace(t, "mesh")
 	for _, sa := range []string{"server", "client"} {
 		c.CreateServiceAccount(t, "mesh", sa)
