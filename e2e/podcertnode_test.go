@@ -39,13 +39,16 @@ func TestPodCertificatesOnARealNode(t *testing.T) {
 	// refresh_after: 10m, the apiserver's earliest beginRefreshAt, keeps the renewal
 	// check under 20 minutes rather than past half an hour.
 	d := startPodCertSigner(t, c, "  refresh_after: 10m\n")
-	c.CreateNamespace(t, "mesh")
+	// Not c.CreateNamespace: the node's controller-manager makes the "default" account.
+	if _, err := c.Client.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "mesh"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	for _, sa := range []string{"server", "client"} {
 		c.CreateServiceAccount(t, "mesh", sa)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(freeport.Loopback(t))
 	serverID, clientID := d.id("ns/mesh/sa/server"), d.id("ns/mesh/sa/client")
-	podCertPod(t, n, "server", corev1.RestartPolicyAlways, "serve-files", "-addr", addr, "-allow", clientID)
+	podCertPod(t, n, "server", "ECDSAP256", corev1.RestartPolicyAlways, "serve-files", "-addr", addr, "-allow", clientID)
 
 	var firstSerial string
 	t.Run("the kubelet writes the pod's key and X.509-SVID chain and the trust bundle", func(t *testing.T) {
@@ -84,7 +87,7 @@ func TestPodCertificatesOnARealNode(t *testing.T) {
 	t.Run("two pods do go-spiffe mTLS with only the files", func(t *testing.T) {
 		// OnFailure: the kubelet starts the client again until its files are there and the
 		// server accepts it.
-		podCertPod(t, n, "client", corev1.RestartPolicyOnFailure,
+		podCertPod(t, n, "client", "ECDSAP256", corev1.RestartPolicyOnFailure,
 			"dial-files", "-addr", addr, "-expect", serverID, "-message", "hello from the files")
 		n.WaitPod(t, "mesh", "client", 4*time.Minute, k8snode.Succeeded)
 		want := "request from " + clientID + ": hello from the files"
@@ -94,6 +97,27 @@ func TestPodCertificatesOnARealNode(t *testing.T) {
 		if log := n.ContainerLog(t, "mesh", "client", "workload"); !strings.Contains(log, "reply: hello "+clientID) {
 			t.Errorf("the client's log:\n%s", log)
 		}
+	})
+
+	t.Run("a pod asking for an Ed25519 key is denied and does not start", func(t *testing.T) {
+		podCertPod(t, n, "client-ed25519", "ED25519", corev1.RestartPolicyNever, "dial-files", "-addr", addr, "-expect", serverID)
+		var events string
+		poll.Until(t, time.Minute, "the kubelet to report the denial on the pod", func() bool {
+			l, err := c.Client.CoreV1().Events("mesh").List(t.Context(), metav1.ListOptions{FieldSelector: "involvedObject.name=client-ed25519"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			events = ""
+			for _, e := range l.Items {
+				events += e.Reason + ": " + e.Message + "\n"
+			}
+			return strings.Contains(events, "UnsupportedKeyType")
+		})
+		pod, err := c.Client.CoreV1().Pods("mesh").Get(t.Context(), "client-ed25519", metav1.GetOptions{})
+		if err != nil || pod.Status.Phase != corev1.PodPending {
+			t.Fatalf("pod %v, %v; want it Pending without its files", pod.Status.Phase, err)
+		}
+		t.Logf("the kubelet's events:\n%s", events)
 	})
 
 	t.Run("the kubelet renews at beginRefreshAt and the pod sees the new certificate", func(t *testing.T) {
@@ -113,17 +137,17 @@ func TestPodCertificatesOnARealNode(t *testing.T) {
 		}
 		issuedRequest(t, n, "server", serials[1])
 		// The renewed files still do mTLS: a second client dials the same server.
-		podCertPod(t, n, "client-2", corev1.RestartPolicyOnFailure,
+		podCertPod(t, n, "client-2", "RSA3072", corev1.RestartPolicyOnFailure,
 			"dial-files", "-addr", addr, "-expect", serverID, "-message", "hello after renewal")
 		n.WaitPod(t, "mesh", "client-2", 4*time.Minute, k8snode.Succeeded)
 	})
 }
 
 // podCertPod runs the e2e workload with args in a pod of namespace mesh whose service
-// account is name (client-2 uses client's), with its identity only in files: a
-// podCertificate projection (ECDSA P-256, key and chain in svid.pem) and the trust
+// account is name up to a dash (client-2 is client's), with its identity only in files:
+// a podCertificate projection (keyType, key and chain in svid.pem) and the trust
 // domain's ClusterTrustBundle in bundle.pem, as deploy/pod-certificate-example.yaml.
-func podCertPod(t *testing.T, n *k8snode.Node, name string, restart corev1.RestartPolicy, args ...string) {
+func podCertPod(t *testing.T, n *k8snode.Node, name, keyType string, restart corev1.RestartPolicy, args ...string) {
 	t.Helper()
 	sa, _, _ := strings.Cut(name, "-")
 	pod := &corev1.Pod{
@@ -137,7 +161,7 @@ func podCertPod(t *testing.T, n *k8snode.Node, name string, restart corev1.Resta
 			Volumes: []corev1.Volume{{Name: "spiffe", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
 				Sources: []corev1.VolumeProjection{
 					{PodCertificate: &corev1.PodCertificateProjection{
-						SignerName: podCertSigner, KeyType: "ECDSAP256", CredentialBundlePath: "svid.pem",
+						SignerName: podCertSigner, KeyType: keyType, CredentialBundlePath: "svid.pem",
 					}},
 					{ClusterTrustBundle: &corev1.ClusterTrustBundleProjection{
 						SignerName: ptr.To(podCertSigner), Path: "bundle.pem",
