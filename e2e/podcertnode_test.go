@@ -84,10 +84,10 @@ func TestPodCertificatesOnARealNode(t *testing.T) {
 		}
 	})
 
-	t.Run("two pods do go-spiffe mTLS with only the files", func(t *testing.T) {
+	t.Run("two pods (ECDSA P-256 and RSA 3072 keys) do go-spiffe mTLS with only the files", func(t *testing.T) {
 		// OnFailure: the kubelet starts the client again until its files are there and the
 		// server accepts it.
-		podCertPod(t, n, "client", "ECDSAP256", corev1.RestartPolicyOnFailure,
+		podCertPod(t, n, "client", "RSA3072", corev1.RestartPolicyOnFailure,
 			"dial-files", "-addr", addr, "-expect", serverID, "-message", "hello from the files")
 		n.WaitPod(t, "mesh", "client", 4*time.Minute, k8snode.Succeeded)
 		want := "request from " + clientID + ": hello from the files"
@@ -137,7 +137,7 @@ func TestPodCertificatesOnARealNode(t *testing.T) {
 		}
 		issuedRequest(t, n, "server", serials[1])
 		// The renewed files still do mTLS: a second client dials the same server.
-		podCertPod(t, n, "client-2", "RSA3072", corev1.RestartPolicyOnFailure,
+		podCertPod(t, n, "client-2", "ECDSAP384", corev1.RestartPolicyOnFailure,
 			"dial-files", "-addr", addr, "-expect", serverID, "-message", "hello after renewal")
 		n.WaitPod(t, "mesh", "client-2", 4*time.Minute, k8snode.Succeeded)
 	})
