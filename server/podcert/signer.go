@@ -32,12 +32,22 @@ type CA interface {
 	SignX509SVID(ctx context.Context, p ca.X509SVIDParams) ([]*x509.Certificate, error)
 }
 
+// Client-side rate limits for the signer's Kubernetes clientset (rest.Config QPS and
+// Burst). Answering a request takes four or five API calls (pod, node, service account,
+// maybe namespace, then the status write): client-go's default of 5 a second would hold
+// the signer to about one pod a second, and a node starting its pods would wait minutes.
+const (
+	ClientQPS   = 200
+	ClientBurst = 400
+)
+
 // Config configures a Signer. Zero values take the stated defaults.
 type Config struct {
 	TrustDomain spiffeid.TrustDomain
 	// SignerName is the spec.signerName of the requests this signer handles. Required.
 	SignerName string
-	Kube       kubernetes.Interface
+	// Kube is the clientset, best made with ClientQPS and ClientBurst.
+	Kube kubernetes.Interface
 	// Dynamic reads IdentityTemplates; nil leaves only DefaultIDTemplate.
 	Dynamic dynamic.Interface
 	CA      CA
