@@ -37,7 +37,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: workload serve|dial|watch|x509|jwt|validate|bundles|hold|serve-files|dial-files [flags]")
+		fmt.Fprintln(os.Stderr, "usage: workload serve|dial|watch|x509|jwt|validate|bundles|hold [flags]")
 		os.Exit(2)
 	}
 	var err error
