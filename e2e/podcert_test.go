@@ -39,15 +39,7 @@ const podCertSigner = "lanyard.dev/spiffe-x509"
 func TestPodCertificatesFromTheServerBinary(t *testing.T) {
 	requireRoot(t)
 	c := k8stest.Start(t)
-	c.ApplyFile(t, filepath.Join("..", "deploy", "crds", "identitytemplates.yaml"), false)
-	c.WaitForResource(t, k8sreg.GVR)
-	c.ApplyFile(t, filepath.Join("..", "deploy", "namespace.yaml"), false)
-	c.CreateServiceAccount(t, "lanyard", "lanyard-server")
-	c.ApplyFile(t, filepath.Join("..", "deploy", "podcert.yaml"), false)
-	kubeconfig := c.ServiceAccountKubeconfig(t, "lanyard", "lanyard-server")
-
-	d := newDomainWith(t, "pods.example", fmt.Sprintf("kubernetes_pod_certificates:\n  kubeconfig_path: %s\n", kubeconfig))
-	d.startServer()
+	d := startPodCertSigner(t, c, "")
 	c.CreateNode(t, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-1"}})
 	c.CreateNamespace(t, "shop")
 	c.CreateServiceAccount(t, "shop", "web")
@@ -136,6 +128,22 @@ func TestPodCertificatesFromTheServerBinary(t *testing.T) {
 			return apierrors.IsNotFound(err)
 		})
 	})
+}
+
+// startPodCertSigner starts the server of trust domain pods.example as the pod
+// certificate signer of cluster c, authenticated as its ServiceAccount with exactly the
+// RBAC of deploy/podcert.yaml; extra is more of its kubernetes_pod_certificates section.
+func startPodCertSigner(t *testing.T, c *k8stest.Cluster, extra string) *domain {
+	t.Helper()
+	c.ApplyFile(t, filepath.Join("..", "deploy", "crds", "identitytemplates.yaml"), false)
+	c.WaitForResource(t, k8sreg.GVR)
+	c.ApplyFile(t, filepath.Join("..", "deploy", "namespace.yaml"), false)
+	c.CreateServiceAccount(t, "lanyard", "lanyard-server")
+	c.ApplyFile(t, filepath.Join("..", "deploy", "podcert.yaml"), false)
+	kubeconfig := c.ServiceAccountKubeconfig(t, "lanyard", "lanyard-server")
+	d := newDomainWith(t, "pods.example", fmt.Sprintf("kubernetes_pod_certificates:\n  kubeconfig_path: %s\n%s", kubeconfig, extra))
+	d.startServer()
+	return d
 }
 
 func hasAuthority(b *x509bundle.Bundle, skiHex string) bool {

@@ -8,6 +8,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 
 	"github.com/lanyard-dev/lanyard/internal/kubeconfig"
@@ -28,9 +29,9 @@ func podCertificateJobs(cfg config.Config, td spiffeid.TrustDomain, authority *c
 	if k == nil {
 		return nil, nil
 	}
-	rc, err := kubeconfig.Load(k.KubeconfigPath, "podcert")
+	rc, err := podCertRESTConfig(k)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes_pod_certificates: %w", err)
+		return nil, err
 	}
 	kube, err := kubernetes.NewForConfig(rc)
 	if err != nil {
@@ -42,7 +43,7 @@ func podCertificateJobs(cfg config.Config, td spiffeid.TrustDomain, authority *c
 	}
 	signer, err := podcert.New(podcert.Config{
 		TrustDomain: td, SignerName: k.SignerName, Kube: kube, Dynamic: dyn, CA: authority,
-		DefaultIDTemplate: k.IDTemplate(), TTL: k.TTL.D(), ClusterName: k.ClusterName, ClusterDomain: k.ClusterDomain,
+		DefaultIDTemplate: k.IDTemplate(), TTL: k.TTL.D(), RefreshAfter: k.RefreshAfter.D(), ClusterName: k.ClusterName, ClusterDomain: k.ClusterDomain,
 		Clock: clk, Metrics: metrics, Log: log.With("component", "podcert"),
 	})
 	if err != nil {
@@ -60,4 +61,15 @@ func podCertificateJobs(cfg config.Config, td spiffeid.TrustDomain, authority *c
 		return nil, fmt.Errorf("kubernetes_pod_certificates: %w", err)
 	}
 	return append(jobs, job{"clustertrustbundle", p.Run}), nil
+}
+
+// podCertRESTConfig is the signer's and publisher's client configuration, with the
+// signer's rate limits (client-go's default would allow about one pod a second).
+func podCertRESTConfig(k *config.KubernetesPodCertificatesConfig) (*rest.Config, error) {
+	rc, err := kubeconfig.Load(k.KubeconfigPath, "podcert")
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes_pod_certificates: %w", err)
+	}
+	rc.QPS, rc.Burst = podcert.ClientQPS, podcert.ClientBurst
+	return rc, nil
 }

@@ -11,6 +11,7 @@
 //	workload validate -audience A -token T
 //	workload bundles                    # prints "x509 TD..." and "jwt TD..." (FetchX509Bundles, FetchJWTBundles)
 //	workload hold -n 10000              # opens and holds N idle Workload API connections
+//	workload serve-files|dial-files     # serve and dial with only a pod certificate's files (files.go)
 package main
 
 import (
@@ -63,6 +64,10 @@ func main() {
 		err = bundles(ctx)
 	case "hold":
 		err = hold(ctx, os.Args[2:])
+	case "serve-files":
+		err = serveFiles(ctx, os.Args[2:])
+	case "dial-files":
+		err = dialFiles(ctx, os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

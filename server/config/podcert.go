@@ -38,6 +38,10 @@ type KubernetesPodCertificatesConfig struct {
 	// TTL is the certificate lifetime when the template sets none, within the request's
 	// maxExpirationSeconds. Default 1h (the apiserver's minimum).
 	TTL yamlconf.Duration `yaml:"ttl"`
+	// RefreshAfter is how long after a certificate's notBefore the kubelet is told to
+	// renew it (status.beginRefreshAt). Default: half the lifetime. At least 10m, the
+	// apiserver's floor; the kubelet adds up to 5 minutes of jitter of its own.
+	RefreshAfter yamlconf.Duration `yaml:"refresh_after"`
 	// ClusterName and ClusterDomain are .ClusterName and .ClusterDomain in templates.
 	// Defaults "" and cluster.local.
 	ClusterName   string `yaml:"cluster_name"`
@@ -82,6 +86,9 @@ func (c *Config) validateKubernetesPodCertificates() error {
 	}
 	if k.TTL.D() > c.CATTL.D() {
 		return yamlconf.FieldError("kubernetes_pod_certificates.ttl", fmt.Sprintf("(%s) must not exceed ca_ttl (%s): certificates cannot outlive their CA", k.TTL.D(), c.CATTL.D()))
+	}
+	if d := k.RefreshAfter.D(); d != 0 && (d < 10*time.Minute || d > k.TTL.D()-10*time.Minute) {
+		return yamlconf.FieldError("kubernetes_pod_certificates.refresh_after", fmt.Sprintf("(%s) must be between 10m and ttl minus 10m (%s), where the apiserver accepts beginRefreshAt; leave it out for half the lifetime", d, k.TTL.D()-10*time.Minute))
 	}
 	if k.ClusterDomain == "" {
 		k.ClusterDomain = "cluster.local"

@@ -45,6 +45,8 @@ func TestPodCertificatesErrorsNameTheField(t *testing.T) {
 		{"a TTL under the apiserver's 1h minimum", "ttl: 30m", "ttl", "between 1h"},
 		{"a TTL beyond the CA's", "ttl: 48h", "ttl", "ca_ttl"},
 		{"a default template that does not parse", `default_spiffe_id_template: "spiffe://{{ .TrustDomain }/x"`, "default_spiffe_id_template", "text/template"},
+		{"a refresh under the apiserver's 10m floor", "refresh_after: 5m", "refresh_after", "between 10m"},
+		{"a refresh later than 10m before expiry", "refresh_after: 55m", "refresh_after", "ttl minus 10m"},
 		{"a missing kubeconfig", "kubeconfig_path: /nonexistent/kubeconfig", "kubeconfig_path", "in-cluster"},
 	}
 	for _, tt := range tests {

@@ -42,7 +42,7 @@ type cluster struct {
 	nodes map[string]*corev1.Node
 }
 
-func startCluster(t *testing.T) *cluster {
+func startCluster(t testing.TB) *cluster {
 	k := k8stest.Start(t)
 	k.ApplyFile(t, filepath.Join("..", "..", "deploy", "crds", "identitytemplates.yaml"), false)
 	k.WaitForResource(t, k8sreg.GVR)
@@ -59,7 +59,7 @@ func startCluster(t *testing.T) *cluster {
 }
 
 // newCA is one server's CA (its own key manager and journal) on the shared datastore.
-func (c *cluster) newCA(t *testing.T, serverID string) *ca.CA {
+func (c *cluster) newCA(t testing.TB, serverID string) *ca.CA {
 	a, err := ca.New(context.Background(), ca.Config{TrustDomain: td, ServerID: serverID, KeyManager: keymanager.NewMemory(), Store: c.store})
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +73,7 @@ type signer struct {
 	reg *prometheus.Registry
 }
 
-func (c *cluster) runSigner(t *testing.T, a CA, mutate func(*Config)) *signer {
+func (c *cluster) runSigner(t testing.TB, a CA, mutate func(*Config)) *signer {
 	reg := prometheus.NewRegistry()
 	cfg := Config{TrustDomain: td, SignerName: "lanyard.dev/spiffe-x509", Kube: c.k.Client, Dynamic: c.k.Dynamic(t), CA: a,
 		DefaultIDTemplate: "spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}", Metrics: reg}
@@ -122,7 +122,7 @@ func counter(t *testing.T, c prometheus.Counter) int {
 }
 
 // pod creates a running pod on node with a podCertificate volume for signerName.
-func (c *cluster) pod(t *testing.T, ns, name, sa, node, signerName string, labels map[string]string) *corev1.Pod {
+func (c *cluster) pod(t testing.TB, ns, name, sa, node, signerName string, labels map[string]string) *corev1.Pod {
 	t.Helper()
 	return c.k.CreatePod(t, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
@@ -183,7 +183,7 @@ func (c *cluster) trustBundle(t *testing.T, signerName string, changes clustertr
 	return b
 }
 
-func ecKey(t *testing.T) crypto.Signer {
+func ecKey(t testing.TB) crypto.Signer {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,9 @@ import (
 const (
 	minLifetime     = time.Hour
 	defaultLifetime = 24 * time.Hour // spec.maxExpirationSeconds when unset
+	// refreshMargin: the apiserver wants beginRefreshAt at least this long after
+	// notBefore and before notAfter.
+	refreshMargin = 10 * time.Minute
 )
 
 // answer is what a request gets: an issued certificate or a verdict.
@@ -75,6 +78,25 @@ func (s *Signer) lifetime(sub *subject, maxSeconds *int32) time.Duration {
 	return max(min(d, limit), minLifetime)
 }
 
+// refreshAt is the beginRefreshAt of a certificate valid from nb to na: RefreshAfter
+// past nb, or its half-life, within the apiserver's [nb+10m, na-10m]. The kubelet adds
+// up to 5 minutes of jitter of its own.
+func (s *Signer) refreshAt(nb, na time.Time) time.Time {
+	at := renew.HalfLife(nb, na)
+	if s.cfg.RefreshAfter > 0 {
+		at = nb.Add(s.cfg.RefreshAfter)
+	}
+	if earliest := nb.Add(refreshMargin); at.Before(earliest) {
+		at = earliest
+	}
+	if latest := na.Add(-refreshMargin); at.After(latest) {
+		at = latest
+	}
+	// Whole seconds, as the API stores it; notBefore is whole (X.509), so rounding up
+	// cannot leave the window, and down could only for a window under a second wide.
+	return at.Truncate(time.Second)
+}
+
 // write stores the answer in the request's status, in one update that carries the
 // resourceVersion read: if another signer answered first, the update conflicts and the
 // other answer stands.
@@ -92,7 +114,7 @@ func (s *Signer) write(ctx context.Context, pcr *certsv1.PodCertificateRequest, 
 		}
 		out.Status.CertificateChain = buf.String()
 		nb, na := metav1.NewTime(leaf.NotBefore), metav1.NewTime(leaf.NotAfter)
-		refresh := metav1.NewTime(renew.HalfLife(leaf.NotBefore, leaf.NotAfter).Truncate(time.Second))
+		refresh := metav1.NewTime(s.refreshAt(leaf.NotBefore, leaf.NotAfter))
 		out.Status.NotBefore, out.Status.NotAfter, out.Status.BeginRefreshAt = &nb, &na, &refresh
 		cond.Type, cond.Reason = certsv1.PodCertificateRequestConditionTypeIssued, "Issued"
 		cond.Message = "X.509-SVID " + a.subject.identity.ID.String() + " from " + a.subject.template

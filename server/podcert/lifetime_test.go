@@ -30,3 +30,27 @@ func TestLifetimeStaysWithinTheApiserversBounds(t *testing.T) {
 		})
 	}
 }
+
+func TestBeginRefreshAtStaysWhereTheApiserverAcceptsIt(t *testing.T) {
+	nb := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name         string
+		refreshAfter time.Duration
+		lifetime     time.Duration
+		want         time.Duration // after notBefore
+	}{
+		{"half the lifetime by default", 0, 2 * time.Hour, time.Hour},
+		{"refresh_after past notBefore when set", 10 * time.Minute, time.Hour, 10 * time.Minute},
+		{"refresh_after set as 20m", 20 * time.Minute, time.Hour, 20 * time.Minute},
+		{"never earlier than 10m after notBefore", time.Minute, time.Hour, 10 * time.Minute},
+		{"never later than 10m before notAfter", 5 * time.Hour, time.Hour, 50 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &Signer{cfg: Config{RefreshAfter: tt.refreshAfter}}
+			if got := s.refreshAt(nb, nb.Add(tt.lifetime)).Sub(nb); got != tt.want {
+				t.Fatalf("beginRefreshAt notBefore+%s, want notBefore+%s", got, tt.want)
+			}
+		})
+	}
+}

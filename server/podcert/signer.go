@@ -32,12 +32,22 @@ type CA interface {
 	SignX509SVID(ctx context.Context, p ca.X509SVIDParams) ([]*x509.Certificate, error)
 }
 
+// Client-side rate limits for the signer's Kubernetes clientset (rest.Config QPS and
+// Burst). Answering a request takes four or five API calls (pod, node, service account,
+// maybe namespace, then the status write): client-go's default of 5 a second would hold
+// the signer to about one pod a second, and a node starting its pods would wait minutes.
+const (
+	ClientQPS   = 200
+	ClientBurst = 400
+)
+
 // Config configures a Signer. Zero values take the stated defaults.
 type Config struct {
 	TrustDomain spiffeid.TrustDomain
 	// SignerName is the spec.signerName of the requests this signer handles. Required.
 	SignerName string
-	Kube       kubernetes.Interface
+	// Kube is the clientset, best made with ClientQPS and ClientBurst.
+	Kube kubernetes.Interface
 	// Dynamic reads IdentityTemplates; nil leaves only DefaultIDTemplate.
 	Dynamic dynamic.Interface
 	CA      CA
@@ -46,7 +56,11 @@ type Config struct {
 	DefaultIDTemplate string
 	// TTL is the lifetime when the template sets none. Default 1h. Lifetimes are kept
 	// within [1h, spec.maxExpirationSeconds], the apiserver's bounds.
-	TTL                        time.Duration
+	TTL time.Duration
+	// RefreshAfter is how long after notBefore the kubelet is told to begin refreshing
+	// (status.beginRefreshAt). Zero: half the lifetime. Always kept within
+	// [notBefore+10m, notAfter-10m], where the apiserver accepts it.
+	RefreshAfter               time.Duration
 	ClusterName, ClusterDomain string
 	// Workers handle requests in parallel. Default 4.
 	Workers int

@@ -28,6 +28,7 @@
 {{- end -}}
 {{- with $s.federation.federatesWith }}{{ $_ := set $fed "federates_with" . }}{{ end -}}
 {{- if $fed }}{{ $_ := set $c "federation" $fed }}{{ end -}}
+{{- if $s.podCertificates.enabled }}{{ $_ := set $c "kubernetes_pod_certificates" (include "lanyard.podCertificatesConfig" . | fromYaml) }}{{ end -}}
 {{- toYaml $c -}}
 {{- end -}}
 
