@@ -24,10 +24,11 @@ vet:
 # kube-controller-manager, kube-scheduler, containerd and runc: install.sh puts them in
 # .cache/ (built once, reused after), as e2e/helm/install.sh does helm for the chart's
 # tests; LANYARD_REQUIRE_K8S makes a missing piece a failure instead of a silent skip.
-test: vet k8s-deps
+#
 # Tests that wait on a real component's own schedule (the kubelet renews a pod certificate
 # 10-17 minutes after issue; its clock cannot be injected) run only when this is set.
 test: export LANYARD_LONG_TESTS := 1
+test: vet k8s-deps
 	LANYARD_REQUIRE_K8S=1 $(GO) test -race -count=1 -timeout 30m ./...
 
 k8s-deps:
