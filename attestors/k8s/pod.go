@@ -68,3 +68,7 @@ func findPod(list []pod, ref PodRef) *pod {
 	}
 	return nil
 }
+
+// CloseIdleConnections closes the kept-alive connections to the kubelet, for an agent
+// that stops.
+func (a *Attestor) CloseIdleConnections() { a.kubelet.client.CloseIdleConnections() }
