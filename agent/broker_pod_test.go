@@ -47,7 +47,7 @@ func wantReason(t *testing.T, what string, err error, code codes.Code, why strin
 // KubernetesObjectReference to a pod, by namespace/name or UID, into the pod's
 // selectors: entries on pod-level selectors match, container-level ones do not. A
 // pod that is not listed, or whose UID differs from the named pod's, is
-// WORKLOAD_NOT_FOUND (also once the pod is deleted), a pod
+// WORKLOAD_NOT_FOUND (also a running stream's pod once deleted), a pod
 // without entries WORKLOAD_NOT_ENTITLED, any other kind WORKLOAD_REFERENCE_INVALID.
 func TestBrokerAPIActsForReferencedPods(t *testing.T) {
 	k := k8stest.Start(t)
@@ -118,7 +118,12 @@ func TestBrokerAPIActsForReferencedPods(t *testing.T) {
 		err := fetch(podRef(t, "pods", "shop", "web-1", ""))
 		return status.Code(err) == codes.NotFound && reason(err) == "WORKLOAD_NOT_FOUND"
 	})
-	stream.CloseSend()
+	// The stream for the pod ends at its next update (a new entry here).
+	e.createEntries(agentID, &types.Entry{SpiffeId: &types.SPIFFEID{TrustDomain: testTD, Path: "/web-2"}, Selectors: sel("ns:shop")})
+	for err = nil; err == nil; { // until the stream ends
+		_, err = stream.Recv()
+	}
+	wantReason(t, "the stream after the pod was deleted", err, codes.NotFound, "WORKLOAD_NOT_FOUND")
 	conn.Close()
 	e.shutdown(a)
 }
