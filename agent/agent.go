@@ -20,6 +20,7 @@ import (
 	"github.com/lanyard-dev/lanyard/agent/config"
 	"github.com/lanyard-dev/lanyard/agent/manager"
 	"github.com/lanyard-dev/lanyard/agent/workloadapi"
+	"github.com/lanyard-dev/lanyard/attestors/k8s"
 	"github.com/lanyard-dev/lanyard/internal/health"
 	"github.com/lanyard-dev/lanyard/internal/unixsock"
 	"github.com/lanyard-dev/lanyard/internal/version"
@@ -77,6 +78,13 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Wit
 	if err != nil {
 		return err
 	}
+	defer func() {
+		for _, wa := range wattestors {
+			if k, ok := wa.(*k8s.Attestor); ok {
+				k.CloseIdleConnections()
+			}
+		}
+	}()
 	wl := workloadapi.New(workloadapi.Config{
 		Cache: c, JWT: mgr.JWTCache(), Log: log.With("component", "workloadapi"), Registerer: reg,
 		Attestors:            wattestors,
@@ -106,6 +114,11 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Wit
 		defer ln.Close()
 		bcfg := broker.Config{Brokers: cfg.BrokerIDs(), Cache: c, JWT: mgr.JWTCache(), Attestors: wattestors,
 			Certificate: id.TLS.Certificate, Clock: clk, Log: log.With("component", "broker")}
+		for _, wa := range wattestors {
+			if k, ok := wa.(*k8s.Attestor); ok {
+				bcfg.Pods = k // KubernetesObjectReferences to pods
+			}
+		}
 		front = append(front, task{"broker API", func(ctx context.Context) error { return broker.Serve(ctx, ln, bcfg) }})
 	}
 	if addr := cfg.HealthAddr(); addr != "" {

@@ -53,6 +53,39 @@ func (a *runningAgent) brokerConn(t *testing.T, id string, agentID spiffeid.ID) 
 	return brokerv1.NewAPIClient(conn), conn
 }
 
+// withBrokerAPI serves the Broker API on a temporary socket to the broker
+// spiffe://<td>/broker.
+func withBrokerAPI(t *testing.T, cfg *config.Config) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "lanyard-broker-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	cfg.BrokerAPI = &config.BrokerAPI{SocketPath: filepath.Join(dir, "api.sock"), AuthorizedBrokers: []string{"spiffe://" + testTD + "/broker"}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// subscribeWeb opens a SubscribeToX509SVID stream for ref and checks that its first
+// answer holds web's X.509-SVID alone.
+func subscribeWeb(ctx context.Context, t *testing.T, c brokerv1.APIClient, ref *brokerv1.WorkloadReference) (grpc.ServerStreamingClient[brokerv1.SubscribeToX509SVIDResponse], *brokerv1.SubscribeToX509SVIDResponse) {
+	t.Helper()
+	stream, err := c.SubscribeToX509SVID(ctx, &brokerv1.SubscribeToX509SVIDRequest{Reference: ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Svids) != 1 || resp.Svids[0].SpiffeId != "spiffe://"+testTD+"/web" {
+		t.Fatalf("X.509-SVIDs for the workload: %v, want only web's", resp.Svids)
+	}
+	return stream, resp
+}
+
 func pidRef(t *testing.T, pid int) *brokerv1.WorkloadReference {
 	t.Helper()
 	ref, err := anypb.New(&brokerv1.WorkloadPIDReference{Pid: int32(pid)})
@@ -82,15 +115,7 @@ func TestBrokerAPIActsForReferencedProcesses(t *testing.T) {
 	const uid = 1005
 	e := newEnv(t)
 	cfg, agentID := e.agentConfig()
-	dir, err := os.MkdirTemp("", "lanyard-broker-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	cfg.BrokerAPI = &config.BrokerAPI{SocketPath: filepath.Join(dir, "api.sock"), AuthorizedBrokers: []string{"spiffe://" + testTD + "/broker"}}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	withBrokerAPI(t, &cfg)
 	e.entry("not-a-broker", agentID, 0)
 	e.createEntries(agentID, workloadEntry("web", uid), workloadEntry("web-admin", uid, func(en *types.Entry) { en.Admin = true }))
 	a := e.startAgent(cfg)
@@ -99,7 +124,7 @@ func TestBrokerAPIActsForReferencedProcesses(t *testing.T) {
 	ctx := metadata.AppendToOutgoingContext(t.Context(), broker.SecurityHeader, "true")
 
 	c, conn := a.brokerConn(t, "/not-a-broker", agentID)
-	_, err = c.FetchJWTSVID(ctx, &brokerv1.FetchJWTSVIDRequest{Reference: pidRef(t, proc.Process.Pid), Audience: []string{"a"}})
+	_, err := c.FetchJWTSVID(ctx, &brokerv1.FetchJWTSVIDRequest{Reference: pidRef(t, proc.Process.Pid), Audience: []string{"a"}})
 	wantCode(t, "a caller that is not an authorized broker", codes.PermissionDenied, err)
 	conn.Close()
 
@@ -108,24 +133,13 @@ func TestBrokerAPIActsForReferencedProcesses(t *testing.T) {
 	c, conn = a.brokerConn(t, "/broker", agentID)
 	_, err = c.FetchJWTSVID(t.Context(), &brokerv1.FetchJWTSVIDRequest{Reference: pidRef(t, proc.Process.Pid), Audience: []string{"a"}})
 	wantCode(t, "a request without the security header", codes.InvalidArgument, err)
-	k8sRef, err := anypb.New(&brokerv1.KubernetesObjectReference{Type: &brokerv1.KubernetesObjectType{Plural: "pods", Group: "core"}, Uid: "x"})
-	if err != nil {
-		t.Fatal(err)
+	k8sRef := podRef(t, "pods", "", "", "8e0f3f5a-7c1d-4a55-9d1e-5b8f0c2a9e11")
+	_, err = c.FetchJWTSVID(ctx, &brokerv1.FetchJWTSVIDRequest{Reference: k8sRef, Audience: []string{"a"}})
+	if status.Code(err) != codes.InvalidArgument || reason(err) != "WORKLOAD_REFERENCE_INVALID" {
+		t.Fatalf("a pod reference to an agent without the k8s attestor: %v (reason %q), want InvalidArgument WORKLOAD_REFERENCE_INVALID", err, reason(err))
 	}
-	_, err = c.FetchJWTSVID(ctx, &brokerv1.FetchJWTSVIDRequest{Reference: &brokerv1.WorkloadReference{Reference: k8sRef}, Audience: []string{"a"}})
-	wantCode(t, "a Kubernetes object reference", codes.InvalidArgument, err)
 
-	stream, err := c.SubscribeToX509SVID(ctx, &brokerv1.SubscribeToX509SVIDRequest{Reference: pidRef(t, proc.Process.Pid)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := stream.Recv()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(resp.Svids) != 1 || resp.Svids[0].SpiffeId != "spiffe://"+testTD+"/web" {
-		t.Fatalf("X.509-SVIDs for the process: %v, want only web's", resp.Svids)
-	}
+	stream, resp := subscribeWeb(ctx, t, c, pidRef(t, proc.Process.Pid))
 	if _, err := x509svid.ParseRaw(resp.Svids[0].X509Svid, resp.Svids[0].X509SvidKey); err != nil || len(resp.Svids[0].Bundle) == 0 {
 		t.Fatalf("web's X.509-SVID: %v", err)
 	}
@@ -168,6 +182,33 @@ func TestBrokerAPIActsForReferencedProcesses(t *testing.T) {
 	if status.Code(err) != codes.NotFound || reason(err) != "WORKLOAD_NOT_FOUND" {
 		t.Fatalf("the stream after the process exited: %v (reason %q), want NotFound WORKLOAD_NOT_FOUND", err, reason(err))
 	}
+	conn.Close()
+	e.shutdown(a)
+}
+
+// TestBrokerAPIStreamEndsWhenTheBrokersSVIDExpires: a stream lasts no longer than the
+// X.509-SVID the broker presented at the handshake; past its expiry the broker gets
+// Unauthenticated and reconnects with its renewed SVID.
+func TestBrokerAPIStreamEndsWhenTheBrokersSVIDExpires(t *testing.T) {
+	const uid = 1006
+	e := newEnv(t)
+	cfg, agentID := e.agentConfig()
+	withBrokerAPI(t, &cfg)
+	e.entry("broker", agentID, time.Hour)
+	e.createEntries(agentID, workloadEntry("web", uid, func(en *types.Entry) { en.X509SvidTtl = int32((24 * time.Hour).Seconds()) }))
+	a := e.startAgent(cfg)
+	a.servesID(t, "broker")
+	proc := startAsUser(t, uid)
+	ctx := metadata.AppendToOutgoingContext(t.Context(), broker.SecurityHeader, "true")
+	c, conn := a.brokerConn(t, "/broker", agentID)
+	defer conn.Close()
+	stream, _ := subscribeWeb(ctx, t, c, pidRef(t, proc.Process.Pid))
+	a.clock.Step(61 * time.Minute) // past the broker's hour, within web's day
+	var err error
+	for err == nil { // until the stream ends
+		_, err = stream.Recv()
+	}
+	wantCode(t, "the stream after the broker's SVID expired", codes.Unauthenticated, err)
 	conn.Close()
 	e.shutdown(a)
 }

@@ -44,6 +44,9 @@ type Config struct {
 	}
 	// Attestors attest the processes brokers reference. Required.
 	Attestors []attestors.WorkloadAttestor
+	// Pods resolves KubernetesObjectReferences to pods; nil: they are refused
+	// (WORKLOAD_REFERENCE_INVALID).
+	Pods Pods
 	// Certificate returns the agent's own X.509-SVID, presented to brokers (which check
 	// the agent's SPIFFE ID); nil while it has none.
 	Certificate func() *tls.Certificate

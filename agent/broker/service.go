@@ -37,7 +37,7 @@ func (s *service) entitled(u *cache.WorkloadUpdate) []cache.Identity {
 }
 
 func (s *service) notEntitled(w *workload) error {
-	return refError(codes.PermissionDenied, reasonNotEntitled, w.proc.PID, "the workload is entitled to no SVID from this agent")
+	return refError(codes.PermissionDenied, reasonNotEntitled, w.meta(), "the workload is entitled to no SVID from this agent")
 }
 
 // follow resolves ref and hands send the workload's update and identities now and after
@@ -55,7 +55,7 @@ func (s *service) follow(ctx context.Context, ref *brokerv1.WorkloadReference, s
 	defer cancel(nil)
 	go func() {
 		select {
-		case <-w.proc.Exited():
+		case <-w.exited():
 			cancel(w.gone())
 		case <-ctx.Done():
 		}
@@ -70,8 +70,8 @@ func (s *service) follow(ctx context.Context, ref *brokerv1.WorkloadReference, s
 	defer func() { stopExpiry() }()
 	for {
 		u, err := sub.Next(ctx)
-		if err == nil && w.proc.Check() != nil {
-			err = w.gone()
+		if err == nil {
+			err = w.check(ctx)
 		}
 		if err != nil {
 			if cause := context.Cause(ctx); cause != nil && status.Code(cause) != codes.Unknown {
@@ -210,8 +210,8 @@ func (s *service) FetchJWTSVID(ctx context.Context, req *brokerv1.FetchJWTSVIDRe
 		}
 		resp.Svids = append(resp.Svids, &brokerv1.JWTSVID{SpiffeId: id.SVID.ID.String(), Svid: token, Hint: id.Entry.Hint})
 	}
-	if w.proc.Check() != nil {
-		return nil, w.gone()
+	if err := w.check(ctx); err != nil {
+		return nil, err
 	}
 	if len(resp.Svids) == 0 {
 		return nil, s.notEntitled(w)

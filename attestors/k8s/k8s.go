@@ -201,10 +201,21 @@ func find(list []pod, c container) (*pod, *containerStatus) {
 	return nil, nil
 }
 
-// selectors uses SPIRE's names and value formats so existing entries keep matching.
-// Images are given both as the reference the pod asked for and as the resolved
-// digest the runtime reports, so entries may pin either.
+// selectors uses SPIRE's names and value formats so existing entries keep matching:
+// those of the pod, then those of container st.
 func selectors(p *pod, st *containerStatus) []attestors.Selector {
+	sels := podSelectors(p)
+	sels = append(sels, attestors.Selector{Type: SelectorType, Value: "container-name:" + st.Name})
+	for _, img := range images([]containerStatus{*st}) {
+		sels = append(sels, attestors.Selector{Type: SelectorType, Value: "container-image:" + img})
+	}
+	return sels
+}
+
+// podSelectors are the selectors every container of p shares. Images are given both as
+// the reference the pod asked for and as the resolved digest the runtime reports, so
+// entries may pin either.
+func podSelectors(p *pod) []attestors.Selector {
 	var sels []attestors.Selector
 	add := func(k, v string) { sels = append(sels, attestors.Selector{Type: SelectorType, Value: k + ":" + v}) }
 	addNonEmpty := func(k, v string) {
@@ -229,10 +240,6 @@ func selectors(p *pod, st *containerStatus) []attestors.Selector {
 	for _, o := range m.OwnerReferences {
 		add("pod-owner", o.Kind+":"+o.Name)
 		add("pod-owner-uid", o.Kind+":"+o.UID)
-	}
-	add("container-name", st.Name)
-	for _, img := range images([]containerStatus{*st}) {
-		add("container-image", img)
 	}
 	for _, img := range images(p.Status.ContainerStatuses) {
 		add("pod-image", img)

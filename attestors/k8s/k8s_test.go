@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net/url"
 	"os"
@@ -117,6 +118,31 @@ func TestAttestor(t *testing.T) {
 		a := newAttestor(t, Config{})
 		got, err := a.Attest(ctx, procs.process(t, cgroupV1(web, web.container)))
 		assertSelectors(t, got, err, web.selectors)
+	})
+
+	t.Run("a pod named by namespace/name or UID gets its pod-level selectors", func(t *testing.T) {
+		a := newAttestor(t, Config{})
+		want := slices.DeleteFunc(slices.Clone(web.selectors), func(s string) bool {
+			return strings.HasPrefix(s, "k8s:container-")
+		})
+		uid := string(web.pod.UID)
+		for _, ref := range []PodRef{{Namespace: "shop", Name: "web-1"}, {UID: uid}, {Namespace: "shop", Name: "web-1", UID: uid}} {
+			got, err := a.PodSelectors(ctx, ref)
+			assertSelectors(t, got, err, want)
+		}
+		for _, ref := range []PodRef{
+			{Namespace: "shop", Name: "web-2"},
+			{Namespace: "other", Name: "web-1"},
+			{UID: ownerUID},
+			{Namespace: "shop", Name: "web-1", UID: string(db.pod.UID)}, // db-0's UID: the named pod must have it
+		} {
+			if _, err := a.PodSelectors(ctx, ref); !errors.Is(err, ErrPodNotFound) {
+				t.Errorf("%s: error %v, want ErrPodNotFound", ref, err)
+			}
+		}
+		if _, err := a.PodSelectors(ctx, PodRef{Name: "web-1"}); err == nil || errors.Is(err, ErrPodNotFound) {
+			t.Errorf("a name without namespace: error %v, want a refusal", err)
+		}
 	})
 
 	t.Run("another container of the same pod gets its own container selectors", func(t *testing.T) {
