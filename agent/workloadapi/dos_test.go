@@ -50,17 +50,19 @@ func TestHelperHoldConnections(t *testing.T) {
 	os.Exit(0)
 }
 
-// The attack of issue 12 item 10: a uid with no entries opens 10,000 connections and
+// The attack of issue 12 item 10: a uid with no entries opens 3,000 connections and
 // holds them. The agent keeps 1,000 (its per-uid cap), closes the rest at once and
-// counts them, and another uid still gets its SVID.
+// counts them, and another uid still gets its SVID. (3,000 rather than more: the
+// admitted connections never start gRPC, and gRPC closes such a connection after 120 s,
+// so the whole flood must be accepted within that even on a loaded machine.)
 func TestOneUIDCannotStarveOtherWorkloads(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run the flooding process as uid 65534")
 	}
-	const flood, nobody = 10000, 65534
-	// The agent may open 16,384 files: without caps, 10,000 connections (a socket and a
+	const flood, nobody = 3000, 65534
+	// The agent may open 4,096 files: without caps, 3,000 connections (a socket and a
 	// pidfd each) would take them all. The flooding process may open enough for its flood.
-	setOpenFileLimit(t, 16384, flood+100)
+	setOpenFileLimit(t, 4096, flood+100)
 
 	e := start(t)
 	e.add("e1", "spiffe://example.org/web", nil, selfUID)
