@@ -18,6 +18,7 @@ import (
 	"encoding/pem"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -136,18 +137,7 @@ func serveFiles(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	go func() { <-ctx.Done(); ln.Close() }()
-	fmt.Println("listening on", ln.Addr())
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		go handle(peerConn{conn.(*tls.Conn)})
-	}
+	return serveConns(ctx, ln, func(c net.Conn) net.Conn { return peerConn{c.(*tls.Conn)} })
 }
 
 // peerConn gives handle the client's SPIFFE ID (spiffetls.PeerIDFromConn knows only

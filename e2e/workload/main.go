@@ -90,6 +90,11 @@ func serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	return serveConns(ctx, ln, func(c net.Conn) net.Conn { return c })
+}
+
+// serveConns answers each connection ln accepts (as wrap makes it) until ctx ends.
+func serveConns(ctx context.Context, ln net.Listener, wrap func(net.Conn) net.Conn) error {
 	go func() { <-ctx.Done(); ln.Close() }()
 	fmt.Println("listening on", ln.Addr())
 	for {
@@ -100,7 +105,7 @@ func serve(ctx context.Context, args []string) error {
 			}
 			return err
 		}
-		go handle(conn)
+		go handle(wrap(conn))
 	}
 }
 
