@@ -6,19 +6,13 @@
 set -euo pipefail
 
 HELM_VERSION=${HELM_VERSION:-v3.22.0}
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
-LANYARD_CACHE=${LANYARD_CACHE:-$REPO/.cache}
+NAME=helm-install
+. "$(dirname "$0")/../lib/install.sh"
 BIN=$LANYARD_CACHE/helm/bin
 SCRATCH=$LANYARD_CACHE/helm/build-$HELM_VERSION
 
-say() { printf '[helm-install] %s\n' "$*"; }
-die() { printf '[helm-install] error: %s\n' "$*" >&2; exit 1; }
-
 mkdir -p "$BIN"
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"$LANYARD_CACHE/helm/.install.lock"
-  flock 9 || die "could not lock $LANYARD_CACHE/helm/.install.lock"
-fi
+lock "$LANYARD_CACHE/helm"
 
 if [ -x "$BIN/helm" ] && [ "$(cat "$BIN/.version-helm" 2>/dev/null)" = "$HELM_VERSION" ]; then
   say "helm $HELM_VERSION present"

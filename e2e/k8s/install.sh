@@ -8,38 +8,15 @@
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-v1.37.2}
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
-LANYARD_CACHE=${LANYARD_CACHE:-$REPO/.cache}
+NAME=k8s-install
+. "$(dirname "$0")/../lib/install.sh"
 BIN=$LANYARD_CACHE/k8s/bin
 SCRATCH=$LANYARD_CACHE/k8s/build-$K8S_VERSION
 # The components built from source; each must report $K8S_VERSION.
 COMPONENTS="kube-apiserver kubelet kube-controller-manager kube-scheduler"
 
-say() { printf '[k8s-install] %s\n' "$*"; }
-die() { printf '[k8s-install] error: %s\n' "$*" >&2; exit 1; }
-
 mkdir -p "$BIN"
-
-# Concurrent runs (two worktrees sharing one cache, parallel CI jobs) wait for each
-# other instead of building twice into the same files.
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"$LANYARD_CACHE/k8s/.install.lock"
-  flock 9 || die "could not lock $LANYARD_CACHE/k8s/.install.lock"
-fi
-
-# apt_install PKG... installs Debian packages, refreshing the package lists only when apt
-# does not know the first package yet.
-apt_install() {
-  command -v apt-get >/dev/null 2>&1 || die "$* missing and apt-get unavailable: install them (Debian packages: $*)"
-  local sudo=""
-  [ "$(id -u)" = 0 ] || sudo=sudo
-  say "installing $* from Debian"
-  if ! apt-cache policy "$1" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-    say "apt-get update"
-    $sudo apt-get update -qq
-  fi
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-}
+lock "$LANYARD_CACHE/k8s"
 
 install_etcd() {
   if [ -x "$BIN/etcd" ] && "$BIN/etcd" --version >/dev/null 2>&1; then

@@ -4,9 +4,8 @@
 # (server/datastore/postgres/pgtest), so no system cluster is created or started. Safe to
 # re-run: an installed PostgreSQL is kept.
 set -euo pipefail
-
-say() { printf '[pg-install] %s\n' "$*"; }
-die() { printf '[pg-install] error: %s\n' "$*" >&2; exit 1; }
+NAME=pg-install
+. "$(dirname "$0")/../lib/install.sh"
 
 initdb_path() { ls -1d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1; }
 

@@ -7,19 +7,13 @@
 set -euo pipefail
 
 SPIRE_VERSION=${SPIRE_VERSION:-v1.13.3}
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
-LANYARD_CACHE=${LANYARD_CACHE:-$REPO/.cache}
+NAME=spire-install
+. "$(dirname "$0")/../lib/install.sh"
 BIN=$LANYARD_CACHE/spire/bin
 SCRATCH=$LANYARD_CACHE/spire/build-$SPIRE_VERSION
 
-say() { printf '[spire-install] %s\n' "$*"; }
-die() { printf '[spire-install] error: %s\n' "$*" >&2; exit 1; }
-
 mkdir -p "$BIN"
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"$LANYARD_CACHE/spire/.install.lock"
-  flock 9 || die "could not lock $LANYARD_CACHE/spire/.install.lock"
-fi
+lock "$LANYARD_CACHE/spire"
 
 built() { [ -x "$BIN/$1" ] && [ "$(cat "$BIN/.version-$1" 2>/dev/null)" = "$SPIRE_VERSION" ]; }
 
