@@ -79,6 +79,8 @@ func (p *Prover) Payload(context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("devid_priv_path: %w", err)
 	}
+	// A TPM has few object slots (swtpm: three): free the last attempt's first.
+	p.Close()
 	rw, err := p.open()
 	if err != nil {
 		return nil, err
@@ -99,6 +101,18 @@ func (p *Prover) Payload(context.Context) ([]byte, error) {
 	}
 	p.sess = s
 	return out, nil
+}
+
+// Close frees the TPM objects of an attestation that ended before its challenge (the
+// server refused the payload). The agent need not call it: the next Payload does.
+func (p *Prover) Close() {
+	p.mu.Lock()
+	s := p.sess
+	p.sess = nil
+	p.mu.Unlock()
+	if s != nil {
+		s.close()
+	}
 }
 
 func (s *session) payload(chain []*x509.Certificate, cfg ProverConfig) ([]byte, error) {

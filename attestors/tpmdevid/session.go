@@ -30,8 +30,8 @@ type passwords struct{ devID, owner, endorsement string }
 
 // openSession loads the DevID key from its blobs, makes an attestation key and
 // recreates the EK. Errors name the configuration field to fix.
-func openSession(rw io.ReadWriteCloser, pubBlob, privBlob []byte, pw passwords) (s *session, err error) {
-	s = &session{rw: rw, passes: pw}
+func openSession(rw io.ReadWriteCloser, pubBlob, privBlob []byte, pw passwords) (_ *session, err error) {
+	s := &session{rw: rw, passes: pw}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -44,21 +44,10 @@ func openSession(rw io.ReadWriteCloser, pubBlob, privBlob []byte, pw passwords) 
 	if s.devIDPub.Attributes&tpm2.FlagSign == 0 {
 		return nil, errors.New("devid_pub_path is not a signing key: create the DevID key with the sign attribute")
 	}
-	srk, err := s.createSRK(s.devIDPub.Type)
-	if err != nil {
+	if err := s.loadKeys(pubBlob, privBlob); err != nil {
 		return nil, err
 	}
-	s.devID, _, err = tpm2.Load(rw, srk, "", pubBlob, privBlob)
-	s.flush(srk)
-	if err != nil {
-		return nil, fmt.Errorf("loading the DevID key (devid_pub_path, devid_priv_path) into the TPM: %w (were the blobs made on this TPM, under the owner hierarchy's default storage key?)", err)
-	}
-	if s.akAuth, err = randomAuth(); err != nil {
-		return nil, err
-	}
-	if s.ak, s.akPub, err = s.createAK(); err != nil {
-		return nil, err
-	}
+	// After loadKeys flushed the storage key: swtpm holds three objects at a time.
 	s.ek, _, _, _, _, _, err = tpm2.CreatePrimaryEx(rw, tpm2.HandleEndorsement, tpm2.PCRSelection{}, pw.endorsement, "", EKTemplateRSA())
 	if err != nil {
 		return nil, authError(err, "endorsement_hierarchy_password", "recreating the endorsement key")
@@ -73,6 +62,31 @@ func openSession(rw io.ReadWriteCloser, pubBlob, privBlob []byte, pw passwords) 
 	return s, nil
 }
 
+// loadKeys loads the DevID key and creates and loads an attestation key, under storage
+// keys it flushes before returning.
+func (s *session) loadKeys(pubBlob, privBlob []byte) (err error) {
+	srk, err := s.createSRK(s.devIDPub.Type)
+	if err != nil {
+		return err
+	}
+	defer func() { s.flush(srk) }()
+	if s.devID, _, err = tpm2.Load(s.rw, srk, "", pubBlob, privBlob); err != nil {
+		return fmt.Errorf("loading the DevID key (devid_pub_path, devid_priv_path) into the TPM: %w (were the blobs made on this TPM, under the owner hierarchy's default storage key?)", err)
+	}
+	if s.devIDPub.Type != tpm2.AlgRSA {
+		// The attestation key is RSA, under the RSA storage key.
+		s.flush(srk)
+		if srk, err = s.createSRK(tpm2.AlgRSA); err != nil {
+			return err
+		}
+	}
+	if s.akAuth, err = randomAuth(); err != nil {
+		return err
+	}
+	s.ak, s.akPub, err = s.createAK(srk)
+	return err
+}
+
 func (s *session) createSRK(alg tpm2.Algorithm) (tpmutil.Handle, error) {
 	h, _, _, _, _, _, err := tpm2.CreatePrimaryEx(s.rw, tpm2.HandleOwner, tpm2.PCRSelection{}, s.passes.owner, "", SRKTemplate(alg))
 	if err != nil {
@@ -81,12 +95,7 @@ func (s *session) createSRK(alg tpm2.Algorithm) (tpmutil.Handle, error) {
 	return h, nil
 }
 
-func (s *session) createAK() (tpmutil.Handle, []byte, error) {
-	srk, err := s.createSRK(tpm2.AlgRSA)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer s.flush(srk)
+func (s *session) createAK(srk tpmutil.Handle) (tpmutil.Handle, []byte, error) {
 	priv, pub, _, _, _, err := tpm2.CreateKey(s.rw, srk, tpm2.PCRSelection{}, "", s.akAuth, akTemplate())
 	if err != nil {
 		return 0, nil, fmt.Errorf("creating an attestation key: %w", err)

@@ -53,6 +53,7 @@ func (f *fixture) prover(t *testing.T) *tpmdevid.Prover {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(p.Close)
 	return p
 }
 
