@@ -38,3 +38,9 @@ type NodeProver interface {
 type ChallengeResponder interface {
 	RespondChallenge(ctx context.Context, challenge []byte) ([]byte, error)
 }
+
+// SessionCloser is implemented by provers that hold resources (a TPM session) from
+// Payload to RespondChallenge; Close is called when the attestation ends, either way.
+type SessionCloser interface {
+	Close()
+}

@@ -28,6 +28,9 @@ type Result struct {
 
 // Attest proves the node's identity with prover and returns the agent SVID.
 func Attest(ctx context.Context, c agentv1.AgentClient, prover attestors.NodeProver) (*Result, error) {
+	if closer, ok := prover.(attestors.SessionCloser); ok {
+		defer closer.Close()
+	}
 	payload, err := prover.Payload(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%s evidence: %w", prover.Type(), err)

@@ -15,6 +15,8 @@ func NodeProver(cfg config.Config) (attestors.NodeProver, error) {
 	case config.K8sPSAT:
 		c := cfg.K8sPSAT
 		return k8spsat.Prover{Cluster: c.Cluster, TokenPath: c.TokenPath, Audience: c.Audience}, nil
+	case config.TPMDevID:
+		return tpmDevIDProver(cfg.TPMDevID)
 	default:
 		if cfg.JoinToken == "" {
 			return nil, errors.New("no valid agent SVID saved and no join_token configured: generate one with `lanyard-server token generate`")
@@ -25,4 +27,6 @@ func NodeProver(cfg config.Config) (attestors.NodeProver, error) {
 
 // Reattestable reports whether the configured node attestor can prove the node again at
 // any time, so that the agent attests again instead of renewing, and after an eviction.
-func Reattestable(cfg config.Config) bool { return cfg.Attestor() == config.K8sPSAT }
+func Reattestable(cfg config.Config) bool {
+	return cfg.Attestor() == config.K8sPSAT || cfg.Attestor() == config.TPMDevID
+}

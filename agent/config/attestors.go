@@ -54,6 +54,9 @@ func (c *Config) Attestor() string {
 }
 
 func (c *Config) validateAttestors() error {
+	if err := c.validateTPMDevID(); err != nil {
+		return err
+	}
 	switch c.Attestor() {
 	case JoinToken:
 		if c.K8sPSAT.Cluster != "" {
@@ -69,8 +72,9 @@ func (c *Config) validateAttestors() error {
 		if err := spiffeid.ValidatePathSegment(c.K8sPSAT.Cluster); err != nil {
 			return yamlconf.FieldError("k8s_psat.cluster", fmt.Sprintf("%q cannot be part of an agent ID: %v", c.K8sPSAT.Cluster, err))
 		}
+	case TPMDevID:
 	default:
-		return yamlconf.FieldError("node_attestor", fmt.Sprintf("%q: use join_token or k8s_psat", c.NodeAttestor))
+		return yamlconf.FieldError("node_attestor", fmt.Sprintf("%q: use join_token, k8s_psat or tpm_devid", c.NodeAttestor))
 	}
 	if k := c.WorkloadAttestors.K8s; k != nil {
 		for _, p := range []struct {

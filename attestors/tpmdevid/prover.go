@@ -67,7 +67,7 @@ func (*Prover) Type() string { return Type }
 
 // Payload implements attestors.NodeProver.
 func (p *Prover) Payload(context.Context) ([]byte, error) {
-	chain, err := readChain(p.cfg.DevIDCertPath)
+	chain, err := ReadCertificates("devid_cert_path", p.cfg.DevIDCertPath)
 	if err != nil {
 		return nil, err
 	}
@@ -187,17 +187,17 @@ func (p *Prover) open() (io.ReadWriteCloser, error) {
 	return rw, nil
 }
 
-// readChain reads the DevID certificate and its intermediates.
-func readChain(path string) ([]*x509.Certificate, error) {
+// ReadCertificates reads the PEM certificates in path (blocks of other types are
+// skipped); field names the setting in errors.
+func ReadCertificates(field, path string) ([]*x509.Certificate, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("devid_cert_path: %w", err)
+		return nil, fmt.Errorf("%s: %w", field, err)
 	}
-	var chain []*x509.Certificate
+	var certs []*x509.Certificate
 	for {
 		var block *pem.Block
-		block, b = pem.Decode(b)
-		if block == nil {
+		if block, b = pem.Decode(b); block == nil {
 			break
 		}
 		if block.Type != "CERTIFICATE" {
@@ -205,14 +205,14 @@ func readChain(path string) ([]*x509.Certificate, error) {
 		}
 		c, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("devid_cert_path %s: %w", path, err)
+			return nil, fmt.Errorf("%s %s: %w", field, path, err)
 		}
-		chain = append(chain, c)
+		certs = append(certs, c)
 	}
-	if len(chain) == 0 {
-		return nil, fmt.Errorf("devid_cert_path %s holds no PEM certificate", path)
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("%s %s holds no PEM certificate", field, path)
 	}
-	return chain, nil
+	return certs, nil
 }
 
 func publicKeysEqual(a, b any) bool {

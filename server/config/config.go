@@ -219,6 +219,11 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
+	if t := c.NodeAttestors.TPMDevID; t != nil {
+		if err := t.validate(); err != nil {
+			return err
+		}
+	}
 	return yamlconf.Logging(c.LogLevel, c.LogFormat)
 }
 

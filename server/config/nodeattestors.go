@@ -15,6 +15,8 @@ type NodeAttestors struct {
 	// K8sPSAT enables k8s_psat: agents in Kubernetes pods attest with their projected
 	// service account token, checked with each cluster's TokenReview API.
 	K8sPSAT *K8sPSAT `yaml:"k8s_psat"`
+	// TPMDevID enables tpm_devid: agents prove a DevID key in a genuine TPM.
+	TPMDevID *TPMDevID `yaml:"tpm_devid"`
 }
 
 // K8sPSAT configures the k8s_psat verifier.

@@ -1,5 +1,5 @@
 // Package nodeattestors builds the server halves of the node attestors the configuration
-// enables, by attestation type: join_token always, k8s_psat when configured.
+// enables, by attestation type: join_token always, k8s_psat and tpm_devid when configured.
 package nodeattestors
 
 import (
@@ -38,6 +38,13 @@ func Verifiers(cfg config.NodeAttestors, td spiffeid.TrustDomain, tokens jointok
 		v, err := verifier.New(verifier.Config{TrustDomain: td, Clusters: clusters, Log: log.With("attestor", "k8s_psat")})
 		if err != nil {
 			return nil, fmt.Errorf("starting node attestors (node_attestors.k8s_psat): %w", err)
+		}
+		vs[v.Type()] = v
+	}
+	if t := cfg.TPMDevID; t != nil {
+		v, err := tpmDevIDVerifier(*t, td, log)
+		if err != nil {
+			return nil, fmt.Errorf("starting node attestors (node_attestors.tpm_devid): %w", err)
 		}
 		vs[v.Type()] = v
 	}
