@@ -108,7 +108,7 @@ func (tp *TPM) CreateDevIDKey(t testing.TB, opts DevIDOptions) (pub, priv []byte
 	rw := tp.Open(t)
 	alg := tpm2.AlgRSA
 	tmpl := tpm2.Public{Type: tpm2.AlgRSA, NameAlg: tpm2.AlgSHA256,
-		Attributes: tpm2.FlagFixedTPM | tpm2.FlagFixedParent | tpm2.FlagSensitiveDataOrigin | tpm2.FlagUserWithAuth | tpm2.FlagSign,
+		Attributes:    tpm2.FlagFixedTPM | tpm2.FlagFixedParent | tpm2.FlagSensitiveDataOrigin | tpm2.FlagUserWithAuth | tpm2.FlagSign,
 		RSAParameters: &tpm2.RSAParams{KeyBits: 2048}}
 	if opts.ECC {
 		alg = tpm2.AlgECC
