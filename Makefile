@@ -56,6 +56,14 @@ test: spire-install
 spire-install:
 	./e2e/spire/install.sh
 
+# A software TPM (swtpm) and tpm2-tools from Debian for the tpm_devid tests; each test
+# starts its own swtpm. With LANYARD_REQUIRE_TPM=1 they fail instead of skipping.
+.PHONY: tpm-install
+test: export LANYARD_REQUIRE_TPM := 1
+test: tpm-install
+tpm-install:
+	./e2e/tpm/install.sh
+
 # The system benchmark: fresh server + agent processes, results table in e2e/bench/results/.
 bench: build
 	bin/lanyard-bench -bin bin -out e2e/bench/results $(BENCHFLAGS)
