@@ -82,10 +82,14 @@ func (tp *TPM) ProvisionEK(t testing.TB, ca CA) *x509.Certificate {
 	return cert
 }
 
-// DevIDOptions shape a DevID key. Zero values make an RSA 2048 key without password.
+// DevIDOptions shape a DevID key. Zero values make an RSA 2048 RSASSA-SHA256 key
+// without password.
 type DevIDOptions struct {
 	// ECC makes a NIST P-256 key instead.
 	ECC bool
+	// NoScheme leaves the key's signing scheme null, as tpm2_create does by default
+	// (SPIRE's agent cannot load such keys; Lanyard's signs with SHA-256).
+	NoScheme bool
 	// Password is the key's authorization value (the agent's devid_password).
 	Password string
 	// Attributes replace the default fixedTPM|fixedParent|sensitiveDataOrigin|
@@ -109,11 +113,18 @@ func (tp *TPM) CreateDevIDKey(t testing.TB, opts DevIDOptions) (pub, priv []byte
 	alg := tpm2.AlgRSA
 	tmpl := tpm2.Public{Type: tpm2.AlgRSA, NameAlg: tpm2.AlgSHA256,
 		Attributes:    tpm2.FlagFixedTPM | tpm2.FlagFixedParent | tpm2.FlagSensitiveDataOrigin | tpm2.FlagUserWithAuth | tpm2.FlagSign,
-		RSAParameters: &tpm2.RSAParams{KeyBits: 2048}}
+		RSAParameters: &tpm2.RSAParams{Sign: &tpm2.SigScheme{Alg: tpm2.AlgRSASSA, Hash: tpm2.AlgSHA256}, KeyBits: 2048}}
 	if opts.ECC {
 		alg = tpm2.AlgECC
 		tmpl.Type, tmpl.RSAParameters = tpm2.AlgECC, nil
-		tmpl.ECCParameters = &tpm2.ECCParams{CurveID: tpm2.CurveNISTP256}
+		tmpl.ECCParameters = &tpm2.ECCParams{Sign: &tpm2.SigScheme{Alg: tpm2.AlgECDSA, Hash: tpm2.AlgSHA256}, CurveID: tpm2.CurveNISTP256}
+	}
+	if opts.NoScheme {
+		if opts.ECC {
+			tmpl.ECCParameters.Sign = nil
+		} else {
+			tmpl.RSAParameters.Sign = nil
+		}
 	}
 	if opts.Attributes != 0 {
 		tmpl.Attributes = opts.Attributes

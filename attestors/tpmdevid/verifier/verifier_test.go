@@ -77,8 +77,10 @@ func pool(certs ...*x509.Certificate) *x509.CertPool {
 
 func TestAttestsAgentHoldingDevIDInGenuineTPM(t *testing.T) {
 	for name, opts := range map[string]tpmtest.DevIDOptions{
-		"RSA DevID key":                 {},
-		"ECC DevID key with a password": {ECC: true, Password: "devid-secret"},
+		"RSA DevID key":                          {},
+		"ECC DevID key with a password":          {ECC: true, Password: "devid-secret"},
+		"RSA DevID key without a signing scheme": {NoScheme: true},
+		"ECC DevID key without a signing scheme": {ECC: true, NoScheme: true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := newFixture(t, opts)

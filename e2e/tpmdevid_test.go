@@ -1,0 +1,112 @@
+package e2e
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lanyard-dev/lanyard/attestors/tpmdevid"
+	"github.com/lanyard-dev/lanyard/attestors/tpmdevid/tpmtest"
+)
+
+// Workload uids of the tpm_devid tests.
+const (
+	uidTPMWorkload      = 41301
+	uidTPMSPIREWorkload = 41302
+)
+
+// tpmNode is a node with a software TPM provisioned as a TPM vendor and an operator
+// would: an EK certificate in NV and a DevID key with its certificate.
+type tpmNode struct {
+	tpm   *tpmtest.TPM
+	devID tpmtest.DevID
+}
+
+// tpmDomain is a domain whose server accepts tpm_devid agents, and one such node.
+func tpmDomain(t *testing.T, td string) (*domain, tpmNode) {
+	t.Helper()
+	d := newDomain(t, td)
+	n := tpmNode{tpm: tpmtest.Start(t)}
+	ekCA, devIDCA := tpmtest.NewCA(t, "TPM Manufacturer CA"), tpmtest.NewCA(t, "DevID CA")
+	n.tpm.ProvisionEK(t, ekCA)
+	n.devID = n.tpm.ProvisionDevID(t, d.dir, devIDCA, time.Now().Add(time.Hour), tpmtest.DevIDOptions{})
+	d.configureServer(fmt.Sprintf("node_attestors:\n  tpm_devid:\n    devid_ca_path: %s\n    endorsement_ca_path: %s\n",
+		devIDCA.WritePEM(t, d.dir, "devid-ca.pem"), ekCA.WritePEM(t, d.dir, "ek-ca.pem")))
+	d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/tpm_devid/%s", d.td, tpmdevid.Fingerprint(n.devID.Cert))
+	return d, n
+}
+
+// TestLanyardAgentAttestsWithTPMDevID runs lanyard-agent with node_attestor: tpm_devid
+// against a real software TPM: it attests, and a workload gets an SVID.
+func TestLanyardAgentAttestsWithTPMDevID(t *testing.T) {
+	requireRoot(t)
+	d, n := tpmDomain(t, "tpm-agent.test")
+	d.startServer()
+	conf := d.agentConfig("agent", fmt.Sprintf("node_attestor: tpm_devid\ntpm_devid:\n  tpm_device_path: %s\n  devid_cert_path: %s\n  devid_priv_path: %s\n  devid_pub_path: %s\n",
+		n.tpm.Socket, n.devID.CertPath, n.devID.PrivPath, n.devID.PubPath))
+	d.agent = start(t, "lanyard-agent", 0, nil, "run", "-config", conf)
+	d.waitAgentSocket()
+	d.entry("billing", uidTPMWorkload)
+	eventually(t, 60*time.Second, "an X.509-SVID through the tpm_devid agent", func() bool {
+		out, err := d.runWorkload(uidTPMWorkload, "x509")
+		return err == nil && strings.Contains(out, d.id("billing"))
+	})
+	show := d.cli("agent", "show", "-spiffeID", d.agentID)
+	for _, want := range []string{"Attestation type : tpm_devid", "Can re-attest    : true", "tpm_devid:subject:cn:node-1.example.org", "tpm_devid:issuer:cn:DevID CA"} {
+		if !strings.Contains(show, want) {
+			t.Fatalf("agent show lacks %q:\n%s", want, show)
+		}
+	}
+}
+
+// TestSPIREAgentAttestsWithTPMDevIDAgainstLanyard runs SPIRE's own agent with its
+// tpm_devid plugin, unchanged, on the same kind of node: Lanyard's server accepts it.
+func TestSPIREAgentAttestsWithTPMDevIDAgainstLanyard(t *testing.T) {
+	requireRoot(t)
+	spireAgent := spireBinary(t, "spire-agent")
+	d, n := tpmDomain(t, "tpm-spire-agent.test")
+	d.startServer()
+	bundle := filepath.Join(d.dir, "bundle.pem")
+	writeFile(t, bundle, d.cli("bundle", "show"))
+	d.socket = filepath.Join(d.dir, "spire-agent.sock")
+	conf := filepath.Join(d.dir, "spire-agent.conf")
+	writeFile(t, conf, fmt.Sprintf(`agent {
+    data_dir = %q
+    log_level = "DEBUG"
+    server_address = "127.0.0.1"
+    server_port = "%d"
+    socket_path = %q
+    trust_bundle_path = %q
+    trust_domain = %q
+}
+plugins {
+    NodeAttestor "tpm_devid" {
+        plugin_data {
+            tpm_device_path = %q
+            devid_cert_path = %q
+            devid_priv_path = %q
+            devid_pub_path = %q
+        }
+    }
+    KeyManager "memory" {
+        plugin_data {}
+    }
+    WorkloadAttestor "unix" {
+        plugin_data {}
+    }
+}
+`, filepath.Join(d.dir, "spire-agent-data"), d.serverPort, d.socket, bundle, d.td,
+		n.tpm.Socket, n.devID.CertPath, n.devID.PrivPath, n.devID.PubPath))
+	d.agent = start(t, spireAgent, 0, nil, "run", "-config", conf)
+	d.waitAgentSocket()
+	d.entry("billing", uidTPMSPIREWorkload)
+	eventually(t, 60*time.Second, "an X.509-SVID from SPIRE's tpm_devid agent", func() bool {
+		out, err := d.runWorkload(uidTPMSPIREWorkload, "x509")
+		return err == nil && strings.Contains(out, d.id("billing"))
+	})
+	if show := d.cli("agent", "show", "-spiffeID", d.agentID); !strings.Contains(show, "Attestation type : tpm_devid") {
+		t.Fatalf("agent show:\n%s", show)
+	}
+}
