@@ -14,6 +14,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/google/go-tpm/legacy/tpm2"
 	"github.com/google/go-tpm/tpmutil"
 )
 
@@ -183,6 +184,12 @@ func (p *Prover) open() (io.ReadWriteCloser, error) {
 	rw, err := tpmutil.OpenTPM(path)
 	if err != nil {
 		return nil, fmt.Errorf("tpm_device_path %s: cannot open the TPM (%v): set tpm_device_path to the TPM device (e.g. /dev/tpmrm0) or a running software TPM's socket", path, err)
+	}
+	// A socket is only dialled at the first command: ask something harmless first, so
+	// that a stopped software TPM is reported as such.
+	if _, err := tpm2.GetRandom(rw, 1); err != nil {
+		_ = rw.Close()
+		return nil, fmt.Errorf("tpm_device_path %s: the TPM does not answer (%v): start it, or set tpm_device_path to a running TPM", path, err)
 	}
 	return rw, nil
 }

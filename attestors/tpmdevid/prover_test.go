@@ -3,6 +3,7 @@ package tpmdevid_test
 import (
 	"context"
 	"encoding/binary"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,6 +52,8 @@ func TestProverNamesTheSettingToFix(t *testing.T) {
 	}{
 		"no TPM at tpm_device_path": {func(c *tpmdevid.ProverConfig) { c.DevicePath = "/nonexistent/tpmrm0" },
 			"tpm_device_path /nonexistent/tpmrm0: cannot open the TPM"},
+		"a software TPM's socket nobody serves": {func(c *tpmdevid.ProverConfig) { c.DevicePath = deadSocket(t) },
+			"the TPM does not answer"},
 		"wrong owner_hierarchy_password": {func(c *tpmdevid.ProverConfig) { c.OwnerHierarchyPassword = "wrong" },
 			"the TPM refused owner_hierarchy_password"},
 		"wrong endorsement_hierarchy_password": {func(c *tpmdevid.ProverConfig) { c.EndorsementHierarchyPassword = "wrong" },
@@ -94,6 +97,19 @@ func TestProverLoadsBlobsInTPM2ToolsFormat(t *testing.T) {
 	if err := payload(t, cfg); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// deadSocket is a unix socket file no process listens on: a stopped swtpm.
+func deadSocket(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tpm.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SetUnlinkOnClose(false)
+	l.Close()
+	return path
 }
 
 func writeFile(t *testing.T, parts ...[]byte) string {

@@ -70,17 +70,17 @@ func ParsePayload(b []byte) (*Payload, error) {
 	}
 	switch {
 	case len(p.DevIDCert) == 0 || len(p.DevIDCert[0]) == 0:
-		return nil, errors.New("tpm_devid payload carries no DevID certificate")
+		return nil, errors.New("payload carries no DevID certificate")
 	case len(p.DevIDPub) == 0:
-		return nil, errors.New("tpm_devid payload carries no DevID public key")
+		return nil, errors.New("payload carries no DevID public key")
 	case len(p.EKCert) == 0:
-		return nil, errors.New("tpm_devid payload carries no endorsement key certificate")
+		return nil, errors.New("payload carries no endorsement key certificate")
 	case len(p.EKPub) == 0:
-		return nil, errors.New("tpm_devid payload carries no endorsement public key")
+		return nil, errors.New("payload carries no endorsement public key")
 	case len(p.AKPub) == 0:
-		return nil, errors.New("tpm_devid payload carries no attestation key")
+		return nil, errors.New("payload carries no attestation key")
 	case len(p.CertifiedDevID) == 0 || len(p.CertificationSignature) == 0:
-		return nil, errors.New("tpm_devid payload carries no DevID certification")
+		return nil, errors.New("payload carries no DevID certification")
 	}
 	return &p, nil
 }
@@ -92,10 +92,10 @@ func ParseChallenge(b []byte) (*Challenge, error) {
 		return nil, err
 	}
 	if len(c.DevID) == 0 {
-		return nil, errors.New("tpm_devid challenge carries no DevID nonce")
+		return nil, errors.New("challenge carries no DevID nonce")
 	}
 	if c.CredActivation == nil || len(c.CredActivation.Credential) == 0 || len(c.CredActivation.Secret) == 0 {
-		return nil, errors.New("tpm_devid challenge carries no credential activation")
+		return nil, errors.New("challenge carries no credential activation")
 	}
 	return &c, nil
 }
@@ -107,24 +107,24 @@ func ParseResponse(b []byte) (*Response, error) {
 		return nil, err
 	}
 	if len(r.DevID) == 0 {
-		return nil, errors.New("tpm_devid challenge response carries no DevID signature")
+		return nil, errors.New("challenge response carries no DevID signature")
 	}
 	if len(r.CredActivation) == 0 {
-		return nil, errors.New("tpm_devid challenge response carries no credential activation secret")
+		return nil, errors.New("challenge response carries no credential activation secret")
 	}
 	return &r, nil
 }
 
 func decode(what string, b []byte, v any) error {
 	if len(b) > MaxMessageSize {
-		return fmt.Errorf("tpm_devid %s is %d bytes, over the %d byte limit", what, len(b), MaxMessageSize)
+		return fmt.Errorf("%s is %d bytes, over the %d byte limit", what, len(b), MaxMessageSize)
 	}
 	d := json.NewDecoder(bytes.NewReader(b))
 	if err := d.Decode(v); err != nil {
-		return fmt.Errorf("tpm_devid %s is not the JSON SPIRE's tpm_devid sends: %w", what, err)
+		return fmt.Errorf("%s is not the JSON SPIRE's tpm_devid sends: %w", what, err)
 	}
 	if d.More() {
-		return fmt.Errorf("tpm_devid %s has data after its JSON object", what)
+		return fmt.Errorf("%s has data after its JSON object", what)
 	}
 	return nil
 }

@@ -177,10 +177,15 @@ func respond(p *tpmdevid.Prover) func(context.Context, []byte) ([]byte, error) {
 	return p.RespondChallenge
 }
 
-func writeCert(t *testing.T, c *x509.Certificate) string {
+// writeCert writes a devid_cert_path file: the certificate, then any intermediates.
+func writeCert(t *testing.T, chain ...*x509.Certificate) string {
 	t.Helper()
+	var b []byte
+	for _, c := range chain {
+		b = append(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
 	path := filepath.Join(t.TempDir(), "devid.crt.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}), 0o600); err != nil {
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path

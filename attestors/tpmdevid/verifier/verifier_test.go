@@ -14,6 +14,7 @@ import (
 	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/attestors/tpmdevid"
 	"github.com/lanyard-dev/lanyard/attestors/tpmdevid/tpmtest"
+	"github.com/lanyard-dev/lanyard/internal/testca"
 )
 
 var td = spiffeid.RequireTrustDomainFromString("example.org")
@@ -115,5 +116,28 @@ func wantRejected(t *testing.T, err error, want string) {
 	}
 	if !strings.Contains(err.Error(), want) {
 		t.Fatalf("error %q does not contain %q", err, want)
+	}
+}
+
+// A DevID issued by an intermediate: the agent sends the chain from devid_cert_path,
+// and every CA on it becomes a ca:fingerprint selector.
+func TestAttestsDevIDFromIntermediateCA(t *testing.T) {
+	f := newFixture(t, tpmtest.DevIDOptions{})
+	ic, ik := testca.New(t, "DevID Issuing CA", f.devIDCA.Cert, f.devIDCA.Key, time.Now().Add(time.Hour))
+	inter := tpmtest.CA{Cert: ic, Key: ik}
+	leaf := inter.Issue(t, "node-2.example.org", f.devID.Cert.PublicKey, time.Now().Add(time.Hour))
+	f.cfg.DevIDCertPath = writeCert(t, leaf, ic)
+	att, err := attest(f.verifier(t), f.prover(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sels []string
+	for _, s := range att.Selectors {
+		sels = append(sels, s.String())
+	}
+	want := []string{"tpm_devid:subject:cn:node-2.example.org", "tpm_devid:issuer:cn:DevID Issuing CA",
+		"tpm_devid:ca:fingerprint:" + tpmdevid.Fingerprint(ic), "tpm_devid:ca:fingerprint:" + tpmdevid.Fingerprint(f.devIDCA.Cert)}
+	if !slices.Equal(sels, want) {
+		t.Fatalf("selectors %q, want %q", sels, want)
 	}
 }
