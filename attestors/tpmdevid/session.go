@@ -71,7 +71,7 @@ func (s *session) loadKeys(pubBlob, privBlob []byte) (err error) {
 	}
 	defer func() { s.flush(srk) }()
 	if s.devID, _, err = tpm2.Load(s.rw, srk, "", pubBlob, privBlob); err != nil {
-		return fmt.Errorf("loading the DevID key (devid_pub_path, devid_priv_path) into the TPM: %w (were the blobs made on this TPM, under the owner hierarchy's default storage key?)", err)
+		return fmt.Errorf("loading the DevID key (devid_pub_path, devid_priv_path) into the TPM: %w (were the blobs made on this TPM, under the TCG storage root key: tpm2_createprimary -C o -G rsa2048:null:aes128cfb -a 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|decrypt'?)", err)
 	}
 	if s.devIDPub.Type != tpm2.AlgRSA {
 		// The attestation key is RSA, under the RSA storage key.

@@ -47,7 +47,8 @@ func Start(t testing.TB) *TPM {
 	}
 	cmd := exec.Command(bin, "socket", "--tpm2",
 		"--server", "type=unixio,path="+tp.Socket,
-		"--ctrl", "type=unixio,path="+filepath.Join(dir, "ctrl.sock"),
+		// tpm2-tools' swtpm TCTI looks for the control socket there.
+		"--ctrl", "type=unixio,path="+tp.Socket+".ctrl",
 		"--flags", "not-need-init,startup-clear",
 		"--tpmstate", "dir="+state)
 	logf, err := os.Create(filepath.Join(dir, "swtpm.log"))
@@ -80,6 +81,27 @@ func Start(t testing.TB) *TPM {
 		return true
 	})
 	return tp
+}
+
+// Tool runs a tpm2-tools command (tpm2_create, ...) against the TPM in dir and returns
+// its output. Without tpm2-tools it skips t, or fails it when LANYARD_REQUIRE_TPM=1.
+func (tp *TPM) Tool(t testing.TB, dir, name string, args ...string) []byte {
+	t.Helper()
+	bin, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv(RequireEnv) == "1" {
+			t.Fatalf("%s is not installed and %s=1: run e2e/tpm/install.sh", name, RequireEnv)
+		}
+		t.Skipf("%s is not installed; run e2e/tpm/install.sh or set %s=1 to fail", name, RequireEnv)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "TPM2TOOLS_TCTI=swtpm:path="+tp.Socket)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("tpmtest: %s %v: %v\n%s", name, args, err, out)
+	}
+	return out
 }
 
 // Open opens the TPM as the agent does; t.Cleanup closes it.
