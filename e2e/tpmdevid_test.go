@@ -53,6 +53,14 @@ func TestLanyardAgentAttestsWithTPMDevID(t *testing.T) {
 		out, err := d.runWorkload(uidTPMWorkload, "x509")
 		return err == nil && strings.Contains(out, d.id("billing"))
 	})
+	// A node alias picks the agent by its tpm_devid selectors.
+	alias := d.id("nodes/tpm")
+	d.cli("entry", "create", "-node", "-spiffeID", alias, "-selector", "tpm_devid:issuer:cn:DevID CA")
+	d.cli("entry", "create", "-parentID", alias, "-spiffeID", d.id("ledger"), "-selector", fmt.Sprintf("unix:uid:%d", uidTPMWorkload))
+	eventually(t, 60*time.Second, "an X.509-SVID of an entry under a tpm_devid node alias", func() bool {
+		out, err := d.runWorkload(uidTPMWorkload, "x509")
+		return err == nil && strings.Contains(out, d.id("ledger"))
+	})
 	show := d.cli("agent", "show", "-spiffeID", d.agentID)
 	for _, want := range []string{"Attestation type : tpm_devid", "Can re-attest    : true", "tpm_devid:subject:cn:node-1.example.org", "tpm_devid:issuer:cn:DevID CA"} {
 		if !strings.Contains(show, want) {
