@@ -32,10 +32,30 @@ func tpmDomain(t *testing.T, td string) (*domain, tpmNode) {
 	ekCA, devIDCA := tpmtest.NewCA(t, "TPM Manufacturer CA"), tpmtest.NewCA(t, "DevID CA")
 	n.tpm.ProvisionEK(t, ekCA)
 	n.devID = n.tpm.ProvisionDevID(t, d.dir, devIDCA, time.Now().Add(time.Hour), tpmtest.DevIDOptions{})
-	d.configureServer(fmt.Sprintf("node_attestors:\n  tpm_devid:\n    devid_ca_path: %s\n    endorsement_ca_path: %s\n",
+	// A short agent TTL makes the agent re-attest (tpm_devid agents do instead of
+	// renewing) while the test runs.
+	d.configureServer(fmt.Sprintf("agent_ttl: 20s\nnode_attestors:\n  tpm_devid:\n    devid_ca_path: %s\n    endorsement_ca_path: %s\n",
 		devIDCA.WritePEM(t, d.dir, "devid-ca.pem"), ekCA.WritePEM(t, d.dir, "ek-ca.pem")))
 	d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/tpm_devid/%s", d.td, tpmdevid.Fingerprint(n.devID.Cert))
 	return d, n
+}
+
+// waitReattested waits for the server to log a re-attestation of the domain's agent,
+// and checks the workload still gets its SVID after it.
+func (d *domain) waitReattested(uid int, name string) {
+	d.t.Helper()
+	eventually(d.t, 60*time.Second, "a re-attestation of "+d.agentID, func() bool {
+		for _, l := range lines(d.server.Output(), "") {
+			if strings.Contains(l, `msg="agent attested"`) && strings.Contains(l, d.agentID) && strings.Contains(l, "reattestation=true") {
+				return true
+			}
+		}
+		return false
+	})
+	eventually(d.t, 30*time.Second, "the SVID after re-attestation", func() bool {
+		out, err := d.runWorkload(uid, "x509")
+		return err == nil && strings.Contains(out, d.id(name))
+	})
 }
 
 // TestLanyardAgentAttestsWithTPMDevID runs lanyard-agent with node_attestor: tpm_devid
@@ -61,6 +81,7 @@ func TestLanyardAgentAttestsWithTPMDevID(t *testing.T) {
 		out, err := d.runWorkload(uidTPMWorkload, "x509")
 		return err == nil && strings.Contains(out, d.id("ledger"))
 	})
+	d.waitReattested(uidTPMWorkload, "billing")
 	show := d.cli("agent", "show", "-spiffeID", d.agentID)
 	for _, want := range []string{"Attestation type : tpm_devid", "Can re-attest    : true", "tpm_devid:subject:cn:node-1.example.org", "tpm_devid:issuer:cn:DevID CA"} {
 		if !strings.Contains(show, want) {
@@ -114,6 +135,7 @@ plugins {
 		out, err := d.runWorkload(uidTPMSPIREWorkload, "x509")
 		return err == nil && strings.Contains(out, d.id("billing"))
 	})
+	d.waitReattested(uidTPMSPIREWorkload, "billing")
 	if show := d.cli("agent", "show", "-spiffeID", d.agentID); !strings.Contains(show, "Attestation type : tpm_devid") {
 		t.Fatalf("agent show:\n%s", show)
 	}
