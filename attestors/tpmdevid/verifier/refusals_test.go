@@ -141,10 +141,18 @@ func TestRefusesReplayedChallengeResponses(t *testing.T) {
 }
 
 func TestRefusesDevIDKeyThatCanLeaveTheTPMOrDecrypt(t *testing.T) {
-	f := newFixture(t, tpmtest.DevIDOptions{Attributes: tpm2.FlagFixedTPM | tpm2.FlagFixedParent |
-		tpm2.FlagSensitiveDataOrigin | tpm2.FlagUserWithAuth | tpm2.FlagSign | tpm2.FlagDecrypt})
-	_, err := attest(f.verifier(t), f.prover(t))
-	wantRejected(t, err, "are not fixedTPM|fixedParent|sign without decrypt")
+	const base = tpm2.FlagSensitiveDataOrigin | tpm2.FlagUserWithAuth | tpm2.FlagSign
+	for name, attrs := range map[string]tpm2.KeyProp{
+		"a key that also decrypts":              base | tpm2.FlagFixedTPM | tpm2.FlagFixedParent | tpm2.FlagDecrypt,
+		"a key that can be duplicated elsewhere": base,
+	} {
+		t.Run(name, func(t *testing.T) {
+			// A decrypting key cannot carry a signing scheme.
+			f := newFixture(t, tpmtest.DevIDOptions{Attributes: attrs, NoScheme: true})
+			_, err := attest(f.verifier(t), f.prover(t))
+			wantRejected(t, err, "are not fixedTPM|fixedParent|sign without decrypt")
+		})
+	}
 }
 
 func TestRefusesTamperedCertification(t *testing.T) {
