@@ -143,7 +143,7 @@ func TestRefusesReplayedChallengeResponses(t *testing.T) {
 func TestRefusesDevIDKeyThatCanLeaveTheTPMOrDecrypt(t *testing.T) {
 	const base = tpm2.FlagSensitiveDataOrigin | tpm2.FlagUserWithAuth | tpm2.FlagSign
 	for name, attrs := range map[string]tpm2.KeyProp{
-		"a key that also decrypts":              base | tpm2.FlagFixedTPM | tpm2.FlagFixedParent | tpm2.FlagDecrypt,
+		"a key that also decrypts":               base | tpm2.FlagFixedTPM | tpm2.FlagFixedParent | tpm2.FlagDecrypt,
 		"a key that can be duplicated elsewhere": base,
 	} {
 		t.Run(name, func(t *testing.T) {
