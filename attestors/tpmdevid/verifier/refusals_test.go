@@ -68,10 +68,7 @@ func TestRefusesDevIDCertificateForAnotherKey(t *testing.T) {
 func TestRefusesEKOfAnotherTPM(t *testing.T) {
 	f := newFixture(t, tpmtest.DevIDOptions{})
 	// A second genuine TPM from the same manufacturer, also with a DevID.
-	g := &fixture{tpm: tpmtest.Start(t), ekCA: f.ekCA, devIDCA: f.devIDCA, dir: t.TempDir()}
-	g.tpm.ProvisionEK(t, g.ekCA)
-	g.devID = g.tpm.ProvisionDevID(t, g.dir, g.devIDCA, time.Now().Add(time.Hour), tpmtest.DevIDOptions{})
-	g.cfg = tpmdevid.ProverConfig{DevicePath: g.tpm.Socket, DevIDCertPath: g.devID.CertPath, DevIDPrivPath: g.devID.PrivPath, DevIDPubPath: g.devID.PubPath}
+	g := newFixtureWith(t, tpmtest.DevIDOptions{}, f.ekCA, f.devIDCA)
 	var theirs tpmdevid.Payload
 	theirsJSON, err := g.prover(t).Payload(context.Background())
 	if err != nil {

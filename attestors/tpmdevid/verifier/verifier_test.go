@@ -31,7 +31,13 @@ type fixture struct {
 
 func newFixture(t *testing.T, opts tpmtest.DevIDOptions) *fixture {
 	t.Helper()
-	f := &fixture{tpm: tpmtest.Start(t), ekCA: tpmtest.NewCA(t, "TPM Manufacturer CA"), devIDCA: tpmtest.NewCA(t, "DevID CA"), dir: t.TempDir()}
+	return newFixtureWith(t, opts, tpmtest.NewCA(t, "TPM Manufacturer CA"), tpmtest.NewCA(t, "DevID CA"))
+}
+
+// newFixtureWith provisions a TPM with certificates from the given CAs.
+func newFixtureWith(t *testing.T, opts tpmtest.DevIDOptions, ekCA, devIDCA tpmtest.CA) *fixture {
+	t.Helper()
+	f := &fixture{tpm: tpmtest.Start(t), ekCA: ekCA, devIDCA: devIDCA, dir: t.TempDir()}
 	f.tpm.ProvisionEK(t, f.ekCA)
 	f.devID = f.tpm.ProvisionDevID(t, f.dir, f.devIDCA, time.Now().Add(time.Hour), opts)
 	f.cfg = tpmdevid.ProverConfig{DevicePath: f.tpm.Socket, DevIDCertPath: f.devID.CertPath,
@@ -139,5 +145,34 @@ func TestAttestsDevIDFromIntermediateCA(t *testing.T) {
 		"tpm_devid:ca:fingerprint:" + tpmdevid.Fingerprint(ic), "tpm_devid:ca:fingerprint:" + tpmdevid.Fingerprint(f.devIDCA.Cert)}
 	if !slices.Equal(sels, want) {
 		t.Fatalf("selectors %q, want %q", sels, want)
+	}
+}
+
+// Two nodes attesting at once to one verifier each get their own nonces and IDs.
+func TestConcurrentAttestationsKeepTheirOwnChallenges(t *testing.T) {
+	a := newFixture(t, tpmtest.DevIDOptions{})
+	b := newFixtureWith(t, tpmtest.DevIDOptions{}, a.ekCA, a.devIDCA)
+	v := a.verifier(t)
+	ps := []*tpmdevid.Prover{a.prover(t), b.prover(t)}
+	ids := make([]string, 2)
+	errs := make(chan error, 2)
+	for i, p := range ps {
+		go func() {
+			att, err := attest(v, p)
+			if err == nil {
+				ids[i] = att.AgentID.String()
+			}
+			errs <- err
+		}()
+	}
+	for range ps {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"spiffe://example.org/spire/agent/tpm_devid/" + tpmdevid.Fingerprint(a.devID.Cert),
+		"spiffe://example.org/spire/agent/tpm_devid/" + tpmdevid.Fingerprint(b.devID.Cert)}
+	if !slices.Equal(ids, want) {
+		t.Fatalf("agent IDs %q, want %q", ids, want)
 	}
 }
