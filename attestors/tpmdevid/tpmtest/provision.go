@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"math/big"
 	"os"
@@ -40,12 +41,16 @@ func (ca CA) WritePEM(t testing.TB, dir, name string) string {
 // Issue signs a certificate for pub named cn, valid from an hour ago until notAfter.
 func (ca CA) Issue(t testing.TB, cn string, pub crypto.PublicKey, notAfter time.Time) *x509.Certificate {
 	t.Helper()
+	return ca.issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: cn}, KeyUsage: x509.KeyUsageDigitalSignature}, pub, notAfter)
+}
+
+func (ca CA) issue(t testing.TB, tmpl *x509.Certificate, pub crypto.PublicKey, notAfter time.Time) *x509.Certificate {
+	t.Helper()
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature}
+	tmpl.SerialNumber, tmpl.NotBefore, tmpl.NotAfter = serial, time.Now().Add(-time.Hour), notAfter
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +72,7 @@ func (tp *TPM) ProvisionEK(t testing.TB, ca CA) *x509.Certificate {
 		t.Fatalf("tpmtest: creating EK: %v", err)
 	}
 	_ = tpm2.FlushContext(rw, h)
-	cert := ca.Issue(t, "swtpm EK", pub, time.Now().Add(24*time.Hour))
+	cert := ca.issue(t, ekTemplate(t), pub, time.Now().Add(24*time.Hour))
 	der := cert.Raw
 	attrs := tpm2.AttrOwnerWrite | tpm2.AttrOwnerRead | tpm2.AttrAuthRead | tpm2.AttrNoDA
 	if err := tpm2.NVDefineSpace(rw, tpm2.HandleOwner, tpmdevid.EKCertIndex, "", "", nil, attrs, uint16(len(der))); err != nil {
@@ -80,6 +85,31 @@ func (tp *TPM) ProvisionEK(t testing.TB, ca CA) *x509.Certificate {
 		}
 	}
 	return cert
+}
+
+// ekTemplate is shaped like a vendor's EK certificate (TCG EK Credential Profile): an
+// empty subject, and the TPM's manufacturer, model and version in a critical
+// subjectAltName directoryName, which crypto/x509 leaves unhandled.
+func ekTemplate(t testing.TB) *x509.Certificate {
+	t.Helper()
+	attr := func(oid asn1.ObjectIdentifier, v string) []pkix.AttributeTypeAndValue {
+		return []pkix.AttributeTypeAndValue{{Type: oid, Value: v}}
+	}
+	rdns := pkix.RDNSequence{
+		attr(asn1.ObjectIdentifier{2, 23, 133, 2, 1}, "id:53575450"), // "SWTP"
+		attr(asn1.ObjectIdentifier{2, 23, 133, 2, 2}, "swtpm"),
+		attr(asn1.ObjectIdentifier{2, 23, 133, 2, 3}, "id:20191023"),
+	}
+	dirName, err := asn1.Marshal(rdns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	san, err := asn1.Marshal([]asn1.RawValue{{Class: asn1.ClassContextSpecific, Tag: 4, IsCompound: true, Bytes: dirName}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &x509.Certificate{KeyUsage: x509.KeyUsageKeyEncipherment,
+		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 17}, Critical: true, Value: san}}}
 }
 
 // DevIDOptions shape a DevID key. Zero values make an RSA 2048 RSASSA-SHA256 key

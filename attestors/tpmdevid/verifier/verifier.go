@@ -144,14 +144,19 @@ func verifyDevIDCert(ders [][]byte, roots *x509.CertPool, now time.Time) (*x509.
 
 // explainVerify says which check a certificate failed, in the operator's terms.
 func explainVerify(what string, c *x509.Certificate, caField string, err error) error {
+	// EK certificates have an empty subject (the TPM is named in subjectAltName).
+	name := fmt.Sprintf("%q", c.Subject.CommonName)
+	if c.Subject.CommonName == "" {
+		name = "(serial " + c.SerialNumber.Text(16) + ")"
+	}
 	var unknown x509.UnknownAuthorityError
 	var invalid x509.CertificateInvalidError
 	switch {
 	case errors.As(err, &unknown):
-		return fmt.Errorf("%s %q is issued by %q, which is not signed by a CA in the server's %s: add that CA there or provision a certificate from one of them", what, c.Subject.CommonName, c.Issuer.CommonName, caField)
+		return fmt.Errorf("%s %s is issued by %q, which is not signed by a CA in the server's %s: add that CA there or provision a certificate from one of them", what, name, c.Issuer.CommonName, caField)
 	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
-		return fmt.Errorf("%s %q is not valid now (valid %s to %s): provision a new one", what, c.Subject.CommonName,
+		return fmt.Errorf("%s %s is not valid now (valid %s to %s): provision a new one", what, name,
 			c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339))
 	}
-	return fmt.Errorf("%s %q does not verify against %s: %w", what, c.Subject.CommonName, caField, err)
+	return fmt.Errorf("%s %s does not verify against %s: %w", what, name, caField, err)
 }

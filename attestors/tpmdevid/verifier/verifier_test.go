@@ -25,6 +25,7 @@ type fixture struct {
 	ekCA    tpmtest.CA
 	devIDCA tpmtest.CA
 	devID   tpmtest.DevID
+	ekCert  *x509.Certificate
 	dir     string
 	cfg     tpmdevid.ProverConfig
 }
@@ -38,7 +39,7 @@ func newFixture(t *testing.T, opts tpmtest.DevIDOptions) *fixture {
 func newFixtureWith(t *testing.T, opts tpmtest.DevIDOptions, ekCA, devIDCA tpmtest.CA) *fixture {
 	t.Helper()
 	f := &fixture{tpm: tpmtest.Start(t), ekCA: ekCA, devIDCA: devIDCA, dir: t.TempDir()}
-	f.tpm.ProvisionEK(t, f.ekCA)
+	f.ekCert = f.tpm.ProvisionEK(t, f.ekCA)
 	f.devID = f.tpm.ProvisionDevID(t, f.dir, f.devIDCA, time.Now().Add(time.Hour), opts)
 	f.cfg = tpmdevid.ProverConfig{DevicePath: f.tpm.Socket, DevIDCertPath: f.devID.CertPath,
 		DevIDPrivPath: f.devID.PrivPath, DevIDPubPath: f.devID.PubPath, DevIDPassword: opts.Password}
