@@ -28,7 +28,7 @@ func TestRefusesCertificatesFromOtherCAs(t *testing.T) {
 		"DevID certificate from a CA not in devid_ca_path": {Config{DevIDRoots: pool(other.Cert), EKRoots: pool(f.ekCA.Cert)},
 			`DevID certificate "node-1.example.org" is issued by "DevID CA", which is not signed by a CA in the server's devid_ca_path`},
 		"EK certificate from a manufacturer not in endorsement_ca_path": {Config{DevIDRoots: pool(f.devIDCA.Cert), EKRoots: pool(other.Cert)},
-			`EK certificate (serial `+f.ekCert.SerialNumber.Text(16)+`) is issued by "TPM Manufacturer CA", which is not signed by a CA in the server's endorsement_ca_path`},
+			`EK certificate (serial ` + f.ekCert.SerialNumber.Text(16) + `) is issued by "TPM Manufacturer CA", which is not signed by a CA in the server's endorsement_ca_path`},
 		"expired DevID certificate": {Config{DevIDRoots: pool(f.devIDCA.Cert), EKRoots: pool(f.ekCA.Cert),
 			Clock: clocktesting.NewFakePassiveClock(time.Now().Add(2 * time.Hour))},
 			`DevID certificate "node-1.example.org" is not valid now`},
