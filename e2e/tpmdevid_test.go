@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -64,8 +65,23 @@ func TestLanyardAgentAttestsWithTPMDevID(t *testing.T) {
 	requireRoot(t)
 	d, n := tpmDomain(t, "tpm-agent.test")
 	d.startServer()
-	conf := d.agentConfig("agent", fmt.Sprintf("node_attestor: tpm_devid\ntpm_devid:\n  tpm_device_path: %s\n  devid_cert_path: %s\n  devid_priv_path: %s\n  devid_pub_path: %s\n",
-		n.tpm.Socket, n.devID.CertPath, n.devID.PrivPath, n.devID.PubPath))
+	agentYAML := func(name string, devID tpmtest.DevID) string {
+		return d.agentConfig(name, fmt.Sprintf("node_attestor: tpm_devid\ntpm_devid:\n  tpm_device_path: %s\n  devid_cert_path: %s\n  devid_priv_path: %s\n  devid_pub_path: %s\n",
+			n.tpm.Socket, devID.CertPath, devID.PrivPath, devID.PubPath))
+	}
+
+	// A DevID from a CA the server does not trust: the agent stops, saying why.
+	rogueDir := filepath.Join(d.dir, "rogue")
+	if err := os.Mkdir(rogueDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	rogue := n.tpm.ProvisionDevID(t, rogueDir, tpmtest.NewCA(t, "Rogue CA"), time.Now().Add(time.Hour), tpmtest.DevIDOptions{})
+	out, err := run(t, "lanyard-agent", 0, nil, "run", "-config", agentYAML("rogue", rogue))
+	if want := `is issued by "Rogue CA", which is not signed by a CA in the server's devid_ca_path`; err == nil || !strings.Contains(out+err.Error(), want) {
+		t.Fatalf("agent with a rogue DevID: %v, want output containing %q:\n%s", err, want, out)
+	}
+
+	conf := agentYAML("agent", n.devID)
 	d.agent = start(t, "lanyard-agent", 0, nil, "run", "-config", conf)
 	d.waitAgentSocket()
 	d.entry("billing", uidTPMWorkload)
