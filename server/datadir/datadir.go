@@ -21,6 +21,7 @@ import (
 	"github.com/lanyard-dev/lanyard/server/datastore/postgres"
 	"github.com/lanyard-dev/lanyard/server/datastore/sqlite"
 	"github.com/lanyard-dev/lanyard/server/keymanager"
+	"github.com/lanyard-dev/lanyard/server/keymanager/pkcs11"
 )
 
 // OpenStore opens the backend that datastore.type selects (Validate has checked it).
@@ -117,10 +118,29 @@ func CheckPriorState(ctx context.Context, cfg config.Config, store datastore.Sto
 		"(agents must attest again and workloads must get the new bundle)", err, hint)
 }
 
-// KeyManager opens the key manager key_manager selects: disk keys under data_dir/keys, or memory.
-func KeyManager(cfg config.Config) (keymanager.KeyManager, error) {
-	if cfg.KeyManager == "memory" {
+// KeyManager opens the key manager key_manager selects: disk keys under data_dir/keys,
+// memory, or a PKCS#11 token, where this server's objects are labelled
+// "<key_label_prefix><serverID>/<key ID>" so servers sharing a token keep apart.
+func KeyManager(cfg config.Config, serverID string, log *slog.Logger) (keymanager.KeyManager, error) {
+	switch cfg.KeyManager {
+	case "memory":
 		return keymanager.NewMemory(), nil
+	case "pkcs11":
+		p := cfg.PKCS11
+		pin, source, err := pkcs11.ReadPIN(p.PINFile, p.PINEnv)
+		if err != nil {
+			return nil, err
+		}
+		c := pkcs11.Config{ModulePath: p.ModulePath, TokenLabel: p.TokenLabel, PIN: pin, PINSource: source,
+			LabelPrefix: p.KeyLabelPrefix + serverID + "/", Log: log}
+		if p.Slot != nil {
+			c.Slot = *p.Slot
+		}
+		km, err := pkcs11.Open(c)
+		if err != nil {
+			return nil, err
+		}
+		return km, nil
 	}
 	km, err := keymanager.NewDisk(filepath.Join(cfg.DataDir, "keys"))
 	if err != nil {
