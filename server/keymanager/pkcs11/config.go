@@ -63,5 +63,5 @@ func (c Config) tokenName() string {
 	if c.TokenLabel != "" {
 		return fmt.Sprintf("token %q", c.TokenLabel)
 	}
-	return fmt.Sprintf("the token in slot %d", c.Slot)
+	return fmt.Sprintf("token in slot %d", c.Slot)
 }

@@ -49,7 +49,7 @@ func (k *KeyManager) GenerateKey(_ context.Context, id string, keyType keymanage
 		p11.NewAttribute(p11.CKA_SIGN, true), p11.NewAttribute(p11.CKA_PRIVATE, true),
 		p11.NewAttribute(p11.CKA_SENSITIVE, true), p11.NewAttribute(p11.CKA_EXTRACTABLE, false)}, common...)
 	var sig *signer
-	err = k.do(func(s p11.SessionHandle) error {
+	err = k.doLoggedIn(func(s p11.SessionHandle) error {
 		old, err := k.find(s, label, nil)
 		if err != nil {
 			return err
@@ -91,7 +91,7 @@ func (k *KeyManager) GetKey(_ context.Context, id string) (crypto.Signer, error)
 		return sig, nil
 	}
 	label := k.cfg.LabelPrefix + id
-	err := k.do(func(s p11.SessionHandle) error {
+	err := k.doLoggedIn(func(s p11.SessionHandle) error {
 		priv, err := k.find(s, label, p11.NewAttribute(p11.CKA_CLASS, p11.CKO_PRIVATE_KEY))
 		if err != nil {
 			return err
@@ -137,7 +137,7 @@ func (k *KeyManager) DeleteKey(_ context.Context, id string) error {
 	delete(k.keys, id)
 	k.keysMu.Unlock()
 	label := k.cfg.LabelPrefix + id
-	err := k.do(func(s p11.SessionHandle) error {
+	err := k.doLoggedIn(func(s p11.SessionHandle) error {
 		objs, err := k.find(s, label, nil)
 		if err != nil {
 			return err
@@ -159,13 +159,16 @@ func (k *KeyManager) DeleteKey(_ context.Context, id string) error {
 // server's and others' (sorted): what an operator checks before and after a rotation.
 func (k *KeyManager) Labels(context.Context) ([]string, error) {
 	var labels []string
-	err := k.do(func(s p11.SessionHandle) error {
+	err := k.doLoggedIn(func(s p11.SessionHandle) error {
 		objs, err := k.findAll(s, nil)
 		if err != nil {
 			return err
 		}
 		for _, o := range objs {
 			attrs, err := k.ctx.GetAttributeValue(s, o, []*p11.Attribute{p11.NewAttribute(p11.CKA_LABEL, nil)})
+			if isCode(err, p11.CKR_OBJECT_HANDLE_INVALID) {
+				continue // destroyed since the search
+			}
 			if err != nil {
 				return err
 			}

@@ -48,6 +48,10 @@ func (s *signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byt
 		if !isCode(err, p11.CKR_OBJECT_HANDLE_INVALID, p11.CKR_KEY_HANDLE_INVALID) {
 			return err
 		}
+		// Private objects vanish from view when the user is logged out (all sessions closed).
+		if lerr := s.k.login(sh); lerr != nil {
+			return lerr
+		}
 		objs, ferr := s.k.find(sh, s.label, p11.NewAttribute(p11.CKA_CLASS, p11.CKO_PRIVATE_KEY))
 		if ferr != nil || len(objs) != 1 {
 			return fmt.Errorf("the key labelled %q is gone from the token (destroyed?): %w", s.label, err)

@@ -76,14 +76,7 @@ func (k *KeyManager) Close() error {
 		return nil
 	}
 	k.closed = true
-	for drained := false; !drained; {
-		select {
-		case s := <-k.idle:
-			_ = k.ctx.CloseSession(s)
-		default:
-			drained = true
-		}
-	}
+	k.discardIdle()
 	unloadModule(k.moduleKey)
 	return nil
 }
@@ -165,10 +158,23 @@ func (k *KeyManager) do(fn func(s p11.SessionHandle) error) error {
 			k.release(s)
 			return err
 		}
+		// The idle sessions went the same way (all closed, or the token reset): drop them too.
 		k.discard(s)
-		k.cfg.Log.Warn("PKCS#11 session dropped: the token no longer knows it", "token", k.cfg.tokenName(), "error", err)
+		k.discardIdle()
+		k.cfg.Log.Warn("PKCS#11 sessions dropped: the token no longer knows them", "token", k.cfg.tokenName(), "error", err)
 	}
 	return fmt.Errorf("pkcs11: %s is not reachable (removed, or the module lost it): %w", k.cfg.tokenName(), err)
+}
+
+// doLoggedIn is do for operations that look for private objects: the token hides them
+// from a logged-out user without an error, so log in first (a no-op when logged in).
+func (k *KeyManager) doLoggedIn(fn func(s p11.SessionHandle) error) error {
+	return k.do(func(s p11.SessionHandle) error {
+		if err := k.login(s); err != nil {
+			return err
+		}
+		return fn(s)
+	})
 }
 
 // session takes an idle session or, below the cap, opens one; at the cap it waits.
@@ -205,4 +211,15 @@ func (k *KeyManager) release(s p11.SessionHandle) { k.idle <- s }
 func (k *KeyManager) discard(s p11.SessionHandle) {
 	_ = k.ctx.CloseSession(s)
 	<-k.slots
+}
+
+func (k *KeyManager) discardIdle() {
+	for {
+		select {
+		case s := <-k.idle:
+			k.discard(s)
+		default:
+			return
+		}
+	}
 }
