@@ -110,7 +110,9 @@ func TestBadPKCS11SettingsGiveOneClearError(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("LANYARD_TEST_PIN_UNSET", "")
-	section := func(lines ...string) string { return "key_manager: pkcs11\npkcs11:\n  " + strings.Join(lines, "\n  ") + "\n" }
+	section := func(lines ...string) string {
+		return "key_manager: pkcs11\npkcs11:\n  " + strings.Join(lines, "\n  ") + "\n"
+	}
 	mod, label, file := "module_path: "+hsmtest.Module, "token_label: lanyard", "pin_file: "+pin
 	for _, tc := range []struct {
 		name, yaml, want string

@@ -80,9 +80,9 @@ func (s *signer) signWith(sh p11.SessionHandle, h p11.ObjectHandle, mech *p11.Me
 
 // Hashes the CA and JWT code sign with, and their PKCS#11 names.
 var hashes = map[crypto.Hash]struct {
-	oid      asn1.ObjectIdentifier // in the DigestInfo of PKCS#1 v1.5 (RFC 8017, 9.2)
-	mech     uint                  // CKM_ for PSS
-	mgf      uint                  // CKG_MGF1_ for PSS
+	oid  asn1.ObjectIdentifier // in the DigestInfo of PKCS#1 v1.5 (RFC 8017, 9.2)
+	mech uint                  // CKM_ for PSS
+	mgf  uint                  // CKG_MGF1_ for PSS
 }{
 	crypto.SHA256: {asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 1}, p11.CKM_SHA256, p11.CKG_MGF1_SHA256},
 	crypto.SHA384: {asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 2}, p11.CKM_SHA384, p11.CKG_MGF1_SHA384},
