@@ -5,8 +5,6 @@ package pkcs11
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rsa"
 	"encoding/asn1"
 	"encoding/binary"
@@ -21,12 +19,6 @@ import (
 )
 
 var _ keymanager.KeyManager = (*KeyManager)(nil)
-
-// Named curves by OID (RFC 5480), as CKA_EC_PARAMS holds them.
-var (
-	oidP256 = asn1.ObjectIdentifier{1, 2, 840, 10045, 3, 1, 7}
-	oidP384 = asn1.ObjectIdentifier{1, 3, 132, 0, 34}
-)
 
 // GenerateKey implements keymanager.KeyManager: a key pair is generated on the token as
 // token objects (the private one sensitive, private and not extractable) labelled with
@@ -247,27 +239,7 @@ func (k *KeyManager) publicKey(s p11.SessionHandle, o p11.ObjectHandle) (crypto.
 		if err != nil {
 			return nil, fmt.Errorf("reading the EC public key: %w", err)
 		}
-		var oid asn1.ObjectIdentifier
-		if _, err := asn1.Unmarshal(attrs[0].Value, &oid); err != nil {
-			return nil, fmt.Errorf("reading the EC public key's curve: %w", err)
-		}
-		var curve elliptic.Curve
-		switch {
-		case oid.Equal(oidP256):
-			curve = elliptic.P256()
-		case oid.Equal(oidP384):
-			curve = elliptic.P384()
-		default:
-			return nil, fmt.Errorf("EC public key on curve %s: only P-256 and P-384 are used", oid)
-		}
-		// CKA_EC_POINT is the point inside a DER OCTET STRING (PKCS#11 2.40); some
-		// modules give it bare.
-		point := attrs[1].Value
-		var inner []byte
-		if rest, err := asn1.Unmarshal(point, &inner); err == nil && len(rest) == 0 {
-			point = inner
-		}
-		return ecdsa.ParseUncompressedPublicKey(curve, point)
+		return parseECPoint(attrs[0].Value, attrs[1].Value)
 	case p11.CKK_RSA:
 		attrs, err := k.ctx.GetAttributeValue(s, o, []*p11.Attribute{
 			p11.NewAttribute(p11.CKA_MODULUS, nil), p11.NewAttribute(p11.CKA_PUBLIC_EXPONENT, nil)})
