@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"errors"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -244,5 +245,23 @@ func TestConcurrentSignaturesAndALostSessionRecover(t *testing.T) {
 	k.keys = map[string]*signer{}
 	if _, err := k.GetKey(context.Background(), "x509-ca-1"); err != nil {
 		t.Fatalf("GetKey after the login was lost: %v", err)
+	}
+}
+
+func TestATokenDeletedUnderTheKeyManagerGivesErrorsNotAPanic(t *testing.T) {
+	tok := hsmtest.New(t).Token("lanyard")
+	k := open(t, tok, "lanyard/s1/")
+	key, err := k.GenerateKey(context.Background(), "x509-ca-1", keymanager.ECP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("softhsm2-util", "--delete-token", "--token", tok.Label).CombinedOutput(); err != nil {
+		t.Fatalf("deleting the token: %v\n%s", err, out)
+	}
+	if _, err := key.Sign(rand.Reader, make([]byte, 32), crypto.SHA256); err == nil || !strings.Contains(err.Error(), `signing with "lanyard/s1/x509-ca-1" on token "lanyard"`) {
+		t.Fatalf("signing with a key of a deleted token: %v", err)
+	}
+	if _, err := k.GenerateKey(context.Background(), "x509-ca-2", keymanager.ECP256); err == nil || !strings.Contains(err.Error(), `generating ec-p256 key x509-ca-2 on token "lanyard"`) {
+		t.Fatalf("generating on a deleted token: %v", err)
 	}
 }
