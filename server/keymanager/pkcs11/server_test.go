@@ -123,6 +123,7 @@ func TestBadPKCS11SettingsGiveOneClearError(t *testing.T) {
 		{"an unknown token label", section(mod, "token_label: nope", file), fmt.Sprintf(`pkcs11.token_label: %s has no token "nope" (it has tokens "lanyard" (slot %d))`, hsmtest.Module, tok.Slot)},
 		{"an unknown slot", section(mod, "slot: 4242", file), "pkcs11.slot: " + hsmtest.Module + " has no token in slot 4242"},
 		{"a missing PIN file", section(mod, label, "pin_file: "+filepath.Join(dir, "none")), "reading the PKCS#11 PIN: pkcs11.pin_file " + filepath.Join(dir, "none") + ": open"},
+		{"an unreadable PIN file (a directory)", section(mod, label, "pin_file: "+dir), "reading the PKCS#11 PIN: pkcs11.pin_file " + dir + ": read " + dir + ": is a directory"},
 		{"an empty PIN file", section(mod, label, "pin_file: "+empty), "pkcs11.pin_file " + empty + " is empty"},
 		{"an unset PIN variable", section(mod, label, "pin_env: LANYARD_TEST_PIN_UNSET"), "the environment variable LANYARD_TEST_PIN_UNSET is not set or empty"},
 		{"both a PIN file and variable", section(mod, label, file, "pin_env: X"), "config: pkcs11.pin_file or pkcs11.pin_env: set exactly one"},
