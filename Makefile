@@ -64,6 +64,14 @@ test: tpm-install
 tpm-install:
 	./e2e/tpm/install.sh
 
+# SoftHSM2 for the PKCS#11 key manager tests (server/keymanager/pkcs11); with
+# LANYARD_REQUIRE_SOFTHSM=1 they fail instead of skipping when it is missing.
+.PHONY: softhsm-install
+test: export LANYARD_REQUIRE_SOFTHSM := 1
+test: softhsm-install
+softhsm-install:
+	./e2e/softhsm/install.sh
+
 # The system benchmark: fresh server + agent processes, results table in e2e/bench/results/.
 bench: build
 	bin/lanyard-bench -bin bin -out e2e/bench/results $(BENCHFLAGS)

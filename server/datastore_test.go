@@ -19,7 +19,12 @@ import (
 // datastore holds one entry: the state a restart must keep.
 func ranBefore(t *testing.T) (config.Config, *x509.Certificate) {
 	t.Helper()
-	cfg := newConfig(t)
+	return ranBeforeWith(t, newConfig(t))
+}
+
+// ranBeforeWith is ranBefore with the configuration cfg.
+func ranBeforeWith(t *testing.T, cfg config.Config) (config.Config, *x509.Certificate) {
+	t.Helper()
 	ts := startServer(t, cfg)
 	_, agentID := ts.attestedAgent()
 	ts.createEntries(entry("/web", agentID, "unix:uid:1000"))

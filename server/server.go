@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -41,6 +42,7 @@ type Server struct {
 	clk   clock.Clock
 	lns   listeners
 	store datastore.Store // closed last, once every goroutine has returned
+	keys  io.Closer       // the key manager, when it holds something to close (a PKCS#11 token)
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the server starts
@@ -104,13 +106,16 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 	if err := datadir.CheckPriorState(ctx, cfg, store, log); err != nil {
 		return nil, err
 	}
-	keys, err := datadir.KeyManager(cfg)
-	if err != nil {
-		return nil, err
-	}
 	serverID, err := datadir.ServerID(cfg.DataDir)
 	if err != nil {
 		return nil, err
+	}
+	keys, err := datadir.KeyManager(cfg, serverID, log.With("component", "keymanager"))
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := keys.(io.Closer); ok {
+		s.keys = c
 	}
 
 	// The CA signs; the caches follow the datastore; the server SVID comes from the CA.
@@ -277,6 +282,11 @@ func (s *Server) goRun(ctx context.Context, j job) {
 
 func (s *Server) closeAll() {
 	s.lns.close()
+	if s.keys != nil {
+		if err := s.keys.Close(); err != nil {
+			s.log.Warn("closing key manager", "error", err)
+		}
+	}
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {
 			s.log.Warn("closing datastore", "error", err)

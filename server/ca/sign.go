@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/cryptosigner"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
@@ -104,7 +105,15 @@ func activeSigner(slots []*jwtSlot, typ string) (string, jose.Signer, error) {
 		if err != nil {
 			return "", nil, err
 		}
-		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: s.signer, KeyID: s.Kid}},
+		var key any = s.signer
+		switch s.signer.(type) {
+		case *ecdsa.PrivateKey, *rsa.PrivateKey:
+		default:
+			// A key that stays in its key manager (a PKCS#11 token): go-jose signs only
+			// through its own opaque interface with those.
+			key = cryptosigner.Opaque(s.signer)
+		}
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: key, KeyID: s.Kid}},
 			(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
 		if err != nil {
 			return "", nil, fmt.Errorf("%s signer: %w", typ, err)

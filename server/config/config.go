@@ -54,8 +54,11 @@ type Config struct {
 	// WITIssuer is the "iss" claim of WIT-SVIDs. Default none (the WIT-SVID spec makes it
 	// optional). Not an http(s) URL: the spec (3.7) keeps WIT-SVIDs away from OIDC discovery.
 	WITIssuer string `yaml:"wit_issuer"`
-	// KeyManager is "disk" (default: keys in DataDir/keys, 0600) or "memory".
+	// KeyManager is "disk" (default: keys in DataDir/keys, 0600), "memory" or "pkcs11"
+	// (keys inside a PKCS#11 token, see PKCS11).
 	KeyManager string `yaml:"key_manager"`
+	// PKCS11 is the token key_manager: pkcs11 uses.
+	PKCS11 *PKCS11Config `yaml:"pkcs11"`
 	// Federation is the bundle endpoint and the federated trust domains.
 	Federation FederationConfig `yaml:"federation"`
 	// OIDC is the OpenID Connect discovery endpoint (on by default, loopback only).
@@ -189,9 +192,12 @@ func (c *Config) Validate() error {
 			c.WITIssuer, "wit."+c.TrustDomain))
 	}
 	switch c.KeyManager {
-	case "disk", "memory":
+	case "disk", "memory", "pkcs11":
 	default:
-		return yamlconf.FieldError("key_manager", fmt.Sprintf("%q: use disk or memory", c.KeyManager))
+		return yamlconf.FieldError("key_manager", fmt.Sprintf("%q: use disk, memory or pkcs11", c.KeyManager))
+	}
+	if err := c.validatePKCS11(); err != nil {
+		return err
 	}
 	if err := c.validateDatastore(); err != nil {
 		return err

@@ -28,6 +28,8 @@ func FuzzParse(f *testing.F) {
 		"trust_domain: example.org\nnode_attestors:\n  k8s_psat:\n    clusters:\n      prod:\n        service_account_allow_list: [\"spire:spire-agent\"]\n        audience: []\n",
 		"trust_domain: example.org\ndatastore:\n  type: postgres\n  connection_string: postgres://lanyard@db/lanyard\n  max_open_conns: 5\n",
 		"trust_domain: example.org\nca_ttl: 18446744074\n",
+		"trust_domain: example.org\nkey_manager: pkcs11\npkcs11:\n  module_path: /usr/lib/softhsm/libsofthsm2.so\n  token_label: lanyard\n  pin_file: /etc/lanyard/pin\n",
+		"trust_domain: example.org\nkey_manager: pkcs11\npkcs11:\n  module_path: /opt/hsm/lib.so\n  slot: 3\n  pin_env: HSM_PIN\n  key_label_prefix: prod/\n",
 		"trust_domain: example.org\n---\ntrust_domain: evil.org\n",
 	} {
 		f.Add([]byte(doc))
@@ -57,6 +59,13 @@ func FuzzParse(f *testing.F) {
 			} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 				t.Fatalf("accepted %s address %q: port is not a number", name, addr)
 			}
+		}
+		if p := cfg.PKCS11; cfg.KeyManager == "pkcs11" {
+			if p == nil || p.ModulePath == "" || (p.TokenLabel == "") == (p.Slot == nil) || (p.PINFile == "") == (p.PINEnv == "") || p.KeyLabelPrefix == "" {
+				t.Fatalf("accepted a pkcs11 section that does not name one module, one token and one PIN source: %+v", p)
+			}
+		} else if p != nil {
+			t.Fatalf("accepted a pkcs11 section with key_manager %q", cfg.KeyManager)
 		}
 		seeds, err := cfg.FederationSeeds()
 		if err == nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/lanyard-dev/lanyard/server/datastore/postgres"
 	"github.com/lanyard-dev/lanyard/server/datastore/sqlite"
 	"github.com/lanyard-dev/lanyard/server/keymanager"
+	"github.com/lanyard-dev/lanyard/server/keymanager/pkcs11"
 )
 
 // OpenStore opens the backend that datastore.type selects (Validate has checked it).
@@ -52,8 +53,11 @@ func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (datast
 // written before the first CA, so a first start that failed leaves one; and with the
 // memory key manager every start begins a new CA anyway.
 func priorState(cfg config.Config) []string {
-	if cfg.KeyManager == "memory" {
+	switch cfg.KeyManager {
+	case "memory":
 		return nil
+	case "pkcs11":
+		return tokenState(cfg)
 	}
 	keys, _ := filepath.Glob(filepath.Join(cfg.DataDir, "keys", "*.pem"))
 	if len(keys) == 0 {
@@ -64,6 +68,37 @@ func priorState(cfg config.Config) []string {
 		found = append(found, "server_id")
 	}
 	return found
+}
+
+// tokenState is priorState for key_manager: pkcs11: the token holds key objects labelled
+// with the ID in server_id. Without a server_id there is no label to look for; a token
+// that cannot be opened is reported by the key manager's own opening, later.
+func tokenState(cfg config.Config) []string {
+	b, err := os.ReadFile(filepath.Join(cfg.DataDir, "server_id"))
+	if err != nil {
+		return nil
+	}
+	id := strings.TrimSpace(string(b))
+	km, err := KeyManager(cfg, id, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil
+	}
+	tok := km.(*pkcs11.KeyManager)
+	defer tok.Close()
+	labels, err := tok.Labels(context.Background())
+	if err != nil {
+		return nil
+	}
+	n := 0
+	for _, l := range labels {
+		if strings.HasPrefix(l, cfg.PKCS11.KeyLabelPrefix+id+"/") {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("%d key objects (X.509, JWT, WIT) on its PKCS#11 token", n), "server_id"}
 }
 
 const restoreHint = "restore the datastore from a backup (lanyard-server datastore restore -config FILE BACKUP, " +
@@ -117,10 +152,29 @@ func CheckPriorState(ctx context.Context, cfg config.Config, store datastore.Sto
 		"(agents must attest again and workloads must get the new bundle)", err, hint)
 }
 
-// KeyManager opens the key manager key_manager selects: disk keys under data_dir/keys, or memory.
-func KeyManager(cfg config.Config) (keymanager.KeyManager, error) {
-	if cfg.KeyManager == "memory" {
+// KeyManager opens the key manager key_manager selects: disk keys under data_dir/keys,
+// memory, or a PKCS#11 token, where this server's objects are labelled
+// "<key_label_prefix><serverID>/<key ID>" so servers sharing a token keep apart.
+func KeyManager(cfg config.Config, serverID string, log *slog.Logger) (keymanager.KeyManager, error) {
+	switch cfg.KeyManager {
+	case "memory":
 		return keymanager.NewMemory(), nil
+	case "pkcs11":
+		p := cfg.PKCS11
+		pin, source, err := pkcs11.ReadPIN(p.PINFile, p.PINEnv)
+		if err != nil {
+			return nil, err
+		}
+		c := pkcs11.Config{ModulePath: p.ModulePath, TokenLabel: p.TokenLabel, PIN: pin, PINSource: source,
+			LabelPrefix: p.KeyLabelPrefix + serverID + "/", Log: log}
+		if p.Slot != nil {
+			c.Slot = *p.Slot
+		}
+		km, err := pkcs11.Open(c)
+		if err != nil {
+			return nil, err
+		}
+		return km, nil
 	}
 	km, err := keymanager.NewDisk(filepath.Join(cfg.DataDir, "keys"))
 	if err != nil {

@@ -35,7 +35,7 @@ func NewDisk(dir string) (*Disk, error) {
 
 // GenerateKey implements KeyManager; the key is on disk before it is returned.
 func (d *Disk) GenerateKey(ctx context.Context, id string, keyType KeyType) (crypto.Signer, error) {
-	if err := validateID(id); err != nil {
+	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
 	key, err := generate(keyType)
@@ -59,7 +59,7 @@ func (d *Disk) GenerateKey(ctx context.Context, id string, keyType KeyType) (cry
 
 // GetKey implements KeyManager.
 func (d *Disk) GetKey(ctx context.Context, id string) (crypto.Signer, error) {
-	if err := validateID(id); err != nil {
+	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
 	if key, err := d.mem.GetKey(ctx, id); err == nil {
@@ -92,7 +92,7 @@ func (d *Disk) GetKey(ctx context.Context, id string) (crypto.Signer, error) {
 
 // DeleteKey implements KeyManager: the file is removed and the removal made durable.
 func (d *Disk) DeleteKey(ctx context.Context, id string) error {
-	if err := validateID(id); err != nil {
+	if err := ValidateID(id); err != nil {
 		return err
 	}
 	d.mu.Lock()

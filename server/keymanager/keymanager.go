@@ -1,5 +1,6 @@
-// Package keymanager holds the server's private signing keys (X.509 CA and JWT keys)
-// behind a small interface: on disk (files 0600, survive restarts) or in memory.
+// Package keymanager holds the server's private signing keys (X.509 CA, JWT and WIT keys)
+// behind a small interface: on disk (files 0600, survive restarts), in memory, or in a
+// PKCS#11 token (subpackage pkcs11).
 package keymanager
 
 import (
@@ -38,7 +39,9 @@ type KeyManager interface {
 	GenerateKey(ctx context.Context, id string, keyType KeyType) (crypto.Signer, error)
 	GetKey(ctx context.Context, id string) (crypto.Signer, error)
 	// DeleteKey destroys a key for good (a retired CA or JWT key nothing trusts any more).
-	// Deleting an unknown ID is not an error. A crypto.Signer already handed out keeps
-	// working in memory; the key is gone from storage when DeleteKey returns.
+	// Deleting an unknown ID is not an error. The key is gone from storage when DeleteKey
+	// returns; a crypto.Signer already handed out keeps working with disk and memory keys
+	// (it holds the key) but not with PKCS#11 ones (it signs on the token), so delete only
+	// keys nothing signs with any more.
 	DeleteKey(ctx context.Context, id string) error
 }

@@ -22,7 +22,7 @@ func NewMemory() *Memory { return &Memory{keys: map[string]crypto.Signer{}} }
 
 // GenerateKey implements KeyManager.
 func (m *Memory) GenerateKey(_ context.Context, id string, keyType KeyType) (crypto.Signer, error) {
-	if err := validateID(id); err != nil {
+	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
 	key, err := generate(keyType)
@@ -77,8 +77,8 @@ func generate(t KeyType) (crypto.Signer, error) {
 	return key, nil
 }
 
-// validateID keeps IDs safe to use as file names.
-func validateID(id string) error {
+// ValidateID keeps IDs safe to use as file names.
+func ValidateID(id string) error {
 	if id == "" || len(id) > 128 || id[0] == '.' {
 		return fmt.Errorf("key id %q: must be 1 to 128 characters and not start with '.'", id)
 	}

@@ -47,6 +47,7 @@ type Option func(*options)
 
 type options struct {
 	td      string
+	km      string
 	yaml    string
 	srvOpts []server.Option
 	log     *slog.Logger
@@ -56,9 +57,12 @@ type options struct {
 func WithTrustDomain(name string) Option { return func(o *options) { o.td = name } }
 
 // WithYAML appends configuration keys (YAML) to the test configuration, which sets
-// trust_domain, bind_port (0), health_address (off), key_manager (memory), oidc.address
-// (off), data_dir and admin_socket_path; give only other keys.
+// trust_domain, bind_port (0), health_address (off), key_manager (memory, see
+// WithKeyManager), oidc.address (off), data_dir and admin_socket_path; give only other keys.
 func WithYAML(extra string) Option { return func(o *options) { o.yaml += extra } }
+
+// WithKeyManager sets key_manager (default memory); its own section goes in WithYAML.
+func WithKeyManager(name string) Option { return func(o *options) { o.km = name } }
 
 // WithServerOptions passes options on to server.Start (e.g. server.WithLogLevels).
 func WithServerOptions(opts ...server.Option) Option {
@@ -71,7 +75,7 @@ func WithLogger(log *slog.Logger) Option { return func(o *options) { o.log = log
 // Start starts a server and waits until it accepts connections.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	o := options{td: "example.org", log: slog.New(slog.DiscardHandler)}
+	o := options{td: "example.org", km: "memory", log: slog.New(slog.DiscardHandler)}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -81,7 +85,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	sock := filepath.Join(dir, "admin.sock")
-	cfg, err := config.Parse([]byte("trust_domain: " + o.td + "\nbind_port: 0\nhealth_address: \"\"\nkey_manager: memory\n" +
+	cfg, err := config.Parse([]byte("trust_domain: " + o.td + "\nbind_port: 0\nhealth_address: \"\"\nkey_manager: " + o.km + "\n" +
 		"oidc:\n  address: \"\"\ndata_dir: " + filepath.Join(dir, "data") + "\nadmin_socket_path: " + sock + "\n" + o.yaml))
 	if err != nil {
 		t.Fatalf("test server configuration: %v", err)
