@@ -15,6 +15,9 @@ type NodeAttestors struct {
 	// K8sPSAT enables k8s_psat: agents in Kubernetes pods attest with their projected
 	// service account token, checked with each cluster's TokenReview API.
 	K8sPSAT *K8sPSAT `yaml:"k8s_psat"`
+	// X509PoP enables x509pop: agents prove they hold the key of a node certificate
+	// issued by the operator's CAs (see x509pop.go).
+	X509PoP *X509PoP `yaml:"x509pop"`
 }
 
 // K8sPSAT configures the k8s_psat verifier.
