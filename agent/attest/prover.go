@@ -7,6 +7,7 @@ import (
 	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/attestors/jointoken"
 	"github.com/lanyard-dev/lanyard/attestors/k8spsat"
+	"github.com/lanyard-dev/lanyard/attestors/x509pop"
 )
 
 // NodeProver is the agent half of the configured node attestor.
@@ -15,6 +16,9 @@ func NodeProver(cfg config.Config) (attestors.NodeProver, error) {
 	case config.K8sPSAT:
 		c := cfg.K8sPSAT
 		return k8spsat.Prover{Cluster: c.Cluster, TokenPath: c.TokenPath, Audience: c.Audience}, nil
+	case config.X509PoP:
+		c := cfg.X509PoP
+		return &x509pop.Prover{CertificatePath: c.CertificatePath, PrivateKeyPath: c.PrivateKeyPath, IntermediatesPath: c.IntermediatesPath}, nil
 	default:
 		if cfg.JoinToken == "" {
 			return nil, errors.New("no valid agent SVID saved and no join_token configured: generate one with `lanyard-server token generate`")
@@ -25,4 +29,6 @@ func NodeProver(cfg config.Config) (attestors.NodeProver, error) {
 
 // Reattestable reports whether the configured node attestor can prove the node again at
 // any time, so that the agent attests again instead of renewing, and after an eviction.
-func Reattestable(cfg config.Config) bool { return cfg.Attestor() == config.K8sPSAT }
+func Reattestable(cfg config.Config) bool {
+	return cfg.Attestor() == config.K8sPSAT || cfg.Attestor() == config.X509PoP
+}

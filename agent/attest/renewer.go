@@ -169,7 +169,9 @@ func (r *Renewer) renew(ctx context.Context) (*Result, error) {
 		return nil, fmt.Errorf("re-attesting: %w", err)
 	}
 	if res.ID != r.id.ID {
-		return nil, fmt.Errorf("re-attestation gave agent ID %s, want %s (did the node change?)", res.ID, r.id.ID)
+		return nil, fmt.Errorf("re-attestation gave agent ID %s, want %s: the node's evidence now names another agent "+
+			"(an x509pop node certificate renewed on disk has a new fingerprint: name agents by a field that stays, "+
+			"with the server's agent_path_template, or delete data_dir's agent SVID and restart)", res.ID, r.id.ID)
 	}
 	return res, nil
 }

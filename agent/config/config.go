@@ -45,12 +45,14 @@ type Config struct {
 	BrokerAPI *BrokerAPI `yaml:"broker_api"`
 	// HealthAddress serves /healthz, /readyz and /metrics over HTTP. Default 127.0.0.1:8083; "" disables it.
 	HealthAddress *string `yaml:"health_address"`
-	// NodeAttestor is how the agent proves its node: join_token (default) or k8s_psat.
+	// NodeAttestor is how the agent proves its node: join_token (default), k8s_psat or x509pop.
 	NodeAttestor string `yaml:"node_attestor"`
 	// JoinToken attests the agent with the join_token method (single use).
 	JoinToken string `yaml:"join_token"`
 	// K8sPSAT configures node_attestor: k8s_psat.
 	K8sPSAT K8sPSATAttestor `yaml:"k8s_psat"`
+	// X509PoP configures node_attestor: x509pop.
+	X509PoP X509PoPAttestor `yaml:"x509pop"`
 	// TrustBundlePath is a PEM file with the server's CA certificates, used to verify the server
 	// before the agent has a bundle of its own.
 	TrustBundlePath string `yaml:"trust_bundle_path"`
