@@ -1,0 +1,131 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lanyard-dev/lanyard/attestors/x509pop"
+	"github.com/lanyard-dev/lanyard/attestors/x509pop/x509poptest"
+)
+
+const (
+	uidX509PoPSPIRE   = 41501 // workload of SPIRE's agent attested with x509pop
+	uidX509PoPLanyard = 41502 // workload of lanyard-agent attested with x509pop
+)
+
+// TestX509PoPAgentsAttestToLanyard attests SPIRE's own agent (an RSA node key, SPIRE's
+// x509pop plugin) and lanyard-agent (an ECDSA key, the intermediate in
+// intermediates_path) to a real lanyard-server that trusts the operator's root: each gets
+// its agent ID from the certificate's fingerprint, serves a workload its SVID and, with
+// 40-second agent SVIDs, attests again with a fresh challenge before its SVID expires.
+// A node whose certificate another CA issued is refused, and lanyard-agent says why.
+func TestX509PoPAgentsAttestToLanyard(t *testing.T) {
+	requireRoot(t)
+	spireAgent := spireBinary(t, "spire-agent")
+	root := x509poptest.NewCA(t, "operator root", nil)
+	inter := x509poptest.NewCA(t, "operator intermediate", root)
+	d := newDomainWith(t, "x509pop.test", fmt.Sprintf("agent_ttl: 40s\nnode_attestors:\n  x509pop:\n    ca_bundle_path: %s\n",
+		x509poptest.WriteBundle(t, filepath.Join(sharedDir(t), "operator-root.pem"), root)))
+	d.startServer()
+
+	nodeFiles := func(name string, n *x509poptest.Issued) (cert, key, inters string) {
+		dir := filepath.Join(d.dir, name)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		cert, key = n.Write(t, dir)
+		return cert, key, x509poptest.WriteBundle(t, filepath.Join(dir, "intermediates.pem"), inter)
+	}
+	reattested := func(agentID string) {
+		t.Helper()
+		eventually(t, 90*time.Second, agentID+" to attest again before its 40 s SVID expires", func() bool {
+			for _, l := range lines(d.server.Output(), "") {
+				if strings.Contains(l, `msg="agent attested"`) && strings.Contains(l, "agent_id="+agentID) && strings.Contains(l, "reattestation=true") {
+					return true
+				}
+			}
+			return false
+		})
+	}
+
+	t.Run("SPIRE's agent with an RSA node key", func(t *testing.T) {
+		node := inter.Issue(t, x509poptest.Node{CN: "spire-node", RSA: true})
+		cert, key, inters := nodeFiles("spire-node", node)
+		d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/x509pop/%s", d.td, x509pop.Fingerprint(node.Cert))
+		bundle := filepath.Join(d.dir, "bundle.pem")
+		writeFile(t, bundle, d.cli("bundle", "show"))
+		d.socket = filepath.Join(d.dir, "spire-agent.sock")
+		conf := filepath.Join(d.dir, "spire-agent.conf")
+		writeFile(t, conf, fmt.Sprintf(`agent {
+    data_dir = %q
+    log_level = "DEBUG"
+    server_address = "127.0.0.1"
+    server_port = "%d"
+    socket_path = %q
+    trust_bundle_path = %q
+    trust_domain = %q
+}
+plugins {
+    NodeAttestor "x509pop" {
+        plugin_data {
+            private_key_path = %q
+            certificate_path = %q
+            intermediates_path = %q
+        }
+    }
+    KeyManager "memory" {
+        plugin_data {}
+    }
+    WorkloadAttestor "unix" {
+        plugin_data {}
+    }
+}
+`, filepath.Join(d.dir, "spire-agent-data"), d.serverPort, d.socket, bundle, d.td, key, cert, inters))
+		agent := start(t, spireAgent, 0, nil, "run", "-config", conf)
+		d.waitAgentSocket()
+		d.entry("spire-x509pop", uidX509PoPSPIRE)
+		eventually(t, 60*time.Second, "an X.509-SVID from SPIRE's x509pop agent", func() bool {
+			out, err := d.runWorkload(uidX509PoPSPIRE, "x509")
+			return err == nil && strings.Contains(out, d.id("spire-x509pop"))
+		})
+		out := d.cli("agent", "show", "-spiffeID", d.agentID)
+		for _, want := range []string{"x509pop", "subject:cn:spire-node", "ca:fingerprint:" + x509pop.Fingerprint(root.Cert)} {
+			if !strings.Contains(out, want) {
+				t.Fatalf("agent show lacks %q:\n%s", want, out)
+			}
+		}
+		reattested(d.agentID)
+		agent.stop()
+	})
+
+	t.Run("lanyard-agent with an ECDSA node key", func(t *testing.T) {
+		node := inter.Issue(t, x509poptest.Node{CN: "lanyard-node"})
+		cert, key, inters := nodeFiles("lanyard-node", node)
+		d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/x509pop/%s", d.td, x509pop.Fingerprint(node.Cert))
+		d.socket = filepath.Join(d.dir, "agent", "api.sock")
+		conf := d.agentConfig("lanyard-x509pop", fmt.Sprintf("node_attestor: x509pop\nx509pop:\n  certificate_path: %s\n  private_key_path: %s\n  intermediates_path: %s\n", cert, key, inters))
+		start(t, "lanyard-agent", 0, nil, "run", "-config", conf)
+		d.waitAgentSocket()
+		d.entry("lanyard-x509pop", uidX509PoPLanyard)
+		eventually(t, 60*time.Second, "an X.509-SVID from lanyard-agent attested with x509pop", func() bool {
+			out, err := d.runWorkload(uidX509PoPLanyard, "x509")
+			return err == nil && strings.Contains(out, d.id("lanyard-x509pop"))
+		})
+		reattested(d.agentID)
+	})
+
+	t.Run("a node certificate of another CA is refused", func(t *testing.T) {
+		stranger := x509poptest.NewCA(t, "someone else", nil).Issue(t, x509poptest.Node{CN: "intruder"})
+		cert, key, _ := nodeFiles("intruder", stranger)
+		d.socket = filepath.Join(d.dir, "intruder", "api.sock")
+		conf := d.agentConfig("intruder", fmt.Sprintf("node_attestor: x509pop\nx509pop:\n  certificate_path: %s\n  private_key_path: %s\n", cert, key))
+		_, err := run(t, "lanyard-agent", 0, nil, "run", "-config", conf) // stderr is in err
+		if err == nil || !strings.Contains(err.Error(), "PermissionDenied") || !strings.Contains(err.Error(), `issued by "CN=someone else", does not chain to a CA`) {
+			t.Fatalf("lanyard-agent with a stranger's certificate: %v", err)
+		}
+	})
+}
