@@ -56,35 +56,13 @@ func TestX509PoPAgentsAttestToLanyard(t *testing.T) {
 		node := inter.Issue(t, x509poptest.Node{CN: "spire-node", RSA: true})
 		cert, key, inters := nodeFiles("spire-node", node)
 		d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/x509pop/%s", d.td, x509pop.Fingerprint(node.Cert))
-		bundle := filepath.Join(d.dir, "bundle.pem")
-		writeFile(t, bundle, d.cli("bundle", "show"))
-		d.socket = filepath.Join(d.dir, "spire-agent.sock")
-		conf := filepath.Join(d.dir, "spire-agent.conf")
-		writeFile(t, conf, fmt.Sprintf(`agent {
-    data_dir = %q
-    log_level = "DEBUG"
-    server_address = "127.0.0.1"
-    server_port = "%d"
-    socket_path = %q
-    trust_bundle_path = %q
-    trust_domain = %q
-}
-plugins {
-    NodeAttestor "x509pop" {
+		conf := d.spireAgentConf("", fmt.Sprintf(`NodeAttestor "x509pop" {
         plugin_data {
             private_key_path = %q
             certificate_path = %q
             intermediates_path = %q
         }
-    }
-    KeyManager "memory" {
-        plugin_data {}
-    }
-    WorkloadAttestor "unix" {
-        plugin_data {}
-    }
-}
-`, filepath.Join(d.dir, "spire-agent-data"), d.serverPort, d.socket, bundle, d.td, key, cert, inters))
+    }`, key, cert, inters))
 		agent := start(t, spireAgent, 0, nil, "run", "-config", conf)
 		d.waitAgentSocket()
 		d.entry("spire-x509pop", uidX509PoPSPIRE)

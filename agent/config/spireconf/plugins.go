@@ -17,6 +17,9 @@ func plugins(p map[string][]spirehcl.Plugin, doc *spirehcl.Doc) {
 				doc.Set(v, "", "k8s_psat", "token_path")
 			}
 		}
+		if na.Name == "x509pop" {
+			x509pop(na.Data, doc)
+		}
 		na.Data.Done()
 	}
 	for _, km := range p["KeyManager"] {

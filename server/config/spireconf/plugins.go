@@ -25,6 +25,8 @@ func (c *converter) plugins(p map[string][]spirehcl.Plugin) {
 			joinToken = true
 		case "k8s_psat":
 			c.k8sPSAT(na.Data)
+		case "x509pop":
+			c.x509pop(na.Data)
 		}
 		na.Data.Done()
 	}
