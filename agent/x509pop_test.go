@@ -2,6 +2,7 @@ package agent
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,9 +57,14 @@ func TestX509PoPAgentReattestsAndIsRefusedOnceItsCAIsRemoved(t *testing.T) {
 	trust(x509poptest.NewCA(t, "another root", nil))
 	poll.Until(t, 30*time.Second, "renewal to be refused because the node's CA is no longer trusted", func() bool {
 		a.clock.Step(time.Second)
-		return a.log.Contains("renewing agent SVID failed") && a.log.Contains("does not chain to a CA in node_attestors.x509pop.ca_bundle_path")
+		return a.log.Contains("the server refuses to attest this node again") && a.log.Contains("does not chain to a CA in node_attestors.x509pop.ca_bundle_path")
 	})
 	a.servesID(t, "svc")
+	a.clock.Step(time.Hour) // past the agent SVID: /readyz says why it is not renewed
+	poll.Until(t, 30*time.Second, "/readyz to give the server's refusal", func() bool {
+		r := a.readyz(t)
+		return strings.Contains(r, "agent SVID expired and the server refuses to attest this node again") && strings.Contains(r, "does not chain")
+	})
 	// Not e.shutdown: the restarted server's goroutines are not in its leak snapshot.
 	a.stop()
 	if err := <-a.done; err != nil {
