@@ -10,11 +10,14 @@ import (
 
 	"github.com/lanyard-dev/lanyard/attestors/x509pop"
 	"github.com/lanyard-dev/lanyard/attestors/x509pop/x509poptest"
+	"github.com/lanyard-dev/lanyard/internal/freeport"
+	"github.com/lanyard-dev/lanyard/server/datastore/postgres/pgtest"
 )
 
 const (
 	uidX509PoPSPIRE   = 41501 // workload of SPIRE's agent attested with x509pop
 	uidX509PoPLanyard = 41502 // workload of lanyard-agent attested with x509pop
+	uidX509PoPToSPIRE = 41503 // workload of lanyard-agent attested by SPIRE's server
 )
 
 // TestX509PoPAgentsAttestToLanyard attests SPIRE's own agent (an RSA node key, SPIRE's
@@ -105,5 +108,83 @@ func TestX509PoPAgentsAttestToLanyard(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "PermissionDenied") || !strings.Contains(err.Error(), `issued by "CN=someone else", does not chain to a CA`) {
 			t.Fatalf("lanyard-agent with a stranger's certificate: %v", err)
 		}
+	})
+}
+
+// TestLanyardAgentAttestsToSPIREServerWithX509PoP runs the other direction: SPIRE's own
+// spire-server with its x509pop plugin attests lanyard-agent, whose node key is RSA (SPIRE
+// verifies RSA-PSS), and the agent serves a workload the SVID of an entry made with
+// SPIRE's CLI.
+func TestLanyardAgentAttestsToSPIREServerWithX509PoP(t *testing.T) {
+	requireRoot(t)
+	spireServer := spireBinary(t, "spire-server")
+	dir := sharedDir(t)
+	root := x509poptest.NewCA(t, "operator root", nil)
+	node := root.Issue(t, x509poptest.Node{CN: "lanyard-node", RSA: true})
+	nodeDir := filepath.Join(dir, "node")
+	if err := os.MkdirAll(nodeDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cert, key := node.Write(t, nodeDir)
+	d := &domain{t: t, td: "spire-x509pop.test", dir: dir, serverPort: freeport.Loopback(t), adminSock: filepath.Join(dir, "spire-server.sock")}
+	conf := filepath.Join(dir, "spire-server.conf")
+	writeFile(t, conf, fmt.Sprintf(`server {
+    bind_address = "127.0.0.1"
+    bind_port = "%d"
+    socket_path = %q
+    trust_domain = %q
+    data_dir = %q
+    log_level = "DEBUG"
+}
+plugins {
+    DataStore "sql" {
+        plugin_data {
+            database_type = "postgres"
+            connection_string = %q
+        }
+    }
+    KeyManager "memory" {
+        plugin_data {}
+    }
+    NodeAttestor "x509pop" {
+        plugin_data {
+            ca_bundle_path = %q
+        }
+    }
+}
+`, d.serverPort, d.adminSock, d.td, filepath.Join(dir, "spire-data"), pgtest.Start(t).NewDatabase(t), // SPIRE's binary has no sqlite without cgo
+		x509poptest.WriteBundle(t, filepath.Join(dir, "operator-root.pem"), root)))
+	start(t, spireServer, 0, nil, "run", "-config", conf)
+	spire := func(args ...string) string {
+		t.Helper()
+		out, err := runCommand(t, spireServer, 0, nil, append(args, "-socketPath", d.adminSock)...)
+		if err != nil {
+			t.Fatalf("spire-server %s: %v", strings.Join(args, " "), err)
+		}
+		return out
+	}
+	eventually(t, 60*time.Second, "spire-server healthy", func() bool {
+		_, err := runCommand(t, spireServer, 0, nil, "healthcheck", "-socketPath", d.adminSock)
+		return err == nil
+	})
+	bundle := filepath.Join(dir, "spire-bundle.pem")
+	writeFile(t, bundle, spire("bundle", "show"))
+	d.socket = filepath.Join(dir, "agent", "api.sock")
+	d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/x509pop/%s", d.td, x509pop.Fingerprint(node.Cert))
+	agentConf := filepath.Join(dir, "agent.yaml")
+	writeFile(t, agentConf, fmt.Sprintf("trust_domain: %s\nserver_port: %d\ndata_dir: %s\nsocket_path: %s\nhealth_address: \"\"\n"+
+		"trust_bundle_path: %s\nlog_level: debug\nnode_attestor: x509pop\nx509pop:\n  certificate_path: %s\n  private_key_path: %s\n",
+		d.td, d.serverPort, filepath.Join(dir, "agent-data"), d.socket, bundle, cert, key))
+	agent := start(t, "lanyard-agent", 0, nil, "run", "-config", agentConf)
+	eventually(t, 60*time.Second, "lanyard-agent attested by spire-server as "+d.agentID, func() bool {
+		return strings.Contains(agent.Output(), `msg="node attested" agent_id=`+d.agentID)
+	})
+	if out := spire("agent", "show", "-spiffeID", d.agentID); !strings.Contains(out, "x509pop:subject:cn:lanyard-node") {
+		t.Fatalf("spire-server agent show:\n%s", out)
+	}
+	spire("entry", "create", "-parentID", d.agentID, "-spiffeID", d.id("from-spire"), "-selector", fmt.Sprintf("unix:uid:%d", uidX509PoPToSPIRE))
+	eventually(t, 60*time.Second, "an X.509-SVID signed by spire-server from lanyard-agent", func() bool {
+		out, err := d.runWorkload(uidX509PoPToSPIRE, "x509")
+		return err == nil && strings.Contains(out, d.id("from-spire"))
 	})
 }
