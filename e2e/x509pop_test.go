@@ -25,7 +25,8 @@ const (
 // intermediates_path) to a real lanyard-server that trusts the operator's root: each gets
 // its agent ID from the certificate's fingerprint, serves a workload its SVID and, with
 // 40-second agent SVIDs, attests again with a fresh challenge before its SVID expires.
-// A node whose certificate another CA issued is refused, and lanyard-agent says why.
+// lanyard-agent runs from SPIRE's agent.conf converted by migrate-config. A node whose
+// certificate another CA issued is refused, and lanyard-agent says why.
 func TestX509PoPAgentsAttestToLanyard(t *testing.T) {
 	requireRoot(t)
 	spireAgent := spireBinary(t, "spire-agent")
@@ -59,13 +60,7 @@ func TestX509PoPAgentsAttestToLanyard(t *testing.T) {
 		node := inter.Issue(t, x509poptest.Node{CN: "spire-node", RSA: true})
 		cert, key, inters := nodeFiles("spire-node", node)
 		d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/x509pop/%s", d.td, x509pop.Fingerprint(node.Cert))
-		conf := d.spireAgentConf("", fmt.Sprintf(`NodeAttestor "x509pop" {
-        plugin_data {
-            private_key_path = %q
-            certificate_path = %q
-            intermediates_path = %q
-        }
-    }`, key, cert, inters))
+		conf := d.spireAgentConf("", x509popPlugin(cert, key, inters))
 		agent := start(t, spireAgent, 0, nil, "run", "-config", conf)
 		d.waitAgentSocket()
 		d.entry("spire-x509pop", uidX509PoPSPIRE)
@@ -87,8 +82,14 @@ func TestX509PoPAgentsAttestToLanyard(t *testing.T) {
 		node := inter.Issue(t, x509poptest.Node{CN: "lanyard-node"})
 		cert, key, inters := nodeFiles("lanyard-node", node)
 		d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/x509pop/%s", d.td, x509pop.Fingerprint(node.Cert))
-		d.socket = filepath.Join(d.dir, "agent", "api.sock")
-		conf := d.agentConfig("lanyard-x509pop", fmt.Sprintf("node_attestor: x509pop\nx509pop:\n  certificate_path: %s\n  private_key_path: %s\n  intermediates_path: %s\n", cert, key, inters))
+		// SPIRE's agent.conf, converted by migrate-config, runs as it is (the health
+		// listener off so that parallel tests do not share its port).
+		converted, err := run(t, "lanyard-agent", 0, nil, "migrate-config", d.spireAgentConf("", x509popPlugin(cert, key, inters)))
+		if err != nil || !strings.Contains(converted, "node_attestor: x509pop") {
+			t.Fatalf("migrate-config: %v\n%s", err, converted)
+		}
+		conf := filepath.Join(d.dir, "lanyard-x509pop.yaml")
+		writeFile(t, conf, converted+"health_address: \"\"\n")
 		start(t, "lanyard-agent", 0, nil, "run", "-config", conf)
 		d.waitAgentSocket()
 		d.entry("lanyard-x509pop", uidX509PoPLanyard)
@@ -109,6 +110,17 @@ func TestX509PoPAgentsAttestToLanyard(t *testing.T) {
 			t.Fatalf("lanyard-agent with a stranger's certificate: %v", err)
 		}
 	})
+}
+
+// x509popPlugin is SPIRE's agent NodeAttestor block for the node's files.
+func x509popPlugin(cert, key, intermediates string) string {
+	return fmt.Sprintf(`NodeAttestor "x509pop" {
+        plugin_data {
+            private_key_path = %q
+            certificate_path = %q
+            intermediates_path = %q
+        }
+    }`, key, cert, intermediates)
 }
 
 // TestLanyardAgentAttestsToSPIREServerWithX509PoP runs the other direction: SPIRE's own
