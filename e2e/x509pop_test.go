@@ -20,20 +20,46 @@ const (
 	uidX509PoPToSPIRE = 41503 // workload of lanyard-agent attested by SPIRE's server
 )
 
-// TestX509PoPAgentsAttestToLanyard attests SPIRE's own agent (an RSA node key, SPIRE's
-// x509pop plugin) and lanyard-agent (an ECDSA key, the intermediate in
-// intermediates_path) to a real lanyard-server that trusts the operator's root: each gets
+// TestX509PoPAgentsAttestToLanyard runs lanyard-server from SPIRE's server.conf converted
+// by migrate-config, trusting the operator's root, and attests to it SPIRE's own agent (an
+// RSA node key, SPIRE's x509pop plugin) and lanyard-agent (an ECDSA key, the intermediate
+// in intermediates_path, its configuration converted from SPIRE's agent.conf). Each gets
 // its agent ID from the certificate's fingerprint, serves a workload its SVID and, with
-// 40-second agent SVIDs, attests again with a fresh challenge before its SVID expires.
-// lanyard-agent runs from SPIRE's agent.conf converted by migrate-config. A node whose
-// certificate another CA issued is refused, and lanyard-agent says why.
+// 40-second agent SVIDs, attests again with a fresh challenge before its SVID expires. A
+// node whose certificate another CA issued is refused, and lanyard-agent says why.
 func TestX509PoPAgentsAttestToLanyard(t *testing.T) {
 	requireRoot(t)
 	spireAgent := spireBinary(t, "spire-agent")
 	root := x509poptest.NewCA(t, "operator root", nil)
 	inter := x509poptest.NewCA(t, "operator intermediate", root)
-	d := newDomainWith(t, "x509pop.test", fmt.Sprintf("agent_ttl: 40s\nnode_attestors:\n  x509pop:\n    ca_bundle_path: %s\n",
-		x509poptest.WriteBundle(t, filepath.Join(sharedDir(t), "operator-root.pem"), root)))
+	d := newDomain(t, "x509pop.test")
+	d.convertSPIREServerConf(fmt.Sprintf(`server {
+    bind_address = "127.0.0.1"
+    bind_port = "%d"
+    socket_path = %q
+    trust_domain = %q
+    data_dir = %q
+    log_level = "DEBUG"
+    agent_ttl = "40s"
+}
+plugins {
+    DataStore "sql" {
+        plugin_data {
+            database_type = "sqlite3"
+            connection_string = %q
+        }
+    }
+    KeyManager "disk" {
+        plugin_data {}
+    }
+    NodeAttestor "x509pop" {
+        plugin_data {
+            ca_bundle_path = %q
+        }
+    }
+}
+`, d.serverPort, d.adminSock, d.td, filepath.Join(d.dir, "server"), filepath.Join(d.dir, "server", "datastore.sqlite3"),
+		x509poptest.WriteBundle(t, filepath.Join(d.dir, "operator-root.pem"), root)))
 	d.startServer()
 
 	nodeFiles := func(name string, n *x509poptest.Issued) (cert, key, inters string) {
@@ -110,6 +136,20 @@ func TestX509PoPAgentsAttestToLanyard(t *testing.T) {
 			t.Fatalf("lanyard-agent with a stranger's certificate: %v", err)
 		}
 	})
+}
+
+// convertSPIREServerConf writes SPIRE's server.conf src and makes the domain's server
+// configuration of it with migrate-config, the health and OIDC listeners off so that
+// parallel tests do not share their ports.
+func (d *domain) convertSPIREServerConf(src string) {
+	d.t.Helper()
+	conf := filepath.Join(d.dir, "spire-server.conf")
+	writeFile(d.t, conf, src)
+	out, err := run(d.t, "lanyard-server", 0, nil, "migrate-config", conf)
+	if err != nil {
+		d.t.Fatalf("migrate-config %s: %v", conf, err)
+	}
+	writeFile(d.t, filepath.Join(d.dir, "server.yaml"), out+"health_address: \"\"\noidc:\n  address: \"\"\n")
 }
 
 // x509popPlugin is SPIRE's agent NodeAttestor block for the node's files.
