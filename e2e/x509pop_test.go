@@ -33,32 +33,7 @@ func TestX509PoPAgentsAttestToLanyard(t *testing.T) {
 	root := x509poptest.NewCA(t, "operator root", nil)
 	inter := x509poptest.NewCA(t, "operator intermediate", root)
 	d := newDomain(t, "x509pop.test")
-	d.convertSPIREServerConf(fmt.Sprintf(`server {
-    bind_address = "127.0.0.1"
-    bind_port = "%d"
-    socket_path = %q
-    trust_domain = %q
-    data_dir = %q
-    log_level = "DEBUG"
-    agent_ttl = "40s"
-}
-plugins {
-    DataStore "sql" {
-        plugin_data {
-            database_type = "sqlite3"
-            connection_string = %q
-        }
-    }
-    KeyManager "disk" {
-        plugin_data {}
-    }
-    NodeAttestor "x509pop" {
-        plugin_data {
-            ca_bundle_path = %q
-        }
-    }
-}
-`, d.serverPort, d.adminSock, d.td, filepath.Join(d.dir, "server"), filepath.Join(d.dir, "server", "datastore.sqlite3"),
+	d.convertSPIREServerConf(d.x509popServerHCL(`agent_ttl = "40s"`, "sqlite3", filepath.Join(d.dir, "server", "datastore.sqlite3"),
 		x509poptest.WriteBundle(t, filepath.Join(d.dir, "operator-root.pem"), root)))
 	d.startServer()
 
@@ -152,6 +127,37 @@ func (d *domain) convertSPIREServerConf(src string) {
 	writeFile(d.t, filepath.Join(d.dir, "server.yaml"), out+"health_address: \"\"\noidc:\n  address: \"\"\n")
 }
 
+// x509popServerHCL is SPIRE's server.conf for d with an x509pop NodeAttestor trusting
+// caBundle, serverExtra in the server block and the datastore given.
+func (d *domain) x509popServerHCL(serverExtra, dbType, conn, caBundle string) string {
+	return fmt.Sprintf(`server {
+    bind_address = "127.0.0.1"
+    bind_port = "%d"
+    socket_path = %q
+    trust_domain = %q
+    data_dir = %q
+    log_level = "DEBUG"
+    %s
+}
+plugins {
+    DataStore "sql" {
+        plugin_data {
+            database_type = %q
+            connection_string = %q
+        }
+    }
+    KeyManager "memory" {
+        plugin_data {}
+    }
+    NodeAttestor "x509pop" {
+        plugin_data {
+            ca_bundle_path = %q
+        }
+    }
+}
+`, d.serverPort, d.adminSock, d.td, filepath.Join(d.dir, "server"), serverExtra, dbType, conn, caBundle)
+}
+
 // x509popPlugin is SPIRE's agent NodeAttestor block for the node's files.
 func x509popPlugin(cert, key, intermediates string) string {
 	return fmt.Sprintf(`NodeAttestor "x509pop" {
@@ -180,31 +186,8 @@ func TestLanyardAgentAttestsToSPIREServerWithX509PoP(t *testing.T) {
 	cert, key := node.Write(t, nodeDir)
 	d := &domain{t: t, td: "spire-x509pop.test", dir: dir, serverPort: freeport.Loopback(t), adminSock: filepath.Join(dir, "spire-server.sock")}
 	conf := filepath.Join(dir, "spire-server.conf")
-	writeFile(t, conf, fmt.Sprintf(`server {
-    bind_address = "127.0.0.1"
-    bind_port = "%d"
-    socket_path = %q
-    trust_domain = %q
-    data_dir = %q
-    log_level = "DEBUG"
-}
-plugins {
-    DataStore "sql" {
-        plugin_data {
-            database_type = "postgres"
-            connection_string = %q
-        }
-    }
-    KeyManager "memory" {
-        plugin_data {}
-    }
-    NodeAttestor "x509pop" {
-        plugin_data {
-            ca_bundle_path = %q
-        }
-    }
-}
-`, d.serverPort, d.adminSock, d.td, filepath.Join(dir, "spire-data"), pgtest.Start(t).NewDatabase(t), // SPIRE's binary has no sqlite without cgo
+	// SPIRE's binary has no sqlite without cgo.
+	writeFile(t, conf, d.x509popServerHCL("", "postgres", pgtest.Start(t).NewDatabase(t),
 		x509poptest.WriteBundle(t, filepath.Join(dir, "operator-root.pem"), root)))
 	start(t, spireServer, 0, nil, "run", "-config", conf)
 	spire := func(args ...string) string {
