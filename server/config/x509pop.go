@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/lanyard-dev/lanyard/attestors/x509pop/verifier"
+	"github.com/lanyard-dev/lanyard/internal/pemcert"
 	"github.com/lanyard-dev/lanyard/internal/yamlconf"
 )
 
@@ -69,6 +70,16 @@ func (x *X509PoP) validate() error {
 	}
 	if x.MaxRSAKeySize < 0 {
 		return yamlconf.FieldError(f+"max_rsa_key_size", "must be positive")
+	}
+	// Read now, so that validate finds a missing or damaged bundle, not the first agent.
+	field := f + "ca_bundle_path"
+	if len(x.CABundlePaths) > 0 {
+		field += "s"
+	}
+	for _, p := range x.BundlePaths() {
+		if _, err := pemcert.ReadFile(p); err != nil {
+			return yamlconf.FieldError(field, fmt.Sprintf("cannot be used: %v", err))
+		}
 	}
 	return nil
 }

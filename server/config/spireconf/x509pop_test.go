@@ -1,18 +1,24 @@
 package spireconf
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lanyard-dev/lanyard/attestors/x509pop/x509poptest"
 
 	"github.com/lanyard-dev/lanyard/internal/spirehcl/spirehcltest"
 )
 
 func TestX509PoPPluginConverts(t *testing.T) {
 	const head = "server {\n trust_domain = \"example.org\"\n}\nplugins {\n NodeAttestor \"x509pop\" {\n  plugin_data {\n"
-	cfg, out := convertAndParse(t, head+"   ca_bundle_paths = [\"/ca/a.pem\", \"/ca/b.pem\"]\n"+
+	ca := x509poptest.NewCA(t, "agents", nil)
+	a := x509poptest.WriteBundle(t, filepath.Join(t.TempDir(), "a.pem"), ca)
+	b := x509poptest.WriteBundle(t, filepath.Join(t.TempDir(), "b.pem"), ca)
+	cfg, out := convertAndParse(t, head+"   ca_bundle_paths = [\""+a+"\", \""+b+"\"]\n"+
 		"   agent_path_template = \"/cn/{{ .Subject.CommonName }}\"\n   max_intermediates = 2\n   verify_client_ip = false\n  }\n }\n}\n")
 	x := cfg.NodeAttestors.X509PoP
-	if x == nil || strings.Join(x.BundlePaths(), ",") != "/ca/a.pem,/ca/b.pem" || x.AgentPathTemplate != "/cn/{{ .Subject.CommonName }}" || x.MaxIntermediates != 2 {
+	if x == nil || strings.Join(x.BundlePaths(), ",") != a+","+b || x.AgentPathTemplate != "/cn/{{ .Subject.CommonName }}" || x.MaxIntermediates != 2 {
 		t.Fatalf("x509pop = %+v\n%s", x, out)
 	}
 	// SPIRE's plugin reads spiffe_prefix although its documentation says svid_prefix.
