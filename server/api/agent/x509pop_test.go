@@ -92,3 +92,23 @@ func TestX509PoPRefusesNodesOfOtherCAs(t *testing.T) {
 		t.Fatalf("garbage evidence: %v", err)
 	}
 }
+
+// TestX509PoPSPIFFEModeExchangesTheServersOwnSVIDs: in spiffe mode a node holding an
+// X.509-SVID of this server under svid_prefix exchanges it for an agent SVID, named
+// after the SVID's path; an SVID outside the prefix is refused.
+func TestX509PoPSPIFFEModeExchangesTheServersOwnSVIDs(t *testing.T) {
+	s := servertest.Start(t, servertest.WithYAML("node_attestors:\n  x509pop:\n    mode: spiffe\n"))
+	client := agentv1.NewAgentClient(s.Dial(nil, nil))
+	exchange := func(path string) (*attest.Result, error) {
+		p := s.WorkloadPeer(path)
+		cert, key := (&x509poptest.Issued{Cert: p.Chain[0], Key: p.Key, Intermediates: p.Chain[1:]}).Write(t, t.TempDir())
+		return attest.Attest(context.Background(), client, &x509pop.Prover{CertificatePath: cert, PrivateKeyPath: key})
+	}
+	res, err := exchange("/spire-exchange/host1")
+	if err != nil || res.ID.String() != "spiffe://example.org/spire/agent/x509pop/host1" {
+		t.Fatalf("exchanging spiffe://example.org/spire-exchange/host1: %v, %v", res, err)
+	}
+	if _, err := exchange("/web"); status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), `is not under svid_prefix "/spire-exchange/"`) {
+		t.Fatalf("exchanging an SVID outside svid_prefix: %v", err)
+	}
+}
