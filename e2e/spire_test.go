@@ -161,7 +161,7 @@ func TestSPIREAgentServesWorkloadsFromLanyard(t *testing.T) {
 	out := d.cli("token", "generate", "-ttl", "600")
 	token := strings.TrimSpace(strings.TrimPrefix(lines(out, "Token:")[0], "Token:"))
 	d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/join_token/%s", d.td, token)
-	conf := d.spireAgentConf(fmt.Sprintf("join_token = %q", token), `NodeAttestor "join_token" {
+	conf := d.spireAgentConf("spire-agent", fmt.Sprintf("join_token = %q", token), `NodeAttestor "join_token" {
         plugin_data {}
     }`)
 	d.agent = start(t, spireAgent, 0, nil, "run", "-config", conf)
@@ -197,15 +197,16 @@ func TestSPIREAgentServesWorkloadsFromLanyard(t *testing.T) {
 	})
 }
 
-// spireAgentConf writes spire-agent.conf for SPIRE's agent joining d's server (its own data
-// dir, the server's current bundle, the Workload API at d.socket, which it sets) with
-// agentExtra in the agent block and nodeAttestor among the plugins, and returns its path.
-func (d *domain) spireAgentConf(agentExtra, nodeAttestor string) string {
+// spireAgentConf writes <name>.conf for SPIRE's agent joining d's server (data dir
+// <name>-data, the server's current bundle, the Workload API at <name>.sock, which it
+// sets as d.socket) with agentExtra in the agent block and nodeAttestor among the
+// plugins, and returns its path.
+func (d *domain) spireAgentConf(name, agentExtra, nodeAttestor string) string {
 	d.t.Helper()
 	bundle := filepath.Join(d.dir, "bundle.pem")
 	writeFile(d.t, bundle, d.cli("bundle", "show"))
-	d.socket = filepath.Join(d.dir, "spire-agent.sock")
-	conf := filepath.Join(d.dir, "spire-agent.conf")
+	d.socket = filepath.Join(d.dir, name+".sock")
+	conf := filepath.Join(d.dir, name+".conf")
 	writeFile(d.t, conf, fmt.Sprintf(`agent {
     data_dir = %q
     log_level = "DEBUG"
@@ -225,6 +226,6 @@ plugins {
         plugin_data {}
     }
 }
-`, filepath.Join(d.dir, "spire-agent-data"), d.serverPort, d.socket, bundle, d.td, agentExtra, nodeAttestor))
+`, filepath.Join(d.dir, name+"-data"), d.serverPort, d.socket, bundle, d.td, agentExtra, nodeAttestor))
 	return conf
 }

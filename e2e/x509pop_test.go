@@ -57,27 +57,31 @@ func TestX509PoPAgentsAttestToLanyard(t *testing.T) {
 		})
 	}
 
-	t.Run("SPIRE's agent with an RSA node key", func(t *testing.T) {
-		node := inter.Issue(t, x509poptest.Node{CN: "spire-node", RSA: true})
-		cert, key, inters := nodeFiles("spire-node", node)
-		d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/x509pop/%s", d.td, x509pop.Fingerprint(node.Cert))
-		conf := d.spireAgentConf("", x509popPlugin(cert, key, inters))
-		agent := start(t, spireAgent, 0, nil, "run", "-config", conf)
-		d.waitAgentSocket()
-		d.entry("spire-x509pop", uidX509PoPSPIRE)
-		eventually(t, 60*time.Second, "an X.509-SVID from SPIRE's x509pop agent", func() bool {
-			out, err := d.runWorkload(uidX509PoPSPIRE, "x509")
-			return err == nil && strings.Contains(out, d.id("spire-x509pop"))
-		})
-		out := d.cli("agent", "show", "-spiffeID", d.agentID)
-		for _, want := range []string{"x509pop", "subject:cn:spire-node", "ca:fingerprint:" + x509pop.Fingerprint(root.Cert)} {
-			if !strings.Contains(out, want) {
-				t.Fatalf("agent show lacks %q:\n%s", want, out)
+	for _, rsa := range []bool{true, false} {
+		name := map[bool]string{true: "spire-rsa", false: "spire-ecdsa"}[rsa]
+		t.Run("SPIRE's agent with an "+map[bool]string{true: "RSA", false: "ECDSA"}[rsa]+" node key", func(t *testing.T) {
+			node := inter.Issue(t, x509poptest.Node{CN: name, RSA: rsa})
+			cert, key, inters := nodeFiles(name, node)
+			d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/x509pop/%s", d.td, x509pop.Fingerprint(node.Cert))
+			agent := start(t, spireAgent, 0, nil, "run", "-config", d.spireAgentConf(name, "", x509popPlugin(cert, key, inters)))
+			d.waitAgentSocket()
+			d.entry(name, uidX509PoPSPIRE)
+			eventually(t, 60*time.Second, "an X.509-SVID from SPIRE's x509pop agent", func() bool {
+				out, err := d.runWorkload(uidX509PoPSPIRE, "x509")
+				return err == nil && strings.Contains(out, d.id(name))
+			})
+			out := d.cli("agent", "show", "-spiffeID", d.agentID)
+			for _, want := range []string{"x509pop", "subject:cn:" + name, "ca:fingerprint:" + x509pop.Fingerprint(root.Cert)} {
+				if !strings.Contains(out, want) {
+					t.Fatalf("agent show lacks %q:\n%s", want, out)
+				}
 			}
-		}
-		reattested(d.agentID)
-		agent.stop()
-	})
+			if rsa { // one re-attestation is enough
+				reattested(d.agentID)
+			}
+			agent.stop()
+		})
+	}
 
 	t.Run("lanyard-agent with an ECDSA node key", func(t *testing.T) {
 		node := inter.Issue(t, x509poptest.Node{CN: "lanyard-node"})
@@ -85,11 +89,11 @@ func TestX509PoPAgentsAttestToLanyard(t *testing.T) {
 		d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/x509pop/%s", d.td, x509pop.Fingerprint(node.Cert))
 		// SPIRE's agent.conf, converted by migrate-config, runs as it is (the health
 		// listener off so that parallel tests do not share its port).
-		converted, err := run(t, "lanyard-agent", 0, nil, "migrate-config", d.spireAgentConf("", x509popPlugin(cert, key, inters)))
+		converted, err := run(t, "lanyard-agent", 0, nil, "migrate-config", d.spireAgentConf("lanyard-x509pop", "", x509popPlugin(cert, key, inters)))
 		if err != nil || !strings.Contains(converted, "node_attestor: x509pop") {
 			t.Fatalf("migrate-config: %v\n%s", err, converted)
 		}
-		conf := filepath.Join(d.dir, "lanyard-x509pop.yaml")
+		conf := filepath.Join(d.dir, "lanyard-x509pop.yaml") // beside SPIRE's lanyard-x509pop.conf
 		writeFile(t, conf, converted+"health_address: \"\"\n")
 		start(t, "lanyard-agent", 0, nil, "run", "-config", conf)
 		d.waitAgentSocket()
@@ -170,20 +174,14 @@ func x509popPlugin(cert, key, intermediates string) string {
 }
 
 // TestLanyardAgentAttestsToSPIREServerWithX509PoP runs the other direction: SPIRE's own
-// spire-server with its x509pop plugin attests lanyard-agent, whose node key is RSA (SPIRE
-// verifies RSA-PSS), and the agent serves a workload the SVID of an entry made with
-// SPIRE's CLI.
+// spire-server with its x509pop plugin attests lanyard-agent, with an RSA node key (SPIRE
+// verifies RSA-PSS) and with an ECDSA one, and the agent serves a workload the SVID of an
+// entry made with SPIRE's CLI.
 func TestLanyardAgentAttestsToSPIREServerWithX509PoP(t *testing.T) {
 	requireRoot(t)
 	spireServer := spireBinary(t, "spire-server")
 	dir := sharedDir(t)
 	root := x509poptest.NewCA(t, "operator root", nil)
-	node := root.Issue(t, x509poptest.Node{CN: "lanyard-node", RSA: true})
-	nodeDir := filepath.Join(dir, "node")
-	if err := os.MkdirAll(nodeDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	cert, key := node.Write(t, nodeDir)
 	d := &domain{t: t, td: "spire-x509pop.test", dir: dir, serverPort: freeport.Loopback(t), adminSock: filepath.Join(dir, "spire-server.sock")}
 	conf := filepath.Join(dir, "spire-server.conf")
 	// SPIRE's binary has no sqlite without cgo.
@@ -204,22 +202,34 @@ func TestLanyardAgentAttestsToSPIREServerWithX509PoP(t *testing.T) {
 	})
 	bundle := filepath.Join(dir, "spire-bundle.pem")
 	writeFile(t, bundle, spire("bundle", "show"))
-	d.socket = filepath.Join(dir, "agent", "api.sock")
-	d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/x509pop/%s", d.td, x509pop.Fingerprint(node.Cert))
-	agentConf := filepath.Join(dir, "agent.yaml")
-	writeFile(t, agentConf, fmt.Sprintf("trust_domain: %s\nserver_port: %d\ndata_dir: %s\nsocket_path: %s\nhealth_address: \"\"\n"+
-		"trust_bundle_path: %s\nlog_level: debug\nnode_attestor: x509pop\nx509pop:\n  certificate_path: %s\n  private_key_path: %s\n",
-		d.td, d.serverPort, filepath.Join(dir, "agent-data"), d.socket, bundle, cert, key))
-	agent := start(t, "lanyard-agent", 0, nil, "run", "-config", agentConf)
-	eventually(t, 60*time.Second, "lanyard-agent attested by spire-server as "+d.agentID, func() bool {
-		return strings.Contains(agent.Output(), `msg="node attested" agent_id=`+d.agentID)
-	})
-	if out := spire("agent", "show", "-spiffeID", d.agentID); !strings.Contains(out, "x509pop:subject:cn:lanyard-node") {
-		t.Fatalf("spire-server agent show:\n%s", out)
+	for _, rsa := range []bool{true, false} {
+		name := map[bool]string{true: "lanyard-rsa", false: "lanyard-ecdsa"}[rsa]
+		t.Run(name, func(t *testing.T) {
+			node := root.Issue(t, x509poptest.Node{CN: name, RSA: rsa})
+			nodeDir := filepath.Join(dir, name)
+			if err := os.MkdirAll(nodeDir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			cert, key := node.Write(t, nodeDir)
+			d.socket = filepath.Join(dir, name+"-api", "api.sock") // not in nodeDir, which workloads cannot enter
+			d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/x509pop/%s", d.td, x509pop.Fingerprint(node.Cert))
+			agentConf := filepath.Join(nodeDir, "agent.yaml")
+			writeFile(t, agentConf, fmt.Sprintf("trust_domain: %s\nserver_port: %d\ndata_dir: %s\nsocket_path: %s\nhealth_address: \"\"\n"+
+				"trust_bundle_path: %s\nlog_level: debug\nnode_attestor: x509pop\nx509pop:\n  certificate_path: %s\n  private_key_path: %s\n",
+				d.td, d.serverPort, filepath.Join(nodeDir, "data"), d.socket, bundle, cert, key))
+			agent := start(t, "lanyard-agent", 0, nil, "run", "-config", agentConf)
+			eventually(t, 60*time.Second, "lanyard-agent attested by spire-server as "+d.agentID, func() bool {
+				return strings.Contains(agent.Output(), `msg="node attested" agent_id=`+d.agentID)
+			})
+			if out := spire("agent", "show", "-spiffeID", d.agentID); !strings.Contains(out, "x509pop:subject:cn:"+name) {
+				t.Fatalf("spire-server agent show:\n%s", out)
+			}
+			spire("entry", "create", "-parentID", d.agentID, "-spiffeID", d.id(name), "-selector", fmt.Sprintf("unix:uid:%d", uidX509PoPToSPIRE))
+			eventually(t, 60*time.Second, "an X.509-SVID signed by spire-server from lanyard-agent", func() bool {
+				out, err := d.runWorkload(uidX509PoPToSPIRE, "x509")
+				return err == nil && strings.Contains(out, d.id(name))
+			})
+			agent.stop()
+		})
 	}
-	spire("entry", "create", "-parentID", d.agentID, "-spiffeID", d.id("from-spire"), "-selector", fmt.Sprintf("unix:uid:%d", uidX509PoPToSPIRE))
-	eventually(t, 60*time.Second, "an X.509-SVID signed by spire-server from lanyard-agent", func() bool {
-		out, err := d.runWorkload(uidX509PoPToSPIRE, "x509")
-		return err == nil && strings.Contains(out, d.id("from-spire"))
-	})
 }
