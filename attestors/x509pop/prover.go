@@ -3,6 +3,8 @@ package x509pop
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -53,6 +55,11 @@ func (p *Prover) Payload(context.Context) ([]byte, error) {
 		for _, c := range more {
 			certs = append(certs, c.Raw)
 		}
+	}
+	switch pair.PrivateKey.(type) {
+	case *rsa.PrivateKey, *ecdsa.PrivateKey:
+	default:
+		return nil, fmt.Errorf("x509pop: the key in private_key_path %s is %T: x509pop (SPIRE's too) supports RSA and ECDSA keys", p.PrivateKeyPath, pair.PrivateKey)
 	}
 	if pair.Leaf.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
 		return nil, fmt.Errorf("x509pop: the certificate in certificate_path %s lacks the digitalSignature key usage, "+

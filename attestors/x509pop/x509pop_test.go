@@ -3,6 +3,8 @@ package x509pop_test
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
@@ -12,9 +14,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lanyard-dev/lanyard/attestors/x509pop"
 	"github.com/lanyard-dev/lanyard/attestors/x509pop/x509poptest"
+	"github.com/lanyard-dev/lanyard/internal/testca"
 )
 
 // challengeFor is what a server sends for leaf.
@@ -131,6 +135,7 @@ func TestProverErrorsNameTheFile(t *testing.T) {
 	otherDir := t.TempDir()
 	_, otherKey := ca.Issue(t, x509poptest.Node{CN: "n"}).Write(t, otherDir)
 	noSigCert, noSigKey := ca.Issue(t, x509poptest.Node{CN: "n", KeyUsage: x509.KeyUsageKeyEncipherment}).Write(t, t.TempDir())
+	edCert, edKey := ed25519Node(t, ca, t.TempDir())
 	garbage := filepath.Join(dir, "garbage.pem")
 	if err := os.WriteFile(garbage, []byte("not PEM"), 0o600); err != nil {
 		t.Fatal(err)
@@ -144,6 +149,7 @@ func TestProverErrorsNameTheFile(t *testing.T) {
 		{"missing certificate file", x509pop.Prover{CertificatePath: filepath.Join(dir, "none.pem"), PrivateKeyPath: keyPath}, "none.pem"},
 		{"key of another certificate", x509pop.Prover{CertificatePath: certPath, PrivateKeyPath: otherKey}, "private key does not match"},
 		{"certificate without digitalSignature", x509pop.Prover{CertificatePath: noSigCert, PrivateKeyPath: noSigKey}, "digitalSignature"},
+		{"an Ed25519 key", x509pop.Prover{CertificatePath: edCert, PrivateKeyPath: edKey}, "supports RSA and ECDSA keys"},
 		{"intermediates file without certificates", x509pop.Prover{CertificatePath: certPath, PrivateKeyPath: keyPath, IntermediatesPath: garbage}, "intermediates_path: " + garbage},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,4 +180,15 @@ func TestWireFormatIsSPIREs(t *testing.T) {
 			t.Errorf("%T encodes as %s (%v), want %s", tt.v, b, err, tt.want)
 		}
 	}
+}
+
+// ed25519Node writes a node certificate with an Ed25519 key, which x509pop does not support.
+func ed25519Node(t *testing.T, ca *x509poptest.CA, dir string) (certPath, keyPath string) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := testca.Sign(t, &x509.Certificate{NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature}, key, ca.Cert, ca.Key)
+	return (&x509poptest.Issued{Cert: cert, Key: key}).Write(t, dir)
 }
