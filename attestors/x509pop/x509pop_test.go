@@ -142,15 +142,15 @@ func TestProverErrorsNameTheFile(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		name string
-		p    x509pop.Prover
+		p    *x509pop.Prover
 		want string
 	}{
-		{"no paths", x509pop.Prover{}, "certificate_path and private_key_path are required"},
-		{"missing certificate file", x509pop.Prover{CertificatePath: filepath.Join(dir, "none.pem"), PrivateKeyPath: keyPath}, "none.pem"},
-		{"key of another certificate", x509pop.Prover{CertificatePath: certPath, PrivateKeyPath: otherKey}, "private key does not match"},
-		{"certificate without digitalSignature", x509pop.Prover{CertificatePath: noSigCert, PrivateKeyPath: noSigKey}, "digitalSignature"},
-		{"an Ed25519 key", x509pop.Prover{CertificatePath: edCert, PrivateKeyPath: edKey}, "supports RSA and ECDSA keys"},
-		{"intermediates file without certificates", x509pop.Prover{CertificatePath: certPath, PrivateKeyPath: keyPath, IntermediatesPath: garbage}, "intermediates_path: " + garbage},
+		{"no paths", &x509pop.Prover{}, "certificate_path and private_key_path are required"},
+		{"missing certificate file", &x509pop.Prover{CertificatePath: filepath.Join(dir, "none.pem"), PrivateKeyPath: keyPath}, "none.pem"},
+		{"key of another certificate", &x509pop.Prover{CertificatePath: certPath, PrivateKeyPath: otherKey}, "private key does not match"},
+		{"certificate without digitalSignature", &x509pop.Prover{CertificatePath: noSigCert, PrivateKeyPath: noSigKey}, "digitalSignature"},
+		{"an Ed25519 key", &x509pop.Prover{CertificatePath: edCert, PrivateKeyPath: edKey}, "supports RSA and ECDSA keys"},
+		{"intermediates file without certificates", &x509pop.Prover{CertificatePath: certPath, PrivateKeyPath: keyPath, IntermediatesPath: garbage}, "intermediates_path: " + garbage},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := tt.p.Payload(context.Background())
