@@ -5,16 +5,29 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"os"
 )
 
+// MaxFileSize bounds the files read: far above any real bundle, it keeps a path such as
+// /dev/zero from being read forever.
+const MaxFileSize = 16 << 20
+
 // ReadFile returns the CERTIFICATE blocks of the PEM file at path, in order; other
-// blocks (a key in the same file) are skipped. A file without any certificate, or with
-// one that does not parse, is an error naming path.
+// blocks (a key in the same file) are skipped. A file without any certificate, with one
+// that does not parse, or over MaxFileSize is an error naming path.
 func ReadFile(path string) ([]*x509.Certificate, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s is over %d MiB: not a PEM certificate file", path, MaxFileSize>>20)
 	}
 	var out []*x509.Certificate
 	for n := 1; ; n++ {

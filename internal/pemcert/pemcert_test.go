@@ -34,6 +34,7 @@ func TestReadFile(t *testing.T) {
 	for _, tt := range []struct{ name, path, want string }{
 		{"a missing file", filepath.Join(dir, "none.pem"), "none.pem"},
 		{"a file without certificates", write("key.pem", &pem.Block{Type: "PRIVATE KEY", Bytes: []byte{1}}), "key.pem holds no PEM CERTIFICATE"},
+		{"an endless file", "/dev/zero", "/dev/zero is over 16 MiB"},
 		{"a damaged certificate", write("bad.pem", &pem.Block{Type: "CERTIFICATE", Bytes: a.Raw}, &pem.Block{Type: "CERTIFICATE", Bytes: []byte{1}}), "bad.pem: PEM block 2"},
 	} {
 		if _, err := ReadFile(tt.path); err == nil || !strings.Contains(err.Error(), tt.want) {
