@@ -161,32 +161,9 @@ func TestSPIREAgentServesWorkloadsFromLanyard(t *testing.T) {
 	out := d.cli("token", "generate", "-ttl", "600")
 	token := strings.TrimSpace(strings.TrimPrefix(lines(out, "Token:")[0], "Token:"))
 	d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/join_token/%s", d.td, token)
-	bundle := filepath.Join(d.dir, "bundle.pem")
-	writeFile(t, bundle, d.cli("bundle", "show"))
-	d.socket = filepath.Join(d.dir, "spire-agent.sock")
-	conf := filepath.Join(d.dir, "spire-agent.conf")
-	writeFile(t, conf, fmt.Sprintf(`agent {
-    data_dir = %q
-    log_level = "DEBUG"
-    server_address = "127.0.0.1"
-    server_port = "%d"
-    socket_path = %q
-    trust_bundle_path = %q
-    trust_domain = %q
-    join_token = %q
-}
-plugins {
-    NodeAttestor "join_token" {
+	conf := d.spireAgentConf("spire-agent", fmt.Sprintf("join_token = %q", token), `NodeAttestor "join_token" {
         plugin_data {}
-    }
-    KeyManager "memory" {
-        plugin_data {}
-    }
-    WorkloadAttestor "unix" {
-        plugin_data {}
-    }
-}
-`, filepath.Join(d.dir, "spire-agent-data"), d.serverPort, d.socket, bundle, d.td, token))
+    }`)
 	d.agent = start(t, spireAgent, 0, nil, "run", "-config", conf)
 	d.waitAgentSocket()
 	d.entry("billing", uidSPIREAgentWorkload)
@@ -218,4 +195,37 @@ plugins {
 			return len(got) == 1 && got[0] == d.id("billing")+"="+prepared
 		})
 	})
+}
+
+// spireAgentConf writes <name>.conf for SPIRE's agent joining d's server (data dir
+// <name>-data, the server's current bundle, the Workload API at <name>.sock, which it
+// sets as d.socket) with agentExtra in the agent block and nodeAttestor among the
+// plugins, and returns its path.
+func (d *domain) spireAgentConf(name, agentExtra, nodeAttestor string) string {
+	d.t.Helper()
+	bundle := filepath.Join(d.dir, "bundle.pem")
+	writeFile(d.t, bundle, d.cli("bundle", "show"))
+	d.socket = filepath.Join(d.dir, name+".sock")
+	conf := filepath.Join(d.dir, name+".conf")
+	writeFile(d.t, conf, fmt.Sprintf(`agent {
+    data_dir = %q
+    log_level = "DEBUG"
+    server_address = "127.0.0.1"
+    server_port = "%d"
+    socket_path = %q
+    trust_bundle_path = %q
+    trust_domain = %q
+    %s
+}
+plugins {
+    %s
+    KeyManager "memory" {
+        plugin_data {}
+    }
+    WorkloadAttestor "unix" {
+        plugin_data {}
+    }
+}
+`, filepath.Join(d.dir, name+"-data"), d.serverPort, d.socket, bundle, d.td, agentExtra, nodeAttestor))
+	return conf
 }

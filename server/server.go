@@ -138,7 +138,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 	if err != nil {
 		return nil, err
 	}
-	verifiers, err := nodeattestors.Verifiers(cfg.NodeAttestors, td, store, log)
+	verifiers, err := nodeattestors.Verifiers(cfg.NodeAttestors, nodeattestors.Deps{TrustDomain: td, Tokens: store, Bundle: bundles, Clock: clk, Log: log})
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/attestors/jointoken"
 	"github.com/lanyard-dev/lanyard/attestors/k8spsat"
+	"github.com/lanyard-dev/lanyard/attestors/x509pop"
 )
 
 // NodeProver is the agent half of the configured node attestor.
@@ -17,6 +18,9 @@ func NodeProver(cfg config.Config) (attestors.NodeProver, error) {
 		return k8spsat.Prover{Cluster: c.Cluster, TokenPath: c.TokenPath, Audience: c.Audience}, nil
 	case config.TPMDevID:
 		return tpmDevIDProver(cfg.TPMDevID)
+	case config.X509PoP:
+		c := cfg.X509PoP
+		return &x509pop.Prover{CertificatePath: c.CertificatePath, PrivateKeyPath: c.PrivateKeyPath, IntermediatesPath: c.IntermediatesPath}, nil
 	default:
 		if cfg.JoinToken == "" {
 			return nil, errors.New("no valid agent SVID saved and no join_token configured: generate one with `lanyard-server token generate`")
@@ -28,5 +32,9 @@ func NodeProver(cfg config.Config) (attestors.NodeProver, error) {
 // Reattestable reports whether the configured node attestor can prove the node again at
 // any time, so that the agent attests again instead of renewing, and after an eviction.
 func Reattestable(cfg config.Config) bool {
-	return cfg.Attestor() == config.K8sPSAT || cfg.Attestor() == config.TPMDevID
+	switch cfg.Attestor() {
+	case config.K8sPSAT, config.TPMDevID, config.X509PoP:
+		return true
+	}
+	return false
 }

@@ -9,6 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/lanyard-dev/lanyard/agent/client"
 	"github.com/lanyard-dev/lanyard/internal/renew"
 )
@@ -35,6 +38,9 @@ type Renewer struct {
 	// needsToken is set when the agent SVID expired and the node attestor cannot prove
 	// the node again by itself (join_token): only an operator can bring the agent back.
 	needsToken string
+	// refused is the server's last refusal to attest this node again (its evidence
+	// expired or is no longer trusted), "" once attestation succeeds.
+	refused string
 }
 
 // NewRenewer renews id's SVID, replacing conn's connection with each new one.
@@ -65,10 +71,12 @@ func (r *Renewer) Run(ctx context.Context) error {
 		if err == nil {
 			retry = 0
 			backoff.Reset()
+			r.noteRefusal(nil)
 			log.Info("agent SVID renewed", "expires_at", r.id.TLS.SVID().NotAfter)
 			continue
 		}
 		retry = backoff.Next()
+		r.noteRefusal(err)
 		if clk.Now().Before(leaf.NotAfter) {
 			log.Warn("renewing agent SVID failed; keeping the current one and retrying", "error", err,
 				"retry_in", retry.String(), "expires_at", leaf.NotAfter)
@@ -169,7 +177,9 @@ func (r *Renewer) renew(ctx context.Context) (*Result, error) {
 		return nil, fmt.Errorf("re-attesting: %w", err)
 	}
 	if res.ID != r.id.ID {
-		return nil, fmt.Errorf("re-attestation gave agent ID %s, want %s (did the node change?)", res.ID, r.id.ID)
+		return nil, fmt.Errorf("re-attestation gave agent ID %s, want %s: the node's evidence now names another agent "+
+			"(an x509pop node certificate renewed on disk has a new fingerprint: name agents by a field that stays, "+
+			"with the server's agent_path_template, or delete data_dir's agent SVID and restart)", res.ID, r.id.ID)
 	}
 	return res, nil
 }
@@ -183,7 +193,39 @@ func (r *Renewer) Ready(context.Context) error {
 		return errors.New(msg)
 	}
 	if leaf := r.id.TLS.SVID(); leaf == nil || !r.id.cfg.Clock.Now().Before(leaf.NotAfter) {
+		r.mu.Lock()
+		refused := r.refused
+		r.mu.Unlock()
+		if refused != "" {
+			return errors.New("agent SVID expired and the server refuses to attest this node again: " + refused)
+		}
 		return errors.New("agent SVID expired; attesting again when the server answers")
 	}
 	return nil
+}
+
+// noteRefusal records the server refusing to attest this node again (err is
+// PermissionDenied: its evidence expired or is no longer trusted) and says so once, as an
+// error: retrying will not help until an operator fixes the node or the server. nil (a
+// success) forgets it.
+func (r *Renewer) noteRefusal(err error) {
+	msg := ""
+	if err != nil {
+		if !Reattestable(r.id.cfg.Agent) || status.Code(err) != codes.PermissionDenied {
+			return // an outage says nothing new about the node
+		}
+		msg = err.Error()
+		var st interface{ GRPCStatus() *status.Status }
+		if errors.As(err, &st) {
+			msg = st.GRPCStatus().Message()
+		}
+	}
+	r.mu.Lock()
+	changed := msg != r.refused
+	r.refused = msg
+	r.mu.Unlock()
+	if changed && msg != "" {
+		r.id.cfg.Log.Error("the server refuses to attest this node again: renew the node's credentials or fix the server's "+
+			"node attestor configuration; the agent keeps its current SVID until it expires and keeps retrying", "reason", msg)
+	}
 }

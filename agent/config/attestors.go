@@ -73,8 +73,15 @@ func (c *Config) validateAttestors() error {
 			return yamlconf.FieldError("k8s_psat.cluster", fmt.Sprintf("%q cannot be part of an agent ID: %v", c.K8sPSAT.Cluster, err))
 		}
 	case TPMDevID:
+	case X509PoP:
+		if c.K8sPSAT.Cluster != "" {
+			return yamlconf.FieldError("k8s_psat.cluster", "is set but node_attestor is x509pop: remove it")
+		}
 	default:
-		return yamlconf.FieldError("node_attestor", fmt.Sprintf("%q: use join_token, k8s_psat or tpm_devid", c.NodeAttestor))
+		return yamlconf.FieldError("node_attestor", fmt.Sprintf("%q: use join_token, k8s_psat, tpm_devid or x509pop", c.NodeAttestor))
+	}
+	if err := c.validateX509PoP(); err != nil {
+		return err
 	}
 	if k := c.WorkloadAttestors.K8s; k != nil {
 		for _, p := range []struct {

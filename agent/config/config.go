@@ -45,7 +45,7 @@ type Config struct {
 	BrokerAPI *BrokerAPI `yaml:"broker_api"`
 	// HealthAddress serves /healthz, /readyz and /metrics over HTTP. Default 127.0.0.1:8083; "" disables it.
 	HealthAddress *string `yaml:"health_address"`
-	// NodeAttestor is how the agent proves its node: join_token (default), k8s_psat or tpm_devid.
+	// NodeAttestor is how the agent proves its node: join_token (default), k8s_psat, tpm_devid or x509pop.
 	NodeAttestor string `yaml:"node_attestor"`
 	// JoinToken attests the agent with the join_token method (single use).
 	JoinToken string `yaml:"join_token"`
@@ -53,6 +53,8 @@ type Config struct {
 	K8sPSAT K8sPSATAttestor `yaml:"k8s_psat"`
 	// TPMDevID configures node_attestor: tpm_devid.
 	TPMDevID TPMDevIDAttestor `yaml:"tpm_devid"`
+	// X509PoP configures node_attestor: x509pop.
+	X509PoP X509PoPAttestor `yaml:"x509pop"`
 	// TrustBundlePath is a PEM file with the server's CA certificates, used to verify the server
 	// before the agent has a bundle of its own.
 	TrustBundlePath string `yaml:"trust_bundle_path"`

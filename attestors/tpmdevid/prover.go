@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/google/go-tpm/legacy/tpm2"
 	"github.com/google/go-tpm/tpmutil"
+	"github.com/lanyard-dev/lanyard/internal/pemcert"
 )
 
 // DefaultDevicePaths are tried in order when tpm_device_path is not set: the kernel's
@@ -68,7 +68,7 @@ func (*Prover) Type() string { return Type }
 
 // Payload implements attestors.NodeProver.
 func (p *Prover) Payload(context.Context) ([]byte, error) {
-	chain, err := ReadCertificates("devid_cert_path", p.cfg.DevIDCertPath)
+	chain, err := readCertificates("devid_cert_path", p.cfg.DevIDCertPath)
 	if err != nil {
 		return nil, err
 	}
@@ -194,34 +194,6 @@ func (p *Prover) open() (io.ReadWriteCloser, error) {
 	return rw, nil
 }
 
-// ReadCertificates reads the PEM certificates in path (blocks of other types are
-// skipped); field names the setting in errors.
-func ReadCertificates(field, path string) ([]*x509.Certificate, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", field, err)
-	}
-	var certs []*x509.Certificate
-	for {
-		var block *pem.Block
-		if block, b = pem.Decode(b); block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", field, path, err)
-		}
-		certs = append(certs, c)
-	}
-	if len(certs) == 0 {
-		return nil, fmt.Errorf("%s %s holds no PEM certificate", field, path)
-	}
-	return certs, nil
-}
-
 func publicKeysEqual(a, b any) bool {
 	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && k.Equal(b)
@@ -234,4 +206,14 @@ func randomAuth() (string, error) {
 	}
 	// Hex: the TPM drops trailing zero bytes of an auth value, hex has none.
 	return hex.EncodeToString(b), nil
+}
+
+// readCertificates reads the PEM certificates of the file named by a setting; errors name
+// the setting.
+func readCertificates(field, path string) ([]*x509.Certificate, error) {
+	certs, err := pemcert.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	return certs, nil
 }

@@ -80,3 +80,22 @@ func sign(t testing.TB, tmpl, parent *x509.Certificate, key, parentKey crypto.Si
 	}
 	return c
 }
+
+// Sign issues tmpl for key's public key, signed by parent/parentKey (self-signed when
+// parent is nil), for certificates the other helpers do not make (node certificates of
+// other key types, validity windows or key usages). tmpl.SerialNumber defaults to a
+// random one.
+func Sign(t testing.TB, tmpl *x509.Certificate, key crypto.Signer, parent *x509.Certificate, parentKey crypto.Signer) *x509.Certificate {
+	t.Helper()
+	if tmpl.SerialNumber == nil {
+		serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.SerialNumber = serial
+	}
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	return sign(t, tmpl, parent, key, parentKey)
+}

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/lanyard-dev/lanyard/internal/pemcert"
 )
 
 // Upstream is an operator's CA that signs this server's CA certificates instead of the
@@ -29,7 +31,7 @@ type Upstream struct {
 // its private key (PKCS#8, EC or PKCS#1); bundleFile the roots, optional when certFile
 // ends with its root.
 func LoadUpstream(certFile, keyFile, bundleFile string, now time.Time) (*Upstream, error) {
-	certs, err := readCerts(certFile)
+	certs, err := pemcert.ReadFile(certFile)
 	if err != nil {
 		return nil, fmt.Errorf("upstream cert_file: %w", err)
 	}
@@ -49,7 +51,7 @@ func LoadUpstream(certFile, keyFile, bundleFile string, now time.Time) (*Upstrea
 		u.Roots = append(u.Roots, u.Cert)
 	}
 	if bundleFile != "" {
-		if u.Roots, err = readCerts(bundleFile); err != nil {
+		if u.Roots, err = pemcert.ReadFile(bundleFile); err != nil {
 			return nil, fmt.Errorf("upstream bundle_file: %w", err)
 		}
 	}
@@ -102,32 +104,6 @@ func (u *Upstream) chainDER() [][]byte {
 
 func isSelfSigned(c *x509.Certificate) bool {
 	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil
-}
-
-func readCerts(path string) ([]*x509.Certificate, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var out []*x509.Certificate
-	for {
-		var b *pem.Block
-		if b, data = pem.Decode(data); b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s holds no PEM CERTIFICATE", path)
-	}
-	return out, nil
 }
 
 func readKey(path string) (crypto.Signer, error) {

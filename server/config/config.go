@@ -230,6 +230,11 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
+	if x := c.NodeAttestors.X509PoP; x != nil {
+		if err := x.validate(); err != nil {
+			return err
+		}
+	}
 	return yamlconf.Logging(c.LogLevel, c.LogFormat)
 }
 

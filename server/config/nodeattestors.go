@@ -17,6 +17,9 @@ type NodeAttestors struct {
 	K8sPSAT *K8sPSAT `yaml:"k8s_psat"`
 	// TPMDevID enables tpm_devid: agents prove a DevID key in a genuine TPM.
 	TPMDevID *TPMDevID `yaml:"tpm_devid"`
+	// X509PoP enables x509pop: agents prove they hold the key of a node certificate
+	// issued by the operator's CAs (see x509pop.go).
+	X509PoP *X509PoP `yaml:"x509pop"`
 }
 
 // K8sPSAT configures the k8s_psat verifier.

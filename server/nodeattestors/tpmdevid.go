@@ -2,17 +2,16 @@ package nodeattestors
 
 import (
 	"crypto/x509"
-	"log/slog"
-
-	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"fmt"
 
 	"github.com/lanyard-dev/lanyard/attestors/tpmdevid"
 	"github.com/lanyard-dev/lanyard/attestors/tpmdevid/verifier"
+	"github.com/lanyard-dev/lanyard/internal/pemcert"
 	"github.com/lanyard-dev/lanyard/server/config"
 )
 
 // tpmDevIDVerifier reads the CA files; they are read once, at start (as SPIRE does).
-func tpmDevIDVerifier(c config.TPMDevID, td spiffeid.TrustDomain, log *slog.Logger) (*verifier.Verifier, error) {
+func tpmDevIDVerifier(c config.TPMDevID, d Deps) (*verifier.Verifier, error) {
 	devID, err := certPool("devid_ca_path", c.DevIDCAPath)
 	if err != nil {
 		return nil, err
@@ -21,13 +20,14 @@ func tpmDevIDVerifier(c config.TPMDevID, td spiffeid.TrustDomain, log *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	return verifier.New(verifier.Config{TrustDomain: td, DevIDRoots: devID, EKRoots: ek, Log: log.With("attestor", tpmdevid.Type)})
+	return verifier.New(verifier.Config{TrustDomain: d.TrustDomain, DevIDRoots: devID, EKRoots: ek, Clock: d.Clock,
+		Log: d.Log.With("attestor", tpmdevid.Type)})
 }
 
 func certPool(field, path string) (*x509.CertPool, error) {
-	certs, err := tpmdevid.ReadCertificates(field, path)
+	certs, err := pemcert.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", field, err)
 	}
 	p := x509.NewCertPool()
 	for _, c := range certs {

@@ -33,12 +33,12 @@ func TestTPMDevIDCAFilesAreCheckedAtStart(t *testing.T) {
 		"a missing DevID CA file": {config.TPMDevID{DevIDCAPath: filepath.Join(dir, "nope.pem"), EndorsementCAPath: empty},
 			"node_attestors.tpm_devid): devid_ca_path: open "},
 		"a damaged DevID CA file": {config.TPMDevID{DevIDCAPath: damaged, EndorsementCAPath: empty},
-			"devid_ca_path " + damaged + ": x509:"},
+			"devid_ca_path: " + damaged + ": PEM block 1: x509:"},
 		"a manufacturer CA file without certificates": {config.TPMDevID{DevIDCAPath: writeCA(t, dir), EndorsementCAPath: empty},
-			"endorsement_ca_path " + empty + " holds no PEM certificate"},
+			"endorsement_ca_path: " + empty + " holds no PEM CERTIFICATE"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := Verifiers(config.NodeAttestors{TPMDevID: &tc.cfg}, td, nil, slog.New(slog.DiscardHandler))
+			_, err := Verifiers(config.NodeAttestors{TPMDevID: &tc.cfg}, Deps{TrustDomain: td, Log: slog.New(slog.DiscardHandler)})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want it to contain %q", err, tc.want)
 			}

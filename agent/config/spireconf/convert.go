@@ -27,7 +27,7 @@ func Convert(file string, src []byte) ([]byte, error) {
 	}
 	plugins(root.Plugins(doc, map[string][]string{
 		"KeyManager":       {"disk", "memory"},
-		"NodeAttestor":     {"join_token", "k8s_psat", "tpm_devid"},
+		"NodeAttestor":     {"join_token", "k8s_psat", "tpm_devid", "x509pop"},
 		"WorkloadAttestor": {"unix", "k8s"},
 	}, "WorkloadAttestor"), doc)
 	spirehcl.Health(root, doc, "SPIRE's /live and /ready are /healthz and /readyz here (and /metrics): update your probes.")

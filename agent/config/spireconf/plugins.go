@@ -20,6 +20,9 @@ func plugins(p map[string][]spirehcl.Plugin, doc *spirehcl.Doc) {
 		if na.Name == "tpm_devid" {
 			tpmDevID(na.Data, doc)
 		}
+		if na.Name == "x509pop" {
+			x509pop(na.Data, doc)
+		}
 		na.Data.Done()
 	}
 	for _, km := range p["KeyManager"] {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lanyard-dev/lanyard/attestors/tpmdevid"
 	"github.com/lanyard-dev/lanyard/attestors/tpmdevid/tpmtest"
+	"github.com/lanyard-dev/lanyard/internal/pemcert"
 )
 
 // FuzzAttest feeds the server an agent's evidence and challenge answer. The committed
@@ -40,7 +41,7 @@ func FuzzAttest(f *testing.F) {
 }
 
 func recordedCA(f testing.TB, name string) *x509.Certificate {
-	certs, err := tpmdevid.ReadCertificates(name, filepath.Join("testdata", "recorded", name))
+	certs, err := pemcert.ReadFile(filepath.Join("testdata", "recorded", name))
 	if err != nil {
 		f.Fatal(err)
 	}

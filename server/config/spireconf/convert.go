@@ -32,7 +32,7 @@ func Convert(file string, src []byte) ([]byte, error) {
 	c.plugins(root.Plugins(c.doc, map[string][]string{
 		"DataStore":         {"sql"},
 		"KeyManager":        {"disk", "memory"},
-		"NodeAttestor":      {"join_token", "k8s_psat", "tpm_devid"},
+		"NodeAttestor":      {"join_token", "k8s_psat", "tpm_devid", "x509pop"},
 		"Notifier":          {"k8sbundle"},
 		"UpstreamAuthority": {"disk"},
 	}, "NodeAttestor"))

@@ -27,6 +27,8 @@ func (c *converter) plugins(p map[string][]spirehcl.Plugin) {
 			c.k8sPSAT(na.Data)
 		case "tpm_devid":
 			c.tpmDevID(na.Data)
+		case "x509pop":
+			c.x509pop(na.Data)
 		}
 		na.Data.Done()
 	}
