@@ -35,7 +35,7 @@ type Deps struct {
 func Verifiers(cfg config.NodeAttestors, d Deps) (map[string]attestors.NodeVerifier, error) {
 	td, log := d.TrustDomain, d.Log
 	vs := map[string]attestors.NodeVerifier{
-		jointoken.Type: &jointokenverifier.Verifier{TrustDomain: td, Tokens: d.Tokens},
+		jointoken.Type: &jointokenverifier.Verifier{TrustDomain: td, Tokens: d.Tokens, Clock: d.Clock},
 	}
 	if k := cfg.K8sPSAT; k != nil {
 		clusters := make(map[string]verifier.ClusterConfig, len(k.Clusters))

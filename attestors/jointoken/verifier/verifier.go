@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"k8s.io/utils/clock"
 
 	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/attestors/jointoken"
@@ -22,7 +23,8 @@ type TokenTaker interface {
 type Verifier struct {
 	TrustDomain spiffeid.TrustDomain
 	Tokens      TokenTaker
-	Now         func() time.Time
+	// Clock tells whether a token expired. Default: the real clock.
+	Clock clock.PassiveClock
 }
 
 // Type implements attestors.NodeVerifier.
@@ -53,8 +55,8 @@ func (v *Verifier) Attest(ctx context.Context, payload []byte, _ attestors.Chall
 }
 
 func (v *Verifier) now() time.Time {
-	if v.Now != nil {
-		return v.Now()
+	if v.Clock != nil {
+		return v.Clock.Now()
 	}
 	return time.Now()
 }

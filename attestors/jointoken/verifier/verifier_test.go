@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/server/datastore"
@@ -26,7 +27,7 @@ func TestVerifier(t *testing.T) {
 	t.Cleanup(func() { store.Close() })
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	td := spiffeid.RequireTrustDomainFromString("example.org")
-	v := &Verifier{TrustDomain: td, Tokens: store, Now: func() time.Time { return now }}
+	v := &Verifier{TrustDomain: td, Tokens: store, Clock: clocktesting.NewFakePassiveClock(now)}
 	for _, tok := range []datastore.JoinToken{
 		{Token: "good", ExpiresAt: now.Add(time.Minute)},
 		{Token: "expired", ExpiresAt: now.Add(-time.Second)},
