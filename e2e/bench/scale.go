@@ -77,8 +77,12 @@ func runScaleCommand(ctx context.Context, args []string) error {
 		}
 		if o.big > 0 {
 			progress("scale run %d/%d, one agent with %d entries", run+1, o.runs, o.big)
-			if err := bigAgent(ctx, o.bin, rec, o.big); err != nil {
+			note, err := bigAgent(ctx, o.bin, rec, o.big)
+			if err != nil {
 				return fmt.Errorf("one agent with %d entries: %w", o.big, err)
+			}
+			if note != "" && !slices.Contains(res.Notes, note) {
+				res.Notes = append(res.Notes, note)
 			}
 		}
 	}

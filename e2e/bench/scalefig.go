@@ -70,6 +70,7 @@ type scaleResults struct {
 	Runs      int       `json:"runs"`
 	Series    []*series `json:"series"`
 	Figures   []*figure `json:"one_agent_figures"`
+	Notes     []string  `json:"notes,omitempty"` // what failed and was measured another way
 
 	series *seriesRecorder
 }
@@ -134,6 +135,9 @@ func writeScaleTable(w io.Writer, res *scaleResults) {
 	fmt.Fprintln(w, "| --- | ---: | ---: | --- |")
 	for _, f := range res.Figures {
 		fmt.Fprintf(w, "| %s | %s %s | %s – %s | %s |\n", f.Name, format(f.Median), f.Unit, format(f.Min), format(f.Max), f.Target)
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(w, "\n**Missed:** %s\n", n)
 	}
 }
 
