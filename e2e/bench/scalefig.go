@@ -139,6 +139,44 @@ func writeScaleTable(w io.Writer, res *scaleResults) {
 	for _, n := range res.Notes {
 		fmt.Fprintf(w, "\n**Missed:** %s\n", n)
 	}
+	fmt.Fprintln(w, "\n| goal | measured (median, worst run) | |")
+	fmt.Fprintln(w, "| --- | --- | --- |")
+	for _, g := range goals(res) {
+		fmt.Fprintf(w, "| %s | %s | %s |\n", g[0], g[1], g[2])
+	}
+}
+
+// goals lists the goals beside what was measured: each as goal, measured, verdict.
+func goals(res *scaleResults) [][3]string {
+	var out [][3]string
+	for _, s := range res.Series {
+		if s.Goal == "" {
+			continue
+		}
+		goal := fmt.Sprintf("%s: %s at N=%s", s.Name, s.Goal, groupDigits(s.GoalN))
+		i := slices.IndexFunc(s.Points, func(p *point) bool { return p.N == s.GoalN })
+		if i < 0 {
+			out = append(out, [3]string{goal, "not measured at this N", ""})
+			continue
+		}
+		p := s.Points[i]
+		out = append(out, [3]string{goal, fmt.Sprintf("%s %s, %s %s", format(p.Median), s.Unit, format(p.Max), s.Unit), strings.TrimSpace(verdict(p.Max < s.GoalValue))})
+	}
+	for _, f := range res.Figures {
+		var limit float64
+		if f.Target == noSizeLimitHit {
+			out = append(out, [3]string{"first full FetchX509SVID must not hit a message size limit", fmt.Sprintf("%s %s", format(f.Median), f.Unit), "(met)"})
+			continue
+		}
+		if _, err := fmt.Sscanf(f.Target, "< %g", &limit); err != nil {
+			continue
+		}
+		out = append(out, [3]string{fmt.Sprintf("%s: %s", f.Name, f.Target), fmt.Sprintf("%s %s, %s %s", format(f.Median), f.Unit, format(f.Max), f.Unit), strings.TrimSpace(verdict(f.Max < limit))})
+	}
+	for _, n := range res.Notes {
+		out = append(out, [3]string{"first full FetchX509SVID must not hit a message size limit", n, "**missed**"})
+	}
+	return out
 }
 
 func verdict(met bool) string {
