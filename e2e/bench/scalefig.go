@@ -12,14 +12,14 @@ import (
 
 // seriesDef is one figure measured against the number of agents N.
 type seriesDef struct {
-	Key   string // file name part and the key runs are recorded under
-	Chart string // the chart it is drawn on (several series may share one)
-	Name  string
-	Unit  string
+	Key   string `json:"key"`   // the key runs are recorded under
+	Chart string `json:"chart"` // the chart it is drawn on, scale-<chart>.svg (several series may share one)
+	Name  string `json:"name"`
+	Unit  string `json:"unit"`
 	// Goal is the issue's goal, stated at N=GoalN; GoalValue draws it on the chart.
-	Goal      string
-	GoalN     int
-	GoalValue float64
+	Goal      string  `json:"goal,omitempty"`
+	GoalN     int     `json:"goal_n,omitempty"`
+	GoalValue float64 `json:"goal_value,omitempty"`
 }
 
 var seriesDefs = []seriesDef{
