@@ -1,8 +1,10 @@
 package rpcserver
 
 import (
+	"errors"
 	"net"
 	"runtime"
+	"time"
 
 	"google.golang.org/grpc/credentials"
 )
@@ -15,22 +17,38 @@ import (
 // Handshakes also wait on the network, so there are many more slots than cores.
 func handshakeSlots() int { return max(64, 16*runtime.GOMAXPROCS(0)) }
 
+// maxHandshakeWait is how long a connection may wait for a handshake slot. Agents give a
+// connection 20 s (agent/client); one that waited longer than half that is closed unserved,
+// rather than spending a signature on a client that may have left, and the agent retries.
+const maxHandshakeWait = 10 * time.Second
+
+// errHandshakeQueue is the error of a connection closed after waiting maxHandshakeWait.
+var errHandshakeQueue = errors.New("too many TLS handshakes queued: connect again shortly")
+
 // limitedHandshakes runs at most cap(slots) server handshakes of creds at once.
 type limitedHandshakes struct {
 	credentials.TransportCredentials
-	slots chan struct{}
+	slots   chan struct{}
+	maxWait time.Duration
 }
 
-func limitHandshakes(creds credentials.TransportCredentials, n int) credentials.TransportCredentials {
-	return limitedHandshakes{TransportCredentials: creds, slots: make(chan struct{}, n)}
+func limitHandshakes(creds credentials.TransportCredentials, n int, maxWait time.Duration) credentials.TransportCredentials {
+	return limitedHandshakes{TransportCredentials: creds, slots: make(chan struct{}, n), maxWait: maxWait}
 }
 
 func (l limitedHandshakes) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo, error) {
-	l.slots <- struct{}{}
+	timer := time.NewTimer(l.maxWait)
+	defer timer.Stop()
+	select {
+	case l.slots <- struct{}{}:
+	case <-timer.C:
+		c.Close()
+		return nil, nil, errHandshakeQueue
+	}
 	defer func() { <-l.slots }()
 	return l.TransportCredentials.ServerHandshake(c)
 }
 
 func (l limitedHandshakes) Clone() credentials.TransportCredentials {
-	return limitedHandshakes{TransportCredentials: l.TransportCredentials.Clone(), slots: l.slots}
+	return limitedHandshakes{TransportCredentials: l.TransportCredentials.Clone(), slots: l.slots, maxWait: l.maxWait}
 }

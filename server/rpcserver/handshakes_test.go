@@ -33,7 +33,7 @@ func (g *gatedCreds) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo
 
 func TestAtMostSlotsHandshakesRunAtOnceAndTheRestWaitTheirTurn(t *testing.T) {
 	inner := &gatedCreds{TransportCredentials: insecure.NewCredentials(), release: make(chan struct{})}
-	creds := limitHandshakes(inner, 3).Clone()
+	creds := limitHandshakes(inner, 3, time.Hour).Clone()
 	var wg sync.WaitGroup
 	done := atomic.Int32{}
 	for range 10 {
