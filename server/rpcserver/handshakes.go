@@ -12,10 +12,11 @@ import (
 // handshakeSlots is how many TLS handshakes the agent-facing server runs at once. After a
 // restart every agent connects within about a second; run all at once, the handshakes
 // share the CPU so thinly that none finishes before the agents' connect timeout, the
-// agents give up and retry, and the work is wasted again and again. Run a few at a time,
-// they finish in order at the rate the CPU allows, and waiting connections queue.
-// Handshakes also wait on the network, so there are many more slots than cores.
-func handshakeSlots() int { return max(64, 16*runtime.GOMAXPROCS(0)) }
+// agents give up and retry, and the work is wasted again and again. With a bound, the
+// handshakes in progress finish within a few seconds and the others queue. A handshake
+// also waits on its client (a round trip, a signature), so the bound is well above what
+// the CPU could run at once: 512 a core is about 2 s of handshake work a core.
+func handshakeSlots() int { return 512 * runtime.GOMAXPROCS(0) }
 
 // maxHandshakeWait is how long a connection may wait for a handshake slot. Agents give a
 // connection 20 s (agent/client); one that waited longer than half that is closed unserved,
