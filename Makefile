@@ -61,7 +61,7 @@ bench: build
 	bin/lanyard-bench -bin bin -out e2e/bench/results $(BENCHFLAGS)
 
 # The scale benchmark: one server, N = 100, 1,000, 10,000 simulated agents and one agent with
-# 100,000 entries, 3 runs each; table and charts in e2e/bench/results/scale.* (roughly 30 min on 2 quiet cores;
+# 100,000 entries, 3 runs each; table and charts in e2e/bench/results/scale.* (about 15 min on 2 cores: one run took 5 min;
 # BENCHFLAGS="-sizes 100,1000 -runs 1 -big 10000" takes about 2 min).
 bench-scale: build
 	bin/lanyard-bench scale -bin bin -out e2e/bench/results $(BENCHFLAGS)
