@@ -5,7 +5,7 @@ GO ?= go
 export GOTOOLCHAIN := local
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build demo test k8s-deps vet bench microbench fuzz clean images
+.PHONY: all build demo test k8s-deps vet bench bench-scale microbench fuzz clean images
 
 all: build
 
@@ -75,6 +75,12 @@ softhsm-install:
 # The system benchmark: fresh server + agent processes, results table in e2e/bench/results/.
 bench: build
 	bin/lanyard-bench -bin bin -out e2e/bench/results $(BENCHFLAGS)
+
+# The scale benchmark: one server, N = 100, 1,000, 10,000 simulated agents and one agent with
+# 100,000 entries, 3 runs each; table and charts in e2e/bench/results/scale.* (about 15 min on 2 cores: one run took 5 min;
+# BENCHFLAGS="-sizes 100,1000 -runs 1 -big 10000" takes about 2 min).
+bench-scale: build
+	bin/lanyard-bench scale -bin bin -out e2e/bench/results $(BENCHFLAGS)
 
 # Go micro-benchmarks of the hot paths.
 microbench:

@@ -68,3 +68,61 @@ func TestBenchmarkCommandProducesEveryFigure(t *testing.T) {
 		t.Errorf("results.md missing or without the table: %v", err)
 	}
 }
+
+// TestScaleBenchmarkWritesItsTableAndCharts runs `make bench-scale`'s program with five
+// agents and one run: it must attest them, measure every figure and write the results
+// files and a chart per figure. The numbers are not judged.
+func TestScaleBenchmarkWritesItsTableAndCharts(t *testing.T) {
+	out := t.TempDir()
+	cmd := exec.Command(filepath.Join(binDir, "bench"), "scale", "-bin", binDir, "-out", out,
+		"-sizes", "2,5", "-runs", "1", "-big", "50", "-idle", "200ms")
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("bench scale: %v\n%s", err, b)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "scale.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Load   string `json:"load_average_start"`
+		Series []struct {
+			Key    string `json:"key"`
+			Points []struct {
+				N    int       `json:"n"`
+				Runs []float64 `json:"runs"`
+			} `json:"points"`
+		} `json:"series"`
+		Figures []struct {
+			Name string `json:"name"`
+		} `json:"one_agent_figures"`
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatalf("scale.json: %v", err)
+	}
+	if res.Load == "" {
+		t.Error("scale.json does not record the load average")
+	}
+	keys := map[string]bool{}
+	for _, s := range res.Series {
+		keys[s.Key] = len(s.Points) == 2 && len(s.Points[1].Runs) == 1 && s.Points[1].N == 5
+	}
+	for _, want := range []string{"rss", "rss_per_agent", "cpu_per_agent", "attest", "connect", "fanout_p50", "fanout_p99", "fanout_max", "restart"} {
+		if !keys[want] {
+			t.Errorf("scale.json: series %q missing or without one run at N=2 and N=5", want)
+		}
+	}
+	if len(res.Figures) < 3 {
+		t.Errorf("scale.json: one-agent figures %v, want sync time, agent RSS and first FetchX509SVID", res.Figures)
+	}
+	for _, chart := range []string{"rss", "rss_per_agent", "cpu_per_agent", "attest", "fanout", "restart"} {
+		svg, err := os.ReadFile(filepath.Join(out, "scale-"+chart+".svg"))
+		if err != nil || !strings.HasPrefix(string(svg), "<svg") || !strings.Contains(string(svg), "<circle") {
+			t.Errorf("scale-%s.svg missing or without points: %v", chart, err)
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(out, "scale.md"))
+	if err != nil || !strings.Contains(string(md), "| figure | N agents | median | range | goal |") || !strings.Contains(string(md), "scale-fanout.svg") {
+		t.Errorf("scale.md missing, or without the table or the charts: %v", err)
+	}
+}

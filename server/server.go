@@ -155,11 +155,13 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 	}
 
 	// Who may call what, the services, and the gRPC servers that serve them.
-	authn := &api.Authenticator{TrustDomain: td, Agents: store, Now: clk.Now,
+	// Agent rows answer an agent's calls for 5 s: a ban or eviction on another server of a
+	// shared datastore reaches this one within that (this server's own at once).
+	authn := &api.Authenticator{TrustDomain: td, Agents: store, Now: clk.Now, AgentRowTTL: 5 * time.Second,
 		IsAdminID: func(id spiffeid.ID) bool { return entries.IsAdmin(id.String()) }}
 	guard := streamguard.New(authn, clk)
 	register, entryAPI := services(ctx, serviceDeps{cfg: cfg, td: td, store: store, ca: authority, entries: entries,
-		bundles: bundles, svid: svid, verifiers: verifiers, fed: fed, agentsChanged: guard.AgentsChanged,
+		bundles: bundles, svid: svid, verifiers: verifiers, fed: fed, agentChanged: func(id spiffeid.ID) { authn.Forget(id); guard.AgentChanged(id) },
 		levels: o.levels, started: started, clk: clk, log: log})
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -43,20 +43,20 @@ import (
 
 // serviceDeps is everything the API services are built from.
 type serviceDeps struct {
-	cfg           config.Config
-	td            spiffeid.TrustDomain
-	store         datastore.Store
-	ca            *ca.CA
-	entries       *entrycache.Cache
-	bundles       *bundlecache.Cache
-	svid          *serversvid.SVID
-	verifiers     map[string]attestors.NodeVerifier
-	fed           federationParts
-	agentsChanged func() // the stream guard's signal
-	levels        *loglevel.Control
-	started       time.Time
-	clk           clock.Clock
-	log           *slog.Logger
+	cfg          config.Config
+	td           spiffeid.TrustDomain
+	store        datastore.Store
+	ca           *ca.CA
+	entries      *entrycache.Cache
+	bundles      *bundlecache.Cache
+	svid         *serversvid.SVID
+	verifiers    map[string]attestors.NodeVerifier
+	fed          federationParts
+	agentChanged func(spiffeid.ID) // the stream guard's signal
+	levels       *loglevel.Control
+	started      time.Time
+	clk          clock.Clock
+	log          *slog.Logger
 }
 
 // services builds every API service and returns the func that registers them on a gRPC
@@ -64,7 +64,7 @@ type serviceDeps struct {
 // Services that change bundles tell the bundle cache at once; stop ends what they start.
 func services(stop context.Context, d serviceDeps) (register func(*grpc.Server), entries *entryapi.Service) {
 	agents := agentapi.New(agentapi.Config{
-		TrustDomain: d.td, OnChange: d.agentsChanged, Store: d.store, Signer: d.ca, AgentTTL: d.cfg.AgentTTL.D(), Log: d.log.With("api", "agent"),
+		TrustDomain: d.td, OnChange: d.agentChanged, Store: d.store, Signer: d.ca, AgentTTL: d.cfg.AgentTTL.D(), Log: d.log.With("api", "agent"),
 		Verifiers: d.verifiers, Now: d.clk.Now,
 	})
 	bundles := bundleapi.New(bundleapi.Config{TrustDomain: d.td, Store: d.store, Log: d.log.With("api", "bundle"), OnChange: d.bundles.Notify})

@@ -160,8 +160,11 @@ func Dial(addrs []string, id *Identity, extra ...grpc.DialOption) (*Client, erro
 		// gRPC's default reconnect backoff grows to 120s, so agents would find a restarted
 		// server only minutes later; capped at 1s they are back within about a second.
 		grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
-			MinConnectTimeout: 5 * time.Second,
+			Backoff: backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			// Long enough to wait in a restarted server's handshake queue (it completes a
+			// few at a time while thousands of agents reconnect) instead of giving up and
+			// starting over at the back of it.
+			MinConnectTimeout: 20 * time.Second,
 		}),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)),

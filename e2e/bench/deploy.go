@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,7 +23,6 @@ import (
 	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
 	"github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/lanyard-dev/lanyard/internal/bundleconv"
@@ -89,11 +89,26 @@ func deploy(ctx context.Context, bin string, withAgent bool) (_ *deployment, err
 }
 
 func (d *deployment) startAgent(ctx context.Context, bin string) error {
+	tok, err := d.joinToken(ctx)
+	if err != nil {
+		return err
+	}
+	return d.startAgentWith(ctx, bin, tok, 30*time.Second)
+}
+
+// joinToken creates a join token and sets d.agentID to the ID of the agent that will use it.
+func (d *deployment) joinToken(ctx context.Context) (string, error) {
 	tok, err := agentv1.NewAgentClient(d.admin).CreateJoinToken(ctx, &agentv1.CreateJoinTokenRequest{Ttl: 600})
 	if err != nil {
-		return fmt.Errorf("join token: %w", err)
+		return "", fmt.Errorf("join token: %w", err)
 	}
 	d.agentID = spiffeid.RequireFromPath(d.td, "/spire/agent/join_token/"+tok.Value)
+	return tok.Value, nil
+}
+
+// startAgentWith starts lanyard-agent attesting with token and waits up to within for it
+// to be ready.
+func (d *deployment) startAgentWith(ctx context.Context, bin, token string, within time.Duration) error {
 	bundlePath, err := d.writeBundle(ctx)
 	if err != nil {
 		return err
@@ -104,11 +119,11 @@ func (d *deployment) startAgent(ctx context.Context, bin string) error {
 	}
 	d.agentAddr = fmt.Sprintf("127.0.0.1:%d", port)
 	cfg := fmt.Sprintf("trust_domain: %s\nserver_port: %d\ndata_dir: %s\nsocket_path: %s\nhealth_address: %s\ntrust_bundle_path: %s\njoin_token: %s\nlog_level: warn\n",
-		benchTD, d.serverPort, filepath.Join(d.dir, "agent-data"), d.apiSock, d.agentAddr, bundlePath, tok.Value)
+		benchTD, d.serverPort, filepath.Join(d.dir, "agent-data"), d.apiSock, d.agentAddr, bundlePath, token)
 	if d.agent, err = startProc(bin, "lanyard-agent", d.dir, cfg); err != nil {
 		return err
 	}
-	return waitFor(ctx, 30*time.Second, "agent ready", func() bool {
+	return waitFor(ctx, within, "agent ready", func() bool {
 		if _, err := os.Stat(d.apiSock); err != nil {
 			return false
 		}
@@ -172,7 +187,6 @@ func (d *deployment) close() {
 // createEntries registers spiffe://TD/<prefix>/<i> for i in [0,n), selector
 // unix:uid:<uidOf(i)>, parented to parent, in batches of 500 as the CLI sends them.
 func (d *deployment) createEntries(ctx context.Context, parent spiffeid.ID, prefix string, n int, uidOf func(int) int) error {
-	c := entryv1.NewEntryClient(d.admin)
 	for start := 0; start < n; start += 500 {
 		batch := make([]*types.Entry, 0, 500)
 		for i := start; i < min(n, start+500); i++ {
@@ -182,14 +196,8 @@ func (d *deployment) createEntries(ctx context.Context, parent spiffeid.ID, pref
 				Selectors: []*types.Selector{{Type: "unix", Value: "uid:" + strconv.Itoa(uidOf(i))}},
 			})
 		}
-		resp, err := c.BatchCreateEntry(ctx, &entryv1.BatchCreateEntryRequest{Entries: batch, OutputMask: &types.EntryMask{}})
-		if err != nil {
-			return fmt.Errorf("creating entries: %w", err)
-		}
-		for _, r := range resp.Results {
-			if codes.Code(r.Status.Code) != codes.OK {
-				return fmt.Errorf("creating entries: %s", r.Status.Message)
-			}
+		if err := d.batchCreate(ctx, batch); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -235,6 +243,38 @@ func rss(c *exec.Cmd) (float64, error) {
 		}
 	}
 	return 0, errors.New("no VmRSS in /proc status")
+}
+
+// cpuSeconds returns the user and system CPU time a process has used, from /proc.
+func cpuSeconds(c *exec.Cmd) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command name (which may hold spaces) are space-separated;
+	// utime and stime are the 14th and 15th fields of the line.
+	rest := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(rest) < 13 {
+		return 0, errors.New("short /proc stat line")
+	}
+	var ticks float64
+	for _, f := range rest[11:13] {
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil {
+			return 0, err
+		}
+		ticks += v
+	}
+	return ticks / 100, nil // USER_HZ is 100 on Linux
+}
+
+// uptime is /proc/loadavg's three load averages, to say how busy the machine was.
+func uptime() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
 }
 
 func freePort() (int, error) {

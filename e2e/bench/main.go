@@ -4,6 +4,9 @@
 // signing rate beside a raw x509.CreateCertificate loop, memory, and forced rotation (taint
 // the CA → every SVID of a workload re-minted and delivered). It prints a table
 // and writes it as JSON and Markdown. Run it with `make bench`.
+//
+// `lanyard-bench scale` measures one server against N simulated agents and one agent with
+// very many entries (scale.go); run it with `make bench-scale`.
 package main
 
 import (
@@ -33,6 +36,16 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == loadClientFlag {
 		if err := loadClient(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "bench load client:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "scale" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := runScaleCommand(ctx, os.Args[2:])
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench scale:", err)
 			os.Exit(1)
 		}
 		return

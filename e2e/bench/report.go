@@ -66,16 +66,21 @@ func (r *recorder) add(name, unit, target string, v float64) {
 func (r *recorder) finish() []*figure {
 	slices.SortStableFunc(r.order, func(a, b *figure) int { return strings.Compare(a.Name[:2], b.Name[:2]) })
 	for _, f := range r.order {
-		s := slices.Clone(f.Runs)
-		slices.Sort(s)
-		f.Min, f.Max = s[0], s[len(s)-1]
-		if len(s)%2 == 1 {
-			f.Median = s[len(s)/2]
-		} else {
-			f.Median = (s[len(s)/2-1] + s[len(s)/2]) / 2
-		}
+		f.Median, f.Min, f.Max = stats(f.Runs)
 	}
 	return r.order
+}
+
+// stats returns the median, minimum and maximum of runs (not empty).
+func stats(runs []float64) (median, lo, hi float64) {
+	s := slices.Clone(runs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		median = s[len(s)/2]
+	} else {
+		median = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return median, s[0], s[len(s)-1]
 }
 
 // percentile returns the q-quantile (nearest rank) of ds in milliseconds.

@@ -19,29 +19,7 @@ import (
 // soon as the admin API answers). It is what an operator waits after a crash for changes
 // to reach workloads again.
 func restartRecovery(ctx context.Context, bin string, d *deployment, updates chan *workloadapi.X509Context, round int, outage time.Duration) (time.Duration, error) {
-	if err := d.server.Process.Signal(syscall.SIGKILL); err != nil {
-		return 0, err
-	}
-	_ = d.server.Wait()
-	select {
-	case <-time.After(outage):
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	}
-	restarted := time.Now()
-	var err error
-	if d.server, err = startProc(bin, "lanyard-server", d.dir, d.serverCfg); err != nil {
-		return 0, err
-	}
-	// A new admin connection: the old one would wait out gRPC's own reconnect backoff.
-	d.admin.Close()
-	if d.admin, err = grpc.NewClient("unix://"+d.adminSock, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
-		return 0, err
-	}
-	err = waitFor(ctx, 60*time.Second, "restarted server admin socket", func() bool {
-		_, err := entryv1.NewEntryClient(d.admin).CountEntries(ctx, &entryv1.CountEntriesRequest{})
-		return err == nil
-	})
+	restarted, err := d.restart(ctx, bin, outage)
 	if err != nil {
 		return 0, err
 	}
@@ -53,4 +31,31 @@ func restartRecovery(ctx context.Context, bin string, d *deployment, updates cha
 		return 0, err
 	}
 	return time.Since(restarted), nil
+}
+
+// restart kills the server with SIGKILL, waits outage, starts it again on the same data
+// and waits for its admin API; it returns when the new process was started.
+func (d *deployment) restart(ctx context.Context, bin string, outage time.Duration) (time.Time, error) {
+	if err := d.server.Process.Signal(syscall.SIGKILL); err != nil {
+		return time.Time{}, err
+	}
+	_ = d.server.Wait()
+	if err := pauseCtx(ctx, outage); err != nil {
+		return time.Time{}, err
+	}
+	restarted := time.Now()
+	var err error
+	if d.server, err = startProc(bin, "lanyard-server", d.dir, d.serverCfg); err != nil {
+		return time.Time{}, err
+	}
+	// A new admin connection: the old one would wait out gRPC's own reconnect backoff.
+	d.admin.Close()
+	if d.admin, err = grpc.NewClient("unix://"+d.adminSock, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		return time.Time{}, err
+	}
+	err = waitFor(ctx, 60*time.Second, "restarted server admin socket", func() bool {
+		_, err := entryv1.NewEntryClient(d.admin).CountEntries(ctx, &entryv1.CountEntriesRequest{})
+		return err == nil
+	})
+	return restarted, err
 }

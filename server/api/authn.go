@@ -34,6 +34,13 @@ type Authenticator struct {
 	IsAdminID func(id spiffeid.ID) bool
 	// Now is the time against which agent SVIDs expire. Default time.Now.
 	Now func() time.Time
+	// AgentRowTTL is how long an agent's row, once read, answers that agent's later calls
+	// presenting the same current SVID without reading the datastore again. A change made
+	// on this server must be followed by Forget; one made by another server sharing the
+	// datastore (a ban, an eviction) is seen after at most this long. 0: every call reads.
+	AgentRowTTL time.Duration
+
+	rows agentRows
 }
 
 func (a *Authenticator) now() time.Time {
@@ -90,6 +97,11 @@ func (a *Authenticator) checkAgent(ctx context.Context, id spiffeid.ID, leaf *x5
 	now := a.now()
 	expired := !now.Before(leaf.NotAfter)
 	serial := leaf.SerialNumber.String()
+	if a.AgentRowTTL > 0 && !expired {
+		if agent := a.rows.get(id.String(), now, a.AgentRowTTL); agent != nil && !agent.Banned && serial == agent.SerialNumber {
+			return agent, nil
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		agent, err := a.Agents.GetAgent(ctx, id.String())
 		switch {
@@ -107,6 +119,7 @@ func (a *Authenticator) checkAgent(ctx context.Context, id spiffeid.ID, leaf *x5
 		case expired:
 			return nil, ExpiredAgentSVID(id, leaf.NotAfter)
 		case serial == agent.SerialNumber:
+			a.rows.put(agent, now)
 			return agent, nil
 		case serial != agent.NewSerialNumber:
 			return nil, PermissionDenied(types.PermissionDeniedDetails_AGENT_NOT_ACTIVE, "agent %s presented an SVID that is no longer active (serial %s)", id, serial)
@@ -121,6 +134,7 @@ func (a *Authenticator) checkAgent(ctx context.Context, id spiffeid.ID, leaf *x5
 		case err != nil:
 			return nil, Error("activating renewed agent SVID", err)
 		}
+		a.rows.put(updated, now)
 		return updated, nil
 	}
 }

@@ -97,3 +97,22 @@ func BenchmarkWatchPropagation(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkIsAuthorizedNodeSet is an agent minting an entry parented to an ID that every
+// one of 10,000 agents holds through an entry of its own (a node set): the walk up must
+// not look at every agent's entry with that ID.
+func BenchmarkIsAuthorizedNodeSet(b *testing.B) {
+	store := openStore(b)
+	var batch []*datastore.Entry
+	for i := range 10_000 {
+		batch = append(batch, ent(fmt.Sprintf("g%05d", i), fmt.Sprintf("spiffe://example.org/spire/agent/x/n-%d", i), id("/group")))
+	}
+	batch = append(batch, ent("child", id("/group"), id("/group/child")))
+	create(b, store, batch...)
+	c := newCache(b, store, newClock())
+	for b.Loop() {
+		if _, ok := c.IsAuthorized("spiffe://example.org/spire/agent/x/n-9999", nil, "child"); !ok {
+			b.Fatal("not authorized")
+		}
+	}
+}

@@ -19,6 +19,9 @@ type index struct {
 	byID       entrySet
 	byParent   map[string]entrySet // parent SPIFFE ID → entries parented to it
 	bySPIFFEID map[string]entrySet // SPIFFE ID → entries with it (walking up in isAuthorized)
+	// Parent and SPIFFE ID → entries with both: whether an agent holds an ID through an
+	// entry parented to it, without looking at every agent's entry with that ID.
+	byParentAndID map[parentAndID]entrySet
 	// Node alias entries (parented to the server), by each of their distinct selectors,
 	// and how many distinct selectors each has: an agent holds an alias when it has all.
 	aliasBySelector map[attestors.Selector]entrySet
@@ -31,10 +34,13 @@ func newIndex() *index {
 		byID:            entrySet{},
 		byParent:        map[string]entrySet{},
 		bySPIFFEID:      map[string]entrySet{},
+		byParentAndID:   map[parentAndID]entrySet{},
 		aliasBySelector: map[attestors.Selector]entrySet{},
 		aliasSelectors:  map[string]int{},
 	}
 }
+
+type parentAndID struct{ parent, id string }
 
 // put adds e, replacing any entry with the same ID.
 func (x *index) put(e *datastore.Entry, serverID string) {
@@ -42,6 +48,7 @@ func (x *index) put(e *datastore.Entry, serverID string) {
 	x.byID[e.ID] = e
 	addTo(x.byParent, e.ParentID, e)
 	addTo(x.bySPIFFEID, e.SPIFFEID, e)
+	addTo(x.byParentAndID, parentAndID{e.ParentID, e.SPIFFEID}, e)
 	if e.ParentID == serverID {
 		sels := datastore.SortSelectors(e.Selectors)
 		x.aliasSelectors[e.ID] = len(sels)
@@ -60,6 +67,7 @@ func (x *index) remove(id, serverID string) {
 	delete(x.byID, id)
 	removeFrom(x.byParent, e.ParentID, id)
 	removeFrom(x.bySPIFFEID, e.SPIFFEID, id)
+	removeFrom(x.byParentAndID, parentAndID{e.ParentID, e.SPIFFEID}, id)
 	if e.ParentID == serverID {
 		delete(x.aliasSelectors, id)
 		for _, s := range e.Selectors {
@@ -192,6 +200,14 @@ func (w *upWalk) holds(id string) bool {
 		return false
 	}
 	w.visited[id] = true
+	// An ID held by many agents is most often held through one entry per agent, parented
+	// to it (a node set): look among the agent's own entries first, so that the walk costs
+	// what this agent has rather than what every agent has.
+	for _, e := range w.x.byParentAndID[parentAndID{w.agentID, id}] {
+		if !expired(e, w.now) {
+			return true
+		}
+	}
 	for _, e := range w.x.bySPIFFEID[id] {
 		if w.entry(e) {
 			return true

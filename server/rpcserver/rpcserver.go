@@ -41,7 +41,7 @@ func New(stop context.Context, cfg Config) (tcp, admin *grpc.Server) {
 	tcpUnary, tcpStream := api.Interceptors(cfg.Identify, api.ServerPolicies, cfg.Log)
 	tcpMetrics := newRPCMetrics(cfg.Metrics, "tcp")
 	tcp = grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(cfg.TLS)),
+		grpc.Creds(limitHandshakes(credentials.NewTLS(cfg.TLS), handshakeSlots(), maxHandshakeWait)),
 		grpc.ChainUnaryInterceptor(tcpMetrics.unary, tcpUnary),
 		grpc.ChainStreamInterceptor(tcpMetrics.stream, untilStopped(stop), tcpStream, cfg.AgentStreams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),

@@ -97,7 +97,7 @@ func (s *Service) AttestAgent(stream agentv1.Agent_AttestAgentServer) error {
 		return err
 	}
 	s.cfg.Log.Info("agent attested", "agent_id", att.AgentID.String(), "type", params.Data.Type, "reattestation", existing != nil)
-	s.cfg.OnChange()
+	s.cfg.OnChange(att.AgentID)
 	return stream.Send(&agentv1.AttestAgentResponse{Step: &agentv1.AttestAgentResponse_Result_{Result: &agentv1.AttestAgentResponse_Result{
 		Svid:         api.X509SVIDToProto(att.AgentID, chain, ""),
 		Reattestable: att.CanReattest,
@@ -163,7 +163,10 @@ func (s *Service) RenewAgent(ctx context.Context, req *agentv1.RenewAgentRequest
 	// Conditional on the record the caller was authenticated with, so a ban or another
 	// activation since then is never overwritten.
 	mask := datastore.AgentMask{NewSerialNumber: true, NewExpiresAt: true}
-	if _, err := s.cfg.Store.UpdateAgent(ctx, renewed, mask, datastore.ConditionOf(c.Agent)); err != nil {
+	_, err = s.cfg.Store.UpdateAgent(ctx, renewed, mask, datastore.ConditionOf(c.Agent))
+	// Changed, or found changed elsewhere (a retry must read the record afresh).
+	s.cfg.OnChange(c.ID)
+	if err != nil {
 		return nil, api.Error("storing renewed agent SVID", err)
 	}
 	return &agentv1.RenewAgentResponse{Svid: api.X509SVIDToProto(c.ID, chain, "")}, nil

@@ -53,8 +53,9 @@ type Config struct {
 	AgentTTL  time.Duration
 	Now       func() time.Time
 	Log       *slog.Logger
-	// OnChange is called after an agent is attested, renewed, banned or deleted (may be nil).
-	OnChange func()
+	// OnChange is called with an agent's ID after it is attested, renewed, banned or deleted,
+	// or found changed by another server (may be nil).
+	OnChange func(id spiffeid.ID)
 }
 
 // Service implements agentv1.AgentServer.
@@ -72,7 +73,7 @@ func New(cfg Config) *Service {
 		cfg.Now = time.Now
 	}
 	if cfg.OnChange == nil {
-		cfg.OnChange = func() {}
+		cfg.OnChange = func(spiffeid.ID) {}
 	}
 	return &Service{cfg: cfg}
 }
@@ -136,7 +137,7 @@ func (s *Service) DeleteAgent(ctx context.Context, req *agentv1.DeleteAgentReque
 		return nil, api.Error("evicting agent "+id.String(), err)
 	}
 	s.cfg.Log.Info("agent evicted", "agent_id", id.String())
-	s.cfg.OnChange()
+	s.cfg.OnChange(id)
 	return &emptypb.Empty{}, nil
 }
 
@@ -155,7 +156,7 @@ func (s *Service) BanAgent(ctx context.Context, req *agentv1.BanAgentRequest) (*
 		return nil, api.Error("banning agent "+id.String(), err)
 	}
 	s.cfg.Log.Info("agent banned", "agent_id", id.String())
-	s.cfg.OnChange()
+	s.cfg.OnChange(id)
 	return &emptypb.Empty{}, nil
 }
 
@@ -227,6 +228,9 @@ func (s *Service) PostStatus(ctx context.Context, req *agentv1.PostStatusRequest
 		// Conditional like every agent write, so a report racing a ban cannot undo it.
 		update := &datastore.Agent{ID: c.Agent.ID, AgentVersion: v, UpdatedAt: s.cfg.Now().Unix()}
 		if _, err := s.cfg.Store.UpdateAgent(ctx, update, datastore.AgentMask{AgentVersion: true}, datastore.ConditionOf(c.Agent)); err != nil {
+			if errors.Is(err, datastore.ErrConflict) {
+				s.cfg.OnChange(c.ID) // the record the caller was checked with is stale
+			}
 			return nil, api.Error("recording agent version", err)
 		}
 	}

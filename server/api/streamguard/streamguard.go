@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"google.golang.org/grpc"
 	"k8s.io/utils/clock"
 
@@ -23,19 +24,21 @@ type Guard struct {
 	every time.Duration // re-check even without a signal, for changes made by other servers
 
 	mu   sync.Mutex
-	subs map[chan struct{}]struct{}
+	subs map[spiffeid.ID]map[chan struct{}]struct{} // agent → its streams' signals
 }
 
 // New returns a guard that re-checks agents with auth, on clk's time.
 func New(auth *api.Authenticator, clk clock.WithTicker) *Guard {
-	return &Guard{auth: auth, clock: clk, every: 30 * time.Second, subs: map[chan struct{}]struct{}{}}
+	return &Guard{auth: auth, clock: clk, every: 30 * time.Second, subs: map[spiffeid.ID]map[chan struct{}]struct{}{}}
 }
 
-// AgentsChanged tells every guarded stream to re-check its agent.
-func (g *Guard) AgentsChanged() {
+// AgentChanged tells the guarded streams of agent id to re-check it. Only that agent's
+// streams: with thousands of agents connected, waking every stream on each attestation
+// would cost a datastore read per stream per attestation.
+func (g *Guard) AgentChanged(id spiffeid.ID) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for ch := range g.subs {
+	for ch := range g.subs[id] {
 		select {
 		case ch <- struct{}{}:
 		default:
@@ -54,11 +57,17 @@ func (g *Guard) Interceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 	defer cancel()
 	ch := make(chan struct{}, 1)
 	g.mu.Lock()
-	g.subs[ch] = struct{}{}
+	if g.subs[caller.ID] == nil {
+		g.subs[caller.ID] = map[chan struct{}]struct{}{}
+	}
+	g.subs[caller.ID][ch] = struct{}{}
 	g.mu.Unlock()
 	defer func() {
 		g.mu.Lock()
-		delete(g.subs, ch)
+		delete(g.subs[caller.ID], ch)
+		if len(g.subs[caller.ID]) == 0 {
+			delete(g.subs, caller.ID)
+		}
 		g.mu.Unlock()
 	}()
 
