@@ -47,9 +47,15 @@ func (s *Server) FetchWITSVID(req *workload.WITSVIDRequest, stream grpc.ServerSt
 			return nil // only X.509-SVIDs or bundles changed
 		}
 		last, sent = wits, true
-		resp := &workload.WITSVIDResponse{Svids: make([]*workload.WITSVID, len(wits))}
-		for i, w := range wits {
-			resp.Svids[i] = &workload.WITSVID{SpiffeId: w.SVID.ID.String(), WitSvid: w.SVID.Token, WitSvidKey: w.SVID.KeyJWK, Hint: w.Entry.Hint}
+		resp := &workload.WITSVIDResponse{Svids: make([]*workload.WITSVID, 0, len(wits))}
+		room := s.newBudget(resp)
+		for _, w := range wits {
+			svid := &workload.WITSVID{SpiffeId: w.SVID.ID.String(), WitSvid: w.SVID.Token, WitSvidKey: w.SVID.KeyJWK, Hint: w.Entry.Hint}
+			if !room.fits(svid) {
+				s.truncated("FetchWITSVID", len(wits), len(resp.Svids))
+				break
+			}
+			resp.Svids = append(resp.Svids, svid)
 		}
 		return stream.Send(resp)
 	})
