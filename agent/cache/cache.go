@@ -33,6 +33,10 @@ type Cache struct {
 	tainted   map[string]bool // subject key IDs of tainted X.509 authorities
 	// taintedWIT are the key IDs of tainted WIT authorities.
 	taintedWIT map[string]bool
+	// witOff: the server issues no WIT-SVIDs for now, so none is pending (SetWITMinting).
+	witOff bool
+	// witWanted receives (coalescing) when entries become wanted for WIT-SVIDs.
+	witWanted chan struct{}
 }
 
 // record is an entry as the cache serves it.
@@ -44,6 +48,9 @@ type record struct {
 	fed   []spiffeid.TrustDomain
 	svid  *X509SVID
 	wit   *WITSVID
+	// wantWIT: a workload has asked for this entry's WIT-SVIDs, so it is minted (and
+	// renewed) from then on; entries no workload asks WIT-SVIDs of get none (see DueWIT).
+	wantWIT bool
 }
 
 // New returns an empty cache for trust domain td. clk decides which SVIDs have expired;
@@ -62,6 +69,7 @@ func New(td spiffeid.TrustDomain, log *slog.Logger, clk clock.PassiveClock) *Cac
 		subs:      map[attestors.Selector]map[*Subscription]struct{}{},
 		allSubs:   map[*Subscription]struct{}{},
 		federated: map[spiffeid.TrustDomain]*Bundle{},
+		witWanted: make(chan struct{}, 1),
 	}
 }
 
@@ -123,6 +131,7 @@ func (c *Cache) upsertLocked(e *Entry) {
 		}
 	}
 	if old != nil {
+		r.wantWIT = old.wantWIT
 		if old.svid != nil && old.svid.ID.String() == e.SPIFFEID {
 			r.svid = old.svid
 		}
@@ -279,8 +288,12 @@ func (c *Cache) updateLocked(set map[attestors.Selector]struct{}) *WorkloadUpdat
 		for _, r := range c.index[s] {
 			x509OK := r.svid != nil && now.Before(r.svid.ExpiresAt)
 			witOK := r.wit != nil && now.Before(r.wit.ExpiresAt)
-			if (x509OK || witOK) && r.within(set) {
-				matched = append(matched, r)
+			pending := !witOK && r.wantWIT && !c.witOff
+			if (x509OK || witOK || pending) && r.within(set) {
+				u.WITPending = u.WITPending || pending
+				if x509OK || witOK {
+					matched = append(matched, r)
+				}
 			}
 		}
 	}

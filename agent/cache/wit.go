@@ -35,12 +35,16 @@ type WITIdentity struct {
 	SVID  *WITSVID
 }
 
-// DueWIT is Due for WIT-SVIDs: the entries whose WIT-SVID must be minted at now because
-// there is none, or it is stale by the same rule as an X.509-SVID's (older entry revision,
-// past half its lifetime, signed by a tainted WIT authority).
+// DueWIT is Due for WIT-SVIDs: the entries some workload has asked WIT-SVIDs of
+// (SubscribeWIT) whose WIT-SVID must be minted at now because there is none, or it is
+// stale by the same rule as an X.509-SVID's (older entry revision, past half its
+// lifetime, signed by a tainted WIT authority).
 func (c *Cache) DueWIT(now time.Time) []*Entry {
 	return c.due(func(r *record) bool {
 		s := r.wit
+		if !r.wantWIT {
+			return false
+		}
 		return s == nil || c.staleLocked(s.Revision, r.entry.RevisionNumber, s.IssuedAt, s.ExpiresAt, now) || c.taintedWIT[s.Kid]
 	})
 }
@@ -86,6 +90,36 @@ func (c *Cache) UpdateWITSVIDs(svids []*WITSVID) {
 		r.wit = s
 		c.notifyLocked(r)
 	}
+}
+
+// wantWITLocked marks r wanted for WIT-SVIDs when s, a subscription r matches, asks for
+// them, and tells the minter (WITWanted).
+func (c *Cache) wantWITLocked(r *record, s *Subscription) {
+	if !s.wit || r.wantWIT || len(r.sels) == 0 || !r.within(s.set) {
+		return
+	}
+	r.wantWIT = true
+	select {
+	case c.witWanted <- struct{}{}:
+	default:
+	}
+}
+
+// WITWanted receives (coalescing) when a workload has asked WIT-SVIDs of entries that had
+// none wanted: the minter's cue to mint them now rather than at its next round.
+func (c *Cache) WITWanted() <-chan struct{} { return c.witWanted }
+
+// SetWITMinting says whether the server issues WIT-SVIDs (the minter learns it when it
+// asks). While it does not, no WIT-SVID is pending, so FetchWITSVID streams without any
+// answer PermissionDenied instead of waiting.
+func (c *Cache) SetWITMinting(on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.witOff == !on {
+		return
+	}
+	c.witOff = !on
+	c.notifyAllLocked()
 }
 
 // SetTaintedWIT replaces the set of tainted WIT authorities (their key IDs): WIT-SVIDs one

@@ -47,11 +47,14 @@ type svidStore interface {
 	DueWIT(now time.Time) []*cache.Entry
 	TaintedWIT(*cache.WITSVID) bool
 	UpdateWITSVIDs([]*cache.WITSVID)
+	WITWanted() <-chan struct{}
+	SetWITMinting(on bool)
 }
 
-// minter mints, many per request, the X.509-SVIDs the cache says are due. It works in
-// rounds: at every tick of its clock (each second) and whenever kicked (entries or the
-// tainted authorities changed) it asks the cache for the due entries and mints them.
+// minter mints, many per request, the X.509-SVIDs and WIT-SVIDs the cache says are due.
+// It works in rounds: at every tick of its clock (each second), whenever kicked (entries
+// or the tainted authorities changed) and when a workload first asks for WIT-SVIDs
+// (cache.WITWanted) it asks the cache for the due entries and mints them.
 type minter struct {
 	client func() *client.Client
 	log    *slog.Logger
@@ -97,6 +100,7 @@ func (m *minter) run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-m.kick:
+		case <-m.store.WITWanted():
 		case <-t.C():
 		}
 		err := m.round(ctx)

@@ -38,9 +38,13 @@ func (m *minter) roundWIT(ctx context.Context) error {
 	}
 	err := mintBurst(ctx, m, m.todo(m.store.DueWIT(now), m.witRefused, now), m.mintWIT, m.store.UpdateWITSVIDs)
 	if status.Code(err) == codes.Unimplemented {
+		m.store.SetWITMinting(false)
 		m.witUnsupportedUntil = now.Add(witUnsupportedRetry)
 		m.log.Info("the server does not issue WIT-SVIDs; workloads get none from this agent for now", "retry_in", witUnsupportedRetry.String())
 		return nil
+	}
+	if err == nil {
+		m.store.SetWITMinting(true)
 	}
 	return err
 }

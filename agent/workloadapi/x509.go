@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/lanyard-dev/lanyard/agent/cache"
+	"github.com/lanyard-dev/lanyard/attestors"
 )
 
 var (
@@ -113,11 +114,17 @@ func sameBundles(a, b *cache.WorkloadUpdate) bool {
 // follow attests the caller, then hands send every change of what it is entitled to
 // until the client leaves, send fails, or the server stops.
 func (s *Server) follow(ctx context.Context, send func(*cache.WorkloadUpdate) error) error {
+	return s.followWith(ctx, s.cfg.Cache.Subscribe, send)
+}
+
+// followWith is follow with the cache's subscription of choice (SubscribeWIT for a caller
+// asking for WIT-SVIDs).
+func (s *Server) followWith(ctx context.Context, subscribe func([]attestors.Selector) *cache.Subscription, send func(*cache.WorkloadUpdate) error) error {
 	c, err := s.attest(ctx)
 	if err != nil {
 		return err
 	}
-	sub := s.cfg.Cache.Subscribe(c.selectors)
+	sub := subscribe(c.selectors)
 	defer sub.Close()
 	ctx, cancel := s.streamContext(ctx)
 	defer cancel()
