@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
@@ -37,6 +38,9 @@ type Cache struct {
 	witOff bool
 	// witWanted receives (coalescing) when entries become wanted for WIT-SVIDs.
 	witWanted chan struct{}
+	// quietUntil and witQuietUntil (unix nanoseconds, 0: unknown) are when the first
+	// X.509-SVID and WIT-SVID turn due if nothing changes (see due).
+	quietUntil, witQuietUntil atomic.Int64
 }
 
 // record is an entry as the cache serves it.
@@ -80,6 +84,7 @@ func New(td spiffeid.TrustDomain, log *slog.Logger, clk clock.PassiveClock) *Cac
 func (c *Cache) UpdateEntries(upserted []*Entry, deletedIDs []string, full bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.quietLocked()
 	if full {
 		keep := make(map[string]struct{}, len(upserted))
 		for _, e := range upserted {
@@ -185,6 +190,7 @@ func (c *Cache) Counts() (entries, svids int) {
 func (c *Cache) UpdateSVIDs(svids []*X509SVID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.quietLocked()
 	for _, s := range svids {
 		if s == nil {
 			continue
