@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
@@ -33,6 +34,13 @@ type Cache struct {
 	tainted   map[string]bool // subject key IDs of tainted X.509 authorities
 	// taintedWIT are the key IDs of tainted WIT authorities.
 	taintedWIT map[string]bool
+	// witOff: the server issues no WIT-SVIDs for now, so none is pending (SetWITMinting).
+	witOff bool
+	// witWanted receives (coalescing) when entries become wanted for WIT-SVIDs.
+	witWanted chan struct{}
+	// quietUntil and witQuietUntil (unix nanoseconds, 0: unknown) are when the first
+	// X.509-SVID and WIT-SVID turn due if nothing changes (see due).
+	quietUntil, witQuietUntil atomic.Int64
 }
 
 // record is an entry as the cache serves it.
@@ -44,6 +52,9 @@ type record struct {
 	fed   []spiffeid.TrustDomain
 	svid  *X509SVID
 	wit   *WITSVID
+	// wantWIT: a workload has asked for this entry's WIT-SVIDs, so it is minted (and
+	// renewed) from then on; entries no workload asks WIT-SVIDs of get none (see DueWIT).
+	wantWIT bool
 }
 
 // New returns an empty cache for trust domain td. clk decides which SVIDs have expired;
@@ -62,6 +73,7 @@ func New(td spiffeid.TrustDomain, log *slog.Logger, clk clock.PassiveClock) *Cac
 		subs:      map[attestors.Selector]map[*Subscription]struct{}{},
 		allSubs:   map[*Subscription]struct{}{},
 		federated: map[spiffeid.TrustDomain]*Bundle{},
+		witWanted: make(chan struct{}, 1),
 	}
 }
 
@@ -72,6 +84,7 @@ func New(td spiffeid.TrustDomain, log *slog.Logger, clk clock.PassiveClock) *Cac
 func (c *Cache) UpdateEntries(upserted []*Entry, deletedIDs []string, full bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.quietLocked()
 	if full {
 		keep := make(map[string]struct{}, len(upserted))
 		for _, e := range upserted {
@@ -123,6 +136,7 @@ func (c *Cache) upsertLocked(e *Entry) {
 		}
 	}
 	if old != nil {
+		r.wantWIT = old.wantWIT
 		if old.svid != nil && old.svid.ID.String() == e.SPIFFEID {
 			r.svid = old.svid
 		}
@@ -176,6 +190,7 @@ func (c *Cache) Counts() (entries, svids int) {
 func (c *Cache) UpdateSVIDs(svids []*X509SVID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.quietLocked()
 	for _, s := range svids {
 		if s == nil {
 			continue
@@ -279,8 +294,12 @@ func (c *Cache) updateLocked(set map[attestors.Selector]struct{}) *WorkloadUpdat
 		for _, r := range c.index[s] {
 			x509OK := r.svid != nil && now.Before(r.svid.ExpiresAt)
 			witOK := r.wit != nil && now.Before(r.wit.ExpiresAt)
-			if (x509OK || witOK) && r.within(set) {
-				matched = append(matched, r)
+			pending := !witOK && r.wantWIT && !c.witOff
+			if (x509OK || witOK || pending) && r.within(set) {
+				u.WITPending = u.WITPending || pending
+				if x509OK || witOK {
+					matched = append(matched, r)
+				}
 			}
 		}
 	}

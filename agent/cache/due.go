@@ -10,12 +10,17 @@ import (
 // of the entry, is past half its lifetime (renew.HalfLife) or was signed by an authority
 // the bundle marks tainted (see SetTainted). A stale SVID is still served until its
 // replacement arrives. Node aliases (entries parented to the server) name agents, not
-// workloads, and are never due. Due walks every entry: it is for the minter's rounds, not
-// for the Workload API's hot path.
+// workloads, and are never due. A walk that finds nothing due remembers when the first
+// SVID turns stale, and until then (or until the entries, SVIDs or tainted authorities
+// change) Due answers without walking: the minter asks every second, and an agent holding
+// 100,000 fresh SVIDs would otherwise walk them all each time.
 func (c *Cache) Due(now time.Time) []*Entry {
-	return c.due(func(r *record) bool {
+	return c.due(&c.quietUntil, now, func(r *record) (bool, time.Time) {
 		s := r.svid
-		return s == nil || c.staleLocked(s.Revision, r.entry.RevisionNumber, s.NotBefore, s.ExpiresAt, now) || c.taintedLocked(s)
+		if s == nil || c.taintedLocked(s) {
+			return true, time.Time{}
+		}
+		return c.staleLocked(s.Revision, r.entry.RevisionNumber, s.NotBefore, s.ExpiresAt, now)
 	})
 }
 
@@ -38,4 +43,5 @@ func (c *Cache) SetTainted(keys map[string]bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.tainted = keys
+	c.quietLocked()
 }

@@ -78,3 +78,52 @@ func TestNodeAliasesAreNeverDue(t *testing.T) {
 		t.Fatalf("Due = %q, want only the workload entry w", got)
 	}
 }
+
+// Due skips walking while it knows nothing can be due, and that never hides a due SVID:
+// one turns due the moment it passes half its life, and whatever a change makes due
+// (a new entry, a tainted authority, a new revision) is due at once.
+func TestDueAfterAQuietWalkStillSeesEveryReasonToMint(t *testing.T) {
+	ca := newCA(t, td)
+	c := New(td, nil, nil)
+	e := entry("e", "spiffe://example.org/e", "unix:uid:1")
+	c.UpdateEntries([]*Entry{e}, nil, true)
+	s := ca.svid(t, "e", e.SPIFFEID)
+	s.Revision = e.RevisionNumber
+	c.UpdateSVIDs([]*X509SVID{s})
+	half := s.NotBefore.Add(s.ExpiresAt.Sub(s.NotBefore) / 2)
+	quiet := func(at time.Time) {
+		t.Helper()
+		if got := dueIDs(c, at); len(got) != 0 {
+			t.Fatalf("Due at %s = %q; want none", at, got)
+		}
+	}
+	quiet(s.NotBefore)
+	quiet(half)
+	if got := dueIDs(c, half.Add(time.Nanosecond)); !slices.Equal(got, []string{"e"}) {
+		t.Fatalf("just past half life: Due = %q, want [e]", got)
+	}
+
+	fresh := ca.svid(t, "e", e.SPIFFEID)
+	fresh.Revision = e.RevisionNumber
+	c.UpdateSVIDs([]*X509SVID{fresh})
+	now := fresh.NotBefore.Add(time.Minute)
+	quiet(now)
+	c.UpdateEntries([]*Entry{entry("new", "spiffe://example.org/new", "unix:uid:1")}, nil, false)
+	if got := dueIDs(c, now); !slices.Equal(got, []string{"new"}) {
+		t.Fatalf("after a new entry: Due = %q, want [new]", got)
+	}
+	c.UpdateEntries([]*Entry{e}, []string{"new"}, false)
+	quiet(now)
+	c.SetTainted(map[string]bool{string(ca.cert.SubjectKeyId): true})
+	if got := dueIDs(c, now); !slices.Equal(got, []string{"e"}) {
+		t.Fatalf("after tainting its authority: Due = %q, want [e]", got)
+	}
+	c.SetTainted(nil)
+	quiet(now)
+	e2 := *e
+	e2.RevisionNumber++
+	c.UpdateEntries([]*Entry{&e2}, nil, false)
+	if got := dueIDs(c, now); !slices.Equal(got, []string{"e"}) {
+		t.Fatalf("after the entry changed: Due = %q, want [e]", got)
+	}
+}

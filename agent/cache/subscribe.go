@@ -18,6 +18,7 @@ type Subscription struct {
 	c    *Cache
 	sels []attestors.Selector // distinct
 	set  map[attestors.Selector]struct{}
+	wit  bool // the workload asks for WIT-SVIDs: the entries it matches are minted one
 
 	changed chan struct{} // capacity 1: "something may have changed"
 	done    chan struct{}
@@ -29,7 +30,21 @@ type Subscription struct {
 // Subscribe starts following the workload with the given selectors. The first Next
 // returns the current state at once. Close the subscription when done.
 func (c *Cache) Subscribe(selectors []attestors.Selector) *Subscription {
-	s := &Subscription{
+	return c.subscribe(selectors, false)
+}
+
+// SubscribeWIT is Subscribe for a workload that asks for WIT-SVIDs: the entries it
+// matches, now and while the subscription lasts, have WIT-SVIDs minted from then on
+// (until the agent restarts), and its updates say when one is on its way (WITPending).
+// WIT-SVIDs are minted only for entries some workload asked them of: most workloads use
+// X.509-SVIDs only, and an agent holding 100,000 entries would otherwise hold (and renew)
+// 100,000 unused tokens and keys.
+func (c *Cache) SubscribeWIT(selectors []attestors.Selector) *Subscription {
+	return c.subscribe(selectors, true)
+}
+
+func (c *Cache) subscribe(selectors []attestors.Selector, wit bool) *Subscription {
+	s := &Subscription{wit: wit,
 		c: c, sels: distinctSorted(selectors), set: selectorSet(selectors),
 		changed: make(chan struct{}, 1), done: make(chan struct{}),
 	}
@@ -44,6 +59,11 @@ func (c *Cache) Subscribe(selectors []attestors.Selector) *Subscription {
 			c.subs[sel] = m
 		}
 		m[s] = struct{}{}
+		if wit {
+			for _, r := range c.index[sel] {
+				c.wantWITLocked(r, s)
+			}
+		}
 	}
 	return s
 }
@@ -105,6 +125,7 @@ func (c *Cache) notifyLocked(r *record) {
 	}
 	for s := range c.subs[r.key] {
 		if r.within(s.set) {
+			c.wantWITLocked(r, s)
 			s.signal()
 		}
 	}

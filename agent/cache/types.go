@@ -143,11 +143,14 @@ type WorkloadUpdate struct {
 	// hint rule of Identities (FetchWITSVID). An entry may have one kind of SVID and not
 	// yet the other.
 	WITs []WITIdentity
+	// WITPending: a matched entry a workload has asked WIT-SVIDs of has none yet, and the
+	// server issues them, so one is on its way (FetchWITSVID waits for it).
+	WITPending bool
 }
 
 // same reports whether two updates would produce the same Workload API responses.
 func (u *WorkloadUpdate) same(o *WorkloadUpdate) bool {
-	return u.SameX509(o) && slices.Equal(u.WITs, o.WITs)
+	return u.SameX509(o) && slices.Equal(u.WITs, o.WITs) && u.WITPending == o.WITPending
 }
 
 // SameX509 reports whether two updates hold the same X.509-SVIDs and bundles, so that a

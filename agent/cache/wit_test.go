@@ -29,6 +29,8 @@ func TestDueWITNamesMissingAndStaleWITSVIDs(t *testing.T) {
 	e, other := entry("e", "spiffe://example.org/e", "unix:uid:1"), entry("f", "spiffe://example.org/f", "unix:uid:1")
 	c := New(td, nil, nil)
 	c.UpdateEntries([]*Entry{e, other}, nil, true)
+	sub := c.SubscribeWIT(sels("unix:uid:1")) // a workload asks for them
+	defer sub.Close()
 	fx := newCA(t, td).svid(t, "f", "spiffe://example.org/f")
 	fx.Revision = 1
 	c.UpdateSVIDs([]*X509SVID{fx})
@@ -84,5 +86,61 @@ func TestWorkloadsSeeTheirUnexpiredWITSVIDs(t *testing.T) {
 	expired.UpdateWITSVIDs([]*WITSVID{witFor(a, now.Add(-2*time.Hour), time.Hour, "k")})
 	if got := expired.Match(sels("unix:uid:1")).WITs; len(got) != 0 {
 		t.Fatalf("an expired WIT-SVID is served: %v", got)
+	}
+}
+
+// WIT-SVIDs are minted only for entries a workload has asked them of: none is due until a
+// workload subscribes for WIT-SVIDs, then its entries are (the minter is told at once),
+// and so is an entry added later that it matches; other workloads' entries never are. The
+// subscriber's update says a WIT-SVID is on its way until it arrives, and stops saying so
+// when the server turns out to issue none.
+func TestWITSVIDsAreDueOnlyForEntriesAWorkloadAskedFor(t *testing.T) {
+	now := time.Now()
+	mine, theirs := entry("a", "spiffe://example.org/a", "unix:uid:1"), entry("x", "spiffe://example.org/x", "unix:uid:9")
+	c := New(td, nil, nil)
+	c.UpdateEntries([]*Entry{mine, theirs}, nil, true)
+	if got := dueWITIDs(c, now); len(got) != 0 {
+		t.Fatalf("WIT-SVIDs due before any workload asked: %v", got)
+	}
+	x509Only := c.Subscribe(sels("unix:uid:1"))
+	defer x509Only.Close()
+	if got := dueWITIDs(c, now); len(got) != 0 {
+		t.Fatalf("WIT-SVIDs due for an X.509 subscriber: %v", got)
+	}
+	sub := c.SubscribeWIT(sels("unix:uid:1"))
+	defer sub.Close()
+	select {
+	case <-c.WITWanted():
+	default:
+		t.Fatal("the minter was not told that a workload wants WIT-SVIDs")
+	}
+	if got := dueWITIDs(c, now); !slices.Equal(got, []string{"a"}) {
+		t.Fatalf("due WIT after a workload asked: %v; want [a]", got)
+	}
+	u, err := sub.Next(context.Background())
+	if err != nil || !u.WITPending || len(u.WITs) != 0 {
+		t.Fatalf("first update %+v (%v); want a pending WIT-SVID", u, err)
+	}
+	later := entry("b", "spiffe://example.org/b", "unix:uid:1")
+	c.UpdateEntries([]*Entry{later}, nil, false)
+	if got := dueWITIDs(c, now); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("due WIT after a matching entry was added: %v; want [a b]", got)
+	}
+	wa := witFor(mine, now, time.Hour, "k")
+	c.UpdateWITSVIDs([]*WITSVID{wa, witFor(later, now, time.Hour, "k")})
+	u, err = sub.Next(context.Background())
+	if err != nil || u.WITPending || len(u.WITs) != 2 {
+		t.Fatalf("after minting: %+v (%v); want both WIT-SVIDs, none pending", u, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c.UpdateEntries([]*Entry{entry("c", "spiffe://example.org/c", "unix:uid:1")}, nil, false)
+	if u, err = sub.Next(ctx); err != nil || !u.WITPending {
+		t.Fatalf("after another matching entry: %+v (%v); want its WIT-SVID pending", u, err)
+	}
+	c.SetWITMinting(false)
+	u, err = sub.Next(ctx)
+	if err != nil || u.WITPending {
+		t.Fatalf("with a server that issues no WIT-SVIDs: %+v (%v); want none pending", u, err)
 	}
 }

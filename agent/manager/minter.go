@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -46,11 +47,14 @@ type svidStore interface {
 	DueWIT(now time.Time) []*cache.Entry
 	TaintedWIT(*cache.WITSVID) bool
 	UpdateWITSVIDs([]*cache.WITSVID)
+	WITWanted() <-chan struct{}
+	SetWITMinting(on bool)
 }
 
-// minter mints, many per request, the X.509-SVIDs the cache says are due. It works in
-// rounds: at every tick of its clock (each second) and whenever kicked (entries or the
-// tainted authorities changed) it asks the cache for the due entries and mints them.
+// minter mints, many per request, the X.509-SVIDs and WIT-SVIDs the cache says are due.
+// It works in rounds: at every tick of its clock (each second), whenever kicked (entries
+// or the tainted authorities changed) and when a workload first asks for WIT-SVIDs
+// (cache.WITWanted) it asks the cache for the due entries and mints them.
 type minter struct {
 	client func() *client.Client
 	log    *slog.Logger
@@ -58,7 +62,9 @@ type minter struct {
 	clock  clock.WithTicker
 	kick   chan struct{}
 	// refused holds the entries whose last SVID the server refused, with when to ask
-	// again; witRefused the same for WIT-SVIDs. Only the minter's goroutine touches them.
+	// again; witRefused the same for WIT-SVIDs. The batches of a round in flight update
+	// them under refusedMu.
+	refusedMu           sync.Mutex
 	refused, witRefused map[string]*refusal
 	// noWIT: the agent does not serve WIT-SVIDs, so none are minted.
 	noWIT bool
@@ -94,6 +100,7 @@ func (m *minter) run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-m.kick:
+		case <-m.store.WITWanted():
 		case <-t.C():
 		}
 		err := m.round(ctx)
@@ -148,31 +155,7 @@ func (m *minter) todo(due []*cache.Entry, refused map[string]*refusal, now time.
 
 func (m *minter) roundX509(ctx context.Context) error {
 	now := m.clock.Now()
-	todo := m.todo(m.store.Due(now), m.refused, now)
-	var held []*cache.X509SVID
-	heldSince := now
-	defer func() {
-		if len(held) > 0 {
-			m.store.UpdateSVIDs(held)
-		}
-	}()
-	for len(todo) > 0 {
-		batch := todo[:min(mintBatch, len(todo))]
-		todo = todo[len(batch):]
-		out, err := m.mint(ctx, batch)
-		if err != nil {
-			return err
-		}
-		if len(held) == 0 {
-			heldSince = m.clock.Now()
-		}
-		held = append(held, out...)
-		if m.clock.Since(heldSince) >= mintFlushEvery {
-			m.store.UpdateSVIDs(held)
-			held = nil
-		}
-	}
-	return nil
+	return mintBurst(ctx, m, m.todo(m.store.Due(now), m.refused, now), m.mint, m.store.UpdateSVIDs)
 }
 
 // forgetRefusals drops the refusals of entries no longer due: they got an SVID, or are gone.
@@ -199,6 +182,8 @@ func (m *minter) refuse(e *cache.Entry, msg string, args ...any) {
 
 // refuseIn is refuse for the refusals in refused.
 func (m *minter) refuseIn(refused map[string]*refusal, e *cache.Entry, msg string, args ...any) {
+	m.refusedMu.Lock()
+	defer m.refusedMu.Unlock()
 	r, ok := refused[e.ID]
 	if !ok {
 		r = &refusal{backoff: renew.NewBackoff(refusedRetryMin, refusedRetryMax)}
@@ -211,6 +196,13 @@ func (m *minter) refuseIn(refused map[string]*refusal, e *cache.Entry, msg strin
 	d := r.backoff.Next()
 	r.at = m.clock.Now().Add(d)
 	m.log.Log(context.Background(), level, msg, append(args, "entry_id", e.ID, "retry_in", d.String())...)
+}
+
+// accepted forgets a refusal of e: the server signed it.
+func (m *minter) accepted(refused map[string]*refusal, e *cache.Entry) {
+	m.refusedMu.Lock()
+	defer m.refusedMu.Unlock()
+	delete(refused, e.ID)
 }
 
 // mint asks for one batch and returns the SVIDs to store. Per-entry refusals (the server's
@@ -265,7 +257,7 @@ func (m *minter) mint(ctx context.Context, batch []*cache.Entry) ([]*cache.X509S
 			m.refuse(e, "server signed an SVID with a tainted authority; asking again later")
 			continue
 		}
-		delete(m.refused, e.ID)
+		m.accepted(m.refused, e)
 	}
 	return out, nil
 }

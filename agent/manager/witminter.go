@@ -36,22 +36,17 @@ func (m *minter) roundWIT(ctx context.Context) error {
 	if m.noWIT || now.Before(m.witUnsupportedUntil) {
 		return nil
 	}
-	todo := m.todo(m.store.DueWIT(now), m.witRefused, now)
-	for len(todo) > 0 {
-		batch := todo[:min(mintBatch, len(todo))]
-		todo = todo[len(batch):]
-		out, err := m.mintWIT(ctx, batch)
-		if status.Code(err) == codes.Unimplemented {
-			m.witUnsupportedUntil = now.Add(witUnsupportedRetry)
-			m.log.Info("the server does not issue WIT-SVIDs; workloads get none from this agent for now", "retry_in", witUnsupportedRetry.String())
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		m.store.UpdateWITSVIDs(out)
+	err := mintBurst(ctx, m, m.todo(m.store.DueWIT(now), m.witRefused, now), m.mintWIT, m.store.UpdateWITSVIDs)
+	if status.Code(err) == codes.Unimplemented {
+		m.store.SetWITMinting(false)
+		m.witUnsupportedUntil = now.Add(witUnsupportedRetry)
+		m.log.Info("the server does not issue WIT-SVIDs; workloads get none from this agent for now", "retry_in", witUnsupportedRetry.String())
+		return nil
 	}
-	return nil
+	if err == nil {
+		m.store.SetWITMinting(true)
+	}
+	return err
 }
 
 // mintWIT asks for one batch of WIT-SVIDs, each bound to a new key the agent makes; the
@@ -101,7 +96,7 @@ func (m *minter) mintWIT(ctx context.Context, batch []*cache.Entry) ([]*cache.WI
 			m.refuseIn(m.witRefused, e, "server signed a WIT-SVID with a tainted key; asking again later")
 			continue
 		}
-		delete(m.witRefused, e.ID)
+		m.accepted(m.witRefused, e)
 	}
 	return out, nil
 }

@@ -49,6 +49,9 @@ func TestMinterLeavesAServerWithoutWITSVIDsAlone(t *testing.T) {
 	m := newMinter(func() *client.Client { return c }, slog.New(slog.DiscardHandler), store, clk)
 	sels := []attestors.Selector{{Type: "unix", Value: "uid:1"}}
 	store.UpdateEntries([]*cache.Entry{{ID: "a", SPIFFEID: "spiffe://example.org/a", Selectors: sels}}, nil, false)
+	// A workload asks for WIT-SVIDs: only then does the agent mint them.
+	sub := store.SubscribeWIT(sels)
+	defer sub.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.run(ctx) }()

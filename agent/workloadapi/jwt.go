@@ -49,6 +49,7 @@ func (s *Server) FetchJWTSVID(ctx context.Context, req *workload.JWTSVIDRequest)
 	}
 	u := s.cfg.Cache.Match(c.selectors)
 	resp := &workload.JWTSVIDResponse{}
+	room := s.newBudget(resp)
 	for _, id := range u.Identities {
 		if !want.IsZero() && id.SVID.ID != want {
 			continue
@@ -61,7 +62,14 @@ func (s *Server) FetchJWTSVID(ctx context.Context, req *workload.JWTSVIDRequest)
 			s.log.Warn("could not mint a JWT-SVID", "spiffe_id", id.SVID.ID.String(), "error", err)
 			return nil, status.Errorf(codes.Unavailable, "could not mint a JWT-SVID for %s: %v", id.SVID.ID, err)
 		}
-		resp.Svids = append(resp.Svids, &workload.JWTSVID{SpiffeId: id.SVID.ID.String(), Svid: token, Hint: id.Entry.Hint})
+		svid := &workload.JWTSVID{SpiffeId: id.SVID.ID.String(), Svid: token, Hint: id.Entry.Hint}
+		if !room.fits(svid) {
+			// Tokens are minted one by one as the loop goes: stopping here also stops
+			// the agent from minting thousands nobody can receive.
+			s.truncated("FetchJWTSVID", len(u.Identities), len(resp.Svids))
+			break
+		}
+		resp.Svids = append(resp.Svids, svid)
 	}
 	if len(resp.Svids) == 0 {
 		if !want.IsZero() {

@@ -44,6 +44,9 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// NoWIT answers the WIT-SVID methods Unimplemented (workload_api.wit_svids: false).
 	NoWIT bool
+	// MaxResponseBytes bounds each response; a workload matched by more entries than fit
+	// gets the first ones (see DefaultMaxResponseBytes, the default).
+	MaxResponseBytes int
 	// Ready says whether the agent is ready, for the gRPC health service on the socket.
 	// Default: always ready while the socket answers.
 	Ready func(context.Context) error
@@ -72,6 +75,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxResponseBytes <= 0 {
+		cfg.MaxResponseBytes = DefaultMaxResponseBytes
 	}
 	if cfg.AttestTimeout <= 0 {
 		cfg.AttestTimeout = 10 * time.Second

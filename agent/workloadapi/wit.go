@@ -17,7 +17,10 @@ var errWITOff = status.Error(codes.Unimplemented, "this agent does not serve WIT
 
 // FetchWITSVID streams the caller's WIT-SVIDs, each with the private key its cnf claim
 // binds, or only the one for the requested SPIFFE ID; a new message follows every
-// rotation. With none the stream ends with PermissionDenied, as FetchX509SVID's does.
+// rotation. The agent mints WIT-SVIDs only for entries some workload has asked them of
+// (cache.SubscribeWIT), so the first request waits for them. With none (no matching
+// entry, or a server that issues no WIT-SVIDs) the stream ends with PermissionDenied,
+// as FetchX509SVID's does.
 func (s *Server) FetchWITSVID(req *workload.WITSVIDRequest, stream grpc.ServerStreamingServer[workload.WITSVIDResponse]) error {
 	if s.cfg.NoWIT {
 		return errWITOff
@@ -32,10 +35,13 @@ func (s *Server) FetchWITSVID(req *workload.WITSVIDRequest, stream grpc.ServerSt
 	}
 	var last []cache.WITIdentity
 	sent := false
-	return s.follow(stream.Context(), func(u *cache.WorkloadUpdate) error {
+	return s.followWith(stream.Context(), s.cfg.Cache.SubscribeWIT, func(u *cache.WorkloadUpdate) error {
 		wits := u.WITs
 		if !want.IsZero() {
 			wits = slices.DeleteFunc(slices.Clone(wits), func(w cache.WITIdentity) bool { return w.SVID.ID != want })
+		}
+		if len(wits) == 0 && u.WITPending {
+			return nil // minted on this first request: the next update brings it
 		}
 		if len(wits) == 0 {
 			if !want.IsZero() && len(u.WITs) > 0 {
@@ -47,9 +53,15 @@ func (s *Server) FetchWITSVID(req *workload.WITSVIDRequest, stream grpc.ServerSt
 			return nil // only X.509-SVIDs or bundles changed
 		}
 		last, sent = wits, true
-		resp := &workload.WITSVIDResponse{Svids: make([]*workload.WITSVID, len(wits))}
-		for i, w := range wits {
-			resp.Svids[i] = &workload.WITSVID{SpiffeId: w.SVID.ID.String(), WitSvid: w.SVID.Token, WitSvidKey: w.SVID.KeyJWK, Hint: w.Entry.Hint}
+		resp := &workload.WITSVIDResponse{Svids: make([]*workload.WITSVID, 0, len(wits))}
+		room := s.newBudget(resp)
+		for _, w := range wits {
+			svid := &workload.WITSVID{SpiffeId: w.SVID.ID.String(), WitSvid: w.SVID.Token, WitSvidKey: w.SVID.KeyJWK, Hint: w.Entry.Hint}
+			if !room.fits(svid) {
+				s.truncated("FetchWITSVID", len(wits), len(resp.Svids))
+				break
+			}
+			resp.Svids = append(resp.Svids, svid)
 		}
 		return stream.Send(resp)
 	})

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/lanyard-dev/lanyard/agent/cache"
+	"github.com/lanyard-dev/lanyard/attestors"
 )
 
 var (
@@ -34,7 +35,7 @@ func (s *Server) FetchX509SVID(_ *workload.X509SVIDRequest, stream grpc.ServerSt
 			return nil // only WIT-SVIDs changed
 		}
 		last = u
-		return stream.Send(x509SVIDResponse(u))
+		return stream.Send(s.x509SVIDResponse(u))
 	})
 }
 
@@ -58,22 +59,31 @@ func (s *Server) FetchX509Bundles(_ *workload.X509BundlesRequest, stream grpc.Se
 	})
 }
 
-func x509SVIDResponse(u *cache.WorkloadUpdate) *workload.X509SVIDResponse {
-	resp := &workload.X509SVIDResponse{Svids: make([]*workload.X509SVID, len(u.Identities))}
-	for i, id := range u.Identities {
-		resp.Svids[i] = &workload.X509SVID{
+// x509SVIDResponse is the response for u, with as many of its SVIDs as fit
+// MaxResponseBytes.
+func (s *Server) x509SVIDResponse(u *cache.WorkloadUpdate) *workload.X509SVIDResponse {
+	resp := &workload.X509SVIDResponse{}
+	if len(u.FederatedBundles) > 0 {
+		resp.FederatedBundles = make(map[string][]byte, len(u.FederatedBundles))
+		for td, b := range u.FederatedBundles {
+			resp.FederatedBundles[td.IDString()] = b.X509DER
+		}
+	}
+	room := s.newBudget(resp)
+	resp.Svids = make([]*workload.X509SVID, 0, len(u.Identities))
+	for _, id := range u.Identities {
+		svid := &workload.X509SVID{
 			SpiffeId:    id.SVID.ID.String(),
 			X509Svid:    id.SVID.ChainDER,
 			X509SvidKey: id.SVID.KeyDER,
 			Bundle:      u.Bundle.X509DER,
 			Hint:        id.Entry.Hint,
 		}
-	}
-	if len(u.FederatedBundles) > 0 {
-		resp.FederatedBundles = make(map[string][]byte, len(u.FederatedBundles))
-		for td, b := range u.FederatedBundles {
-			resp.FederatedBundles[td.IDString()] = b.X509DER
+		if !room.fits(svid) {
+			s.truncated("FetchX509SVID", len(u.Identities), len(resp.Svids))
+			break
 		}
+		resp.Svids = append(resp.Svids, svid)
 	}
 	return resp
 }
@@ -104,11 +114,17 @@ func sameBundles(a, b *cache.WorkloadUpdate) bool {
 // follow attests the caller, then hands send every change of what it is entitled to
 // until the client leaves, send fails, or the server stops.
 func (s *Server) follow(ctx context.Context, send func(*cache.WorkloadUpdate) error) error {
+	return s.followWith(ctx, s.cfg.Cache.Subscribe, send)
+}
+
+// followWith is follow with the cache's subscription of choice (SubscribeWIT for a caller
+// asking for WIT-SVIDs).
+func (s *Server) followWith(ctx context.Context, subscribe func([]attestors.Selector) *cache.Subscription, send func(*cache.WorkloadUpdate) error) error {
 	c, err := s.attest(ctx)
 	if err != nil {
 		return err
 	}
-	sub := s.cfg.Cache.Subscribe(c.selectors)
+	sub := subscribe(c.selectors)
 	defer sub.Close()
 	ctx, cancel := s.streamContext(ctx)
 	defer cancel()

@@ -124,16 +124,14 @@ func (w *watcher) sendFull(ctx context.Context) error {
 		return err
 	}
 	w.sent = make(map[string]int64, len(entries))
-	upserts := make([]*types.Entry, len(entries))
-	for i, e := range entries {
+	out := &msgSender{send: w.stream.Send, cur: first}
+	for _, e := range entries {
 		w.sent[e.ID] = e.RevisionNumber
-		upserts[i] = api.EntryToProto(e, nil)
+		if err := out.upsert(api.EntryToProto(e, nil)); err != nil {
+			return err
+		}
 	}
-	msgs := chunk(first, upserts, nil)
-	for i, m := range msgs {
-		m.More = i < len(msgs)-1
-	}
-	return w.send(msgs)
+	return out.close()
 }
 
 // sendChanges recomputes the agent's set and sends only what differs from what it has.
@@ -175,7 +173,16 @@ func (w *watcher) sendChanges(ctx context.Context, bundlesChanged bool) error {
 	if len(upserts) == 0 && len(deleted) == 0 && head.Bundle == nil && !head.FederatedBundlesSet {
 		return nil
 	}
-	return w.send(chunk(head, upserts, deleted))
+	out := &msgSender{send: w.stream.Send, cur: head}
+	for _, e := range upserts {
+		if err := out.upsert(e); err != nil {
+			return err
+		}
+	}
+	if err := out.deleted(deleted); err != nil {
+		return err
+	}
+	return out.close()
 }
 
 // setFederated puts the federated bundles of w.fedTDs into m when they differ from what the
@@ -195,15 +202,6 @@ func (w *watcher) setFederated(ctx context.Context, m *agentv1.WatchResponse) er
 	if m.Full || !maps.Equal(seqs, w.fedSeqs) {
 		m.FederatedBundles, m.FederatedBundlesSet = bundles, true
 		w.fedSeqs = seqs
-	}
-	return nil
-}
-
-func (w *watcher) send(msgs []*agentv1.WatchResponse) error {
-	for _, m := range msgs {
-		if err := w.stream.Send(m); err != nil {
-			return err
-		}
 	}
 	return nil
 }

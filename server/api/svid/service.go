@@ -30,9 +30,12 @@ type Signer interface {
 	SignWITSVID(ctx context.Context, p ca.WITSVIDParams) (ca.WITSVID, error)
 }
 
-// Authorized answers which entries an agent may obtain SVIDs for.
+// Authorized answers whether an agent may obtain SVIDs for an entry. It is asked once per
+// item, so it must answer without computing the agent's whole set: an agent holding
+// 100,000 entries mints them in hundreds of batches (entrycache.Cache walks up from the
+// entry).
 type Authorized interface {
-	AuthorizedEntries(agentID string, agentSelectors []attestors.Selector) []*datastore.Entry
+	IsAuthorized(agentID string, agentSelectors []attestors.Selector, entryID string) (*datastore.Entry, bool)
 }
 
 // Config configures the service.
@@ -125,7 +128,7 @@ func (s *Service) BatchNewX509SVID(ctx context.Context, req *svidv1.BatchNewX509
 	if err := api.CheckSVIDBatchSize(len(req.Params)); err != nil {
 		return nil, err
 	}
-	authorized, err := s.authorizedSet(ctx)
+	authorized, err := s.authorizer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +156,7 @@ func (s *Service) BatchNewX509SVID(ctx context.Context, req *svidv1.BatchNewX509
 // goroutine, where starting more would cost more than it saves.
 const minItemsPerWorker = 16
 
-func (s *Service) newX509SVID(ctx context.Context, authorized map[string]*datastore.Entry, p *svidv1.NewX509SVIDParams) (*types.X509SVID, error) {
+func (s *Service) newX509SVID(ctx context.Context, authorized authorizer, p *svidv1.NewX509SVIDParams) (*types.X509SVID, error) {
 	if p == nil || p.EntryId == "" {
 		return nil, api.Invalid("entry_id is required")
 	}
@@ -182,7 +185,7 @@ func (s *Service) NewJWTSVID(ctx context.Context, req *svidv1.NewJWTSVIDRequest)
 	if req.EntryId == "" {
 		return nil, api.Invalid("entry_id is required")
 	}
-	authorized, err := s.authorizedSet(ctx)
+	authorized, err := s.authorizer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -224,8 +227,8 @@ func (s *Service) jwt(ctx context.Context, p ca.JWTSVIDParams, hint string) (*ty
 // entry looks up an entry the agent is authorized for and its SPIFFE ID. An entry at or
 // past its expiry is refused here: the entry cache still lists it during the second it
 // expires in, and the CA cannot sign an SVID that would be born expired.
-func (s *Service) entry(authorized map[string]*datastore.Entry, entryID string) (*datastore.Entry, spiffeid.ID, error) {
-	e, ok := authorized[entryID]
+func (s *Service) entry(authorized authorizer, entryID string) (*datastore.Entry, spiffeid.ID, error) {
+	e, ok := authorized(entryID)
 	if !ok {
 		return nil, spiffeid.ID{}, status.Errorf(codes.NotFound, "entry %s does not exist or is not authorized for this agent", entryID)
 	}
@@ -248,18 +251,20 @@ func entryExpiry(e *datastore.Entry) time.Time {
 	return time.Unix(e.ExpiresAt, 0)
 }
 
-func (s *Service) authorizedSet(ctx context.Context) (map[string]*datastore.Entry, error) {
+// authorizer returns the lookup of the entries the calling agent is authorized for.
+func (s *Service) authorizer(ctx context.Context) (authorizer, error) {
 	c := api.CallerFrom(ctx)
 	if c.Kind != api.AgentCaller || c.Agent == nil {
 		return nil, status.Error(codes.PermissionDenied, "only attested agents may ask for entry SVIDs")
 	}
-	entries := s.cfg.Authorized.AuthorizedEntries(c.Agent.ID, c.Agent.Selectors)
-	m := make(map[string]*datastore.Entry, len(entries))
-	for _, e := range entries {
-		m[e.ID] = e
-	}
-	return m, nil
+	id, sels := c.Agent.ID, c.Agent.Selectors
+	return func(entryID string) (*datastore.Entry, bool) {
+		return s.cfg.Authorized.IsAuthorized(id, sels, entryID)
+	}, nil
 }
+
+// authorizer looks up one entry the caller is authorized for.
+type authorizer func(entryID string) (*datastore.Entry, bool)
 
 func ttlOr(seconds int32, def time.Duration) (time.Duration, error) {
 	switch {

@@ -12,7 +12,6 @@ import (
 	"github.com/lanyard-dev/lanyard/internal/spireid"
 	"github.com/lanyard-dev/lanyard/server/api"
 	"github.com/lanyard-dev/lanyard/server/ca"
-	"github.com/lanyard-dev/lanyard/server/datastore"
 )
 
 // MintWITSVID implements svidv1.SVIDServer (administrators only): a WIT-SVID for any ID of
@@ -47,7 +46,7 @@ func (s *Service) BatchNewWITSVID(ctx context.Context, req *svidv1.BatchNewWITSV
 	if err := api.CheckSVIDBatchSize(len(req.Params)); err != nil {
 		return nil, err
 	}
-	authorized, err := s.authorizedSet(ctx)
+	authorized, err := s.authorizer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +58,7 @@ func (s *Service) BatchNewWITSVID(ctx context.Context, req *svidv1.BatchNewWITSV
 	return resp, nil
 }
 
-func (s *Service) newWITSVID(ctx context.Context, authorized map[string]*datastore.Entry, p *svidv1.NewWITSVIDParams) (*types.WITSVID, error) {
+func (s *Service) newWITSVID(ctx context.Context, authorized authorizer, p *svidv1.NewWITSVIDParams) (*types.WITSVID, error) {
 	if p == nil || p.EntryId == "" {
 		return nil, api.Invalid("entry_id is required")
 	}
