@@ -90,6 +90,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, clk clock.Wit
 		Attestors:            wattestors,
 		MaxConnectionsPerUID: cfg.WorkloadAPI.MaxConnectionsPerUID,
 		MaxConnections:       cfg.WorkloadAPI.MaxConnections,
+		MaxResponseBytes:     cfg.WorkloadAPI.MaxResponseBytes,
 		Ready:                renewer.Ready,
 		NoWIT:                !cfg.WorkloadAPI.WITSVIDsOn(),
 	})

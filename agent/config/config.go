@@ -78,12 +78,20 @@ type WorkloadAPI struct {
 	// MaxConnections is the most connections all callers may hold together. Default
 	// 10000. Both are lowered, with a warning, to fit the open file limit.
 	MaxConnections int `yaml:"max_connections"`
-	// WITSVIDs serves WIT-SVIDs (FetchWITSVID, FetchWITBundles) and has the agent mint one
-	// ahead of need for every entry, beside its X.509-SVID. Default true; false halves the
-	// agent's signing requests and answers the WIT methods Unimplemented, which clients
-	// read as "not offered".
+	// WITSVIDs serves WIT-SVIDs (FetchWITSVID, FetchWITBundles): the agent mints one for
+	// an entry once a workload it matches has asked for WIT-SVIDs. Default true; false
+	// answers the WIT methods Unimplemented, which clients read as "not offered".
 	WITSVIDs *bool `yaml:"wit_svids"`
+	// MaxResponseBytes bounds each Workload API response; a workload matched by more
+	// entries than fit gets the first ones (its default SVID first) and the agent warns.
+	// Default 4 MiB, gRPC's default receive limit, which the SPIFFE client libraries
+	// keep: raise it only when every workload's client raises its limit too.
+	MaxResponseBytes int `yaml:"max_response_bytes"`
 }
+
+// minResponseBytes is the least workload_api.max_response_bytes: one SVID with its chain
+// and bundle must fit.
+const minResponseBytes = 64 << 10
 
 // WITSVIDsOn reports whether the agent serves WIT-SVIDs (workload_api.wit_svids).
 func (w WorkloadAPI) WITSVIDsOn() bool { return w.WITSVIDs == nil || *w.WITSVIDs }
@@ -177,6 +185,9 @@ func (c *Config) Validate() error {
 	}
 	if c.WorkloadAPI.MaxConnectionsPerUID < 1 {
 		return yamlconf.FieldError("workload_api.max_connections_per_uid", "must be at least 1 (default 1000)")
+	}
+	if m := c.WorkloadAPI.MaxResponseBytes; m != 0 && m < minResponseBytes {
+		return yamlconf.FieldError("workload_api.max_response_bytes", fmt.Sprintf("%d is below %d (64 KiB): leave it unset for 4 MiB", m, minResponseBytes))
 	}
 	if c.WorkloadAPI.MaxConnections < c.WorkloadAPI.MaxConnectionsPerUID {
 		return yamlconf.FieldError("workload_api.max_connections", fmt.Sprintf("(%d) must be at least workload_api.max_connections_per_uid (%d)", c.WorkloadAPI.MaxConnections, c.WorkloadAPI.MaxConnectionsPerUID))

@@ -31,6 +31,10 @@ func TestAttestorSections(t *testing.T) {
 	if err != nil || cfg.WorkloadAPI != (WorkloadAPI{MaxConnectionsPerUID: 50, MaxConnections: 10000}) {
 		t.Fatalf("workload_api.max_connections_per_uid: %+v, %v", cfg.WorkloadAPI, err)
 	}
+	cfg, err = Parse([]byte(base + "workload_api:\n  max_response_bytes: 67108864\n"))
+	if err != nil || cfg.WorkloadAPI.MaxResponseBytes != 64<<20 {
+		t.Fatalf("workload_api.max_response_bytes: %+v, %v", cfg.WorkloadAPI, err)
+	}
 
 	tests := []struct {
 		name, yaml, want string
@@ -44,6 +48,7 @@ func TestAttestorSections(t *testing.T) {
 		{"skip verification and a CA together", "workload_attestors:\n  k8s:\n    skip_kubelet_verification: true\n    kubelet_ca_path: /ca\n", "skip_kubelet_verification cannot be combined"},
 		{"no connections per uid", "workload_api:\n  max_connections_per_uid: 0\n", "workload_api.max_connections_per_uid must be at least 1"},
 		{"a total below the per-uid cap", "workload_api:\n  max_connections_per_uid: 50\n  max_connections: 10\n", "workload_api.max_connections (10) must be at least"},
+		{"a response bound too small for one SVID", "workload_api:\n  max_response_bytes: 1000\n", "workload_api.max_response_bytes 1000 is below 65536"},
 		{"a second YAML document", "---\njoin_token: abc\n", "second YAML document"},
 		{"a misspelt k8s key", "workload_attestors:\n  k8s:\n    kubelet_port: 1\n", "kubelet_port"},
 	}

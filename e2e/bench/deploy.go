@@ -42,7 +42,16 @@ type deployment struct {
 	agent      *exec.Cmd
 	admin      *grpc.ClientConn
 	agentID    spiffeid.ID
+	// goSPIFFEDefaults leaves the agent's Workload API responses at their default 4 MiB
+	// bound, as workloads with go-spiffe's default client need; otherwise they may grow to
+	// workloadRecvLimit, which workloadClient accepts.
+	goSPIFFEDefaults bool
 }
+
+// workloadRecvLimit is the response size the benchmark's workload client accepts (and
+// its agents send): one response carries every SVID of the workload, and 10,000 of them
+// are ~15 MB.
+const workloadRecvLimit = 512 << 20
 
 const benchTD = "bench.example"
 
@@ -120,6 +129,9 @@ func (d *deployment) startAgentWith(ctx context.Context, bin, token string, with
 	d.agentAddr = fmt.Sprintf("127.0.0.1:%d", port)
 	cfg := fmt.Sprintf("trust_domain: %s\nserver_port: %d\ndata_dir: %s\nsocket_path: %s\nhealth_address: %s\ntrust_bundle_path: %s\njoin_token: %s\nlog_level: warn\n",
 		benchTD, d.serverPort, filepath.Join(d.dir, "agent-data"), d.apiSock, d.agentAddr, bundlePath, token)
+	if !d.goSPIFFEDefaults {
+		cfg += fmt.Sprintf("workload_api:\n  max_response_bytes: %d\n", workloadRecvLimit)
+	}
 	if d.agent, err = startProc(bin, "lanyard-agent", d.dir, cfg); err != nil {
 		return err
 	}

@@ -45,8 +45,7 @@ func selfUID(int) int { return os.Getuid() }
 
 func (d *deployment) workloadClient(ctx context.Context) (*workloadapi.Client, error) {
 	return workloadapi.New(ctx, workloadapi.WithAddr("unix://"+d.apiSock),
-		// One response carries every SVID of the workload: 10,000 of them are ~15 MB.
-		workloadapi.WithDialOptions(grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(512<<20))))
+		workloadapi.WithDialOptions(grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(workloadRecvLimit))))
 }
 
 // timeCreate is figure 1: seconds to create n entries on a fresh server.
