@@ -18,6 +18,9 @@ const maxAgentRows = 1 << 17
 type agentRows struct {
 	mu   sync.Mutex
 	rows map[string]agentRow
+	// gen counts forgets: a row read before a forget (a ban racing the read) must not be
+	// remembered after it, so put takes the generation seen before the read.
+	gen uint64
 }
 
 type agentRow struct {
@@ -36,9 +39,21 @@ func (r *agentRows) get(id string, now time.Time, ttl time.Duration) *datastore.
 	return row.agent
 }
 
-func (r *agentRows) put(a *datastore.Agent, readAt time.Time) {
+// generation is taken before reading a row from the datastore and given to put.
+func (r *agentRows) generation() uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.gen
+}
+
+// put remembers a row read at readAt, unless something was forgotten since generation
+// gen was taken: the row may predate that change.
+func (r *agentRows) put(a *datastore.Agent, readAt time.Time, gen uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if gen != r.gen {
+		return
+	}
 	if r.rows == nil || len(r.rows) >= maxAgentRows {
 		r.rows = map[string]agentRow{}
 	}
@@ -49,6 +64,7 @@ func (r *agentRows) forget(id string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.rows, id)
+	r.gen++
 }
 
 // Forget drops what the authenticator remembers of agent id: call it when this server

@@ -113,3 +113,42 @@ func TestAgentRowsForgetMakesAChangeOnThisServerCountAtOnce(t *testing.T) {
 		t.Errorf("evicted agent after Forget: %v, want PermissionDenied", err)
 	}
 }
+
+// banDuringRead bans the agent (as this server's BanAgent does: datastore write, then
+// Forget) while a call's read of the agent row is in flight, returning the row as it was.
+type banDuringRead struct {
+	*sqlite.Store
+	authn *api.Authenticator
+	id    spiffeid.ID
+	armed bool
+}
+
+func (b *banDuringRead) GetAgent(ctx context.Context, id string) (*datastore.Agent, error) {
+	row, err := b.Store.GetAgent(ctx, id)
+	if b.armed {
+		b.armed = false
+		if _, err := b.Store.UpdateAgent(ctx, &datastore.Agent{ID: id, Banned: true}, datastore.AgentMask{Banned: true}, nil); err != nil {
+			return nil, err
+		}
+		b.authn.Forget(b.id)
+	}
+	return row, err
+}
+
+func TestAgentRowsABanRacingARowReadIsNotUndone(t *testing.T) {
+	ctx := t.Context()
+	clk := clocktesting.NewFakeClock(time.Unix(1_800_000_000, 0))
+	id := spiffeid.RequireFromString("spiffe://example.org/spire/agent/join_token/c")
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(9), NotAfter: clk.Now().Add(time.Hour)}
+	store := &banDuringRead{Store: openAgentStore(t, id, "9", leaf.NotAfter), id: id, armed: true}
+	authn := &api.Authenticator{TrustDomain: id.TrustDomain(), Agents: store, Now: clk.Now, AgentRowTTL: time.Hour}
+	store.authn = authn
+	// The call whose read the ban overtook may still pass: it read before the ban.
+	if _, err := authn.CheckAgentCert(ctx, id, leaf); err != nil {
+		t.Fatal(err)
+	}
+	// Every call after the ban must see it, not the row read before it.
+	if _, err := authn.CheckAgentCert(ctx, id, leaf); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("a call after the ban: %v, want PermissionDenied", err)
+	}
+}

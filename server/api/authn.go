@@ -103,6 +103,7 @@ func (a *Authenticator) checkAgent(ctx context.Context, id spiffeid.ID, leaf *x5
 		}
 	}
 	for attempt := 0; ; attempt++ {
+		gen := a.rows.generation()
 		agent, err := a.Agents.GetAgent(ctx, id.String())
 		switch {
 		case errors.Is(err, datastore.ErrNotFound):
@@ -119,7 +120,7 @@ func (a *Authenticator) checkAgent(ctx context.Context, id spiffeid.ID, leaf *x5
 		case expired:
 			return nil, ExpiredAgentSVID(id, leaf.NotAfter)
 		case serial == agent.SerialNumber:
-			a.rows.put(agent, now)
+			a.rows.put(agent, now, gen)
 			return agent, nil
 		case serial != agent.NewSerialNumber:
 			return nil, PermissionDenied(types.PermissionDeniedDetails_AGENT_NOT_ACTIVE, "agent %s presented an SVID that is no longer active (serial %s)", id, serial)
@@ -134,7 +135,7 @@ func (a *Authenticator) checkAgent(ctx context.Context, id spiffeid.ID, leaf *x5
 		case err != nil:
 			return nil, Error("activating renewed agent SVID", err)
 		}
-		a.rows.put(updated, now)
+		a.rows.put(updated, now, gen)
 		return updated, nil
 	}
 }
