@@ -4,6 +4,7 @@
 package freeport
 
 import (
+	"fmt"
 	"net"
 	"testing"
 )
@@ -11,10 +12,19 @@ import (
 // Loopback returns a port on 127.0.0.1 that was free a moment ago.
 func Loopback(t testing.TB) int {
 	t.Helper()
+	port, err := Find()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// Find is Loopback for programs without a testing.TB (the benchmark).
+func Find() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
+		return 0, fmt.Errorf("finding a free port: %w", err)
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -1,9 +1,11 @@
-// Package pgtest starts a throwaway PostgreSQL cluster for tests: Debian's server binaries,
-// a temporary data directory, an unprivileged user, and 127.0.0.1 on a free port.
+// Package pgtest starts a throwaway PostgreSQL cluster for tests and the scale benchmark:
+// Debian's server binaries, a temporary data directory, an unprivileged user, and 127.0.0.1
+// on a free port.
 package pgtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -52,57 +54,86 @@ func BinDir() string {
 	return filepath.Dir(matches[len(matches)-1])
 }
 
+// ErrNotInstalled is New's error when no PostgreSQL server binaries are installed.
+var ErrNotInstalled = errors.New("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): run e2e/pg/install.sh")
+
 // Start starts a cluster that t.Cleanup stops and deletes. Without PostgreSQL it skips t,
 // or fails it when LANYARD_REQUIRE_PG=1.
 func Start(t testing.TB) *Cluster {
 	t.Helper()
-	bin := BinDir()
-	if bin == "" {
+	c, err := New()
+	if errors.Is(err, ErrNotInstalled) {
 		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb) and %s=1: run e2e/pg/install.sh", RequireEnv)
+			t.Fatalf("%v, and %s=1", err, RequireEnv)
 		}
-		t.Skipf("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb); run e2e/pg/install.sh or set %s=1 to fail", RequireEnv)
+		t.Skipf("%v, or set %s=1 to fail", err, RequireEnv)
 	}
-	c := &Cluster{bin: bin}
-	var err error
-	if c.dir, err = os.MkdirTemp("", "lanyard-pg-"); err != nil {
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(c.dir) })
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Log(err)
+		}
+	})
+	return c
+}
+
+// New starts a cluster outside a test (the benchmark); Stop stops and deletes it. Without
+// PostgreSQL it returns ErrNotInstalled.
+func New() (_ *Cluster, err error) {
+	bin := BinDir()
+	if bin == "" {
+		return nil, ErrNotInstalled
+	}
+	c := &Cluster{bin: bin}
+	if c.dir, err = os.MkdirTemp("", "lanyard-pg-"); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(c.dir)
+		}
+	}()
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup(runAsUser)
 		if err != nil {
-			t.Fatalf("pgtest: running as root needs the user %q to run postgres: %v", runAsUser, err)
+			return nil, fmt.Errorf("pgtest: running as root needs the user %q to run postgres: %w", runAsUser, err)
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
 		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 		if err := os.Chown(c.dir, uid, gid); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 	}
 	if out, err := c.run("initdb", "-D", c.data(), "-U", "lanyard", "--auth=trust", "-E", "UTF8",
 		"--locale=C", "--no-sync"); err != nil {
-		t.Fatalf("pgtest: initdb: %v\n%s", err, out)
+		return nil, fmt.Errorf("pgtest: initdb: %w\n%s", err, out)
 	}
 	// A free port can be taken by someone else before postgres binds it; try a few.
 	for attempt := 0; ; attempt++ {
-		c.Port = freeport.Loopback(t)
+		if c.Port, err = freeport.Find(); err != nil {
+			return nil, err
+		}
 		out, err := c.start()
 		if err == nil {
-			break
+			return c, nil
 		}
 		if attempt == 2 {
 			logText, _ := os.ReadFile(filepath.Join(c.dir, "log"))
-			t.Fatalf("pgtest: pg_ctl start: %v\n%s\n%s", err, out, logText)
+			return nil, fmt.Errorf("pgtest: pg_ctl start: %w\n%s\n%s", err, out, logText)
 		}
 	}
-	t.Cleanup(func() {
-		if out, err := c.run("pg_ctl", "stop", "-w", "-m", "fast", "-D", c.data()); err != nil {
-			t.Logf("pgtest: pg_ctl stop: %v\n%s", err, out)
-		}
-	})
-	return c
+}
+
+// Stop stops the cluster and deletes its files.
+func (c *Cluster) Stop() error {
+	defer os.RemoveAll(c.dir)
+	if out, err := c.run("pg_ctl", "stop", "-w", "-m", "fast", "-D", c.data()); err != nil {
+		return fmt.Errorf("pgtest: pg_ctl stop: %w\n%s", err, out)
+	}
+	return nil
 }
 
 func (c *Cluster) start() ([]byte, error) {
@@ -141,11 +172,20 @@ func (c *Cluster) URL(db string) string {
 // NewDatabase creates an empty database and returns its connection string.
 func (c *Cluster) NewDatabase(t testing.TB) string {
 	t.Helper()
-	name := fmt.Sprintf("t%d", c.dbs.Add(1))
-	if err := Exec(t.Context(), c.URL("postgres"), "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("pgtest: %v", err)
+	url, err := c.CreateDatabase(t.Context())
+	if err != nil {
+		t.Fatal(err)
 	}
-	return c.URL(name)
+	return url
+}
+
+// CreateDatabase is NewDatabase outside a test.
+func (c *Cluster) CreateDatabase(ctx context.Context) (string, error) {
+	name := fmt.Sprintf("t%d", c.dbs.Add(1))
+	if err := Exec(ctx, c.URL("postgres"), "CREATE DATABASE "+name); err != nil {
+		return "", fmt.Errorf("pgtest: %w", err)
+	}
+	return c.URL(name), nil
 }
 
 // Exec runs one statement in the database at url.
