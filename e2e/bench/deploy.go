@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,6 +25,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/lanyard-dev/lanyard/internal/bundleconv"
+	"github.com/lanyard-dev/lanyard/internal/freeport"
 )
 
 // deployment is one fresh lanyard-server (and optionally lanyard-agent) started from the
@@ -56,7 +56,21 @@ const workloadRecvLimit = 512 << 20
 const benchTD = "bench.example"
 
 // deploy starts a server, and an agent attested with a join token when withAgent is set.
-func deploy(ctx context.Context, bin string, withAgent bool) (_ *deployment, err error) {
+func deploy(ctx context.Context, bin string, withAgent bool) (*deployment, error) {
+	d, err := deployServer(ctx, bin, "")
+	if err != nil || !withAgent {
+		return d, err
+	}
+	if err := d.startAgent(ctx, bin); err != nil {
+		d.close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// deployServer starts a server whose configuration is the benchmark's plus extraCfg
+// (YAML, such as a datastore section).
+func deployServer(ctx context.Context, bin, extraCfg string) (_ *deployment, err error) {
 	dir, err := os.MkdirTemp("", "lanyard-bench-")
 	if err != nil {
 		return nil, err
@@ -68,33 +82,54 @@ func deploy(ctx context.Context, bin string, withAgent bool) (_ *deployment, err
 			d.close()
 		}
 	}()
-	if d.serverPort, err = freePort(); err != nil {
+	if d.serverPort, err = freeport.Find(); err != nil {
 		return nil, err
 	}
 	// No OIDC endpoint: it is not measured, and its fixed default port would collide with
 	// any other lanyard-server on the machine.
-	cfg := fmt.Sprintf("trust_domain: %s\ndata_dir: %s\nbind_port: %d\nadmin_socket_path: %s\nhealth_address: \"\"\nlog_level: warn\noidc:\n  address: \"\"\n",
-		benchTD, filepath.Join(dir, "server"), d.serverPort, d.adminSock)
-	d.serverCfg = cfg
-	if d.server, err = startProc(bin, "lanyard-server", dir, cfg); err != nil {
+	d.serverCfg = fmt.Sprintf("trust_domain: %s\ndata_dir: %s\nbind_port: %d\nadmin_socket_path: %s\nhealth_address: \"\"\nlog_level: warn\noidc:\n  address: \"\"\n",
+		benchTD, filepath.Join(dir, "server"), d.serverPort, d.adminSock) + extraCfg
+	if err := d.launch(bin); err != nil {
 		return nil, err
 	}
-	d.admin, err = grpc.NewClient("unix://"+d.adminSock, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return nil, fmt.Errorf("admin client: %w", err)
+	if err := d.awaitAdmin(ctx, 30*time.Second); err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "lanyard-server.log"))
+		return nil, fmt.Errorf("%w; lanyard-server's log:\n%s", err, log)
 	}
-	err = waitFor(ctx, 30*time.Second, "server admin socket", func() bool {
+	return d, nil
+}
+
+// launch starts the server process and a new admin connection to it (an old one would
+// wait out gRPC's own reconnect backoff after a restart).
+func (d *deployment) launch(bin string) error {
+	var err error
+	if d.server, err = startProc(bin, "lanyard-server", d.dir, d.serverCfg); err != nil {
+		return err
+	}
+	if d.admin != nil {
+		d.admin.Close()
+	}
+	if d.admin, err = grpc.NewClient("unix://"+d.adminSock, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		return fmt.Errorf("admin client: %w", err)
+	}
+	return nil
+}
+
+// awaitAdmin waits for the server's admin API to answer.
+func (d *deployment) awaitAdmin(ctx context.Context, within time.Duration) error {
+	return waitFor(ctx, within, "server admin socket", func() bool {
 		_, err := entryv1.NewEntryClient(d.admin).CountEntries(ctx, &entryv1.CountEntriesRequest{})
 		return err == nil
 	})
-	if err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "lanyard-server.log"))
-		return d, fmt.Errorf("%w; lanyard-server's log:\n%s", err, log)
+}
+
+// kill9 kills the server with SIGKILL, so nothing of it gets to clean up, and waits for it.
+func (d *deployment) kill9() error {
+	if err := d.server.Process.Signal(syscall.SIGKILL); err != nil {
+		return err
 	}
-	if !withAgent {
-		return d, nil
-	}
-	return d, d.startAgent(ctx, bin)
+	_ = d.server.Wait()
+	return nil
 }
 
 func (d *deployment) startAgent(ctx context.Context, bin string) error {
@@ -122,7 +157,7 @@ func (d *deployment) startAgentWith(ctx context.Context, bin, token string, with
 	if err != nil {
 		return err
 	}
-	port, err := freePort()
+	port, err := freeport.Find()
 	if err != nil {
 		return err
 	}
@@ -287,15 +322,6 @@ func uptime() string {
 		return "?"
 	}
 	return strings.Join(strings.Fields(string(b))[:3], " ")
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // waitFor polls cond every 20ms until it holds, the deadline passes or ctx ends.

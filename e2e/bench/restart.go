@@ -3,14 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"syscall"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
-	entryv1 "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // restartRecovery is figure 7: the server is killed with SIGKILL, stays down for outage,
@@ -36,26 +32,15 @@ func restartRecovery(ctx context.Context, bin string, d *deployment, updates cha
 // restart kills the server with SIGKILL, waits outage, starts it again on the same data
 // and waits for its admin API; it returns when the new process was started.
 func (d *deployment) restart(ctx context.Context, bin string, outage time.Duration) (time.Time, error) {
-	if err := d.server.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := d.kill9(); err != nil {
 		return time.Time{}, err
 	}
-	_ = d.server.Wait()
 	if err := pauseCtx(ctx, outage); err != nil {
 		return time.Time{}, err
 	}
 	restarted := time.Now()
-	var err error
-	if d.server, err = startProc(bin, "lanyard-server", d.dir, d.serverCfg); err != nil {
+	if err := d.launch(bin); err != nil {
 		return time.Time{}, err
 	}
-	// A new admin connection: the old one would wait out gRPC's own reconnect backoff.
-	d.admin.Close()
-	if d.admin, err = grpc.NewClient("unix://"+d.adminSock, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
-		return time.Time{}, err
-	}
-	err = waitFor(ctx, 60*time.Second, "restarted server admin socket", func() bool {
-		_, err := entryv1.NewEntryClient(d.admin).CountEntries(ctx, &entryv1.CountEntriesRequest{})
-		return err == nil
-	})
-	return restarted, err
+	return restarted, d.awaitAdmin(ctx, 60*time.Second)
 }

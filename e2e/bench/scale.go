@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/lanyard-dev/lanyard/internal/fdlimit"
+	"github.com/lanyard-dev/lanyard/server/datastore/postgres/pgtest"
 )
 
 // scaleOptions are the flags of `lanyard-bench scale`.
@@ -25,6 +26,8 @@ type scaleOptions struct {
 	out     string
 	sizes   []int
 	runs    int
+	stores  []string      // datastores to measure, in order
+	pgRuns  int           // runs of each size on PostgreSQL
 	big     int           // entries of the one big agent; 0 skips that figure
 	idle    time.Duration // window over which idle server CPU is measured
 	workers int           // attestations in flight at once
@@ -35,16 +38,18 @@ type scaleOptions struct {
 const groupPath = "/group"
 
 // runScaleCommand is `lanyard-bench scale`: N simulated agents against a real
-// lanyard-server, and one real agent with very many entries; writes scale.md,
-// scale.json and a chart per figure.
+// lanyard-server on SQLite and two sharing PostgreSQL, and one real agent with very many
+// entries; writes scale.md, scale.json and a chart per figure, a line per datastore.
 func runScaleCommand(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("scale", flag.ContinueOnError)
 	var o scaleOptions
-	var sizes string
+	var sizes, stores string
 	fs.StringVar(&o.bin, "bin", "bin", "folder holding lanyard-server and lanyard-agent")
 	fs.StringVar(&o.out, "out", "e2e/bench/results", "folder to write scale.md, scale.json and the scale-*.svg charts to")
 	fs.StringVar(&sizes, "sizes", "100,1000,10000", "agent counts N, comma-separated")
 	fs.IntVar(&o.runs, "runs", 3, "runs of each size (median and range are reported)")
+	fs.StringVar(&stores, "datastores", "sqlite,postgres", "datastores, comma-separated: sqlite (one server), postgres (two servers sharing a throwaway PostgreSQL cluster; needs e2e/pg/install.sh)")
+	fs.IntVar(&o.pgRuns, "pg-runs", 0, "runs of each size on postgres (0: as -runs)")
 	fs.IntVar(&o.big, "big", 100000, "entries of the one agent of the last figure (0: skip it)")
 	fs.DurationVar(&o.idle, "idle", 10*time.Second, "window over which the server's idle CPU is measured")
 	fs.IntVar(&o.workers, "workers", 32, "attestations in flight at once")
@@ -59,25 +64,64 @@ func runScaleCommand(ctx context.Context, args []string) error {
 		o.sizes = append(o.sizes, n)
 	}
 	slices.Sort(o.sizes)
-	if o.runs < 1 || o.workers < 1 || o.big < 0 {
-		return fmt.Errorf("-runs and -workers must be at least 1, -big at least 0")
+	for _, s := range strings.Split(stores, ",") {
+		s = strings.TrimSpace(s)
+		if storeLabels[s] == "" || slices.Contains(o.stores, s) {
+			return fmt.Errorf("-datastores %q: want sqlite, postgres or both, each once", stores)
+		}
+		o.stores = append(o.stores, s)
+	}
+	if o.pgRuns == 0 {
+		o.pgRuns = o.runs
+	}
+	if o.runs < 1 || o.pgRuns < 1 || o.workers < 1 || o.big < 0 {
+		return fmt.Errorf("-runs, -pg-runs and -workers must be at least 1, -big at least 0")
+	}
+	var pg *pgtest.Cluster
+	if slices.Contains(o.stores, storePostgres) {
+		var err error
+		if pg, err = pgtest.New(); err != nil {
+			return fmt.Errorf("-datastores postgres: %w", err)
+		}
+		defer func() {
+			if err := pg.Stop(); err != nil {
+				progress("%v", err)
+			}
+		}()
 	}
 	if _, err := fdlimit.Raise(); err != nil {
 		progress("%v; large N may run out of file descriptors", err)
 	}
 	started := time.Now()
 	res := &scaleResults{Date: started.UTC().Format(time.RFC3339), Machine: describeMachine(), Uptime: uptime(),
-		Sizes: o.sizes, Runs: o.runs, Store: "sqlite", series: newSeriesRecorder()}
+		Sizes: o.sizes, Runs: o.runs}
+	recs := make([]*seriesRecorder, len(o.stores))
+	for i, st := range o.stores {
+		recs[i] = newSeriesRecorder(st)
+		r := storeRuns{Name: st, Servers: 1, Runs: o.runs}
+		if st == storePostgres {
+			r.Servers, r.Runs = 2, o.pgRuns
+		}
+		res.Stores = append(res.Stores, r)
+	}
 	rec := newRecorder()
-	for run := 0; run < o.runs; run++ {
-		for _, n := range o.sizes {
-			progress("scale run %d/%d, N=%d agents", run+1, o.runs, n)
-			if err := scaleRound(ctx, o, res.series, run, n); errors.Is(err, errMissed) {
-				progress("%v", err)
-				res.Notes = append(res.Notes, err.Error())
-			} else if err != nil {
-				return fmt.Errorf("N=%d: %w", n, err)
+	for run := 0; run < max(o.runs, o.pgRuns); run++ {
+		for i, st := range res.Stores {
+			if run >= st.Runs {
+				continue
 			}
+			for _, n := range o.sizes {
+				progress("scale run %d/%d, %s, N=%d agents", run+1, st.Runs, storeLabels[st.Name], n)
+				if err := scaleRound(ctx, o, st.Name, pg, recs[i], run, n); errors.Is(err, errMissed) {
+					progress("%v", err)
+					res.Notes = append(res.Notes, err.Error())
+				} else if err != nil {
+					return fmt.Errorf("%s, N=%d: %w", st.Name, n, err)
+				}
+			}
+		}
+		if run >= o.runs {
+			continue
 		}
 		if o.big > 0 {
 			progress("scale run %d/%d, one agent with %d entries", run+1, o.runs, o.big)
@@ -91,7 +135,7 @@ func runScaleCommand(ctx context.Context, args []string) error {
 		}
 	}
 	res.Figures = rec.finish()
-	res.Series = res.series.finish()
+	res.Series = finishSeries(recs)
 	res.Seconds = time.Since(started).Seconds()
 	res.UptimeEnd = uptime()
 	writeScaleTable(os.Stdout, res)
@@ -102,18 +146,20 @@ func runScaleCommand(ctx context.Context, args []string) error {
 	return nil
 }
 
-// scaleRound measures one server with n simulated agents.
-func scaleRound(ctx context.Context, o scaleOptions, rec *seriesRecorder, run, n int) error {
-	d, err := deploy(ctx, o.bin, false)
+// scaleRound measures the servers of one datastore with n simulated agents, split
+// between the servers.
+func scaleRound(ctx context.Context, o scaleOptions, store string, pg *pgtest.Cluster, rec *seriesRecorder, run, n int) error {
+	srv, err := startScaleServers(ctx, o.bin, store, pg)
 	if err != nil {
 		return err
 	}
-	defer d.close()
-	base, err := rss(d.server)
+	defer srv.close()
+	d := srv.first()
+	base, err := srv.rss()
 	if err != nil {
 		return err
 	}
-	f, err := newFleet(ctx, d.admin, d.td, []string{fmt.Sprintf("127.0.0.1:%d", d.serverPort)}, n, 16)
+	f, err := newFleet(ctx, d.admin, d.td, srv.addrs(), n, 16)
 	if err != nil {
 		return err
 	}
@@ -136,7 +182,7 @@ func scaleRound(ctx context.Context, o scaleOptions, rec *seriesRecorder, run, n
 	}
 	rec.add("connect", n, time.Since(start).Seconds())
 
-	if err := idleFigures(ctx, o, rec, d, n, base); err != nil {
+	if err := idleFigures(ctx, o, rec, srv, n, base); err != nil {
 		return err
 	}
 	path := fmt.Sprintf("/fanout/%d", run)
@@ -147,14 +193,17 @@ func scaleRound(ctx context.Context, o scaleOptions, rec *seriesRecorder, run, n
 	rec.add("fanout_p50", n, percentile(lat, 0.5)/1000)
 	rec.add("fanout_p99", n, percentile(lat, 0.99)/1000)
 	rec.add("fanout_max", n, percentile(lat, 1)/1000)
+	if len(srv.all) > 1 {
+		rec.add("fanout_other_max", n, percentile(f.arrivalsAt(1), 1)/1000)
+	}
 
-	took, err := restartResync(ctx, o.bin, d, f)
+	took, err := restartResync(ctx, o.bin, srv, f)
 	if err != nil {
 		if ctx.Err() != nil {
 			return err
 		}
 		// Reported, not fatal: the other figures of the run still count.
-		return fmt.Errorf("%w: N=%d agents: server restart: %w", errMissed, n, err)
+		return fmt.Errorf("%w: %s, N=%d agents: server restart: %w", errMissed, storeLabels[store], n, err)
 	}
 	rec.add("restart", n, took.Seconds())
 	return nil
@@ -163,14 +212,14 @@ func scaleRound(ctx context.Context, o scaleOptions, rec *seriesRecorder, run, n
 // errMissed marks a figure that could not be measured; the run goes on.
 var errMissed = errors.New("not measured")
 
-// idleFigures records the server's memory and its CPU while nothing changes, with n
-// agents connected; base is its RSS before any agent.
-func idleFigures(ctx context.Context, o scaleOptions, rec *seriesRecorder, d *deployment, n int, base float64) error {
+// idleFigures records the servers' memory and CPU, summed, while nothing changes, with n
+// agents connected; base is their RSS before any agent.
+func idleFigures(ctx context.Context, o scaleOptions, rec *seriesRecorder, srv *scaleServers, n int, base float64) error {
 	// Let the agents' first SVIDs be minted before measuring quiet.
 	if err := pauseCtx(ctx, 2*time.Second); err != nil {
 		return err
 	}
-	cpu0, err := cpuSeconds(d.server)
+	cpu0, err := srv.cpuSeconds()
 	if err != nil {
 		return err
 	}
@@ -178,12 +227,12 @@ func idleFigures(ctx context.Context, o scaleOptions, rec *seriesRecorder, d *de
 	if err := pauseCtx(ctx, o.idle); err != nil {
 		return err
 	}
-	cpu1, err := cpuSeconds(d.server)
+	cpu1, err := srv.cpuSeconds()
 	if err != nil {
 		return err
 	}
 	wall := time.Since(t0).Seconds()
-	mem, err := rss(d.server)
+	mem, err := srv.rss()
 	if err != nil {
 		return err
 	}
@@ -201,11 +250,11 @@ func awaitSynced(ctx context.Context, f *fleet, t time.Time, within time.Duratio
 	})
 }
 
-// restartResync kills the server with SIGKILL and starts it again at once on the same
-// data: the time from starting the new process to the last agent holding a complete set
-// from it.
-func restartResync(ctx context.Context, bin string, d *deployment, f *fleet) (time.Duration, error) {
-	restarted, err := d.restart(ctx, bin, 0)
+// restartResync kills every server with SIGKILL and starts them again at once on the same
+// data: the time from starting the new processes to the last agent holding a complete set
+// from its server.
+func restartResync(ctx context.Context, bin string, srv *scaleServers, f *fleet) (time.Duration, error) {
+	restarted, err := srv.restart(ctx, bin)
 	if err != nil {
 		return 0, err
 	}

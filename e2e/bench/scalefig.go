@@ -31,17 +31,20 @@ var seriesDefs = []seriesDef{
 	{Key: "fanout_p50", Chart: "fanout", Name: "entry change matching every agent → agent has it, p50", Unit: "s"},
 	{Key: "fanout_p99", Chart: "fanout", Name: "entry change matching every agent → agent has it, p99", Unit: "s"},
 	{Key: "fanout_max", Chart: "fanout", Name: "entry change matching every agent → all N agents have it (max)", Unit: "s", Goal: "< 5 s", GoalN: 10000, GoalValue: 5},
-	{Key: "restart", Chart: "restart", Name: "server kill -9 + restart → all N agents reconnected and resynced", Unit: "s", Goal: "< 60 s", GoalN: 10000, GoalValue: 60},
+	// Two servers only: the change is made through the first server's admin API, so the
+	// other server's agents get it through the shared datastore.
+	{Key: "fanout_other_max", Chart: "fanout", Name: "entry change through server 1 → all agents of server 2 have it (max)", Unit: "s"},
+	{Key: "restart", Chart: "restart", Name: "every server kill -9 + restart → all N agents reconnected and resynced", Unit: "s", Goal: "< 60 s", GoalN: 10000, GoalValue: 60},
 }
 
 // chartTitles names each chart file scale-<chart>.svg.
 var chartTitles = map[string]string{
-	"rss":           "lanyard-server RSS with N agents connected (MiB)",
-	"rss_per_agent": "lanyard-server RSS per connected agent (KiB)",
-	"cpu_per_agent": "lanyard-server CPU per connected agent, idle (µs CPU per s)",
+	"rss":           "lanyard-server RSS with N agents connected, servers summed (MiB)",
+	"rss_per_agent": "lanyard-server RSS per connected agent, servers summed (KiB)",
+	"cpu_per_agent": "lanyard-server CPU per connected agent, idle, servers summed (µs CPU per s)",
 	"attest":        "Attest N agents (s): attested; and every agent holding its entries",
 	"fanout":        "One entry change matching all N agents → agents have it (s)",
-	"restart":       "Server restart → all N agents reconnected and resynced (s)",
+	"restart":       "Every server restarted → all N agents reconnected and resynced (s)",
 }
 
 // point is one figure at one N over the runs.
@@ -55,32 +58,42 @@ type point struct {
 
 type series struct {
 	seriesDef
+	Store  string   `json:"datastore"` // sqlite or postgres
 	Points []*point `json:"points"`
+}
+
+// label names the series with its datastore, for tables and legends.
+func (s *series) label() string { return s.Name + " — " + storeLabels[s.Store] }
+
+// storeRuns is one measured datastore: how many servers shared it, and the runs of each N.
+type storeRuns struct {
+	Name    string `json:"name"`
+	Servers int    `json:"servers"`
+	Runs    int    `json:"runs"`
 }
 
 type scaleResults struct {
 	Date    string  `json:"date"`
 	Machine machine `json:"machine"`
 	// Uptime and UptimeEnd are the load averages (1, 5, 15 min) at start and end.
-	Uptime    string    `json:"load_average_start"`
-	UptimeEnd string    `json:"load_average_end"`
-	Seconds   float64   `json:"duration_seconds"`
-	Store     string    `json:"datastore"`
-	Sizes     []int     `json:"sizes"`
-	Runs      int       `json:"runs"`
-	Series    []*series `json:"series"`
-	Figures   []*figure `json:"one_agent_figures"`
-	Notes     []string  `json:"notes,omitempty"` // what failed and was measured another way
-
-	series *seriesRecorder
+	Uptime    string      `json:"load_average_start"`
+	UptimeEnd string      `json:"load_average_end"`
+	Seconds   float64     `json:"duration_seconds"`
+	Stores    []storeRuns `json:"datastores"`
+	Sizes     []int       `json:"sizes"`
+	Runs      int         `json:"runs"` // of the one-agent figures
+	Series    []*series   `json:"series"`
+	Figures   []*figure   `json:"one_agent_figures"`
+	Notes     []string    `json:"notes,omitempty"` // what failed and was measured another way
 }
 
+// seriesRecorder collects the runs of one datastore's series.
 type seriesRecorder struct{ byKey map[string]*series }
 
-func newSeriesRecorder() *seriesRecorder {
+func newSeriesRecorder(store string) *seriesRecorder {
 	r := &seriesRecorder{byKey: map[string]*series{}}
 	for _, d := range seriesDefs {
-		r.byKey[d.Key] = &series{seriesDef: d}
+		r.byKey[d.Key] = &series{seriesDef: d, Store: store}
 	}
 	return r
 }
@@ -95,37 +108,45 @@ func (r *seriesRecorder) add(key string, n int, v float64) {
 	s.Points[i].Runs = append(s.Points[i].Runs, v)
 }
 
-// finish computes medians and ranges, in seriesDefs' order, skipping unmeasured series.
-func (r *seriesRecorder) finish() []*series {
+// finishSeries computes medians and ranges, in seriesDefs' order and each figure's
+// datastores in recs' order, skipping unmeasured series.
+func finishSeries(recs []*seriesRecorder) []*series {
 	var out []*series
 	for _, d := range seriesDefs {
-		s := r.byKey[d.Key]
-		if len(s.Points) == 0 {
-			continue
+		for _, r := range recs {
+			s := r.byKey[d.Key]
+			if len(s.Points) == 0 {
+				continue
+			}
+			slices.SortFunc(s.Points, func(a, b *point) int { return a.N - b.N })
+			for _, p := range s.Points {
+				p.Median, p.Min, p.Max = stats(p.Runs)
+			}
+			out = append(out, s)
 		}
-		slices.SortFunc(s.Points, func(a, b *point) int { return a.N - b.N })
-		for _, p := range s.Points {
-			p.Median, p.Min, p.Max = stats(p.Runs)
-		}
-		out = append(out, s)
 	}
 	return out
 }
 
 func writeScaleTable(w io.Writer, res *scaleResults) {
-	fmt.Fprintf(w, "Lanyard scale benchmark, %s, datastore %s. Machine: %d cores (%s), %s, kernel %s. "+
-		"Load average (1/5/15 min) %s at start, %s at end; the run took %.0f s. Each figure: median of %d runs, [min – max].\n\n",
-		res.Date, res.Store, res.Machine.Cores, res.Machine.CPU, res.Machine.Go, res.Machine.Kernel,
-		res.Uptime, res.UptimeEnd, res.Seconds, res.Runs)
-	fmt.Fprintln(w, "| figure | N agents | median | range | goal |")
-	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | --- |")
+	var stores []string
+	for _, st := range res.Stores {
+		stores = append(stores, fmt.Sprintf("%s (%d runs)", storeLabels[st.Name], st.Runs))
+	}
+	fmt.Fprintf(w, "Lanyard scale benchmark, %s, datastores: %s. Machine: %d cores (%s), %s, kernel %s. "+
+		"Load average (1/5/15 min) %s at start, %s at end; the run took %.0f s. Each figure: median of the runs, [min – max]; "+
+		"memory and CPU are the servers' summed (not PostgreSQL's).\n\n",
+		res.Date, strings.Join(stores, ", "), res.Machine.Cores, res.Machine.CPU, res.Machine.Go, res.Machine.Kernel,
+		res.Uptime, res.UptimeEnd, res.Seconds)
+	fmt.Fprintln(w, "| figure | datastore | N agents | median | range | goal |")
+	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | --- |")
 	for _, s := range res.Series {
 		for _, p := range s.Points {
 			goal := ""
 			if s.Goal != "" && p.N == s.GoalN {
 				goal = s.Goal + verdict(p.Max < s.GoalValue)
 			}
-			fmt.Fprintf(w, "| %s | %d | %s %s | %s – %s | %s |\n", s.Name, p.N, format(p.Median), s.Unit, format(p.Min), format(p.Max), goal)
+			fmt.Fprintf(w, "| %s | %s | %d | %s %s | %s – %s | %s |\n", s.Name, storeLabels[s.Store], p.N, format(p.Median), s.Unit, format(p.Min), format(p.Max), goal)
 		}
 	}
 	if len(res.Figures) == 0 {
@@ -153,7 +174,7 @@ func goals(res *scaleResults) [][3]string {
 		if s.Goal == "" {
 			continue
 		}
-		goal := fmt.Sprintf("%s: %s at N=%s", s.Name, s.Goal, groupDigits(s.GoalN))
+		goal := fmt.Sprintf("%s: %s at N=%s", s.label(), s.Goal, groupDigits(s.GoalN))
 		i := slices.IndexFunc(s.Points, func(p *point) bool { return p.N == s.GoalN })
 		if i < 0 {
 			out = append(out, [3]string{goal, "not measured at this N", ""})

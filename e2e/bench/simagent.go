@@ -26,7 +26,8 @@ import (
 // fleet is N simulated agents in this process. Each is assembled from the real agent's
 // parts as agent.Run assembles them: attested with its own join token (agent/attest), its
 // own mTLS connection (agent/client), its own cache and manager following the server's
-// entry push stream and minting the SVIDs its entries call for. What is left out is what
+// entry push stream and minting the SVIDs its entries call for. With several servers the
+// agents are split between them in equal consecutive shares, each knowing only its own. What is left out is what
 // serves workloads (the Workload API socket) and agent SVID renewal, which the short
 // benchmark never reaches. The stream is observed through a client interceptor, so what
 // is measured is the moment a message reaches the agent.
@@ -51,6 +52,8 @@ type fleet struct {
 type simAgent struct {
 	token    string
 	id       spiffeid.ID
+	server   int           // index in fleet.addrs of the one server it talks to
+	arrival  time.Duration // when the watched entry reached it; guarded by fleet.mu
 	conn     *client.Client
 	fullSets atomic.Int64 // complete sets received (the last message of each)
 	lastFull atomic.Int64 // when the last complete set arrived, Unix nanoseconds
@@ -58,7 +61,8 @@ type simAgent struct {
 }
 
 // newFleet creates n join tokens through the admin API (workers calls at a time) and the
-// agents that will use them; agentIDs are known before they attest.
+// agents that will use them, split between the servers at addrs; agentIDs are known
+// before they attest.
 func newFleet(ctx context.Context, admin *grpc.ClientConn, td spiffeid.TrustDomain, addrs []string, n, workers int) (*fleet, error) {
 	pb, err := bundlev1.NewBundleClient(admin).GetBundle(ctx, &bundlev1.GetBundleRequest{})
 	if err != nil {
@@ -80,7 +84,7 @@ func newFleet(ctx context.Context, admin *grpc.ClientConn, td spiffeid.TrustDoma
 		if err != nil {
 			return fmt.Errorf("join token: %w", err)
 		}
-		f.agents[i] = &simAgent{token: tok.Value, id: spiffeid.RequireFromPath(td, "/spire/agent/join_token/"+tok.Value)}
+		f.agents[i] = &simAgent{token: tok.Value, id: spiffeid.RequireFromPath(td, "/spire/agent/join_token/"+tok.Value), server: i * len(addrs) / n}
 		return nil
 	})
 	return f, err
@@ -96,7 +100,8 @@ func (f *fleet) start(ctx context.Context, i int) error {
 	a := f.agents[i]
 	id := client.NewIdentity(f.td)
 	id.SetBundle(f.bundle)
-	boot, err := client.Dial(f.addrs, id)
+	addrs := []string{f.addrs[a.server]}
+	boot, err := client.Dial(addrs, id)
 	if err != nil {
 		return err
 	}
@@ -106,7 +111,7 @@ func (f *fleet) start(ctx context.Context, i int) error {
 		return fmt.Errorf("attesting agent %d: %w", i, err)
 	}
 	id.SetSVID(res.Chain, res.Key)
-	if a.conn, err = client.Dial(f.addrs, id, grpc.WithChainStreamInterceptor(f.observe(a))); err != nil {
+	if a.conn, err = client.Dial(addrs, id, grpc.WithChainStreamInterceptor(f.observe(a))); err != nil {
 		return err
 	}
 	mgr := manager.New(manager.Config{
@@ -164,7 +169,8 @@ func (s *observedStream) RecvMsg(m any) error {
 	for _, e := range resp.Upserted {
 		if e.SpiffeId != nil && e.SpiffeId.Path == s.fleet.watched {
 			s.agent.hasWatch.Store(true)
-			s.fleet.arrivals = append(s.fleet.arrivals, now.Sub(s.fleet.since))
+			s.agent.arrival = now.Sub(s.fleet.since)
+			s.fleet.arrivals = append(s.fleet.arrivals, s.agent.arrival)
 			if len(s.fleet.arrivals) == len(s.fleet.agents) {
 				close(s.fleet.arrived)
 			}
@@ -216,6 +222,19 @@ func (f *fleet) synced(after time.Time) (n int, last time.Time) {
 		}
 	}
 	return n, last
+}
+
+// arrivalsAt returns, from the last watchArrival, the delays of the agents of one server.
+func (f *fleet) arrivalsAt(server int) []time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []time.Duration
+	for _, a := range f.agents {
+		if a.server == server && a.hasWatch.Load() {
+			out = append(out, a.arrival)
+		}
+	}
+	return out
 }
 
 // close stops every agent and closes its connection.

@@ -4,12 +4,13 @@ import (
 	"fmt"
 	"html"
 	"math"
+	"slices"
 	"strings"
 )
 
 // Chart geometry, in SVG user units.
 const (
-	chartW, chartH             = 680, 380
+	chartW, chartH             = 760, 380
 	padL, padR, padT, padB     = 70, 24, 44, 64
 	legendRow                  = 16
 	whiskerCap                 = 5
@@ -30,9 +31,55 @@ const (
 
 var chartColours = []string{"#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"}
 
+// Each datastore's lines are drawn their own way: solid with filled points, then dashed
+// with hollow points.
+var storeDashes = []string{"none", "7 4"}
+
+// chartStyle is how one series is drawn: its colour follows its figure, its dash and
+// points its datastore.
+type chartStyle struct {
+	colour, dash, fill, label string
+}
+
+func chartStyles(lines []*series) []chartStyle {
+	var keys, stores []string
+	for _, s := range lines {
+		if !slices.Contains(keys, s.Key) {
+			keys = append(keys, s.Key)
+		}
+		if !slices.Contains(stores, s.Store) {
+			stores = append(stores, s.Store)
+		}
+	}
+	out := make([]chartStyle, len(lines))
+	for i, s := range lines {
+		st := slices.Index(stores, s.Store) % len(storeDashes)
+		out[i] = chartStyle{colour: chartColours[slices.Index(keys, s.Key)%len(chartColours)], dash: storeDashes[st], label: s.Name}
+		out[i].fill = out[i].colour
+		if st > 0 {
+			out[i].fill = "white"
+		}
+		if len(stores) > 1 {
+			out[i].label = s.label()
+		}
+	}
+	return out
+}
+
+// chartGoals are the distinct goals of lines, one per figure.
+func chartGoals(lines []*series) []*series {
+	var out []*series
+	for _, s := range lines {
+		if s.Goal != "" && !slices.ContainsFunc(out, func(g *series) bool { return g.Key == s.Key }) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // drawChart draws series against N as an SVG: N on a log scale, each series' median as
-// a line with points and its min–max range over the runs as whiskers, and the goal (if a
-// series has one) as a dashed line.
+// a line with points and its min–max range over the runs as whiskers, a style per
+// datastore, and the goal (if a series has one) as a dashed red line.
 func drawChart(title string, lines []*series) string {
 	lo, hi, ymax := math.Inf(1), math.Inf(-1), 0.0
 	for _, s := range lines {
@@ -46,13 +93,10 @@ func drawChart(title string, lines []*series) string {
 		lo, hi = mid-minXSpanDecades/2, mid+minXSpanDecades/2
 	}
 	lo, hi = lo-xPadDecades, hi+xPadDecades
-	var goals []*series
-	for _, s := range lines {
-		if s.Goal != "" {
-			goals = append(goals, s)
-			if s.GoalValue <= goalOffChartRatio*ymax || ymax == 0 {
-				ymax = math.Max(ymax, s.GoalValue)
-			}
+	goals := chartGoals(lines)
+	for _, s := range goals {
+		if s.GoalValue <= goalOffChartRatio*ymax || ymax == 0 {
+			ymax = math.Max(ymax, s.GoalValue)
 		}
 	}
 	step := niceStep(ymax / chartYTicks)
@@ -64,7 +108,7 @@ func drawChart(title string, lines []*series) string {
 	y := func(v float64) float64 { return padT + plotH - v/ytop*plotH }
 
 	var b strings.Builder
-	height := chartH + legendRow*(len(lines)+len(goals))
+	height := chartH + legendRow*(len(lines)+len(goals)+1)
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d">`+"\n", chartW, height, chartW, height)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
 	fmt.Fprintf(&b, `<text x="%d" y="24" %s>%s</text>`+"\n", padL, chartTitleFont, html.EscapeString(title))
@@ -79,8 +123,10 @@ func drawChart(title string, lines []*series) string {
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" %s>N agents (log scale)</text>`+"\n", padL+plotW/2, padT+plotH+36, chartFont)
 	fmt.Fprintf(&b, `<path d="M%d %d V%d H%d" fill="none" stroke="%s"/>`+"\n", padL, padT, padT+plotH, padL+plotW, chartAxis)
+	styles := chartStyles(lines)
 	for i, s := range lines {
-		colour := chartColours[i%len(chartColours)]
+		st := styles[i]
+		colour := st.colour
 		dx := (float64(i) - float64(len(lines)-1)/2) * lineOffset
 		var path []string
 		for _, p := range s.Points {
@@ -88,16 +134,18 @@ func drawChart(title string, lines []*series) string {
 			path = append(path, fmt.Sprintf("%.1f %.1f", px, y(p.Median)))
 			fmt.Fprintf(&b, `<path d="M%.1f %.1f V%.1f M%.1f %.1f h%d M%.1f %.1f h%d" stroke="%s" stroke-width="%v"/>`+"\n",
 				px, y(p.Min), y(p.Max), px-whiskerCap, y(p.Min), 2*whiskerCap, px-whiskerCap, y(p.Max), 2*whiskerCap, colour, whiskerStroke)
-			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="%v" fill="%s"><title>N=%d: median %s %s, range %s – %s</title></circle>`+"\n",
-				px, y(p.Median), chartPointRadius, colour, p.N, format(p.Median), s.Unit, format(p.Min), format(p.Max))
+			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="%v" fill="%s" stroke="%s"><title>%s, N=%d: median %s %s, range %s – %s</title></circle>`+"\n",
+				px, y(p.Median), chartPointRadius, st.fill, colour, html.EscapeString(st.label), p.N, format(p.Median), s.Unit, format(p.Min), format(p.Max))
 		}
-		fmt.Fprintf(&b, `<path d="M%s" fill="none" stroke="%s" stroke-width="%v"/>`+"\n", strings.Join(path, " L"), colour, chartStroke)
+		fmt.Fprintf(&b, `<path d="M%s" fill="none" stroke="%s" stroke-width="%v" stroke-dasharray="%s"/>`+"\n", strings.Join(path, " L"), colour, chartStroke, st.dash)
 		ly := chartH + legendRow*i - 6
-		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="%s" stroke-width="3"/>`+"\n", padL, padL+20, ly-4, ly-4, colour)
-		fmt.Fprintf(&b, `<text x="%d" y="%d" %s>%s: median, whiskers min–max over runs</text>`+"\n", padL+26, ly, chartFont, html.EscapeString(s.Name))
+		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="%s" stroke-width="3" stroke-dasharray="%s"/>`+"\n", padL, padL+20, ly-4, ly-4, colour, st.dash)
+		fmt.Fprintf(&b, `<text x="%d" y="%d" %s>%s</text>`+"\n", padL+26, ly, chartFont, html.EscapeString(st.label))
 	}
+	fmt.Fprintf(&b, `<text x="%d" y="%d" %s>lines join the medians; whiskers span min–max over the runs</text>`+"\n",
+		padL+26, chartH+legendRow*len(lines)-6, chartFont)
 	for i, s := range goals {
-		ly := chartH + legendRow*(len(lines)+i) - 6
+		ly := chartH + legendRow*(len(lines)+1+i) - 6
 		label := fmt.Sprintf("goal %s at N=%s", s.Goal, groupDigits(s.GoalN))
 		if s.GoalValue <= ytop {
 			fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="%s" stroke-dasharray="6 4"/>`+"\n", padL, padL+plotW, y(s.GoalValue), y(s.GoalValue), chartGoalColour)
