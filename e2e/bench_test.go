@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lanyard-dev/lanyard/server/datastore/postgres/pgtest"
 )
 
 // TestBenchmarkCommandProducesEveryFigure runs `make bench`'s program once with tiny sizes:
@@ -69,13 +71,23 @@ func TestBenchmarkCommandProducesEveryFigure(t *testing.T) {
 	}
 }
 
-// TestScaleBenchmarkWritesItsTableAndCharts runs `make bench-scale`'s program with five
-// agents and one run: it must attest them, measure every figure and write the results
-// files and a chart per figure. The numbers are not judged.
+// TestScaleBenchmarkWritesItsTableAndCharts runs `make bench-scale`'s program with two and
+// five agents and one run, on SQLite and, when PostgreSQL is installed (required with
+// LANYARD_REQUIRE_PG=1), on two servers sharing it: it must attest them, measure every
+// figure of each datastore and write the results files and a chart per figure, a line per
+// datastore. The numbers are not judged.
 func TestScaleBenchmarkWritesItsTableAndCharts(t *testing.T) {
+	stores := []string{"sqlite", "postgres"}
+	if pgtest.BinDir() == "" {
+		if os.Getenv(pgtest.RequireEnv) == "1" {
+			t.Fatalf("PostgreSQL is not installed and %s=1: run e2e/pg/install.sh", pgtest.RequireEnv)
+		}
+		t.Logf("PostgreSQL is not installed: measuring SQLite only (run e2e/pg/install.sh, or set %s=1 to fail)", pgtest.RequireEnv)
+		stores = stores[:1]
+	}
 	out := t.TempDir()
 	cmd := exec.Command(filepath.Join(binDir, "bench"), "scale", "-bin", binDir, "-out", out,
-		"-sizes", "2,5", "-runs", "1", "-big", "50", "-idle", "200ms")
+		"-sizes", "2,5", "-runs", "1", "-big", "50", "-idle", "200ms", "-datastores", strings.Join(stores, ","))
 	b, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("bench scale: %v\n%s", err, b)
@@ -86,8 +98,12 @@ func TestScaleBenchmarkWritesItsTableAndCharts(t *testing.T) {
 	}
 	var res struct {
 		Load   string `json:"load_average_start"`
+		Stores []struct {
+			Name string `json:"name"`
+		} `json:"datastores"`
 		Series []struct {
 			Key    string `json:"key"`
+			Store  string `json:"datastore"`
 			Points []struct {
 				N    int       `json:"n"`
 				Runs []float64 `json:"runs"`
@@ -103,13 +119,23 @@ func TestScaleBenchmarkWritesItsTableAndCharts(t *testing.T) {
 	if res.Load == "" {
 		t.Error("scale.json does not record the load average")
 	}
-	keys := map[string]bool{}
-	for _, s := range res.Series {
-		keys[s.Key] = len(s.Points) == 2 && len(s.Points[1].Runs) == 1 && s.Points[1].N == 5
+	if len(res.Stores) != len(stores) {
+		t.Errorf("scale.json: datastores %v, want %v", res.Stores, stores)
 	}
-	for _, want := range []string{"rss", "rss_per_agent", "cpu_per_agent", "attest", "connect", "fanout_p50", "fanout_p99", "fanout_max", "restart"} {
-		if !keys[want] {
-			t.Errorf("scale.json: series %q missing or without one run at N=2 and N=5", want)
+	measured := map[string]bool{}
+	for _, s := range res.Series {
+		measured[s.Store+" "+s.Key] = len(s.Points) == 2 && len(s.Points[1].Runs) == 1 && s.Points[1].N == 5
+	}
+	keys := []string{"rss", "rss_per_agent", "cpu_per_agent", "attest", "connect", "fanout_p50", "fanout_p99", "fanout_max", "restart"}
+	for _, store := range stores {
+		want := keys
+		if store == "postgres" {
+			want = append(want, "fanout_other_max") // the change reaching the other server's agents
+		}
+		for _, key := range want {
+			if !measured[store+" "+key] {
+				t.Errorf("scale.json: %s series %q missing or without one run at N=2 and N=5", store, key)
+			}
 		}
 	}
 	if len(res.Figures) < 3 {
@@ -119,10 +145,14 @@ func TestScaleBenchmarkWritesItsTableAndCharts(t *testing.T) {
 		svg, err := os.ReadFile(filepath.Join(out, "scale-"+chart+".svg"))
 		if err != nil || !strings.HasPrefix(string(svg), "<svg") || !strings.Contains(string(svg), "<circle") {
 			t.Errorf("scale-%s.svg missing or without points: %v", chart, err)
+			continue
+		}
+		if len(stores) > 1 && !strings.Contains(string(svg), "PostgreSQL, 2 servers") {
+			t.Errorf("scale-%s.svg has no PostgreSQL line in its legend", chart)
 		}
 	}
 	md, err := os.ReadFile(filepath.Join(out, "scale.md"))
-	if err != nil || !strings.Contains(string(md), "| figure | N agents | median | range | goal |") || !strings.Contains(string(md), "scale-fanout.svg") {
+	if err != nil || !strings.Contains(string(md), "| figure | datastore | N agents | median | range | goal |") || !strings.Contains(string(md), "scale-fanout.svg") {
 		t.Errorf("scale.md missing, or without the table or the charts: %v", err)
 	}
 }

@@ -37,10 +37,8 @@ type scaleOptions struct {
 // an entry parented to it reaches every agent with one change, as a node set does.
 const groupPath = "/group"
 
-// runScaleCommand is `lanyard-bench scale`: N simulated agents against a real
-// lanyard-server on SQLite and two sharing PostgreSQL, and one real agent with very many
-// entries; writes scale.md, scale.json and a chart per figure, a line per datastore.
-func runScaleCommand(ctx context.Context, args []string) error {
+// parseScaleOptions reads the flags of `lanyard-bench scale`.
+func parseScaleOptions(args []string) (scaleOptions, error) {
 	fs := flag.NewFlagSet("scale", flag.ContinueOnError)
 	var o scaleOptions
 	var sizes, stores string
@@ -54,12 +52,12 @@ func runScaleCommand(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.idle, "idle", 10*time.Second, "window over which the server's idle CPU is measured")
 	fs.IntVar(&o.workers, "workers", 32, "attestations in flight at once")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return o, err
 	}
 	for _, s := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 {
-			return fmt.Errorf("-sizes %q: want positive whole numbers such as 100,1000,10000", sizes)
+			return o, fmt.Errorf("-sizes %q: want positive whole numbers such as 100,1000,10000", sizes)
 		}
 		o.sizes = append(o.sizes, n)
 	}
@@ -67,7 +65,7 @@ func runScaleCommand(ctx context.Context, args []string) error {
 	for _, s := range strings.Split(stores, ",") {
 		s = strings.TrimSpace(s)
 		if storeLabels[s] == "" || slices.Contains(o.stores, s) {
-			return fmt.Errorf("-datastores %q: want sqlite, postgres or both, each once", stores)
+			return o, fmt.Errorf("-datastores %q: want sqlite, postgres or both, each once", stores)
 		}
 		o.stores = append(o.stores, s)
 	}
@@ -75,11 +73,21 @@ func runScaleCommand(ctx context.Context, args []string) error {
 		o.pgRuns = o.runs
 	}
 	if o.runs < 1 || o.pgRuns < 1 || o.workers < 1 || o.big < 0 {
-		return fmt.Errorf("-runs, -pg-runs and -workers must be at least 1, -big at least 0")
+		return o, fmt.Errorf("-runs, -pg-runs and -workers must be at least 1, -big at least 0")
+	}
+	return o, nil
+}
+
+// runScaleCommand is `lanyard-bench scale`: N simulated agents against a real
+// lanyard-server on SQLite and two sharing PostgreSQL, and one real agent with very many
+// entries; writes scale.md, scale.json and a chart per figure, a line per datastore.
+func runScaleCommand(ctx context.Context, args []string) error {
+	o, err := parseScaleOptions(args)
+	if err != nil {
+		return err
 	}
 	var pg *pgtest.Cluster
 	if slices.Contains(o.stores, storePostgres) {
-		var err error
 		if pg, err = pgtest.New(); err != nil {
 			return fmt.Errorf("-datastores postgres: %w", err)
 		}

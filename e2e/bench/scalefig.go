@@ -81,7 +81,7 @@ type scaleResults struct {
 	Seconds   float64     `json:"duration_seconds"`
 	Stores    []storeRuns `json:"datastores"`
 	Sizes     []int       `json:"sizes"`
-	Runs      int         `json:"runs"` // of the one-agent figures
+	Runs      int         `json:"runs"` // -runs: of each size on sqlite, and of the one-agent figures
 	Series    []*series   `json:"series"`
 	Figures   []*figure   `json:"one_agent_figures"`
 	Notes     []string    `json:"notes,omitempty"` // what failed and was measured another way
