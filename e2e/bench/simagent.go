@@ -26,11 +26,11 @@ import (
 // fleet is N simulated agents in this process. Each is assembled from the real agent's
 // parts as agent.Run assembles them: attested with its own join token (agent/attest), its
 // own mTLS connection (agent/client), its own cache and manager following the server's
-// entry push stream and minting the SVIDs its entries call for. With several servers the
-// agents are split between them in equal consecutive shares, each knowing only its own. What is left out is what
+// entry push stream and minting the SVIDs its entries call for. What is left out is what
 // serves workloads (the Workload API socket) and agent SVID renewal, which the short
 // benchmark never reaches. The stream is observed through a client interceptor, so what
-// is measured is the moment a message reaches the agent.
+// is measured is the moment a message reaches the agent. With several servers the agents
+// are split between them in equal consecutive shares, each knowing only its own server.
 type fleet struct {
 	td      spiffeid.TrustDomain
 	addrs   []string
