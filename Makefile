@@ -81,7 +81,7 @@ bench: build
 # keeps the whole at about 20 min on a quiet 2-core machine, where a SQLite run with the big
 # agent takes about 4-5 min and a PostgreSQL run about 3-3.5), and one agent with 100,000
 # entries (3 runs); table and charts in e2e/bench/results/scale.*. BENCHFLAGS override, e.g.
-# "-sizes 100,1000 -runs 1 -big 10000" (about 2 min), "-datastores sqlite" (no PostgreSQL).
+# "-sizes 100,1000 -runs 1 -pg-runs 1 -big 10000" (about 2 min), "-datastores sqlite" (no PostgreSQL).
 bench-scale: build pg-install
 	bin/lanyard-bench scale -bin bin -out e2e/bench/results -pg-runs 2 $(BENCHFLAGS)
 

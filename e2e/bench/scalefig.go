@@ -131,7 +131,11 @@ func finishSeries(recs []*seriesRecorder) []*series {
 func writeScaleTable(w io.Writer, res *scaleResults) {
 	var stores []string
 	for _, st := range res.Stores {
-		stores = append(stores, fmt.Sprintf("%s (%d runs)", storeLabels[st.Name], st.Runs))
+		runs := "runs"
+		if st.Runs == 1 {
+			runs = "run"
+		}
+		stores = append(stores, fmt.Sprintf("%s (%d %s)", storeLabels[st.Name], st.Runs, runs))
 	}
 	fmt.Fprintf(w, "Lanyard scale benchmark, %s, datastores: %s. Machine: %d cores (%s), %s, kernel %s. "+
 		"Load average (1/5/15 min) %s at start, %s at end; the run took %.0f s. Each figure: median of the runs, [min – max]; "+
