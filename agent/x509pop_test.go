@@ -9,7 +9,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/lanyard-dev/lanyard/agent/config"
-	"github.com/lanyard-dev/lanyard/attestors/x509pop"
+	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/attestors/x509pop/x509poptest"
 	"github.com/lanyard-dev/lanyard/internal/poll"
 	servercfg "github.com/lanyard-dev/lanyard/server/config"
@@ -38,7 +38,7 @@ func TestX509PoPAgentReattestsAndIsRefusedOnceItsCAIsRemoved(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	agentID := spiffeid.RequireFromPath(spiffeid.RequireTrustDomainFromString(testTD), "/spire/agent/x509pop/"+x509pop.Fingerprint(node.Cert))
+	agentID := spiffeid.RequireFromPath(spiffeid.RequireTrustDomainFromString(testTD), "/spire/agent/x509pop/"+attestors.CertFingerprint(node.Cert))
 	e.entry("svc", agentID, 3*time.Hour)
 	a := e.startAgent(cfg)
 	a.servesID(t, "svc")

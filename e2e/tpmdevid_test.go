@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lanyard-dev/lanyard/attestors/tpmdevid"
+	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/attestors/tpmdevid/tpmtest"
 )
 
@@ -37,7 +37,7 @@ func tpmDomain(t *testing.T, td string) (*domain, tpmNode) {
 	// renewing) while the test runs.
 	d.configureServer(fmt.Sprintf("agent_ttl: 20s\nnode_attestors:\n  tpm_devid:\n    devid_ca_path: %s\n    endorsement_ca_path: %s\n",
 		devIDCA.WritePEM(t, d.dir, "devid-ca.pem"), ekCA.WritePEM(t, d.dir, "ek-ca.pem")))
-	d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/tpm_devid/%s", d.td, tpmdevid.Fingerprint(n.devID.Cert))
+	d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/tpm_devid/%s", d.td, attestors.CertFingerprint(n.devID.Cert))
 	return d, n
 }
 
@@ -113,37 +113,14 @@ func TestSPIREAgentAttestsWithTPMDevIDAgainstLanyard(t *testing.T) {
 	spireAgent := spireBinary(t, "spire-agent")
 	d, n := tpmDomain(t, "tpm-spire-agent.test")
 	d.startServer()
-	bundle := filepath.Join(d.dir, "bundle.pem")
-	writeFile(t, bundle, d.cli("bundle", "show"))
-	d.socket = filepath.Join(d.dir, "spire-agent.sock")
-	conf := filepath.Join(d.dir, "spire-agent.conf")
-	writeFile(t, conf, fmt.Sprintf(`agent {
-    data_dir = %q
-    log_level = "DEBUG"
-    server_address = "127.0.0.1"
-    server_port = "%d"
-    socket_path = %q
-    trust_bundle_path = %q
-    trust_domain = %q
-}
-plugins {
-    NodeAttestor "tpm_devid" {
+	conf := d.spireAgentConf("spire-agent", "", fmt.Sprintf(`NodeAttestor "tpm_devid" {
         plugin_data {
             tpm_device_path = %q
             devid_cert_path = %q
             devid_priv_path = %q
             devid_pub_path = %q
         }
-    }
-    KeyManager "memory" {
-        plugin_data {}
-    }
-    WorkloadAttestor "unix" {
-        plugin_data {}
-    }
-}
-`, filepath.Join(d.dir, "spire-agent-data"), d.serverPort, d.socket, bundle, d.td,
-		n.tpm.Socket, n.devID.CertPath, n.devID.PrivPath, n.devID.PubPath))
+    }`, n.tpm.Socket, n.devID.CertPath, n.devID.PrivPath, n.devID.PubPath))
 	d.agent = start(t, spireAgent, 0, nil, "run", "-config", conf)
 	d.waitAgentSocket()
 	d.entry("billing", uidTPMSPIREWorkload)

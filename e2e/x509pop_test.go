@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lanyard-dev/lanyard/attestors/x509pop"
+	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/attestors/x509pop/x509poptest"
 	"github.com/lanyard-dev/lanyard/internal/freeport"
 	"github.com/lanyard-dev/lanyard/server/datastore/postgres/pgtest"
@@ -62,7 +62,7 @@ func TestX509PoPAgentsAttestToLanyard(t *testing.T) {
 		t.Run("SPIRE's agent with an "+map[bool]string{true: "RSA", false: "ECDSA"}[rsa]+" node key", func(t *testing.T) {
 			node := inter.Issue(t, x509poptest.Node{CN: name, RSA: rsa})
 			cert, key, inters := nodeFiles(name, node)
-			d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/x509pop/%s", d.td, x509pop.Fingerprint(node.Cert))
+			d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/x509pop/%s", d.td, attestors.CertFingerprint(node.Cert))
 			agent := start(t, spireAgent, 0, nil, "run", "-config", d.spireAgentConf(name, "", x509popPlugin(cert, key, inters)))
 			d.waitAgentSocket()
 			d.entry(name, uidX509PoPSPIRE)
@@ -71,7 +71,7 @@ func TestX509PoPAgentsAttestToLanyard(t *testing.T) {
 				return err == nil && strings.Contains(out, d.id(name))
 			})
 			out := d.cli("agent", "show", "-spiffeID", d.agentID)
-			for _, want := range []string{"x509pop", "subject:cn:" + name, "ca:fingerprint:" + x509pop.Fingerprint(root.Cert)} {
+			for _, want := range []string{"x509pop", "subject:cn:" + name, "ca:fingerprint:" + attestors.CertFingerprint(root.Cert)} {
 				if !strings.Contains(out, want) {
 					t.Fatalf("agent show lacks %q:\n%s", want, out)
 				}
@@ -86,7 +86,7 @@ func TestX509PoPAgentsAttestToLanyard(t *testing.T) {
 	t.Run("lanyard-agent with an ECDSA node key", func(t *testing.T) {
 		node := inter.Issue(t, x509poptest.Node{CN: "lanyard-node"})
 		cert, key, inters := nodeFiles("lanyard-node", node)
-		d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/x509pop/%s", d.td, x509pop.Fingerprint(node.Cert))
+		d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/x509pop/%s", d.td, attestors.CertFingerprint(node.Cert))
 		// SPIRE's agent.conf, converted by migrate-config, runs as it is (the health
 		// listener off so that parallel tests do not share its port).
 		converted, err := run(t, "lanyard-agent", 0, nil, "migrate-config", d.spireAgentConf("lanyard-x509pop", "", x509popPlugin(cert, key, inters)))
@@ -212,7 +212,7 @@ func TestLanyardAgentAttestsToSPIREServerWithX509PoP(t *testing.T) {
 			}
 			cert, key := node.Write(t, nodeDir)
 			d.socket = filepath.Join(dir, name+"-api", "api.sock") // not in nodeDir, which workloads cannot enter
-			d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/x509pop/%s", d.td, x509pop.Fingerprint(node.Cert))
+			d.agentID = fmt.Sprintf("spiffe://%s/spire/agent/x509pop/%s", d.td, attestors.CertFingerprint(node.Cert))
 			agentConf := filepath.Join(nodeDir, "agent.yaml")
 			writeFile(t, agentConf, fmt.Sprintf("trust_domain: %s\nserver_port: %d\ndata_dir: %s\nsocket_path: %s\nhealth_address: \"\"\n"+
 				"trust_bundle_path: %s\nlog_level: debug\nnode_attestor: x509pop\nx509pop:\n  certificate_path: %s\n  private_key_path: %s\n",

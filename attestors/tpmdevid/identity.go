@@ -1,9 +1,7 @@
 package tpmdevid
 
 import (
-	"crypto/sha1" //nolint:gosec // SPIRE's agent IDs and selectors name certificates by SHA-1.
 	"crypto/x509"
-	"encoding/hex"
 	"fmt"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -11,17 +9,10 @@ import (
 	"github.com/lanyard-dev/lanyard/attestors"
 )
 
-// Fingerprint is the SHA-1 of a certificate's DER, in lower-case hex: SPIRE's name for
-// a DevID certificate in agent IDs and for CA certificates in selectors.
-func Fingerprint(c *x509.Certificate) string {
-	sum := sha1.Sum(c.Raw) //nolint:gosec // an identifier, as in SPIRE, not a signature.
-	return hex.EncodeToString(sum[:])
-}
-
 // AgentID is the ID of the agent whose DevID certificate is devID:
 // spiffe://<td>/spire/agent/tpm_devid/<fingerprint>.
 func AgentID(td spiffeid.TrustDomain, devID *x509.Certificate) (spiffeid.ID, error) {
-	id, err := spiffeid.FromSegments(td, "spire", "agent", Type, Fingerprint(devID))
+	id, err := spiffeid.FromSegments(td, "spire", "agent", Type, attestors.CertFingerprint(devID))
 	if err != nil {
 		return spiffeid.ID{}, fmt.Errorf("tpm_devid: agent ID: %w", err)
 	}
@@ -40,15 +31,8 @@ func Selectors(leaf *x509.Certificate, chains [][]*x509.Certificate) []attestors
 	if cn := leaf.Issuer.CommonName; cn != "" {
 		add("issuer:cn:" + cn)
 	}
-	seen := map[string]bool{}
-	for _, chain := range chains {
-		for _, c := range chain[1:] {
-			fp := Fingerprint(c)
-			if !seen[fp] {
-				seen[fp] = true
-				add("ca:fingerprint:" + fp)
-			}
-		}
+	for _, fp := range attestors.CAFingerprints(chains) {
+		add("ca:fingerprint:" + fp)
 	}
 	return sels
 }

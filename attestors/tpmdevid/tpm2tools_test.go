@@ -11,6 +11,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/attestors/tpmdevid"
 	"github.com/lanyard-dev/lanyard/attestors/tpmdevid/tpmtest"
 	"github.com/lanyard-dev/lanyard/attestors/tpmdevid/verifier"
@@ -73,7 +74,7 @@ func TestAttestsWithDevIDProvisionedByTPM2Tools(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "spiffe://example.org/spire/agent/tpm_devid/" + tpmdevid.Fingerprint(cert); att.AgentID.String() != want {
+	if want := "spiffe://example.org/spire/agent/tpm_devid/" + attestors.CertFingerprint(cert); att.AgentID.String() != want {
 		t.Fatalf("agent ID %s, want %s", att.AgentID, want)
 	}
 }

@@ -1,10 +1,8 @@
 package x509pop
 
 import (
-	"bytes"
-	"crypto/sha1" //nolint:gosec // SPIRE's agent IDs and ca:fingerprint selectors are SHA-1 fingerprints
+	"bytes" //nolint:gosec // SPIRE's agent IDs and ca:fingerprint selectors are SHA-1 fingerprints
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -152,13 +150,6 @@ func decodeJSON(b []byte, v any) error {
 		return errors.New("data after the JSON value")
 	}
 	return nil
-}
-
-// Fingerprint is the SHA-1 of the certificate's DER, lowercase hex: the last segment of
-// agent IDs by default, and the value of ca:fingerprint selectors.
-func Fingerprint(c *x509.Certificate) string {
-	sum := sha1.Sum(c.Raw) //nolint:gosec // an identifier, as SPIRE defines it
-	return hex.EncodeToString(sum[:])
 }
 
 // SerialNumberHex is the serial number in lowercase hex of even length (as openssl

@@ -96,7 +96,7 @@ func TestAttestsAgentHoldingDevIDInGenuineTPM(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantID := "spiffe://example.org/spire/agent/tpm_devid/" + tpmdevid.Fingerprint(f.devID.Cert)
+			wantID := "spiffe://example.org/spire/agent/tpm_devid/" + attestors.CertFingerprint(f.devID.Cert)
 			if att.AgentID.String() != wantID || !att.CanReattest {
 				t.Fatalf("got %s (reattest %v), want %s, reattestable", att.AgentID, att.CanReattest, wantID)
 			}
@@ -105,7 +105,7 @@ func TestAttestsAgentHoldingDevIDInGenuineTPM(t *testing.T) {
 				sels = append(sels, s.String())
 			}
 			want := []string{"tpm_devid:subject:cn:node-1.example.org", "tpm_devid:issuer:cn:DevID CA",
-				"tpm_devid:ca:fingerprint:" + tpmdevid.Fingerprint(f.devIDCA.Cert)}
+				"tpm_devid:ca:fingerprint:" + attestors.CertFingerprint(f.devIDCA.Cert)}
 			if !slices.Equal(sels, want) {
 				t.Fatalf("selectors %q, want %q", sels, want)
 			}
@@ -143,7 +143,7 @@ func TestAttestsDevIDFromIntermediateCA(t *testing.T) {
 		sels = append(sels, s.String())
 	}
 	want := []string{"tpm_devid:subject:cn:node-2.example.org", "tpm_devid:issuer:cn:DevID Issuing CA",
-		"tpm_devid:ca:fingerprint:" + tpmdevid.Fingerprint(ic), "tpm_devid:ca:fingerprint:" + tpmdevid.Fingerprint(f.devIDCA.Cert)}
+		"tpm_devid:ca:fingerprint:" + attestors.CertFingerprint(ic), "tpm_devid:ca:fingerprint:" + attestors.CertFingerprint(f.devIDCA.Cert)}
 	if !slices.Equal(sels, want) {
 		t.Fatalf("selectors %q, want %q", sels, want)
 	}
@@ -171,8 +171,8 @@ func TestConcurrentAttestationsKeepTheirOwnChallenges(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want := []string{"spiffe://example.org/spire/agent/tpm_devid/" + tpmdevid.Fingerprint(a.devID.Cert),
-		"spiffe://example.org/spire/agent/tpm_devid/" + tpmdevid.Fingerprint(b.devID.Cert)}
+	want := []string{"spiffe://example.org/spire/agent/tpm_devid/" + attestors.CertFingerprint(a.devID.Cert),
+		"spiffe://example.org/spire/agent/tpm_devid/" + attestors.CertFingerprint(b.devID.Cert)}
 	if !slices.Equal(ids, want) {
 		t.Fatalf("agent IDs %q, want %q", ids, want)
 	}

@@ -116,14 +116,8 @@ func selectors(leaf *x509.Certificate, chains [][]*x509.Certificate, sans map[st
 	if leaf.Subject.CommonName != "" {
 		add("subject:cn:" + leaf.Subject.CommonName)
 	}
-	seen := map[string]bool{}
-	for _, chain := range chains {
-		for _, c := range chain[1:] {
-			if fp := x509pop.Fingerprint(c); !seen[fp] {
-				seen[fp] = true
-				add("ca:fingerprint:" + fp)
-			}
-		}
+	for _, fp := range attestors.CAFingerprints(chains) {
+		add("ca:fingerprint:" + fp)
 	}
 	add("serialnumber:" + x509pop.SerialNumberHex(leaf.SerialNumber))
 	keys := make([]string, 0, len(sans))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/attestors/x509pop"
 )
 
@@ -59,7 +60,7 @@ func newPathData(td spiffeid.TrustDomain, leaf *x509.Certificate, svidPath strin
 	return pathData{
 		Certificate:     leaf,
 		PluginName:      x509pop.Type,
-		Fingerprint:     x509pop.Fingerprint(leaf),
+		Fingerprint:     attestors.CertFingerprint(leaf),
 		SerialNumberHex: x509pop.SerialNumberHex(leaf.SerialNumber),
 		TrustDomain:     td.Name(),
 		SVIDPathTrimmed: svidPath,

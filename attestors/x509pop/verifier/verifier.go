@@ -223,5 +223,5 @@ func reject(format string, args ...any) error {
 
 // describe names a certificate in messages: its subject and fingerprint.
 func describe(c *x509.Certificate) string {
-	return fmt.Sprintf("node certificate %q (fingerprint %s)", c.Subject.String(), x509pop.Fingerprint(c))
+	return fmt.Sprintf("node certificate %q (fingerprint %s)", c.Subject.String(), attestors.CertFingerprint(c))
 }

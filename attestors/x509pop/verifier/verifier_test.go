@@ -61,11 +61,11 @@ func TestAttestNamesTheAgentAsSPIREDoes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("RSA=%v: %v", rsaKey, err)
 		}
-		fp := x509pop.Fingerprint(node.Cert)
+		fp := attestors.CertFingerprint(node.Cert)
 		if got, want := att.AgentID.String(), "spiffe://example.org/spire/agent/x509pop/"+fp; got != want || !att.CanReattest {
 			t.Fatalf("agent ID %s (reattest %v), want %s and re-attestable", got, att.CanReattest, want)
 		}
-		want := sels("subject:cn:node1", "ca:fingerprint:"+x509pop.Fingerprint(inter.Cert), "ca:fingerprint:"+x509pop.Fingerprint(root.Cert),
+		want := sels("subject:cn:node1", "ca:fingerprint:"+attestors.CertFingerprint(inter.Cert), "ca:fingerprint:"+attestors.CertFingerprint(root.Cert),
 			"serialnumber:"+x509pop.SerialNumberHex(node.Cert.SerialNumber), "san:datacenter:us-east-1")
 		if !slices.Equal(att.Selectors, want) {
 			t.Fatalf("selectors\n%v\nwant\n%v", att.Selectors, want)

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/lanyard-dev/lanyard/agent/attest"
+	"github.com/lanyard-dev/lanyard/attestors"
 	"github.com/lanyard-dev/lanyard/attestors/x509pop"
 	"github.com/lanyard-dev/lanyard/attestors/x509pop/x509poptest"
 	"github.com/lanyard-dev/lanyard/server/servertest"
@@ -38,7 +39,7 @@ func TestX509PoPAttestsReattestsAndRefusesAnExpiredCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantID := "spiffe://example.org/spire/agent/x509pop/" + x509pop.Fingerprint(node.Cert)
+	wantID := "spiffe://example.org/spire/agent/x509pop/" + attestors.CertFingerprint(node.Cert)
 	if res.ID.String() != wantID || !res.Reattestable {
 		t.Fatalf("agent %s (reattestable %v), want %s, reattestable", res.ID, res.Reattestable, wantID)
 	}
@@ -50,7 +51,7 @@ func TestX509PoPAttestsReattestsAndRefusesAnExpiredCertificate(t *testing.T) {
 	for _, sel := range a.Selectors {
 		got = append(got, sel.Type+":"+sel.Value)
 	}
-	for _, want := range []string{"x509pop:subject:cn:node1", "x509pop:ca:fingerprint:" + x509pop.Fingerprint(root.Cert),
+	for _, want := range []string{"x509pop:subject:cn:node1", "x509pop:ca:fingerprint:" + attestors.CertFingerprint(root.Cert),
 		"x509pop:serialnumber:" + x509pop.SerialNumberHex(node.Cert.SerialNumber)} {
 		if !slices.Contains(got, want) {
 			t.Fatalf("agent selectors %q lack %q", got, want)
